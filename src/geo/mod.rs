@@ -1,0 +1,1 @@
+//! GeoIP (in progress)

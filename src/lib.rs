@@ -1,0 +1,18 @@
+//! edgenode: one binary that runs a CDN point of presence.
+//!
+//! Module map (one line each; README's Architecture section says the same):
+//!
+//! - [`config`]: TOML configuration, embedded defaults, CLI overrides, `validate()` into typed errors.
+//! - [`geo`]: client address -> [`geo::GeoScope`] from MaxMind DB files and a CIDR override table.
+//! - [`dns`]: zone loading, geo answer policies, the authoritative lookup, the hickory-server handler.
+//! - [`admin`]: the admin HTTP listener: `/metrics`, `/healthz`, `POST /admin/reload`.
+//! - [`metrics`]: the Prometheus registry and the metric handles each module keeps.
+//! - [`app`]: builds the node from a config, owns listeners, reload and shutdown.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod app;
+pub mod config;
+pub mod dns;
+pub mod geo;
+pub mod metrics;

@@ -1,0 +1,140 @@
+//! Shared test helpers: start the real `edgenode` binary on port 0 and read back its addresses.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A running `edgenode serve` child process; killed when dropped.
+pub struct Node {
+    child: Child,
+    pub dns_udp: Vec<SocketAddr>,
+    pub dns_tcp: Vec<SocketAddr>,
+    pub admin: Option<SocketAddr>,
+    /// stdout lines after `ready`, kept so a test can wait for later output (reloads).
+    pub lines: mpsc::Receiver<String>,
+}
+
+impl Node {
+    /// Runs `edgenode serve ARGS...` from the repository root and waits for its `ready` line.
+    pub fn start(args: &[&str]) -> Node {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_edgenode"))
+            .arg("serve")
+            .args(args)
+            .current_dir(repo_root())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn edgenode");
+        let stdout = child.stdout.take().expect("child stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut node = Node {
+            child,
+            dns_udp: Vec::new(),
+            dns_tcp: Vec::new(),
+            admin: None,
+            lines: rx,
+        };
+        loop {
+            let line = match node.lines.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => line,
+                Err(e) => panic!("edgenode did not print `ready`: {e}"),
+            };
+            let mut words = line.split_whitespace();
+            match (words.next(), words.next(), words.next()) {
+                (Some("listening"), Some(kind), Some(addr)) => {
+                    let addr: SocketAddr = addr.parse().expect("listen address");
+                    match kind {
+                        "dns-udp" => node.dns_udp.push(addr),
+                        "dns-tcp" => node.dns_tcp.push(addr),
+                        "admin" => node.admin = Some(addr),
+                        _ => {}
+                    }
+                }
+                (Some("ready"), _, _) => break,
+                _ => {}
+            }
+        }
+        node
+    }
+
+    /// The first DNS address (UDP and TCP share it when started with one `--dns-listen`).
+    pub fn dns(&self) -> SocketAddr {
+        self.dns_udp[0]
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `../shared/geoip` beside the checkout, or None (with the reason printed) when it is absent.
+pub fn shared_geoip() -> Option<PathBuf> {
+    let dir = repo_root().join("../shared/geoip");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("skipping: {} is absent", dir.display());
+        None
+    }
+}
+
+/// True when `program` is on PATH; prints why the caller skips otherwise. Set
+/// `EDGENODE_REQUIRE_TOOLS=1` (CI does) to turn a missing tool into a failure.
+pub fn have_tool(program: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !found {
+        if std::env::var_os("EDGENODE_REQUIRE_TOOLS").is_some() {
+            panic!("{program} is required (EDGENODE_REQUIRE_TOOLS is set) but not on PATH");
+        }
+        eprintln!("skipping: {program} is not installed");
+    }
+    found
+}
+
+/// Runs `dig` against `server` with extra arguments and returns its stdout.
+pub fn dig(server: SocketAddr, args: &[&str]) -> String {
+    let out = Command::new("dig")
+        .arg(format!("@{}", server.ip()))
+        .arg("-p")
+        .arg(server.port().to_string())
+        .args(["+time=2", "+tries=1"])
+        .args(args)
+        .output()
+        .expect("run dig");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Writes `contents` to `dir/name` and returns the path.
+pub fn write_file(dir: &Path, name: &str, contents: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).expect("write test file");
+    path
+}

@@ -1,1 +1,202 @@
-//! (in progress)
+//! Builds a node from a `Config`: loads zones, policies and GeoIP data, binds the listeners,
+//! and owns reload (SIGHUP, `POST /admin/reload`) and shutdown (one CancellationToken, one
+//! JoinSet).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::dns::handler::DnsHandler;
+use crate::dns::server::DnsListeners;
+use crate::dns::{DnsState, ZoneSet};
+use crate::geo::Geo;
+use crate::metrics::{Metrics, ReloadLabels};
+
+/// Builds everything a reload swaps in, validating it fully; returns every problem found.
+pub fn load_state(config: &Config) -> Result<DnsState, Vec<String>> {
+    let zones = ZoneSet::load_dir(&config.dns.zones);
+    let geo = Geo::load(&config.geoip.files, &config.geoip.overrides);
+    match (zones, geo) {
+        (Ok(zones), Ok(geo)) => Ok(DnsState { zones, geo }),
+        (zones, geo) => {
+            let mut problems: Vec<String> = Vec::new();
+            if let Err(errors) = zones {
+                problems.extend(errors.iter().map(ToString::to_string));
+            }
+            if let Err(errors) = geo {
+                problems.extend(errors.iter().map(ToString::to_string));
+            }
+            Err(problems)
+        }
+    }
+}
+
+/// Rebuilds the DNS state from the configuration and swaps it in, or keeps the old one.
+#[derive(Clone)]
+pub struct Reloader {
+    config: Arc<Config>,
+    state: Arc<ArcSwap<DnsState>>,
+    metrics: Arc<Metrics>,
+    /// Serializes reloads so two at once cannot swap in an older state last.
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Reloader {
+    /// Loads on a blocking thread (file reads, MMDB verification), then swaps atomically.
+    /// Returns a one-line summary, or every problem while the old state keeps serving.
+    pub async fn reload(&self) -> Result<String, Vec<String>> {
+        let _guard = self.lock.lock().await;
+        let config = Arc::clone(&self.config);
+        let loaded = tokio::task::spawn_blocking(move || load_state(&config))
+            .await
+            .unwrap_or_else(|e| Err(vec![format!("reload task failed: {e}")]));
+        match loaded {
+            Ok(state) => {
+                let summary = summary(&state);
+                self.metrics.dns.zones.set(state.zones.len() as i64);
+                self.state.store(Arc::new(state));
+                self.metrics.reloads.get_or_create(&ReloadLabels { result: "ok" }).inc();
+                tracing::info!(%summary, "reload ok");
+                Ok(summary)
+            }
+            Err(problems) => {
+                self.metrics.reloads.get_or_create(&ReloadLabels { result: "failed" }).inc();
+                for problem in &problems {
+                    tracing::error!(%problem, "reload failed; the previous zones and GeoIP data keep serving");
+                }
+                Err(problems)
+            }
+        }
+    }
+}
+
+fn summary(state: &DnsState) -> String {
+    let records: usize = state.zones.zones().map(|z| z.record_count()).sum();
+    let mut origins: Vec<String> = state.zones.origins().map(ToString::to_string).collect();
+    origins.sort();
+    format!("{} zones ({}), {records} records", state.zones.len(), origins.join(" "))
+}
+
+/// A running node.
+pub struct Node {
+    pub dns_udp: Vec<SocketAddr>,
+    pub dns_tcp: Vec<SocketAddr>,
+    pub admin: Option<SocketAddr>,
+    pub reloader: Reloader,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl Node {
+    /// Loads the state and binds every listener; fails before serving anything if either fails.
+    pub async fn start(config: Config) -> Result<Node, StartError> {
+        let state = load_state(&config).map_err(StartError::Load)?;
+        let metrics = Metrics::new();
+        tracing::info!(summary = %summary(&state), "loaded");
+        for line in state.geo.describe() {
+            tracing::info!(database = %line, "geoip");
+        }
+        metrics.dns.zones.set(state.zones.len() as i64);
+        let state = Arc::new(ArcSwap::from_pointee(state));
+        let config = Arc::new(config);
+
+        let listeners = DnsListeners::bind(&config.dns.listen).await.map_err(StartError::Bind)?;
+        let admin_listener = match config.admin.listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr).await.map_err(|e| {
+                    StartError::Bind(std::io::Error::new(e.kind(), format!("cannot bind admin {addr}: {e}")))
+                })?,
+            ),
+            None => None,
+        };
+        let (dns_udp, dns_tcp) = (listeners.udp_addrs(), listeners.tcp_addrs());
+        let admin = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
+
+        let reloader = Reloader {
+            config: Arc::clone(&config),
+            state: Arc::clone(&state),
+            metrics: Arc::clone(&metrics),
+            lock: Arc::default(),
+        };
+        let shutdown = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+
+        let handler = DnsHandler::new(
+            state,
+            metrics.dns.clone(),
+            config.dns.edns_payload,
+            config.dns.query_log,
+        );
+        let mut server = listeners.serve(handler, Duration::from_secs(config.dns.tcp_idle_timeout));
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            token.cancelled().await;
+            if let Err(error) = server.shutdown_gracefully().await {
+                tracing::warn!(%error, "DNS server stopped with an error");
+            }
+        });
+
+        if let Some(listener) = admin_listener {
+            let admin = crate::admin::Admin::new(
+                Arc::clone(&metrics),
+                reloader.clone(),
+                config.admin.token.clone(),
+            );
+            tasks.spawn(admin.serve(listener, shutdown.clone()));
+        }
+        tasks.spawn(reload_on_sighup(reloader.clone(), shutdown.clone()));
+
+        Ok(Node {
+            dns_udp,
+            dns_tcp,
+            admin,
+            reloader,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// Stops accepting, lets in-flight work finish, and waits for every task.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn reload_on_sighup(reloader: Reloader, shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; reload with POST /admin/reload");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            got = hangups.recv() => {
+                if got.is_none() {
+                    return;
+                }
+                tracing::info!("SIGHUP: reloading");
+                // Outcome is logged and counted by reload() itself.
+                let _ = reloader.reload().await;
+            }
+        }
+    }
+}
+
+/// Why a node could not start; nothing was served.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// Zones, policies or GeoIP files are broken: one problem per line.
+    #[error("{}", .0.join("\n"))]
+    Load(Vec<String>),
+    #[error("{0}")]
+    Bind(std::io::Error),
+}

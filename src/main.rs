@@ -1,1 +1,248 @@
-fn main() {}
+//! The `edgenode` command line: `serve`, `check`, `geoip lookup`, `geoip build`.
+#![forbid(unsafe_code)]
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use edgenode::app::{Node, load_state};
+use edgenode::config::{Config, LogFormat, Overrides};
+use edgenode::geo::Geo;
+
+#[derive(Parser)]
+#[command(name = "edgenode", version, about = "A CDN edge node: GeoDNS, HTTPDNS and a caching proxy")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the node (with no options: the embedded default config, zones from ./zones).
+    Serve(ConfigArgs),
+    /// Validate the config, zones, geo policies and GeoIP files without serving.
+    Check(ConfigArgs),
+    /// GeoIP tools.
+    #[command(subcommand)]
+    Geoip(GeoipCommand),
+}
+
+#[derive(Subcommand)]
+enum GeoipCommand {
+    /// Print what the node decides for an address (country, continent, ASN, override).
+    Lookup {
+        ip: IpAddr,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Write a MaxMind DB file from CSV rows `network,country,continent[,asn]`.
+    Build {
+        input: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+}
+
+#[derive(Args, Clone)]
+struct ConfigArgs {
+    /// TOML configuration file (default: the embedded configuration).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Directory of `<zone>.zone` files and `<zone>.geo.toml` policies.
+    #[arg(long)]
+    zones: Option<PathBuf>,
+    /// DNS address, UDP and TCP (repeatable; port 0 picks a free port).
+    #[arg(long = "dns-listen", value_name = "ADDR")]
+    dns_listen: Vec<SocketAddr>,
+    /// MaxMind DB file (repeatable, consulted in order; replaces geoip.files).
+    #[arg(long = "geoip", value_name = "FILE")]
+    geoip: Vec<PathBuf>,
+    /// Admin HTTP address (metrics, health, reload).
+    #[arg(long = "admin-listen", value_name = "ADDR")]
+    admin_listen: Option<SocketAddr>,
+    #[arg(long = "log-format", value_enum)]
+    log_format: Option<LogFormat>,
+    /// Log one line per DNS query.
+    #[arg(long = "query-log")]
+    query_log: bool,
+}
+
+impl ConfigArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            zones: self.zones.clone(),
+            dns_listen: self.dns_listen.clone(),
+            geoip: self.geoip.clone(),
+            admin_listen: self.admin_listen,
+            log_format: self.log_format,
+            query_log: self.query_log,
+        }
+    }
+
+    /// The configuration with CLI overrides applied, validated.
+    fn load(&self) -> Result<Config, String> {
+        let config = Config::load(self.config.as_deref(), &self.overrides()).map_err(|e| e.to_string())?;
+        let problems = config.validate();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(&args),
+        Command::Check(args) => check(&args),
+        Command::Geoip(GeoipCommand::Lookup { ip, config }) => geoip_lookup(ip, &config),
+        Command::Geoip(GeoipCommand::Build { input, output }) => geoip_build(&input, &output),
+    }
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("edgenode: {message}");
+    ExitCode::FAILURE
+}
+
+fn serve(args: &ConfigArgs) -> ExitCode {
+    let config = match args.load() {
+        Ok(config) => config,
+        Err(e) => return fail(e),
+    };
+    init_tracing(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(format!("cannot start the runtime: {e}")),
+    };
+    runtime.block_on(async move {
+        let node = match Node::start(config).await {
+            Ok(node) => node,
+            Err(e) => return fail(e),
+        };
+        // Machine-readable lines on stdout (tests and scripts read the real ports from them).
+        for addr in &node.dns_udp {
+            println!("listening dns-udp {addr}");
+        }
+        for addr in &node.dns_tcp {
+            println!("listening dns-tcp {addr}");
+        }
+        if let Some(addr) = node.admin {
+            println!("listening admin {addr}");
+        }
+        println!("ready");
+        tracing::info!(dns_udp = ?node.dns_udp, dns_tcp = ?node.dns_tcp, admin = ?node.admin, "serving");
+        wait_for_termination().await;
+        tracing::info!("shutting down");
+        node.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_termination() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn check(args: &ConfigArgs) -> ExitCode {
+    let config = match Config::load(args.config.as_deref(), &args.overrides()) {
+        Ok(config) => config,
+        Err(e) => return fail(e),
+    };
+    let mut problems: Vec<String> = config.validate().iter().map(ToString::to_string).collect();
+    let state = load_state(&config);
+    match &state {
+        Ok(state) => {
+            let mut origins: Vec<String> = state.zones.origins().map(ToString::to_string).collect();
+            origins.sort();
+            println!("config {}: ok", config.origin);
+            for origin in origins {
+                println!("zone {origin}: ok");
+            }
+            for line in state.geo.describe() {
+                println!("geoip {line}: ok");
+            }
+        }
+        Err(errors) => problems.extend(errors.iter().cloned()),
+    }
+    if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        for problem in &problems {
+            eprintln!("{problem}");
+        }
+        eprintln!("edgenode check: {} problem(s)", problems.len());
+        ExitCode::FAILURE
+    }
+}
+
+fn geoip_lookup(ip: IpAddr, args: &ConfigArgs) -> ExitCode {
+    let config = match args.load() {
+        Ok(config) => config,
+        Err(e) => return fail(e),
+    };
+    let geo = match Geo::load(&config.geoip.files, &config.geoip.overrides) {
+        Ok(geo) => geo,
+        Err(errors) => {
+            let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            return fail(text.join("\n"));
+        }
+    };
+    let scope = geo.lookup(ip);
+    let show = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    println!("address    {ip}");
+    println!("country    {}", show(scope.country.map(|c| c.to_string())));
+    println!("continent  {}", show(scope.continent.map(|c| c.to_string())));
+    println!("asn        {}", show(scope.asn.map(|a| a.to_string())));
+    println!("override   {}", show(scope.matched_override.map(|o| o.to_string())));
+    println!("prefix     /{}", scope.prefix_len);
+    ExitCode::SUCCESS
+}
+
+fn geoip_build(input: &std::path::Path, output: &std::path::Path) -> ExitCode {
+    match edgenode::geo::build_mmdb_from_csv(input) {
+        Ok(bytes) => match std::fs::write(output, &bytes) {
+            Ok(()) => {
+                println!("wrote {} ({} bytes)", output.display(), bytes.len());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(format!("{}: {e}", output.display())),
+        },
+        Err(errors) => {
+            for error in &errors {
+                eprintln!("{error}");
+            }
+            fail(format!("{}: {} problem(s), nothing written", input.display(), errors.len()))
+        }
+    }
+}
+
+fn init_tracing(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    // hickory-server logs every request at info: keep it at warn unless the level names it.
+    let level = if config.log.level.contains("hickory") {
+        config.log.level.clone()
+    } else {
+        format!("{},hickory_server=warn", config.log.level)
+    };
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}

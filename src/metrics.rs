@@ -1,1 +1,93 @@
-//! (in progress)
+//! The Prometheus registry and the metric handles each module keeps.
+//!
+//! Metrics are registered once at start; request paths hold the handles and never look a metric
+//! up by name (label families hash a small label set of static strings).
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueryLabels {
+    pub proto: &'static str,
+    pub qtype: &'static str,
+    pub rcode: &'static str,
+}
+
+/// A geo selection label such as "continent:AS"; an `Arc<str>` so counting allocates nothing.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct Region(pub Arc<str>);
+
+impl EncodeLabelValue for Region {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, &self.0)
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RegionLabels {
+    pub region: Region,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    pub result: &'static str,
+}
+
+/// Handles the DNS handler updates per query.
+#[derive(Clone, Default)]
+pub struct DnsMetrics {
+    pub queries: Family<QueryLabels, Counter>,
+    pub geo_decisions: Family<RegionLabels, Counter>,
+    /// Zones currently served (set at start and on every reload).
+    pub zones: Gauge,
+}
+
+/// Every metric of the node, and the registry that renders them.
+pub struct Metrics {
+    registry: Registry,
+    pub dns: DnsMetrics,
+    pub reloads: Family<ReloadLabels, Counter>,
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Metrics> {
+        let mut registry = Registry::with_prefix("edgenode");
+        let dns = DnsMetrics::default();
+        let reloads = Family::<ReloadLabels, Counter>::default();
+        registry.register(
+            "dns_queries",
+            "DNS queries answered, by protocol, query type and response code",
+            dns.queries.clone(),
+        );
+        registry.register(
+            "dns_geo_decisions",
+            "Answers shaped by a geo policy, by the selector that matched",
+            dns.geo_decisions.clone(),
+        );
+        registry.register("dns_zones", "Zones currently served", dns.zones.clone());
+        registry.register(
+            "reloads",
+            "Reloads of zones, policies and GeoIP data, by result",
+            reloads.clone(),
+        );
+        Arc::new(Metrics {
+            registry,
+            dns,
+            reloads,
+        })
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

@@ -1,1 +1,134 @@
-//! (in progress)
+//! The admin HTTP listener: `GET /metrics` (Prometheus text), `GET /healthz`, `GET /readyz`,
+//! `POST /admin/reload`. `/admin/*` needs `Authorization: Bearer <admin.token>` when a token is
+//! configured (and config validation requires one beyond loopback).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::Reloader;
+use crate::metrics::Metrics;
+
+/// Shared by every admin connection; cheap to clone.
+#[derive(Clone)]
+pub struct Admin {
+    metrics: Arc<Metrics>,
+    reloader: Reloader,
+    /// Bearer token for `/admin/*`; None leaves them open (loopback only, enforced by config).
+    token: Option<Arc<str>>,
+}
+
+type Body = Full<Bytes>;
+
+impl Admin {
+    pub fn new(metrics: Arc<Metrics>, reloader: Reloader, token: Option<String>) -> Self {
+        Self {
+            metrics,
+            reloader,
+            token: token.filter(|t| !t.is_empty()).map(Arc::from),
+        }
+    }
+
+    /// Accepts connections until `shutdown`, then waits for open requests to finish.
+    pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) {
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            let (stream, _) = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(error) => {
+                        tracing::warn!(%error, "admin accept failed");
+                        continue;
+                    }
+                },
+            };
+            let admin = self.clone();
+            connections.spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let admin = admin.clone();
+                    async move { Ok::<_, Infallible>(admin.route(req).await) }
+                });
+                let builder = auto::Builder::new(TokioExecutor::new());
+                if let Err(error) = builder.serve_connection(TokioIo::new(stream), service).await {
+                    tracing::debug!(%error, "admin connection ended with an error");
+                }
+            });
+            while connections.try_join_next().is_some() {}
+        }
+        while connections.join_next().await.is_some() {}
+    }
+
+    async fn route(&self, req: Request<Incoming>) -> Response<Body> {
+        let path = req.uri().path();
+        if path.starts_with("/admin/") && !self.authorized(&req) {
+            return text(StatusCode::UNAUTHORIZED, "missing or wrong bearer token\n");
+        }
+        match (req.method(), path) {
+            (&Method::GET, "/metrics") => {
+                let mut response = text(StatusCode::OK, self.metrics.render());
+                response.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+                );
+                response
+            }
+            (&Method::GET, "/healthz") | (&Method::GET, "/readyz") => text(StatusCode::OK, "ok\n"),
+            (&Method::POST, "/admin/reload") => match self.reloader.reload().await {
+                Ok(summary) => json(StatusCode::OK, serde_json::json!({"status": "ok", "loaded": summary})),
+                Err(errors) => json(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    serde_json::json!({"status": "failed", "errors": errors, "serving": "previous state"}),
+                ),
+            },
+            (_, "/metrics" | "/healthz" | "/readyz" | "/admin/reload") => {
+                text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
+            }
+            _ => text(StatusCode::NOT_FOUND, "not found\n"),
+        }
+    }
+
+    fn authorized(&self, req: &Request<Incoming>) -> bool {
+        let Some(token) = &self.token else {
+            return true;
+        };
+        let presented = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes()))
+    }
+}
+
+/// Compares without an early exit, so response timing does not reveal the token's prefix.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+fn json(status: StatusCode, value: serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(value.to_string() + "\n")));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

@@ -1,1 +1,256 @@
-//! (in progress)
+//! Configuration: serde TOML structs with defaults, CLI overrides, and `validate()`.
+//!
+//! Parse, then validate, in one place: unknown keys are errors, and every problem is reported
+//! with the file and the key path (`dns.edns_payload`) or the line the TOML parser names.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::geo::CidrOverride;
+
+/// The embedded configuration used when no `--config` is given.
+pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
+
+/// One problem with the configuration, naming where it is.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// TOML syntax or type error; the message carries line and column.
+    #[error("{origin}: {message}")]
+    Parse { origin: String, message: String },
+    /// A value that parsed but makes no sense, named by its key path.
+    #[error("{origin}: {key}: {message}")]
+    Invalid {
+        origin: String,
+        key: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub dns: DnsConfig,
+    pub geoip: GeoipConfig,
+    pub admin: AdminConfig,
+    pub log: LogConfig,
+    /// Where this configuration came from ("embedded default" or a file path), for messages.
+    #[serde(skip)]
+    pub origin: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// Each address gets a UDP socket and a TCP listener.
+    pub listen: Vec<SocketAddr>,
+    /// Directory of `<zone>.zone` master files and optional `<zone>.geo.toml` policies.
+    pub zones: PathBuf,
+    /// Largest UDP payload we answer with when the client offers more (RFC 6891; 1232 avoids
+    /// IP fragmentation, the DNS Flag Day 2020 value).
+    pub edns_payload: u16,
+    /// Seconds a TCP connection may stay idle between queries.
+    pub tcp_idle_timeout: u64,
+    /// Log one line per query (off by default: it costs throughput).
+    pub query_log: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GeoipConfig {
+    /// MaxMind DB files, consulted in order (e.g. a country and an ASN database).
+    pub files: Vec<PathBuf>,
+    /// CIDR table that overrides the databases (private networks, tests).
+    pub overrides: Vec<CidrOverride>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Admin HTTP listener; absent disables it.
+    pub listen: Option<SocketAddr>,
+    /// Bearer token for `/admin/*`; required when `listen` is not a loopback address.
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter such as "info" or "edgenode=debug"; RUST_LOG wins when set.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Command-line values that replace the file's.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub zones: Option<PathBuf>,
+    pub dns_listen: Vec<SocketAddr>,
+    pub geoip: Vec<PathBuf>,
+    pub admin_listen: Option<SocketAddr>,
+    pub log_format: Option<LogFormat>,
+    pub query_log: bool,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 5353))],
+            zones: PathBuf::from("zones"),
+            edns_payload: 1232,
+            tcp_idle_timeout: 10,
+            query_log: false,
+        }
+    }
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 9153))),
+            token: None,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            dns: DnsConfig::default(),
+            geoip: GeoipConfig::default(),
+            admin: AdminConfig::default(),
+            log: LogConfig::default(),
+            origin: "defaults".into(),
+        }
+    }
+}
+
+impl Config {
+    /// The embedded default configuration (src/config/default.toml).
+    pub fn embedded() -> Result<Config, ConfigError> {
+        Self::from_toml_str(DEFAULT_CONFIG, "embedded default config", None)
+    }
+
+    /// Reads a file; relative paths inside it are taken from the file's directory.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml_str(&text, &path.display().to_string(), path.parent())
+    }
+
+    /// `--config FILE` when given, else the embedded default; then the CLI overrides.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => Self::from_file(path)?,
+            None => Self::embedded()?,
+        };
+        config.apply(overrides);
+        Ok(config)
+    }
+
+    pub fn from_toml_str(
+        text: &str,
+        origin: &str,
+        base_dir: Option<&Path>,
+    ) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.origin = origin.to_string();
+        if let Some(base) = base_dir.filter(|b| !b.as_os_str().is_empty()) {
+            config.dns.zones = base.join(&config.dns.zones);
+            for file in &mut config.geoip.files {
+                *file = base.join(&*file);
+            }
+        }
+        Ok(config)
+    }
+
+    pub fn apply(&mut self, o: &Overrides) {
+        if let Some(zones) = &o.zones {
+            self.dns.zones = zones.clone();
+        }
+        if !o.dns_listen.is_empty() {
+            self.dns.listen = o.dns_listen.clone();
+        }
+        if !o.geoip.is_empty() {
+            self.geoip.files = o.geoip.clone();
+        }
+        if let Some(admin) = o.admin_listen {
+            self.admin.listen = Some(admin);
+        }
+        if let Some(format) = o.log_format {
+            self.log.format = format;
+        }
+        if o.query_log {
+            self.dns.query_log = true;
+        }
+    }
+
+    /// Checks what serde cannot; returns every problem, not just the first.
+    pub fn validate(&self) -> Vec<ConfigError> {
+        let mut problems = Vec::new();
+        let mut invalid = |key: &str, message: String| {
+            problems.push(ConfigError::Invalid {
+                origin: self.origin.clone(),
+                key: key.to_string(),
+                message,
+            })
+        };
+        if self.dns.listen.is_empty() {
+            invalid("dns.listen", "at least one address is needed".into());
+        }
+        if !(512..=4096).contains(&self.dns.edns_payload) {
+            invalid(
+                "dns.edns_payload",
+                format!("{} is outside 512..=4096", self.dns.edns_payload),
+            );
+        }
+        if self.dns.tcp_idle_timeout == 0 {
+            invalid("dns.tcp_idle_timeout", "must be at least 1 second".into());
+        }
+        if let Some(addr) = self.admin.listen {
+            let token_missing = self.admin.token.as_deref().is_none_or(str::is_empty);
+            if !addr.ip().is_loopback() && token_missing {
+                invalid(
+                    "admin.token",
+                    format!("required because admin.listen {addr} is not a loopback address"),
+                );
+            }
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            invalid("log.level", format!("{:?}: {e}", self.log.level));
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests;

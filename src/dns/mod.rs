@@ -1,1 +1,136 @@
-//! (in progress)
+//! Authoritative DNS: zones from `<zone>.zone` master files, geo policies from `<zone>.geo.toml`,
+//! the lookup algorithm, and the hickory-server request handler.
+
+pub mod handler;
+pub mod lookup;
+pub mod policy;
+pub mod server;
+pub mod zone;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use hickory_proto::rr::{LowerName, Name};
+
+use crate::geo::Geo;
+use zone::Zone;
+
+/// One problem in a zone or policy file, with the line when it is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl ZoneError {
+    pub fn new(file: &Path, line: Option<usize>, message: impl Into<String>) -> Self {
+        Self {
+            file: file.to_path_buf(),
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ZoneError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.file.display(), line, self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for ZoneError {}
+
+/// Every served zone, by origin.
+#[derive(Debug, Default)]
+pub struct ZoneSet {
+    zones: HashMap<LowerName, Zone>,
+}
+
+impl ZoneSet {
+    /// Loads every `DIR/<origin>.zone` and its optional `DIR/<origin>.geo.toml`; returns every
+    /// problem in every file, so that `edgenode check` can list them all at once.
+    pub fn load_dir(dir: &Path) -> Result<ZoneSet, Vec<ZoneError>> {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| vec![ZoneError::new(dir, None, format!("cannot read zones directory: {e}"))])?;
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|ext| ext == "zone"))
+            .collect();
+        paths.sort();
+        let mut set = ZoneSet::default();
+        let mut problems = Vec::new();
+        for path in paths {
+            match load_zone(&path) {
+                Ok(zone) => {
+                    set.zones.insert(zone.origin.clone(), zone);
+                }
+                Err(mut errors) => problems.append(&mut errors),
+            }
+        }
+        let policies = std::fs::read_dir(dir).into_iter().flatten().filter_map(|e| e.ok());
+        for policy in policies.map(|e| e.path()) {
+            let Some(origin) = policy.file_name().and_then(|n| n.to_str()?.strip_suffix(".geo.toml")) else {
+                continue;
+            };
+            let zone_file = dir.join(format!("{origin}.zone"));
+            if !zone_file.exists() {
+                let msg = format!("policy file without a zone file ({} is missing)", zone_file.display());
+                problems.push(ZoneError::new(&policy, None, msg));
+            }
+        }
+        if problems.is_empty() { Ok(set) } else { Err(problems) }
+    }
+
+    /// The zone that holds `name`: the served origin with the most labels that `name` is under.
+    /// A DS query for a zone apex belongs to the parent when we serve it too (RFC 4035 3.1.4.1).
+    pub fn find(&self, name: &LowerName, ds: bool) -> Option<&Zone> {
+        self.zones
+            .values()
+            .filter(|z| z.origin.zone_of(name) && !(ds && z.origin == *name && !name.is_root()))
+            .max_by_key(|z| z.origin.num_labels())
+            .or_else(|| self.zones.get(name).filter(|_| ds))
+    }
+
+    pub fn len(&self) -> usize {
+        self.zones.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.zones.is_empty()
+    }
+
+    pub fn origins(&self) -> impl Iterator<Item = &LowerName> {
+        self.zones.keys()
+    }
+
+    pub fn zones(&self) -> impl Iterator<Item = &Zone> {
+        self.zones.values()
+    }
+}
+
+/// Loads `<origin>.zone` and, when present beside it, `<origin>.geo.toml`.
+fn load_zone(path: &Path) -> Result<Zone, Vec<ZoneError>> {
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let origin = Name::parse(stem, Some(&Name::root()))
+        .map_err(|e| vec![ZoneError::new(path, None, format!("file name is not a zone name: {e}"))])?;
+    let mut zone = Zone::load(path, &origin)?;
+    let policy = path.with_file_name(format!("{stem}.geo.toml"));
+    if policy.exists() {
+        let problems = policy::apply_policy_file(&mut zone, &origin, &policy);
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+    }
+    Ok(zone)
+}
+
+/// What one reload swaps in atomically: the zones with their policies, and the GeoIP data.
+pub struct DnsState {
+    pub zones: ZoneSet,
+    pub geo: Geo,
+}

@@ -1,0 +1,49 @@
+use super::*;
+
+#[test]
+fn embedded_default_parses_and_validates() {
+    let config = Config::embedded().expect("embedded config parses");
+    assert!(config.validate().is_empty(), "{:?}", config.validate());
+    assert_eq!(config.dns.listen, vec!["127.0.0.1:5353".parse().unwrap()]);
+    assert_eq!(config.dns.zones, PathBuf::from("zones"));
+    assert_eq!(config.geoip.overrides.len(), 3);
+}
+
+#[test]
+fn unknown_key_is_an_error_with_its_line() {
+    let err = Config::from_toml_str("[dns]\nlisten = []\nzone = \"x\"\n", "t.toml", None)
+        .expect_err("unknown key");
+    let text = err.to_string();
+    assert!(text.starts_with("t.toml: "), "{text}");
+    assert!(text.contains("line 3"), "{text}");
+    assert!(text.contains("zone"), "{text}");
+}
+
+#[test]
+fn validate_lists_every_problem_by_key_path() {
+    let text = "[dns]\nlisten = []\nedns_payload = 100\n[admin]\nlisten = \"0.0.0.0:9153\"\n";
+    let config = Config::from_toml_str(text, "t.toml", None).expect("parses");
+    let problems: Vec<String> = config.validate().iter().map(|p| p.to_string()).collect();
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert!(problems[0].contains("dns.listen"));
+    assert!(problems[1].contains("dns.edns_payload"));
+    assert!(problems[2].contains("admin.token"));
+}
+
+#[test]
+fn cli_overrides_replace_file_values_and_paths_follow_the_file() {
+    let text = "[dns]\nzones = \"z\"\n[geoip]\nfiles = [\"a.mmdb\"]\n";
+    let mut config = Config::from_toml_str(text, "etc/x.toml", Some(Path::new("etc"))).unwrap();
+    assert_eq!(config.dns.zones, PathBuf::from("etc/z"));
+    assert_eq!(config.geoip.files, vec![PathBuf::from("etc/a.mmdb")]);
+    config.apply(&Overrides {
+        zones: Some("other".into()),
+        dns_listen: vec!["127.0.0.1:0".parse().unwrap()],
+        log_format: Some(LogFormat::Json),
+        ..Overrides::default()
+    });
+    assert_eq!(config.dns.zones, PathBuf::from("other"));
+    assert_eq!(config.dns.listen[0].port(), 0);
+    assert_eq!(config.log.format, LogFormat::Json);
+    assert_eq!(config.geoip.files, vec![PathBuf::from("etc/a.mmdb")]);
+}

@@ -1,0 +1,217 @@
+//! The hickory-server `RequestHandler`: checks the request, finds the client's location (EDNS
+//! Client Subnet or source address), runs the lookup and writes the response.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use hickory_proto::op::{Edns, Header, HeaderCounts, Metadata, OpCode, ResponseCode};
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
+use hickory_proto::rr::{DNSClass, RecordType};
+use hickory_server::net::runtime::Time;
+use hickory_server::net::xfer::Protocol;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponseBuilder;
+
+use super::DnsState;
+use super::lookup::{Answer, resolve};
+use super::policy::Client;
+use crate::metrics::{DnsMetrics, QueryLabels, Region, RegionLabels};
+
+/// Answers queries from the current `DnsState`; cheap to clone.
+#[derive(Clone)]
+pub struct DnsHandler {
+    /// Swapped whole on reload; each query works on one consistent snapshot.
+    state: Arc<ArcSwap<DnsState>>,
+    metrics: DnsMetrics,
+    /// Our largest UDP response (dns.edns_payload).
+    edns_payload: u16,
+    query_log: bool,
+}
+
+impl DnsHandler {
+    pub fn new(
+        state: Arc<ArcSwap<DnsState>>,
+        metrics: DnsMetrics,
+        edns_payload: u16,
+        query_log: bool,
+    ) -> Self {
+        Self {
+            state,
+            metrics,
+            edns_payload,
+            query_log,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for DnsHandler {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        mut response_handle: R,
+    ) -> ResponseInfo {
+        let state = self.state.load_full();
+        let proto = match request.protocol() {
+            Protocol::Udp => "udp",
+            Protocol::Tcp => "tcp",
+            _ => "other",
+        };
+        let mut metadata = Metadata::response_from_request(&request.metadata);
+        let mut response_edns = None;
+        let mut client_subnet = None;
+        let outcome = check_request(request).and_then(|()| {
+            if let Some(edns) = &request.edns {
+                let (ours, ecs) = self.response_edns(edns)?;
+                response_edns = Some(ours);
+                client_subnet = ecs;
+            }
+            Ok(())
+        });
+
+        let queries = request.queries.queries();
+        let (qname, qtype) = match queries.first() {
+            Some(q) => (q.name(), q.query_type()),
+            None => (&hickory_proto::rr::LowerName::default(), RecordType::ZERO),
+        };
+        // A source prefix of 0 opts out of tailoring: locate the resolver itself (RFC 7871 7.1.2).
+        let client_addr = client_subnet
+            .filter(|s| s.source_prefix() > 0)
+            .map_or(request.src().ip(), |s| s.addr());
+        let mut client = Client::new(client_addr, &state.geo);
+        let answer = match (outcome, queries.first()) {
+            (Ok(()), Some(query)) => resolve(&state.zones, query.original().name(), qtype, &mut client),
+            (Err(rcode), _) => error_answer(rcode),
+            (Ok(()), None) => error_answer(ResponseCode::FormErr),
+        };
+        metadata.response_code = answer.rcode;
+        metadata.authoritative = answer.authoritative;
+
+        let mut scope_prefix = 0;
+        if let Some((label, prefix)) = client.decision.take() {
+            scope_prefix = prefix;
+            self.metrics
+                .geo_decisions
+                .get_or_create(&RegionLabels { region: Region(label) })
+                .inc();
+        }
+        if let (Some(edns), Some(mut subnet)) = (response_edns.as_mut(), client_subnet) {
+            let tailored = subnet.source_prefix() > 0;
+            subnet.set_scope_prefix(if tailored { scope_prefix } else { 0 });
+            edns.options_mut().insert(EdnsOption::Subnet(subnet));
+        }
+
+        let builder = MessageResponseBuilder::new(&request.queries, response_edns.as_ref());
+        let response = builder.build(
+            metadata,
+            answer.answers.iter().map(AsRef::as_ref),
+            answer.authority.iter().map(AsRef::as_ref),
+            std::iter::empty(),
+            answer.additional.iter().map(AsRef::as_ref),
+        );
+        let info = match response_handle.send_response(response).await {
+            Ok(info) => info,
+            Err(error) => {
+                tracing::debug!(%error, src = %request.src(), "sending a DNS response failed");
+                metadata.response_code = ResponseCode::ServFail;
+                ResponseInfo::from(Header {
+                    metadata,
+                    counts: HeaderCounts::default(),
+                })
+            }
+        };
+        self.metrics
+            .queries
+            .get_or_create(&QueryLabels {
+                proto,
+                qtype: qtype.into(),
+                rcode: rcode_label(info.response_code),
+            })
+            .inc();
+        if self.query_log {
+            tracing::info!(
+                src = %request.src(), %proto, %qname, %qtype, client = %client_addr,
+                rcode = %info.response_code, answers = info.counts().answers,
+                tc = info.truncation, "query"
+            );
+        }
+        info
+    }
+}
+
+impl DnsHandler {
+    /// Our OPT record for the response, and the client subnet to echo when the query had one.
+    fn response_edns(&self, edns: &Edns) -> Result<(Edns, Option<ClientSubnet>), ResponseCode> {
+        let mut ours = Edns::new();
+        // The response must fit what the client can take, and never more than our own limit.
+        ours.set_max_payload(edns.max_payload().clamp(512, self.edns_payload));
+        if edns.version() > 0 {
+            return Err(ResponseCode::BADVERS);
+        }
+        let subnet = match edns.option(EdnsCode::Subnet) {
+            Some(EdnsOption::Subnet(subnet)) => Some(valid_subnet(*subnet)?),
+            _ => None,
+        };
+        Ok((ours, subnet))
+    }
+}
+
+/// RFC 7871 section 7.1.1: a prefix longer than the address, or a scope set in a query, is
+/// FORMERR. A source prefix of 0 means "do not use my address": answer for the resolver.
+fn valid_subnet(subnet: ClientSubnet) -> Result<ClientSubnet, ResponseCode> {
+    let max = match subnet.addr() {
+        IpAddr::V4(_) => 32,
+        IpAddr::V6(_) => 128,
+    };
+    if subnet.source_prefix() > max || subnet.scope_prefix() != 0 {
+        return Err(ResponseCode::FormErr);
+    }
+    Ok(subnet)
+}
+
+/// Requests we do not look up: wrong opcode, not exactly one question, non-IN classes, zone
+/// transfers.
+fn check_request(request: &Request) -> Result<(), ResponseCode> {
+    if request.metadata.op_code != OpCode::Query {
+        return Err(ResponseCode::NotImp);
+    }
+    let queries = request.queries.queries();
+    if queries.len() != 1 {
+        return Err(ResponseCode::FormErr);
+    }
+    let query = &queries[0];
+    match query.query_type() {
+        RecordType::AXFR | RecordType::IXFR => return Err(ResponseCode::Refused),
+        RecordType::OPT => return Err(ResponseCode::FormErr),
+        _ => {}
+    }
+    if query.query_class() != DNSClass::IN {
+        return Err(ResponseCode::Refused);
+    }
+    Ok(())
+}
+
+fn error_answer<'z>(rcode: ResponseCode) -> Answer<'z> {
+    Answer {
+        rcode,
+        authoritative: false,
+        answers: Vec::new(),
+        authority: Vec::new(),
+        additional: Vec::new(),
+    }
+}
+
+/// The rcode as dig prints it, for metric labels.
+fn rcode_label(rcode: ResponseCode) -> &'static str {
+    match rcode {
+        ResponseCode::NoError => "NOERROR",
+        ResponseCode::FormErr => "FORMERR",
+        ResponseCode::ServFail => "SERVFAIL",
+        ResponseCode::NXDomain => "NXDOMAIN",
+        ResponseCode::NotImp => "NOTIMP",
+        ResponseCode::Refused => "REFUSED",
+        ResponseCode::BADVERS => "BADVERS",
+        _ => "OTHER",
+    }
+}

@@ -1,0 +1,178 @@
+//! The authoritative answer algorithm (RFC 1034 section 4.3.2, RFC 2308, RFC 4592, RFC 8482).
+
+use std::borrow::Cow;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+
+use super::ZoneSet;
+use super::policy::Client;
+use super::zone::{Found, Node, RrSet, Zone};
+
+/// Longest CNAME chain followed inside the served zones before answering what we have.
+const MAX_CNAME_CHAIN: usize = 8;
+
+/// The sections of an authoritative response; records borrow from the zone data unless they had
+/// to be synthesized (wildcard expansion).
+#[derive(Debug)]
+pub struct Answer<'z> {
+    pub rcode: ResponseCode,
+    pub authoritative: bool,
+    pub answers: Vec<Cow<'z, Record>>,
+    pub authority: Vec<Cow<'z, Record>>,
+    pub additional: Vec<Cow<'z, Record>>,
+}
+
+impl Answer<'_> {
+    fn refused() -> Self {
+        Self {
+            rcode: ResponseCode::Refused,
+            authoritative: false,
+            answers: Vec::new(),
+            authority: Vec::new(),
+            additional: Vec::new(),
+        }
+    }
+}
+
+/// Answers `qname`/`qtype` from the served zones for `client`.
+pub fn resolve<'z>(
+    zones: &'z ZoneSet,
+    qname: &Name,
+    qtype: RecordType,
+    client: &mut Client<'_>,
+) -> Answer<'z> {
+    let mut answer = Answer::refused();
+    let mut owner = qname.clone();
+    let mut name = LowerName::new(qname);
+    for hop in 0..MAX_CNAME_CHAIN {
+        let Some(zone) = zones.find(&name, qtype == RecordType::DS) else {
+            return answer; // REFUSED for the question, or a chain that leaves our zones
+        };
+        if hop == 0 {
+            answer.rcode = ResponseCode::NoError;
+            answer.authoritative = true;
+        }
+        let (node, synthesized) = match zone.find(&name, qtype == RecordType::DS) {
+            Found::Exact(node) => (node, false),
+            Found::Wildcard(node) => (node, true),
+            Found::Delegation(cut) => {
+                if hop == 0 {
+                    answer.authoritative = false;
+                }
+                referral(zone, cut, client, &mut answer);
+                return answer;
+            }
+            Found::NxDomain => {
+                answer.rcode = ResponseCode::NXDomain;
+                answer.authority.push(Cow::Borrowed(zone.negative_soa()));
+                return answer;
+            }
+        };
+        let rename = synthesized.then_some(&owner);
+        if !matches!(qtype, RecordType::CNAME | RecordType::ANY) {
+            if let Some(cname) = node.get(RecordType::CNAME) {
+                let records = select(cname, client);
+                push_all(&mut answer.answers, records, rename);
+                let Some(RData::CNAME(target)) = records.first().map(|r| &r.data) else {
+                    return answer;
+                };
+                let target_lower = LowerName::new(&target.0);
+                if target_lower == name || answer.answers.len() > MAX_CNAME_CHAIN {
+                    return answer; // a loop: the client sees the chain and gives up
+                }
+                owner = target.0.clone();
+                name = target_lower;
+                continue;
+            }
+        }
+        let rrset = match qtype {
+            // RFC 8482: answer ANY with one RRset instead of everything.
+            RecordType::ANY => node.rrsets.first(),
+            _ => node.get(qtype),
+        };
+        match rrset {
+            Some(set) => {
+                let records = select(set, client);
+                push_all(&mut answer.answers, records, rename);
+                additional_addresses(zones, records, client, &mut answer.additional);
+            }
+            None => answer.authority.push(Cow::Borrowed(zone.negative_soa())),
+        }
+        return answer;
+    }
+    answer
+}
+
+/// A referral to the child zone: its NS RRset in authority and the addresses we hold for the
+/// name servers (glue) in additional.
+fn referral<'z>(zone: &'z Zone, cut: &'z Node, client: &mut Client<'_>, answer: &mut Answer<'z>) {
+    let Some(ns) = cut.get(RecordType::NS) else {
+        return;
+    };
+    answer.authority.extend(ns.records.iter().map(Cow::Borrowed));
+    for record in &ns.records {
+        if let RData::NS(target) = &record.data {
+            let target = LowerName::new(&target.0);
+            if let Some(node) = zone.node(&target) {
+                push_addresses(node, client, &mut answer.additional);
+            }
+        }
+    }
+}
+
+/// Additional section processing (RFC 1034 section 3.6): addresses of the names that NS, MX
+/// and SRV records point to, when a served zone holds them.
+fn additional_addresses<'z>(
+    zones: &'z ZoneSet,
+    records: &'z [Record],
+    client: &mut Client<'_>,
+    out: &mut Vec<Cow<'z, Record>>,
+) {
+    for record in records {
+        let target = match &record.data {
+            RData::NS(ns) => &ns.0,
+            RData::MX(mx) => &mx.exchange,
+            RData::SRV(srv) => &srv.target,
+            _ => continue,
+        };
+        let target = LowerName::new(target);
+        let Some(zone) = zones.find(&target, false) else {
+            continue;
+        };
+        if let Some(node) = zone.node(&target) {
+            push_addresses(node, client, out);
+        }
+    }
+}
+
+fn push_addresses<'z>(node: &'z Node, client: &mut Client<'_>, out: &mut Vec<Cow<'z, Record>>) {
+    for rtype in [RecordType::A, RecordType::AAAA] {
+        if let Some(set) = node.get(rtype) {
+            for record in select(set, client) {
+                if !out.iter().any(|r| r.as_ref() == record) {
+                    out.push(Cow::Borrowed(record));
+                }
+            }
+        }
+    }
+}
+
+/// The records of `set` for this client: a geo alternative or the zone file's own.
+fn select<'z>(set: &'z RrSet, client: &mut Client<'_>) -> &'z [Record] {
+    match set.geo.as_deref().and_then(|geo| geo.select(client)) {
+        Some(selection) => &selection.records,
+        None => &set.records,
+    }
+}
+
+fn push_all<'z>(out: &mut Vec<Cow<'z, Record>>, records: &'z [Record], rename: Option<&Name>) {
+    match rename {
+        None => out.extend(records.iter().map(Cow::Borrowed)),
+        Some(owner) => out.extend(records.iter().map(|r| {
+            let mut synthesized = r.clone();
+            synthesized.name = owner.clone();
+            Cow::Owned(synthesized)
+        })),
+    }
+}

@@ -63,9 +63,9 @@ impl RequestHandler for DnsHandler {
         let mut client_subnet = None;
         let outcome = check_request(request).and_then(|()| {
             if let Some(edns) = &request.edns {
-                let (ours, ecs) = self.response_edns(edns)?;
-                response_edns = Some(ours);
-                client_subnet = ecs;
+                // Our OPT goes out even with an error: BADVERS lives in its extended rcode bits.
+                response_edns = Some(self.response_edns(edns));
+                client_subnet = client_subnet_of(edns)?;
             }
             Ok(())
         });
@@ -141,19 +141,23 @@ impl RequestHandler for DnsHandler {
 }
 
 impl DnsHandler {
-    /// Our OPT record for the response, and the client subnet to echo when the query had one.
-    fn response_edns(&self, edns: &Edns) -> Result<(Edns, Option<ClientSubnet>), ResponseCode> {
+    /// Our OPT record for the response.
+    fn response_edns(&self, edns: &Edns) -> Edns {
         let mut ours = Edns::new();
         // The response must fit what the client can take, and never more than our own limit.
         ours.set_max_payload(edns.max_payload().clamp(512, self.edns_payload));
-        if edns.version() > 0 {
-            return Err(ResponseCode::BADVERS);
-        }
-        let subnet = match edns.option(EdnsCode::Subnet) {
-            Some(EdnsOption::Subnet(subnet)) => Some(valid_subnet(*subnet)?),
-            _ => None,
-        };
-        Ok((ours, subnet))
+        ours
+    }
+}
+
+/// The client subnet to locate and echo, after the EDNS version check (RFC 6891 6.1.3).
+fn client_subnet_of(edns: &Edns) -> Result<Option<ClientSubnet>, ResponseCode> {
+    if edns.version() > 0 {
+        return Err(ResponseCode::BADVERS);
+    }
+    match edns.option(EdnsCode::Subnet) {
+        Some(EdnsOption::Subnet(subnet)) => valid_subnet(*subnet).map(Some),
+        _ => Ok(None),
     }
 }
 

@@ -2,3 +2,4 @@
 //! them with real clients (hickory, dig, HTTP).
 
 mod support;
+mod dns;

@@ -138,3 +138,62 @@ pub fn write_file(dir: &Path, name: &str, contents: &str) -> PathBuf {
     std::fs::write(&path, contents).expect("write test file");
     path
 }
+
+/// A hickory client over UDP (`tcp = false`) or TCP to `server`.
+pub async fn dns_client(
+    server: SocketAddr,
+    tcp: bool,
+) -> hickory_net::client::Client<hickory_net::runtime::TokioRuntimeProvider> {
+    use hickory_net::client::Client;
+    use hickory_net::runtime::TokioRuntimeProvider;
+    let provider = TokioRuntimeProvider::default();
+    let timeout = Some(Duration::from_secs(3));
+    if tcp {
+        let (connect, handle) =
+            hickory_net::tcp::TcpClientStream::new(server, None, timeout, provider);
+        let stream = connect.await.expect("tcp connect");
+        let (client, background) = Client::<TokioRuntimeProvider>::new(stream, handle);
+        tokio::spawn(background);
+        client
+    } else {
+        let stream = hickory_net::udp::UdpClientStream::builder(server, provider)
+            .with_timeout(timeout)
+            .build();
+        let (client, background) = Client::<TokioRuntimeProvider>::from_sender(stream);
+        tokio::spawn(background);
+        client
+    }
+}
+
+/// A query as a resolver sends it: RD clear, EDNS with `payload` when given, name case kept.
+pub fn query(name: &str, rtype: hickory_proto::rr::RecordType, payload: Option<u16>) -> hickory_proto::op::Message {
+    use hickory_proto::op::{Edns, Message, Query};
+    let name = hickory_proto::rr::Name::from_ascii(name).expect("test name");
+    let mut message = Message::query();
+    message.add_query(Query::query(name, rtype));
+    message.metadata.recursion_desired = false;
+    if let Some(payload) = payload {
+        let mut edns = Edns::new();
+        edns.set_max_payload(payload);
+        message.set_edns(edns);
+    }
+    message
+}
+
+/// Sends `message` with `client` and returns the response.
+pub async fn ask(
+    client: &hickory_net::client::Client<hickory_net::runtime::TokioRuntimeProvider>,
+    message: hickory_proto::op::Message,
+) -> hickory_proto::op::Message {
+    use hickory_net::xfer::{DnsHandle, FirstAnswer};
+    use hickory_proto::op::{DnsRequest, DnsRequestOptions};
+    let mut options = DnsRequestOptions::default();
+    options.use_edns = message.edns.is_some();
+    options.recursion_desired = message.metadata.recursion_desired;
+    let response = client
+        .send(DnsRequest::new(message, options))
+        .first_answer()
+        .await
+        .expect("dns response");
+    response.into_message()
+}

@@ -1,0 +1,246 @@
+//! Authoritative DNS behaviour through real clients (hickory's client and dig) against the
+//! binary started on 127.0.0.1:0.
+
+use hickory_proto::op::{Edns, Message, OpCode, ResponseCode};
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
+use hickory_proto::rr::{RData, RecordType};
+
+use crate::support::{Node, ask, dig, dns_client, have_tool, query};
+
+fn diff_zones() -> String {
+    crate::support::repo_root().join("tests/data/diff").display().to_string()
+}
+
+fn start(zones: &str) -> Node {
+    Node::start(&["--zones", zones, "--dns-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+}
+
+fn addresses(message: &Message) -> Vec<String> {
+    let mut out: Vec<String> = message
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(a.0.to_string()),
+            RData::AAAA(a) => Some(a.0.to_string()),
+            _ => None,
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn positive_negative_and_wildcard_answers() {
+    let node = start(&diff_zones());
+    let udp = dns_client(node.dns(), false).await;
+
+    let r = ask(&udp, query("www.diff.test.", RecordType::A, Some(1232))).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert!(r.metadata.authoritative);
+    assert_eq!(addresses(&r), ["192.0.2.10", "192.0.2.11", "192.0.2.12"]);
+    let edns = r.edns.as_ref().expect("EDNS echoed");
+    assert_eq!(edns.max_payload(), 1232);
+
+    // NXDOMAIN and NODATA carry the SOA with the negative TTL (min of SOA TTL and MINIMUM).
+    for (name, rcode) in [("nothing.diff.test.", ResponseCode::NXDomain), ("www.diff.test.", ResponseCode::NoError)] {
+        let r = ask(&udp, query(name, RecordType::MX, Some(1232))).await;
+        assert_eq!(r.metadata.response_code, rcode, "{name}");
+        assert!(r.answers.is_empty());
+        assert_eq!(r.authorities.len(), 1);
+        assert_eq!(r.authorities[0].record_type(), RecordType::SOA);
+        assert_eq!(r.authorities[0].ttl, 300);
+    }
+
+    // Wildcard synthesis carries the query name; wildcard NODATA; empty non-terminal is NODATA.
+    let r = ask(&udp, query("Anything.WILD.diff.test.", RecordType::A, Some(1232))).await;
+    assert_eq!(addresses(&r), ["192.0.2.80"]);
+    assert_eq!(r.answers[0].name.to_ascii(), "Anything.WILD.diff.test.");
+    assert_eq!(r.queries[0].name().to_ascii(), "Anything.WILD.diff.test.", "question case kept");
+    let r = ask(&udp, query("x.wild.diff.test.", RecordType::MX, Some(1232))).await;
+    assert_eq!((r.metadata.response_code, r.answers.len()), (ResponseCode::NoError, 0));
+    let r = ask(&udp, query("b.c.diff.test.", RecordType::A, Some(1232))).await;
+    assert_eq!((r.metadata.response_code, r.answers.len()), (ResponseCode::NoError, 0));
+
+    // CNAME chains are chased within the served zones, also into another zone.
+    let r = ask(&udp, query("chain1.diff.test.", RecordType::A, Some(1232))).await;
+    let types: Vec<RecordType> = r.answers.iter().map(|r| r.record_type()).collect();
+    assert_eq!(types[..2], [RecordType::CNAME, RecordType::CNAME]);
+    assert_eq!(addresses(&r), ["192.0.2.10", "192.0.2.11", "192.0.2.12"]);
+    let r = ask(&udp, query("cross.diff.test.", RecordType::A, Some(1232))).await;
+    assert_eq!(r.answers.len(), 2, "{r:?}");
+
+    // Out-of-zone names are refused; edgenode is not a resolver.
+    let r = ask(&udp, query("www.example.com.", RecordType::A, Some(1232))).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::Refused);
+    assert!(!r.metadata.authoritative);
+}
+
+#[tokio::test]
+async fn referrals_any_and_errors() {
+    let node = start(&diff_zones());
+    let udp = dns_client(node.dns(), false).await;
+
+    // Below a delegation: a referral with AA clear, the NS set in authority, glue in additional.
+    let r = ask(&udp, query("host.sub.diff.test.", RecordType::A, Some(1232))).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert!(!r.metadata.authoritative);
+    assert!(r.answers.is_empty());
+    assert_eq!(r.authorities.len(), 2);
+    assert!(r.authorities.iter().all(|a| a.record_type() == RecordType::NS));
+    let glue: Vec<RecordType> = r.additionals.iter().map(|a| a.record_type()).collect();
+    assert!(glue.contains(&RecordType::A) && glue.contains(&RecordType::AAAA), "{glue:?}");
+
+    // ANY gets one RRset (RFC 8482), not the whole node.
+    let r = ask(&udp, query("diff.test.", RecordType::ANY, Some(1232))).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    let first = r.answers[0].record_type();
+    assert!(r.answers.iter().all(|a| a.record_type() == first), "{:?}", r.answers);
+
+    // NOTIMP for other opcodes, BADVERS for EDNS versions we do not speak, FORMERR for a
+    // client subnet longer than its address, REFUSED for zone transfers.
+    let mut notify = query("diff.test.", RecordType::SOA, Some(1232));
+    notify.metadata.op_code = OpCode::Notify;
+    assert_eq!(ask(&udp, notify).await.metadata.response_code, ResponseCode::NotImp);
+    let mut v1 = query("diff.test.", RecordType::SOA, None);
+    let mut edns = Edns::new();
+    edns.set_version(1);
+    v1.set_edns(edns);
+    // hickory decodes extended rcode 16 as BADSIG; BADVERS shares the value (RFC 6891, RFC 8945).
+    assert_eq!(u16::from(ask(&udp, v1).await.metadata.response_code), 16);
+    let mut bad_ecs = query("diff.test.", RecordType::SOA, Some(1232));
+    if let Some(edns) = bad_ecs.edns.as_mut() {
+        let subnet = ClientSubnet::new("10.0.0.0".parse().unwrap(), 24, 8);
+        edns.options_mut().insert(EdnsOption::Subnet(subnet));
+    }
+    assert_eq!(ask(&udp, bad_ecs).await.metadata.response_code, ResponseCode::FormErr);
+    let tcp = dns_client(node.dns_tcp[0], true).await;
+    let r = ask(&tcp, query("diff.test.", RecordType::AXFR, None)).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::Refused);
+}
+
+#[tokio::test]
+async fn truncation_over_udp_and_the_full_answer_over_tcp() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut zone = String::from(
+        "$ORIGIN big.test.\n$TTL 300\n@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A 127.0.0.1\n",
+    );
+    for i in 1..=100 {
+        zone.push_str(&format!("many A 127.0.5.{i}\n"));
+    }
+    crate::support::write_file(dir.path(), "big.test.zone", &zone);
+    let node = start(dir.path().to_str().unwrap());
+
+    let udp = dns_client(node.dns(), false).await;
+    let r = ask(&udp, query("many.big.test.", RecordType::A, None)).await;
+    assert!(r.metadata.truncation, "a 100-record answer does not fit 512 bytes");
+    let r = ask(&udp, query("many.big.test.", RecordType::A, Some(4096))).await;
+    assert!(r.metadata.truncation, "nor our 1232-byte EDNS limit");
+    let tcp = dns_client(node.dns_tcp[0], true).await;
+    let r = ask(&tcp, query("many.big.test.", RecordType::A, Some(1232))).await;
+    assert!(!r.metadata.truncation);
+    assert_eq!(r.answers.len(), 100);
+}
+
+#[tokio::test]
+async fn geo_answers_by_source_address_with_the_embedded_overrides() {
+    if !have_tool("dig") {
+        return;
+    }
+    let node = start("zones");
+    let short = |source: &str| {
+        dig(node.dns(), &["-b", source, "www.example.test", "A", "+short"]).trim().to_string()
+    };
+    assert_eq!(short("127.0.1.1"), "127.0.1.10", "loopback-asia");
+    assert_eq!(short("127.0.2.1"), "127.0.2.10", "loopback-north-america");
+    assert_eq!(short("127.0.3.1"), "127.0.3.10", "loopback-europe");
+    assert_eq!(short("127.0.0.1"), "127.0.10.1", "the zone file's default");
+    let full = dig(node.dns(), &["-b", "127.0.1.1", "www.example.test", "A", "+tcp"]);
+    assert!(full.contains("flags: qr aa"), "{full}");
+    assert!(full.contains("127.0.1.10"), "{full}");
+
+    let metrics = http_get(node.admin.unwrap(), "/metrics").await;
+    assert!(metrics.contains("edgenode_dns_geo_decisions_total{region=\"continent:AS\"} 2"), "{metrics}");
+    assert!(metrics.contains("edgenode_dns_queries_total{proto=\"tcp\",qtype=\"A\",rcode=\"NOERROR\"} 1"), "{metrics}");
+}
+
+/// The README's example: MaxMind's test database, then ECS from dig.
+#[tokio::test]
+async fn client_subnet_picks_the_answer_and_sets_the_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = crate::support::write_file(
+        dir.path(),
+        "geo.csv",
+        "network,country,continent,asn\n175.16.199.0/24,CN,AS,4134\n216.160.83.56/29,US,NA,209\n2001:218::/32,JP,AS,\n",
+    );
+    let mmdb = dir.path().join("geo.mmdb");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_edgenode"))
+        .args(["geoip", "build"])
+        .arg(&csv)
+        .arg("-o")
+        .arg(&mmdb)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let node = Node::start(&[
+        "--geoip",
+        mmdb.to_str().unwrap(),
+        "--dns-listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ]);
+    let udp = dns_client(node.dns(), false).await;
+    let ecs = |subnet: &str, prefix: u8| {
+        let mut message = query("www.example.test.", RecordType::A, Some(1232));
+        if let Some(edns) = message.edns.as_mut() {
+            let subnet = ClientSubnet::new(subnet.parse().unwrap(), prefix, 0);
+            edns.options_mut().insert(EdnsOption::Subnet(subnet));
+        }
+        message
+    };
+    let scope = |m: &Message| match m.edns.as_ref().and_then(|e| e.option(EdnsCode::Subnet)) {
+        Some(EdnsOption::Subnet(s)) => (s.source_prefix(), s.scope_prefix()),
+        other => panic!("no ECS in the response: {other:?}"),
+    };
+    let r = ask(&udp, ecs("175.16.199.0", 24)).await;
+    assert_eq!(addresses(&r), ["127.0.1.10"]);
+    assert_eq!(scope(&r), (24, 24));
+    let r = ask(&udp, ecs("216.160.83.56", 29)).await;
+    assert_eq!(addresses(&r), ["127.0.2.10"]);
+    assert_eq!(scope(&r), (29, 29));
+    let r = ask(&udp, ecs("2001:218::", 48)).await;
+    assert_eq!(addresses(&r), ["127.0.1.10"]);
+    // A name without a policy answers the same everywhere: scope 0.
+    let mut plain = ecs("175.16.199.0", 24);
+    plain.queries[0].set_name("api.example.test.".parse().unwrap());
+    assert_eq!(scope(&ask(&udp, plain).await), (24, 0));
+
+    if have_tool("dig") {
+        let cn = dig(node.dns(), &["www.example.test", "+subnet=175.16.199.0/24", "+short"]);
+        let us = dig(node.dns(), &["www.example.test", "+subnet=216.160.83.56/29", "+short"]);
+        assert_eq!((cn.trim(), us.trim()), ("127.0.1.10", "127.0.2.10"));
+    }
+}
+
+/// A minimal HTTP/1.1 GET for the admin listener.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    http(addr, "GET", path, None).await.1
+}
+
+/// Sends one HTTP/1.1 request with hyper's client and returns (status, body).
+pub async fn http(addr: std::net::SocketAddr, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    use http_body_util::{BodyExt, Empty};
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect admin");
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await.expect("handshake");
+    tokio::spawn(connection);
+    let mut request = hyper::Request::builder().method(method).uri(path).header("host", addr.to_string());
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let request = request.body(Empty::<bytes::Bytes>::new()).expect("request");
+    let response = sender.send_request(request).await.expect("admin response");
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.expect("body").to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}

@@ -61,12 +61,18 @@ impl Reloader {
                 let summary = summary(&state);
                 self.metrics.dns.zones.set(state.zones.len() as i64);
                 self.state.store(Arc::new(state));
-                self.metrics.reloads.get_or_create(&ReloadLabels { result: "ok" }).inc();
+                self.metrics
+                    .reloads
+                    .get_or_create(&ReloadLabels { result: "ok" })
+                    .inc();
                 tracing::info!(%summary, "reload ok");
                 Ok(summary)
             }
             Err(problems) => {
-                self.metrics.reloads.get_or_create(&ReloadLabels { result: "failed" }).inc();
+                self.metrics
+                    .reloads
+                    .get_or_create(&ReloadLabels { result: "failed" })
+                    .inc();
                 for problem in &problems {
                     tracing::error!(%problem, "reload failed; the previous zones and GeoIP data keep serving");
                 }
@@ -80,7 +86,11 @@ fn summary(state: &DnsState) -> String {
     let records: usize = state.zones.zones().map(|z| z.record_count()).sum();
     let mut origins: Vec<String> = state.zones.origins().map(ToString::to_string).collect();
     origins.sort();
-    format!("{} zones ({}), {records} records", state.zones.len(), origins.join(" "))
+    format!(
+        "{} zones ({}), {records} records",
+        state.zones.len(),
+        origins.join(" ")
+    )
 }
 
 /// A running node.
@@ -106,13 +116,16 @@ impl Node {
         let state = Arc::new(ArcSwap::from_pointee(state));
         let config = Arc::new(config);
 
-        let listeners = DnsListeners::bind(&config.dns.listen).await.map_err(StartError::Bind)?;
+        let listeners = DnsListeners::bind(&config.dns.listen)
+            .await
+            .map_err(StartError::Bind)?;
         let admin_listener = match config.admin.listen {
-            Some(addr) => Some(
-                TcpListener::bind(addr).await.map_err(|e| {
-                    StartError::Bind(std::io::Error::new(e.kind(), format!("cannot bind admin {addr}: {e}")))
-                })?,
-            ),
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                StartError::Bind(std::io::Error::new(
+                    e.kind(),
+                    format!("cannot bind admin {addr}: {e}"),
+                ))
+            })?),
             None => None,
         };
         let (dns_udp, dns_tcp) = (listeners.udp_addrs(), listeners.tcp_addrs());

@@ -11,7 +11,11 @@ use edgenode::config::{Config, LogFormat, Overrides};
 use edgenode::geo::Geo;
 
 #[derive(Parser)]
-#[command(name = "edgenode", version, about = "A CDN edge node: GeoDNS, HTTPDNS and a caching proxy")]
+#[command(
+    name = "edgenode",
+    version,
+    about = "A CDN edge node: GeoDNS, HTTPDNS and a caching proxy"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -82,12 +86,17 @@ impl ConfigArgs {
 
     /// The configuration with CLI overrides applied, validated.
     fn load(&self) -> Result<Config, String> {
-        let config = Config::load(self.config.as_deref(), &self.overrides()).map_err(|e| e.to_string())?;
+        let config =
+            Config::load(self.config.as_deref(), &self.overrides()).map_err(|e| e.to_string())?;
         let problems = config.validate();
         if problems.is_empty() {
             Ok(config)
         } else {
-            Err(problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+            Err(problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"))
         }
     }
 }
@@ -113,7 +122,10 @@ fn serve(args: &ConfigArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     init_tracing(&config);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => return fail(format!("cannot start the runtime: {e}")),
     };
@@ -204,9 +216,15 @@ fn geoip_lookup(ip: IpAddr, args: &ConfigArgs) -> ExitCode {
     let show = |v: Option<String>| v.unwrap_or_else(|| "-".into());
     println!("address    {ip}");
     println!("country    {}", show(scope.country.map(|c| c.to_string())));
-    println!("continent  {}", show(scope.continent.map(|c| c.to_string())));
+    println!(
+        "continent  {}",
+        show(scope.continent.map(|c| c.to_string()))
+    );
     println!("asn        {}", show(scope.asn.map(|a| a.to_string())));
-    println!("override   {}", show(scope.matched_override.map(|o| o.to_string())));
+    println!(
+        "override   {}",
+        show(scope.matched_override.map(|o| o.to_string()))
+    );
     println!("prefix     /{}", scope.prefix_len);
     ExitCode::SUCCESS
 }
@@ -224,7 +242,11 @@ fn geoip_build(input: &std::path::Path, output: &std::path::Path) -> ExitCode {
             for error in &errors {
                 eprintln!("{error}");
             }
-            fail(format!("{}: {} problem(s), nothing written", input.display(), errors.len()))
+            fail(format!(
+                "{}: {} problem(s), nothing written",
+                input.display(),
+                errors.len()
+            ))
         }
     }
 }
@@ -240,7 +262,9 @@ fn init_tracing(config: &Config) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match config.log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),

@@ -59,7 +59,10 @@ impl Admin {
                     async move { Ok::<_, Infallible>(admin.route(req).await) }
                 });
                 let builder = auto::Builder::new(TokioExecutor::new());
-                if let Err(error) = builder.serve_connection(TokioIo::new(stream), service).await {
+                if let Err(error) = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                {
                     tracing::debug!(%error, "admin connection ended with an error");
                 }
             });
@@ -78,13 +81,18 @@ impl Admin {
                 let mut response = text(StatusCode::OK, self.metrics.render());
                 response.headers_mut().insert(
                     CONTENT_TYPE,
-                    HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+                    HeaderValue::from_static(
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    ),
                 );
                 response
             }
             (&Method::GET, "/healthz") | (&Method::GET, "/readyz") => text(StatusCode::OK, "ok\n"),
             (&Method::POST, "/admin/reload") => match self.reloader.reload().await {
-                Ok(summary) => json(StatusCode::OK, serde_json::json!({"status": "ok", "loaded": summary})),
+                Ok(summary) => json(
+                    StatusCode::OK,
+                    serde_json::json!({"status": "ok", "loaded": summary}),
+                ),
                 Err(errors) => json(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     serde_json::json!({"status": "failed", "errors": errors, "serving": "previous state"}),
@@ -118,9 +126,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
 

@@ -81,7 +81,9 @@ impl RequestHandler for DnsHandler {
             .map_or(request.src().ip(), |s| s.addr());
         let mut client = Client::new(client_addr, &state.geo);
         let answer = match (outcome, queries.first()) {
-            (Ok(()), Some(query)) => resolve(&state.zones, query.original().name(), qtype, &mut client),
+            (Ok(()), Some(query)) => {
+                resolve(&state.zones, query.original().name(), qtype, &mut client)
+            }
             (Err(rcode), _) => error_answer(rcode),
             (Ok(()), None) => error_answer(ResponseCode::FormErr),
         };
@@ -93,7 +95,9 @@ impl RequestHandler for DnsHandler {
             scope_prefix = prefix;
             self.metrics
                 .geo_decisions
-                .get_or_create(&RegionLabels { region: Region(label) })
+                .get_or_create(&RegionLabels {
+                    region: Region(label),
+                })
                 .inc();
         }
         if let (Some(edns), Some(mut subnet)) = (response_edns.as_mut(), client_subnet) {

@@ -70,21 +70,20 @@ pub fn resolve<'z>(
             }
         };
         let rename = synthesized.then_some(&owner);
-        if !matches!(qtype, RecordType::CNAME | RecordType::ANY) {
-            if let Some(cname) = node.get(RecordType::CNAME) {
-                let records = select(cname, client);
-                push_all(&mut answer.answers, records, rename);
-                let Some(RData::CNAME(target)) = records.first().map(|r| &r.data) else {
-                    return answer;
-                };
-                let target_lower = LowerName::new(&target.0);
-                if target_lower == name || answer.answers.len() > MAX_CNAME_CHAIN {
-                    return answer; // a loop: the client sees the chain and gives up
-                }
-                owner = target.0.clone();
-                name = target_lower;
-                continue;
+        let follows_cname = !matches!(qtype, RecordType::CNAME | RecordType::ANY);
+        if let Some(cname) = node.get(RecordType::CNAME).filter(|_| follows_cname) {
+            let records = select(cname, client);
+            push_all(&mut answer.answers, records, rename);
+            let Some(RData::CNAME(target)) = records.first().map(|r| &r.data) else {
+                return answer;
+            };
+            let target_lower = LowerName::new(&target.0);
+            if target_lower == name {
+                return answer; // a loop: the client sees the chain and gives up
             }
+            owner = target.0.clone();
+            name = target_lower;
+            continue;
         }
         let rrset = match qtype {
             // RFC 8482: answer ANY with one RRset instead of everything.
@@ -110,7 +109,9 @@ fn referral<'z>(zone: &'z Zone, cut: &'z Node, client: &mut Client<'_>, answer: 
     let Some(ns) = cut.get(RecordType::NS) else {
         return;
     };
-    answer.authority.extend(ns.records.iter().map(Cow::Borrowed));
+    answer
+        .authority
+        .extend(ns.records.iter().map(Cow::Borrowed));
     for record in &ns.records {
         if let RData::NS(target) = &record.data {
             let target = LowerName::new(&target.0);

@@ -55,8 +55,13 @@ impl ZoneSet {
     /// Loads every `DIR/<origin>.zone` and its optional `DIR/<origin>.geo.toml`; returns every
     /// problem in every file, so that `edgenode check` can list them all at once.
     pub fn load_dir(dir: &Path) -> Result<ZoneSet, Vec<ZoneError>> {
-        let entries = std::fs::read_dir(dir)
-            .map_err(|e| vec![ZoneError::new(dir, None, format!("cannot read zones directory: {e}"))])?;
+        let entries = std::fs::read_dir(dir).map_err(|e| {
+            vec![ZoneError::new(
+                dir,
+                None,
+                format!("cannot read zones directory: {e}"),
+            )]
+        })?;
         let mut paths: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|ext| ext == "zone"))
@@ -72,18 +77,31 @@ impl ZoneSet {
                 Err(mut errors) => problems.append(&mut errors),
             }
         }
-        let policies = std::fs::read_dir(dir).into_iter().flatten().filter_map(|e| e.ok());
+        let policies = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok());
         for policy in policies.map(|e| e.path()) {
-            let Some(origin) = policy.file_name().and_then(|n| n.to_str()?.strip_suffix(".geo.toml")) else {
+            let Some(origin) = policy
+                .file_name()
+                .and_then(|n| n.to_str()?.strip_suffix(".geo.toml"))
+            else {
                 continue;
             };
             let zone_file = dir.join(format!("{origin}.zone"));
             if !zone_file.exists() {
-                let msg = format!("policy file without a zone file ({} is missing)", zone_file.display());
+                let msg = format!(
+                    "policy file without a zone file ({} is missing)",
+                    zone_file.display()
+                );
                 problems.push(ZoneError::new(&policy, None, msg));
             }
         }
-        if problems.is_empty() { Ok(set) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(set)
+        } else {
+            Err(problems)
+        }
     }
 
     /// The zone that holds `name`: the served origin with the most labels that `name` is under.
@@ -115,9 +133,17 @@ impl ZoneSet {
 
 /// Loads `<origin>.zone` and, when present beside it, `<origin>.geo.toml`.
 fn load_zone(path: &Path) -> Result<Zone, Vec<ZoneError>> {
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-    let origin = Name::parse(stem, Some(&Name::root()))
-        .map_err(|e| vec![ZoneError::new(path, None, format!("file name is not a zone name: {e}"))])?;
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    let origin = Name::parse(stem, Some(&Name::root())).map_err(|e| {
+        vec![ZoneError::new(
+            path,
+            None,
+            format!("file name is not a zone name: {e}"),
+        )]
+    })?;
     let mut zone = Zone::load(path, &origin)?;
     let policy = path.with_file_name(format!("{stem}.geo.toml"));
     if policy.exists() {

@@ -111,7 +111,8 @@ impl GeoRrset {
             client.decision = Some((sel.label.clone(), net.prefix_len()));
             return Some(sel);
         }
-        let needs_lookup = !(self.asn.is_empty() && self.country.is_empty() && self.continent.is_empty());
+        let needs_lookup =
+            !(self.asn.is_empty() && self.country.is_empty() && self.continent.is_empty());
         let (chosen, prefix) = if needs_lookup {
             let scope = client.scope();
             let chosen = None
@@ -129,13 +130,20 @@ impl GeoRrset {
     }
 }
 
-static DEFAULT_LABEL: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from("default"));
+static DEFAULT_LABEL: std::sync::LazyLock<Arc<str>> =
+    std::sync::LazyLock::new(|| Arc::from("default"));
 
 /// Reads `path` and attaches its alternatives to the RRsets of `zone`; returns every problem.
 pub fn apply_policy_file(zone: &mut Zone, origin: &Name, path: &Path) -> Vec<ZoneError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
-        Err(e) => return vec![ZoneError::new(path, None, format!("cannot read policy file: {e}"))],
+        Err(e) => {
+            return vec![ZoneError::new(
+                path,
+                None,
+                format!("cannot read policy file: {e}"),
+            )];
+        }
     };
     let file: PolicyFile = match toml::from_str(&text) {
         Ok(file) => file,
@@ -169,7 +177,9 @@ fn attach(zone: &mut Zone, origin: &Name, spec: &RrsetSpec) -> Result<(), Vec<St
             "the zone file has no {owner} {rtype} records; they are the default answer, add them"
         )]);
     };
-    let ttl = spec.ttl.unwrap_or_else(|| existing.records.first().map_or(300, |r| r.ttl));
+    let ttl = spec
+        .ttl
+        .unwrap_or_else(|| existing.records.first().map_or(300, |r| r.ttl));
     let mut problems = Vec::new();
     let mut geo = GeoRrset::default();
     let build = |kind: &str, key: &str, rdata: &[String]| -> Result<Selection, String> {
@@ -186,7 +196,10 @@ fn attach(zone: &mut Zone, origin: &Name, spec: &RrsetSpec) -> Result<(), Vec<St
         }
     }
     for (key, rdata) in &spec.asn {
-        let asn = key.trim_start_matches("AS").parse::<u32>().map_err(|_| format!("asn.{key}: not an AS number"));
+        let asn = key
+            .trim_start_matches("AS")
+            .parse::<u32>()
+            .map_err(|_| format!("asn.{key}: not an AS number"));
         match asn.and_then(|asn| Ok((asn, build("asn", key, rdata)?))) {
             Ok((asn, sel)) => drop(geo.asn.insert(asn, sel)),
             Err(e) => problems.push(e),
@@ -221,8 +234,12 @@ fn attach(zone: &mut Zone, origin: &Name, spec: &RrsetSpec) -> Result<(), Vec<St
     if !problems.is_empty() {
         return Err(problems);
     }
-    geo.cidr.sort_by_key(|(net, _)| std::cmp::Reverse(net.prefix_len()));
-    if let Some(set) = zone.node_mut(&lower).and_then(|n| n.rrsets.iter_mut().find(|s| s.rtype == rtype)) {
+    geo.cidr
+        .sort_by_key(|(net, _)| std::cmp::Reverse(net.prefix_len()));
+    if let Some(set) = zone
+        .node_mut(&lower)
+        .and_then(|n| n.rrsets.iter_mut().find(|s| s.rtype == rtype))
+    {
         set.geo = Some(Box::new(geo));
     }
     Ok(())
@@ -247,7 +264,10 @@ fn parse_records(
         let line = format!("{owner} {ttl} IN {rtype} {item}\n");
         let parsed = Parser::new(line, None, Some(origin.clone())).parse();
         let (_, sets) = parsed.map_err(|e| format!("{item:?}: {e}"))?;
-        records.extend(sets.into_values().flat_map(|s| s.records_without_rrsigs().cloned().collect::<Vec<_>>()));
+        records.extend(
+            sets.into_values()
+                .flat_map(|s| s.records_without_rrsigs().cloned().collect::<Vec<_>>()),
+        );
     }
     Ok(records)
 }

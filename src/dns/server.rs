@@ -38,11 +38,17 @@ impl DnsListeners {
     }
 
     pub fn udp_addrs(&self) -> Vec<SocketAddr> {
-        self.udp.iter().filter_map(|s| s.local_addr().ok()).collect()
+        self.udp
+            .iter()
+            .filter_map(|s| s.local_addr().ok())
+            .collect()
     }
 
     pub fn tcp_addrs(&self) -> Vec<SocketAddr> {
-        self.tcp.iter().filter_map(|s| s.local_addr().ok()).collect()
+        self.tcp
+            .iter()
+            .filter_map(|s| s.local_addr().ok())
+            .collect()
     }
 
     /// Starts serving on every socket; the returned server stops on its shutdown token.
@@ -69,7 +75,10 @@ fn bind_pair(addr: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
             Err(e) => return Err(with_addr(e, "tcp", addr)),
         }
     }
-    Err(last_error.map_or_else(|| io::Error::other("no free port"), |e| with_addr(e, "tcp", addr)))
+    Err(last_error.map_or_else(
+        || io::Error::other("no free port"),
+        |e| with_addr(e, "tcp", addr),
+    ))
 }
 
 fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
@@ -77,7 +86,9 @@ fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     // Best effort: a smaller buffer still works, it only drops more under bursts.
     let _ = socket.set_recv_buffer_size(UDP_RECV_BUFFER);
     socket.set_nonblocking(true)?;
-    socket.bind(&addr.into()).map_err(|e| with_addr(e, "udp", addr))?;
+    socket
+        .bind(&addr.into())
+        .map_err(|e| with_addr(e, "udp", addr))?;
     UdpSocket::from_std(socket.into())
 }
 
@@ -91,5 +102,8 @@ fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 
 fn with_addr(error: io::Error, proto: &str, addr: SocketAddr) -> io::Error {
-    io::Error::new(error.kind(), format!("cannot bind DNS {proto} {addr}: {error}"))
+    io::Error::new(
+        error.kind(),
+        format!("cannot bind DNS {proto} {addr}: {error}"),
+    )
 }

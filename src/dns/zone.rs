@@ -6,8 +6,8 @@ use std::path::Path;
 use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
 use hickory_proto::serialize::txt::Parser;
 
-use super::policy::GeoRrset;
 use super::ZoneError;
+use super::policy::GeoRrset;
 
 /// A zone: every owner name (including empty non-terminals) mapped to its RRsets.
 #[derive(Debug)]
@@ -49,7 +49,11 @@ impl Zone {
     /// Parses `path` as the master file of `origin` and validates it; returns every problem found.
     pub fn load(path: &Path, origin: &Name) -> Result<Zone, Vec<ZoneError>> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            vec![ZoneError::new(path, None, format!("cannot read zone file: {e}"))]
+            vec![ZoneError::new(
+                path,
+                None,
+                format!("cannot read zone file: {e}"),
+            )]
         })?;
         Self::parse(&text, path, origin)
     }
@@ -67,13 +71,19 @@ impl Zone {
         for (key, set) in sets {
             let owner = key.name.clone();
             if !origin_lower.zone_of(&owner) {
-                let msg = format!("{owner} {}: owner is outside the zone {origin}", key.record_type);
+                let msg = format!(
+                    "{owner} {}: owner is outside the zone {origin}",
+                    key.record_type
+                );
                 problems.push(ZoneError::new(path, None, msg));
                 continue;
             }
             let records: Vec<Record> = set.records_without_rrsigs().cloned().collect();
             if let Some(r) = records.iter().find(|r| r.dns_class != DNSClass::IN) {
-                let msg = format!("{owner} {}: class {} is not served (IN only)", key.record_type, r.dns_class);
+                let msg = format!(
+                    "{owner} {}: class {} is not served (IN only)",
+                    key.record_type, r.dns_class
+                );
                 problems.push(ZoneError::new(path, None, msg));
                 continue;
             }
@@ -86,28 +96,48 @@ impl Zone {
         }
 
         let apex = nodes.get(&origin_lower);
-        let soa = apex.and_then(|n| n.get(RecordType::SOA)).map(|s| s.records.as_slice());
+        let soa = apex
+            .and_then(|n| n.get(RecordType::SOA))
+            .map(|s| s.records.as_slice());
         let negative_soa = match soa {
             Some([soa]) => Some(negative_soa(soa)),
             Some(_) => {
-                problems.push(ZoneError::new(path, None, format!("{origin}: more than one SOA record")));
+                problems.push(ZoneError::new(
+                    path,
+                    None,
+                    format!("{origin}: more than one SOA record"),
+                ));
                 None
             }
             None => {
-                problems.push(ZoneError::new(path, None, format!("{origin}: no SOA record at the zone apex")));
+                problems.push(ZoneError::new(
+                    path,
+                    None,
+                    format!("{origin}: no SOA record at the zone apex"),
+                ));
                 None
             }
         };
         if apex.and_then(|n| n.get(RecordType::NS)).is_none() {
-            problems.push(ZoneError::new(path, None, format!("{origin}: no NS records at the zone apex")));
+            problems.push(ZoneError::new(
+                path,
+                None,
+                format!("{origin}: no NS records at the zone apex"),
+            ));
         }
         for (name, node) in &nodes {
             if let Some(cname) = node.get(RecordType::CNAME) {
                 if cname.records.len() > 1 {
-                    problems.push(ZoneError::new(path, None, format!("{name}: more than one CNAME record")));
+                    problems.push(ZoneError::new(
+                        path,
+                        None,
+                        format!("{name}: more than one CNAME record"),
+                    ));
                 }
                 if node.rrsets.len() > 1 {
-                    let msg = format!("{name}: CNAME and other data at the same name (RFC 1034 section 3.6.2)");
+                    let msg = format!(
+                        "{name}: CNAME and other data at the same name (RFC 1034 section 3.6.2)"
+                    );
                     problems.push(ZoneError::new(path, None, msg));
                 }
             }
@@ -143,7 +173,11 @@ impl Zone {
 
     /// Number of owner names with data (for logs).
     pub fn record_count(&self) -> usize {
-        self.nodes.values().flat_map(|n| &n.rrsets).map(|s| s.records.len()).sum()
+        self.nodes
+            .values()
+            .flat_map(|n| &n.rrsets)
+            .map(|s| s.records.len())
+            .sum()
     }
 
     /// Finds where `qname` lands in this zone (RFC 1034 section 4.3.2 step 3, RFC 4592).
@@ -222,7 +256,11 @@ fn add_empty_non_terminals(nodes: &mut HashMap<LowerName, Node>, origin: &LowerN
 /// hickory's zone parser reports no line numbers: find the first line at which a prefix of the
 /// file fails with the same error, by bisection over prefixes (a handful of re-parses).
 fn locate_parse_error(text: &str, path: &Path, origin: &Name, error: &str) -> Option<usize> {
-    let ends: Vec<usize> = text.match_indices('\n').map(|(i, _)| i + 1).chain([text.len()]).collect();
+    let ends: Vec<usize> = text
+        .match_indices('\n')
+        .map(|(i, _)| i + 1)
+        .chain([text.len()])
+        .collect();
     let fails_at = |lines: usize| {
         let prefix = &text[..ends[lines - 1]];
         let result = Parser::new(prefix, Some(path.to_path_buf()), Some(origin.clone())).parse();

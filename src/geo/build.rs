@@ -134,7 +134,8 @@ fn parse_row(
     let continent = parse_code(continent, "continent", problems);
     if let Some(code) = continent.filter(|c| !c.is_continent()) {
         problems.push(format!(
-            "{code} is not a continent code (AF AN AS EU NA OC SA)"
+            "continent: {:?} is not a continent code (AF AN AS EU NA OC SA)",
+            code.as_str()
         ));
     }
     let asn = parse_asn(asn_text, problems);

@@ -8,11 +8,21 @@ use hickory_proto::rr::{RData, RecordType};
 use crate::support::{Node, ask, dig, dns_client, have_tool, query};
 
 fn diff_zones() -> String {
-    crate::support::repo_root().join("tests/data/diff").display().to_string()
+    crate::support::repo_root()
+        .join("tests/data/diff")
+        .display()
+        .to_string()
 }
 
 fn start(zones: &str) -> Node {
-    Node::start(&["--zones", zones, "--dns-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+    Node::start(&[
+        "--zones",
+        zones,
+        "--dns-listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ])
 }
 
 fn addresses(message: &Message) -> Vec<String> {
@@ -42,7 +52,10 @@ async fn positive_negative_and_wildcard_answers() {
     assert_eq!(edns.max_payload(), 1232);
 
     // NXDOMAIN and NODATA carry the SOA with the negative TTL (min of SOA TTL and MINIMUM).
-    for (name, rcode) in [("nothing.diff.test.", ResponseCode::NXDomain), ("www.diff.test.", ResponseCode::NoError)] {
+    for (name, rcode) in [
+        ("nothing.diff.test.", ResponseCode::NXDomain),
+        ("www.diff.test.", ResponseCode::NoError),
+    ] {
         let r = ask(&udp, query(name, RecordType::MX, Some(1232))).await;
         assert_eq!(r.metadata.response_code, rcode, "{name}");
         assert!(r.answers.is_empty());
@@ -52,14 +65,28 @@ async fn positive_negative_and_wildcard_answers() {
     }
 
     // Wildcard synthesis carries the query name; wildcard NODATA; empty non-terminal is NODATA.
-    let r = ask(&udp, query("Anything.WILD.diff.test.", RecordType::A, Some(1232))).await;
+    let r = ask(
+        &udp,
+        query("Anything.WILD.diff.test.", RecordType::A, Some(1232)),
+    )
+    .await;
     assert_eq!(addresses(&r), ["192.0.2.80"]);
     assert_eq!(r.answers[0].name.to_ascii(), "Anything.WILD.diff.test.");
-    assert_eq!(r.queries[0].name().to_ascii(), "Anything.WILD.diff.test.", "question case kept");
+    assert_eq!(
+        r.queries[0].name().to_ascii(),
+        "Anything.WILD.diff.test.",
+        "question case kept"
+    );
     let r = ask(&udp, query("x.wild.diff.test.", RecordType::MX, Some(1232))).await;
-    assert_eq!((r.metadata.response_code, r.answers.len()), (ResponseCode::NoError, 0));
+    assert_eq!(
+        (r.metadata.response_code, r.answers.len()),
+        (ResponseCode::NoError, 0)
+    );
     let r = ask(&udp, query("b.c.diff.test.", RecordType::A, Some(1232))).await;
-    assert_eq!((r.metadata.response_code, r.answers.len()), (ResponseCode::NoError, 0));
+    assert_eq!(
+        (r.metadata.response_code, r.answers.len()),
+        (ResponseCode::NoError, 0)
+    );
 
     // CNAME chains are chased within the served zones, also into another zone.
     let r = ask(&udp, query("chain1.diff.test.", RecordType::A, Some(1232))).await;
@@ -81,26 +108,44 @@ async fn referrals_any_and_errors() {
     let udp = dns_client(node.dns(), false).await;
 
     // Below a delegation: a referral with AA clear, the NS set in authority, glue in additional.
-    let r = ask(&udp, query("host.sub.diff.test.", RecordType::A, Some(1232))).await;
+    let r = ask(
+        &udp,
+        query("host.sub.diff.test.", RecordType::A, Some(1232)),
+    )
+    .await;
     assert_eq!(r.metadata.response_code, ResponseCode::NoError);
     assert!(!r.metadata.authoritative);
     assert!(r.answers.is_empty());
     assert_eq!(r.authorities.len(), 2);
-    assert!(r.authorities.iter().all(|a| a.record_type() == RecordType::NS));
+    assert!(
+        r.authorities
+            .iter()
+            .all(|a| a.record_type() == RecordType::NS)
+    );
     let glue: Vec<RecordType> = r.additionals.iter().map(|a| a.record_type()).collect();
-    assert!(glue.contains(&RecordType::A) && glue.contains(&RecordType::AAAA), "{glue:?}");
+    assert!(
+        glue.contains(&RecordType::A) && glue.contains(&RecordType::AAAA),
+        "{glue:?}"
+    );
 
     // ANY gets one RRset (RFC 8482), not the whole node.
     let r = ask(&udp, query("diff.test.", RecordType::ANY, Some(1232))).await;
     assert_eq!(r.metadata.response_code, ResponseCode::NoError);
     let first = r.answers[0].record_type();
-    assert!(r.answers.iter().all(|a| a.record_type() == first), "{:?}", r.answers);
+    assert!(
+        r.answers.iter().all(|a| a.record_type() == first),
+        "{:?}",
+        r.answers
+    );
 
     // NOTIMP for other opcodes, BADVERS for EDNS versions we do not speak, FORMERR for a
     // client subnet longer than its address, REFUSED for zone transfers.
     let mut notify = query("diff.test.", RecordType::SOA, Some(1232));
     notify.metadata.op_code = OpCode::Notify;
-    assert_eq!(ask(&udp, notify).await.metadata.response_code, ResponseCode::NotImp);
+    assert_eq!(
+        ask(&udp, notify).await.metadata.response_code,
+        ResponseCode::NotImp
+    );
     let mut v1 = query("diff.test.", RecordType::SOA, None);
     let mut edns = Edns::new();
     edns.set_version(1);
@@ -112,7 +157,10 @@ async fn referrals_any_and_errors() {
         let subnet = ClientSubnet::new("10.0.0.0".parse().unwrap(), 24, 8);
         edns.options_mut().insert(EdnsOption::Subnet(subnet));
     }
-    assert_eq!(ask(&udp, bad_ecs).await.metadata.response_code, ResponseCode::FormErr);
+    assert_eq!(
+        ask(&udp, bad_ecs).await.metadata.response_code,
+        ResponseCode::FormErr
+    );
     let tcp = dns_client(node.dns_tcp[0], true).await;
     let r = ask(&tcp, query("diff.test.", RecordType::AXFR, None)).await;
     assert_eq!(r.metadata.response_code, ResponseCode::Refused);
@@ -132,7 +180,10 @@ async fn truncation_over_udp_and_the_full_answer_over_tcp() {
 
     let udp = dns_client(node.dns(), false).await;
     let r = ask(&udp, query("many.big.test.", RecordType::A, None)).await;
-    assert!(r.metadata.truncation, "a 100-record answer does not fit 512 bytes");
+    assert!(
+        r.metadata.truncation,
+        "a 100-record answer does not fit 512 bytes"
+    );
     let r = ask(&udp, query("many.big.test.", RecordType::A, Some(4096))).await;
     assert!(r.metadata.truncation, "nor our 1232-byte EDNS limit");
     let tcp = dns_client(node.dns_tcp[0], true).await;
@@ -148,19 +199,34 @@ async fn geo_answers_by_source_address_with_the_embedded_overrides() {
     }
     let node = start("zones");
     let short = |source: &str| {
-        dig(node.dns(), &["-b", source, "www.example.test", "A", "+short"]).trim().to_string()
+        dig(
+            node.dns(),
+            &["-b", source, "www.example.test", "A", "+short"],
+        )
+        .trim()
+        .to_string()
     };
     assert_eq!(short("127.0.1.1"), "127.0.1.10", "loopback-asia");
     assert_eq!(short("127.0.2.1"), "127.0.2.10", "loopback-north-america");
     assert_eq!(short("127.0.3.1"), "127.0.3.10", "loopback-europe");
     assert_eq!(short("127.0.0.1"), "127.0.10.1", "the zone file's default");
-    let full = dig(node.dns(), &["-b", "127.0.1.1", "www.example.test", "A", "+tcp"]);
+    let full = dig(
+        node.dns(),
+        &["-b", "127.0.1.1", "www.example.test", "A", "+tcp"],
+    );
     assert!(full.contains("flags: qr aa"), "{full}");
     assert!(full.contains("127.0.1.10"), "{full}");
 
     let metrics = http_get(node.admin.unwrap(), "/metrics").await;
-    assert!(metrics.contains("edgenode_dns_geo_decisions_total{region=\"continent:AS\"} 2"), "{metrics}");
-    assert!(metrics.contains("edgenode_dns_queries_total{proto=\"tcp\",qtype=\"A\",rcode=\"NOERROR\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("edgenode_dns_geo_decisions_total{region=\"continent:AS\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains("edgenode_dns_queries_total{proto=\"tcp\",qtype=\"A\",rcode=\"NOERROR\"} 1"),
+        "{metrics}"
+    );
 }
 
 /// The README's example: MaxMind's test database, then ECS from dig.
@@ -216,8 +282,14 @@ async fn client_subnet_picks_the_answer_and_sets_the_scope() {
     assert_eq!(scope(&ask(&udp, plain).await), (24, 0));
 
     if have_tool("dig") {
-        let cn = dig(node.dns(), &["www.example.test", "+subnet=175.16.199.0/24", "+short"]);
-        let us = dig(node.dns(), &["www.example.test", "+subnet=216.160.83.56/29", "+short"]);
+        let cn = dig(
+            node.dns(),
+            &["www.example.test", "+subnet=175.16.199.0/24", "+short"],
+        );
+        let us = dig(
+            node.dns(),
+            &["www.example.test", "+subnet=216.160.83.56/29", "+short"],
+        );
         assert_eq!((cn.trim(), us.trim()), ("127.0.1.10", "127.0.2.10"));
     }
 }
@@ -228,19 +300,36 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
 }
 
 /// Sends one HTTP/1.1 request with hyper's client and returns (status, body).
-pub async fn http(addr: std::net::SocketAddr, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+pub async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, String) {
     use http_body_util::{BodyExt, Empty};
-    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect admin");
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect admin");
     let io = hyper_util::rt::TokioIo::new(stream);
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await.expect("handshake");
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
+        .await
+        .expect("handshake");
     tokio::spawn(connection);
-    let mut request = hyper::Request::builder().method(method).uri(path).header("host", addr.to_string());
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
     if let Some(token) = token {
         request = request.header("authorization", format!("Bearer {token}"));
     }
     let request = request.body(Empty::<bytes::Bytes>::new()).expect("request");
     let response = sender.send_request(request).await.expect("admin response");
     let status = response.status().as_u16();
-    let body = response.into_body().collect().await.expect("body").to_bytes();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())
 }

@@ -36,7 +36,14 @@ async fn reload_swaps_good_state_and_keeps_serving_on_broken_files() {
     let dir = tempfile::tempdir().unwrap();
     copy_zones(dir.path());
     let zones = dir.path().to_str().unwrap();
-    let node = Node::start(&["--zones", zones, "--dns-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]);
+    let node = Node::start(&[
+        "--zones",
+        zones,
+        "--dns-listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ]);
     let admin = node.admin.unwrap();
     assert_eq!(api_address(&node).await, "127.0.10.2");
 
@@ -47,7 +54,11 @@ async fn reload_swaps_good_state_and_keeps_serving_on_broken_files() {
     assert_eq!(api_address(&node).await, "127.0.10.3");
 
     // A broken zone file: the reload fails with the file and line, the old zone keeps serving.
-    edit_zone(dir.path(), "api         IN A    127.0.10.3", "api         IN A    127.0.10.999");
+    edit_zone(
+        dir.path(),
+        "api         IN A    127.0.10.3",
+        "api         IN A    127.0.10.999",
+    );
     let (status, body) = http(admin, "POST", "/admin/reload", None).await;
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("example.test.zone:32:"), "{body}");
@@ -55,16 +66,26 @@ async fn reload_swaps_good_state_and_keeps_serving_on_broken_files() {
 
     // A broken policy file is refused the same way.
     edit_zone(dir.path(), "127.0.10.999", "127.0.10.4");
-    write_file(dir.path(), "example.test.geo.toml", "[[rrset]]\nname = \"www\"\ntype = \"A\"\ncontinent = { XX = [\"127.0.0.9\"] }\n");
+    write_file(
+        dir.path(),
+        "example.test.geo.toml",
+        "[[rrset]]\nname = \"www\"\ntype = \"A\"\ncontinent = { XX = [\"127.0.0.9\"] }\n",
+    );
     let (status, body) = http(admin, "POST", "/admin/reload", None).await;
     assert_eq!(status, 422, "{body}");
-    assert!(body.contains("example.test.geo.toml:1: rrset www A: continent.XX"), "{body}");
+    assert!(
+        body.contains("example.test.geo.toml:1: rrset www A: continent.XX"),
+        "{body}"
+    );
     assert_eq!(api_address(&node).await, "127.0.10.3");
 
     // SIGHUP reloads too, once the files are good again.
     copy_zones(dir.path());
     edit_zone(dir.path(), "127.0.10.2", "127.0.10.5");
-    let kill = Command::new("kill").args(["-HUP", &node.pid().to_string()]).status().unwrap();
+    let kill = Command::new("kill")
+        .args(["-HUP", &node.pid().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     while api_address(&node).await != "127.0.10.5" {
@@ -73,10 +94,19 @@ async fn reload_swaps_good_state_and_keeps_serving_on_broken_files() {
     }
 
     let metrics = http_get(admin, "/metrics").await;
-    assert!(metrics.contains("edgenode_reloads_total{result=\"ok\"} 2"), "{metrics}");
-    assert!(metrics.contains("edgenode_reloads_total{result=\"failed\"} 2"), "{metrics}");
+    assert!(
+        metrics.contains("edgenode_reloads_total{result=\"ok\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("edgenode_reloads_total{result=\"failed\"} 2"),
+        "{metrics}"
+    );
     assert_eq!(http(admin, "GET", "/admin/reload", None).await.0, 405);
-    assert_eq!(http(admin, "GET", "/healthz", None).await, (200, "ok\n".to_string()));
+    assert_eq!(
+        http(admin, "GET", "/healthz", None).await,
+        (200, "ok\n".to_string())
+    );
 }
 
 #[tokio::test]
@@ -85,13 +115,29 @@ async fn admin_token_is_required_when_configured() {
     let config = write_file(
         dir.path(),
         "edgenode.toml",
-        &format!("[dns]\nzones = \"{}\"\n[admin]\ntoken = \"s3cret\"\n", repo_root().join("zones").display()),
+        &format!(
+            "[dns]\nzones = \"{}\"\n[admin]\ntoken = \"s3cret\"\n",
+            repo_root().join("zones").display()
+        ),
     );
-    let node = Node::start(&["--config", config.to_str().unwrap(), "--dns-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]);
+    let node = Node::start(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--dns-listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ]);
     let admin = node.admin.unwrap();
     assert_eq!(http(admin, "POST", "/admin/reload", None).await.0, 401);
-    assert_eq!(http(admin, "POST", "/admin/reload", Some("wrong")).await.0, 401);
-    assert_eq!(http(admin, "POST", "/admin/reload", Some("s3cret")).await.0, 200);
+    assert_eq!(
+        http(admin, "POST", "/admin/reload", Some("wrong")).await.0,
+        401
+    );
+    assert_eq!(
+        http(admin, "POST", "/admin/reload", Some("s3cret")).await.0,
+        200
+    );
 }
 
 fn edgenode(args: &[&str]) -> (bool, String, String) {
@@ -111,11 +157,29 @@ fn check_passes_on_the_shipped_files_and_lists_every_problem() {
     assert!(stdout.contains("zone example.test.: ok"), "{stdout}");
 
     let dir = tempfile::tempdir().unwrap();
-    write_file(dir.path(), "a.test.zone", "$ORIGIN a.test.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 127.0.0.1\nbad A 1.2.3\n");
-    write_file(dir.path(), "b.test.zone", "$ORIGIN b.test.\n$TTL 60\n@ NS ns\nx CNAME y\nx A 127.0.0.1\n");
+    write_file(
+        dir.path(),
+        "a.test.zone",
+        "$ORIGIN a.test.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 127.0.0.1\nbad A 1.2.3\n",
+    );
+    write_file(
+        dir.path(),
+        "b.test.zone",
+        "$ORIGIN b.test.\n$TTL 60\n@ NS ns\nx CNAME y\nx A 127.0.0.1\n",
+    );
     write_file(dir.path(), "c.test.geo.toml", "[[rrset]]\nname = \"www\"\n");
-    let config = write_file(dir.path(), "bad.toml", "[dns]\nedns_payload = 99\n[geoip]\nfiles = [\"missing.mmdb\"]\n");
-    let (ok, _, stderr) = edgenode(&["check", "--config", config.to_str().unwrap(), "--zones", dir.path().to_str().unwrap()]);
+    let config = write_file(
+        dir.path(),
+        "bad.toml",
+        "[dns]\nedns_payload = 99\n[geoip]\nfiles = [\"missing.mmdb\"]\n",
+    );
+    let (ok, _, stderr) = edgenode(&[
+        "check",
+        "--config",
+        config.to_str().unwrap(),
+        "--zones",
+        dir.path().to_str().unwrap(),
+    ]);
     assert!(!ok);
     for expected in [
         "dns.edns_payload: 99 is outside",
@@ -125,28 +189,72 @@ fn check_passes_on_the_shipped_files_and_lists_every_problem() {
         "c.test.geo.toml",
         "missing.mmdb",
     ] {
-        assert!(stderr.contains(expected), "{expected:?} missing from:\n{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "{expected:?} missing from:\n{stderr}"
+        );
     }
 }
 
 #[test]
 fn geoip_build_then_lookup_shows_the_decision() {
     let dir = tempfile::tempdir().unwrap();
-    let csv = write_file(dir.path(), "in.csv", "# network,country,continent,asn\n175.16.199.0/24,CN,AS,4134\n");
+    let csv = write_file(
+        dir.path(),
+        "in.csv",
+        "# network,country,continent,asn\n175.16.199.0/24,CN,AS,4134\n",
+    );
     let mmdb = dir.path().join("out.mmdb");
-    let (ok, stdout, stderr) = edgenode(&["geoip", "build", csv.to_str().unwrap(), "-o", mmdb.to_str().unwrap()]);
+    let (ok, stdout, stderr) = edgenode(&[
+        "geoip",
+        "build",
+        csv.to_str().unwrap(),
+        "-o",
+        mmdb.to_str().unwrap(),
+    ]);
     assert!(ok, "{stdout}{stderr}");
-    let (ok, stdout, _) = edgenode(&["geoip", "lookup", "175.16.199.7", "--geoip", mmdb.to_str().unwrap()]);
+    let (ok, stdout, _) = edgenode(&[
+        "geoip",
+        "lookup",
+        "175.16.199.7",
+        "--geoip",
+        mmdb.to_str().unwrap(),
+    ]);
     assert!(ok);
-    for expected in ["country    CN", "continent  AS", "asn        4134", "override   -", "prefix     /24"] {
-        assert!(stdout.contains(expected), "{expected:?} missing from:\n{stdout}");
+    for expected in [
+        "country    CN",
+        "continent  AS",
+        "asn        4134",
+        "override   -",
+        "prefix     /24",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "{expected:?} missing from:\n{stdout}"
+        );
     }
     // The embedded overrides name the loopback regions.
     let (_, stdout, _) = edgenode(&["geoip", "lookup", "127.0.2.9"]);
-    assert!(stdout.contains("override   loopback-north-america"), "{stdout}");
+    assert!(
+        stdout.contains("override   loopback-north-america"),
+        "{stdout}"
+    );
 
-    let bad = write_file(dir.path(), "bad.csv", "10.0.0/8,CN,AS\n1.0.0.0/8,CHINA,AS\n");
-    let (ok, _, stderr) = edgenode(&["geoip", "build", bad.to_str().unwrap(), "-o", mmdb.to_str().unwrap()]);
+    let bad = write_file(
+        dir.path(),
+        "bad.csv",
+        "10.0.0/8,CN,AS\n1.0.0.0/8,CHINA,AS\n",
+    );
+    let (ok, _, stderr) = edgenode(&[
+        "geoip",
+        "build",
+        bad.to_str().unwrap(),
+        "-o",
+        mmdb.to_str().unwrap(),
+    ]);
     assert!(!ok);
-    assert!(stderr.contains("bad.csv:1:") && stderr.contains("bad.csv:2:"), "{stderr}");
+    assert!(
+        stderr.contains("bad.csv:1:") && stderr.contains("bad.csv:2:"),
+        "{stderr}"
+    );
 }

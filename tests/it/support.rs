@@ -166,7 +166,11 @@ pub async fn dns_client(
 }
 
 /// A query as a resolver sends it: RD clear, EDNS with `payload` when given, name case kept.
-pub fn query(name: &str, rtype: hickory_proto::rr::RecordType, payload: Option<u16>) -> hickory_proto::op::Message {
+pub fn query(
+    name: &str,
+    rtype: hickory_proto::rr::RecordType,
+    payload: Option<u16>,
+) -> hickory_proto::op::Message {
     use hickory_proto::op::{Edns, Message, Query};
     let name = hickory_proto::rr::Name::from_ascii(name).expect("test name");
     let mut message = Message::query();

@@ -135,17 +135,13 @@ fn serve(args: &ConfigArgs) -> ExitCode {
             Err(e) => return fail(e),
         };
         // Machine-readable lines on stdout (tests and scripts read the real ports from them).
-        for addr in &node.dns_udp {
-            println!("listening dns-udp {addr}");
-        }
-        for addr in &node.dns_tcp {
-            println!("listening dns-tcp {addr}");
-        }
-        if let Some(addr) = node.admin {
-            println!("listening admin {addr}");
+        let listeners = node.dns_udp.iter().map(|a| ("dns-udp", a));
+        let listeners = listeners.chain(node.dns_tcp.iter().map(|a| ("dns-tcp", a)));
+        for (kind, addr) in listeners.chain(node.admin.iter().map(|a| ("admin", a))) {
+            println!("listening {kind} {addr}");
+            tracing::info!(%kind, %addr, "listening");
         }
         println!("ready");
-        tracing::info!(dns_udp = ?node.dns_udp, dns_tcp = ?node.dns_tcp, admin = ?node.admin, "serving");
         wait_for_termination().await;
         tracing::info!("shutting down");
         node.shutdown().await;

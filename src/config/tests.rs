@@ -47,3 +47,19 @@ fn cli_overrides_replace_file_values_and_paths_follow_the_file() {
     assert_eq!(config.log.format, LogFormat::Json);
     assert_eq!(config.geoip.files, vec![PathBuf::from("etc/a.mmdb")]);
 }
+
+#[test]
+fn deploy_example_configs_parse_and_validate() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("deploy/ exists") {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let config = Config::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
+            let problems = config.validate();
+            assert!(problems.is_empty(), "{}: {problems:?}", path.display());
+            seen += 1;
+        }
+    }
+    assert!(seen > 0, "no example configs in {}", dir.display());
+}

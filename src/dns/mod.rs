@@ -104,14 +104,25 @@ impl ZoneSet {
         }
     }
 
-    /// The zone that holds `name`: the served origin with the most labels that `name` is under.
+    /// The zone that holds `name`: the longest served origin that `name` is at or under, found
+    /// by looking up each ancestor of `name` (a few hash lookups, however many zones).
     /// A DS query for a zone apex belongs to the parent when we serve it too (RFC 4035 3.1.4.1).
     pub fn find(&self, name: &LowerName, ds: bool) -> Option<&Zone> {
-        self.zones
-            .values()
-            .filter(|z| z.origin.zone_of(name) && !(ds && z.origin == *name && !name.is_root()))
-            .max_by_key(|z| z.origin.num_labels())
-            .or_else(|| self.zones.get(name).filter(|_| ds))
+        let labels = name.num_labels() as usize;
+        let mut apex_zone = None;
+        for depth in (0..=labels).rev() {
+            let candidate = if depth == labels {
+                self.zones.get(name)
+            } else {
+                self.zones.get(&LowerName::new(&name.trim_to(depth)))
+            };
+            match candidate {
+                Some(zone) if ds && depth == labels && depth > 0 => apex_zone = Some(zone),
+                Some(zone) => return Some(zone),
+                None => {}
+            }
+        }
+        apex_zone
     }
 
     pub fn len(&self) -> usize {

@@ -15,7 +15,7 @@ use super::continents::continent_of;
 use super::error::GeoError;
 
 /// Names the database to readers (`metadata.database_type`).
-const DATABASE_TYPE: &str = "edgenode-GeoIP";
+const DATABASE_TYPE: &str = "edgenode-GeoIP2-Country";
 
 /// IPv6 space that MMDB IPv6 trees alias to the IPv4 subtree; rows there would be unreachable,
 /// so they are refused with a hint rather than left to the writer's terse error.
@@ -59,6 +59,8 @@ fn parse_rows(label: &str, text: &str) -> Result<Vec<Row>, Vec<GeoError>> {
     let mut rows = Vec::new();
     let mut first_line: HashMap<IpNet, usize> = HashMap::new();
     let mut seen_data = false;
+    // Spreadsheet exports often start with a byte-order mark; it is not part of the header.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
         let content = raw.trim();

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum GeoError {
-    /// A configured database file does not exist (the most common deployment mistake, so it
+    /// A database or CSV file does not exist (the most common deployment mistake, so it
     /// gets its own words rather than an OS error string).
-    #[error("{}: GeoIP database file not found", path.display())]
+    #[error("{}: file not found", path.display())]
     Missing { path: PathBuf },
 
     /// A database or CSV file exists but could not be read.

@@ -11,6 +11,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use super::code::Code;
 use super::continents::continent_of;
 use super::error::GeoError;
+use super::verify::{self, Verified};
 
 /// A verified database, held in memory for the life of one `Geo`.
 pub(super) struct Database {
@@ -18,6 +19,9 @@ pub(super) struct Database {
     path: PathBuf,
     /// Owns the file's bytes; verified at load, so lookups only meet per-record oddities.
     reader: Reader<Vec<u8>>,
+    /// Whether empty metadata fields were given a placeholder to pass verification; said in
+    /// `describe()` so operators know the shown description is not the file's.
+    verified: Verified,
 }
 
 /// What one database says about one address.
@@ -34,7 +38,7 @@ pub(super) struct FileAnswer {
 impl Database {
     /// Read, parse and fully verify `path`; every failure names the file.
     pub fn load(path: &Path) -> Result<Database, GeoError> {
-        let bytes = std::fs::read(path).map_err(|source| match source.kind() {
+        let mut bytes = std::fs::read(path).map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => GeoError::Missing { path: path.into() },
             _ => GeoError::Read {
                 path: path.into(),
@@ -45,20 +49,26 @@ impl Database {
             path: path.into(),
             source,
         };
+        // Reader::from_source only reads the metadata; verification walks the whole tree and
+        // every record it points to, so a broken file is refused here rather than at the first
+        // unlucky query.
+        let verified = verify::verify(&mut bytes).map_err(corrupt)?;
         let reader = Reader::from_source(bytes).map_err(corrupt)?;
-        // from_source only reads the metadata; verify() walks the whole tree and every record
-        // it points to, so a broken file is refused here rather than at the first unlucky query.
-        reader.verify().map_err(corrupt)?;
         Ok(Database {
             path: path.into(),
             reader,
+            verified,
         })
     }
 
     pub fn describe(&self) -> String {
         let m = self.reader.metadata();
+        let note = match self.verified {
+            Verified::AsIs => "",
+            Verified::WithPlaceholderMetadata => ", metadata lacks description or type",
+        };
         format!(
-            "{}: {}, IPv{} tree, {} nodes, built {} ({})",
+            "{}: {}, IPv{} tree, {} nodes, built {} ({}){note}",
             self.path.display(),
             m.database_type,
             m.ip_version,

@@ -9,8 +9,8 @@
 //!   this module and MaxMind's own readers understand.
 //!
 //! Files: `code` (the two-letter [`Code`]), `continents` (country -> continent), `mmdb` (one
-//! database and its schema-tolerant record decoding), `overrides` (the CIDR table), `build`
-//! (CSV -> MMDB), `error`.
+//! database and its schema-tolerant record decoding), `verify` (full file verification),
+//! `overrides` (the CIDR table), `build` (CSV -> MMDB), `error`.
 
 mod build;
 mod code;
@@ -20,6 +20,7 @@ mod mmdb;
 mod overrides;
 #[cfg(test)]
 mod tests;
+mod verify;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -37,8 +38,11 @@ use overrides::OverrideTable;
 /// What edgenode knows about one client address.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GeoScope {
+    /// ISO 3166 country: the override's, else the first database's that has one.
     pub country: Option<Code>,
+    /// Continent code, given or derived from the country, override first as for `country`.
     pub continent: Option<Code>,
+    /// Autonomous system number, override first as for `country`.
     pub asn: Option<u32>,
     /// Name (or CIDR text when unnamed) of the CIDR override that matched, if any.
     pub matched_override: Option<Arc<str>>,
@@ -55,9 +59,13 @@ pub struct GeoScope {
 #[derive(Clone, Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CidrOverride {
+    /// The network, without host bits (`10.0.0.0/8`, not `10.0.0.1/8`).
     pub cidr: ipnet::IpNet,
+    /// Reported as `GeoScope::matched_override`; the CIDR text stands in when absent.
     pub name: Option<String>,
+    /// Two letters, any case; when `continent` is absent it is derived from this.
     pub country: Option<String>,
+    /// One of AF AN AS EU NA OC SA.
     pub continent: Option<String>,
     pub asn: Option<u32>,
 }
@@ -105,10 +113,21 @@ impl Geo {
 
     /// Hot path (per DNS query with a geo policy): no locks, no heap allocation.
     ///
-    /// The address is taken as given: callers holding a socket address from a dual-stack
-    /// listener should pass `ip.to_canonical()`, or IPv4 overrides will not match
-    /// `::ffff:a.b.c.d`.
+    /// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, what a dual-stack socket reports for an
+    /// IPv4 client) is looked up as the IPv4 address, so IPv4 overrides and databases without
+    /// the mapped alias still apply; its `prefix_len` stays in IPv6 terms (96 + the IPv4 one).
     pub fn lookup(&self, ip: IpAddr) -> GeoScope {
+        if let IpAddr::V6(v6) = ip
+            && let Some(v4) = v6.to_ipv4_mapped()
+        {
+            let mut scope = self.lookup_canonical(IpAddr::V4(v4));
+            scope.prefix_len += 96;
+            return scope;
+        }
+        self.lookup_canonical(ip)
+    }
+
+    fn lookup_canonical(&self, ip: IpAddr) -> GeoScope {
         let found = self.overrides.lookup(ip);
         let mut scope = GeoScope {
             prefix_len: found.scope_len,

@@ -19,6 +19,7 @@ pub(super) struct OverrideEntry {
     pub net: IpNet,
     /// `GeoScope::matched_override`: the name, else the CIDR text; shared, not copied, per query.
     pub label: Arc<str>,
+    /// Wins over the databases when set, as do `continent` and `asn`.
     pub country: Option<Code>,
     /// As configured, else derived from `country`: an override that moves a network to JP
     /// must not keep the database's continent for it.

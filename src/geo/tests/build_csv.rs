@@ -65,17 +65,16 @@ fn empty_and_missing_inputs_are_errors() {
 fn built_file_reads_back_as_geoip2_country_plus_asn() {
     let dir = tempfile::tempdir().expect("temp dir");
     let csv = dir.path().join("in.csv");
-    std::fs::write(
-        &csv,
-        "175.16.199.0/24,CN,AS,4134\r\n2001:218::/32,JP,AS\r\n",
-    )
-    .expect("write");
+    // As a spreadsheet saves it: byte-order mark, header, CRLF.
+    let text = "\u{feff}network,country,continent,asn\r\n175.16.199.0/24,CN,AS,4134\r\n\
+                2001:218::/32,JP,AS\r\n";
+    std::fs::write(&csv, text).expect("write");
     let bytes = build_mmdb_from_csv(&csv).expect("valid CSV");
 
     // Read it back with maxminddb's own GeoIP2 structs: MaxMind-shaped, not just ours.
     let reader = maxminddb::Reader::from_source(bytes.clone()).expect("parses");
     reader.verify().expect("verifies");
-    assert_eq!(reader.metadata().database_type, "edgenode-GeoIP");
+    assert_eq!(reader.metadata().database_type, "edgenode-GeoIP2-Country");
     assert_eq!(reader.metadata().ip_version, 6);
     let ip: IpAddr = "175.16.199.1".parse().expect("address");
     let result = reader.lookup(ip).expect("lookup");

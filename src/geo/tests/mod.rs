@@ -2,6 +2,7 @@
 //! `shared_data` runs against ../shared/geoip when it is present.
 
 mod build_csv;
+mod codes;
 mod lookup;
 mod shared_data;
 

@@ -7,6 +7,9 @@ pub mod policy;
 pub mod server;
 pub mod zone;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};

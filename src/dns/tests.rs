@@ -1,0 +1,176 @@
+//! Geo policy selection and zone validation, on zones and GeoIP data made here.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use hickory_proto::rr::{Name, RData, RecordType};
+
+use super::lookup::resolve;
+use super::policy::Client;
+use super::{DnsState, ZoneSet};
+use crate::geo::{Geo, build_mmdb_from_csv_str};
+
+const ZONE: &str = "$ORIGIN geo.test.\n$TTL 300\n@ SOA ns h 1 2 3 4 60\n@ NS ns\nns A 127.0.0.1\n\
+                    a A 10.0.0.1\nb A 10.0.0.1\nc A 10.0.0.1\n*.w A 10.0.0.1\n";
+
+const POLICY: &str = r#"
+[[rrset]]
+name = "a"
+type = "A"
+cidr = { "175.16.199.0/25" = ["10.1.0.1"], "175.16.199.0/26" = ["10.1.0.2"] }
+asn = { "4134" = ["10.2.0.1"] }
+country = { CN = ["10.3.0.1"] }
+continent = { AS = ["10.4.0.1"] }
+
+[[rrset]]
+name = "b.geo.test."
+type = "A"
+ttl = 5
+country = { CN = ["10.3.0.2"] }
+continent = { AS = ["10.4.0.2"] }
+
+[[rrset]]
+name = "c"
+type = "A"
+continent = { EU = ["10.4.0.3"] }
+default = ["10.9.9.9"]
+
+[[rrset]]
+name = "*.w"
+type = "A"
+continent = { AS = ["10.4.0.4"] }
+"#;
+
+fn state(dir: &Path) -> DnsState {
+    std::fs::write(dir.join("geo.test.zone"), ZONE).unwrap();
+    std::fs::write(dir.join("geo.test.geo.toml"), POLICY).unwrap();
+    let csv = "175.16.199.0/24,CN,AS,4134\n175.16.200.0/24,CN,AS,\n81.2.69.0/24,GB,EU,\n";
+    let mmdb = build_mmdb_from_csv_str("t.csv", csv).unwrap();
+    std::fs::write(dir.join("geo.mmdb"), mmdb).unwrap();
+    DnsState {
+        zones: ZoneSet::load_dir(dir).unwrap(),
+        geo: Geo::load(&[dir.join("geo.mmdb")], &[]).unwrap(),
+    }
+}
+
+fn answer(state: &DnsState, name: &str, client: &str) -> (Vec<String>, u32, Option<String>) {
+    let addr: IpAddr = client.parse().unwrap();
+    let mut client = Client::new(addr, &state.geo);
+    let name = Name::from_ascii(name).unwrap();
+    let answer = resolve(&state.zones, &name, RecordType::A, &mut client);
+    let ips = answer
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(a.0.to_string()),
+            _ => None,
+        })
+        .collect();
+    let ttl = answer.answers.first().map_or(0, |r| r.ttl);
+    (
+        ips,
+        ttl,
+        client.decision.map(|(label, _)| label.to_string()),
+    )
+}
+
+#[test]
+fn the_most_specific_selector_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path());
+    let a = |client| answer(&state, "a.geo.test.", client).0;
+    assert_eq!(a("175.16.199.1"), ["10.1.0.2"], "the longest cidr");
+    assert_eq!(a("175.16.199.100"), ["10.1.0.1"], "the shorter cidr");
+    assert_eq!(a("175.16.199.200"), ["10.2.0.1"], "asn before country");
+    assert_eq!(a("175.16.200.1"), ["10.3.0.1"], "country before continent");
+    assert_eq!(
+        a("81.2.69.1"),
+        ["10.0.0.1"],
+        "no match: the zone file's records"
+    );
+
+    let (ips, ttl, label) = answer(&state, "b.geo.test.", "175.16.200.1");
+    assert_eq!(
+        (ips, ttl, label.as_deref()),
+        (vec!["10.3.0.2".to_string()], 5, Some("country:CN"))
+    );
+    let (ips, _, label) = answer(&state, "c.geo.test.", "175.16.200.1");
+    assert_eq!(
+        (ips, label.as_deref()),
+        (vec!["10.9.9.9".to_string()], Some("default"))
+    );
+    assert_eq!(answer(&state, "c.geo.test.", "81.2.69.1").0, ["10.4.0.3"]);
+    // A name without a policy takes no geo decision at all.
+    assert_eq!(answer(&state, "ns.geo.test.", "175.16.200.1").2, None);
+}
+
+#[test]
+fn wildcard_policies_apply_to_synthesized_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path());
+    assert_eq!(
+        answer(&state, "x.w.geo.test.", "175.16.200.1").0,
+        ["10.4.0.4"]
+    );
+    assert_eq!(answer(&state, "x.w.geo.test.", "81.2.69.1").0, ["10.0.0.1"]);
+}
+
+#[test]
+fn policy_errors_name_the_file_line_and_selector() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("geo.test.zone"), ZONE).unwrap();
+    let policy = "[[rrset]]\nname = \"a\"\ntype = \"A\"\ncountry = { CHINA = [\"10.0.0.1\"] }\n\n\
+                  [[rrset]]\nname = \"nothing\"\ntype = \"A\"\ncontinent = { AS = [\"10.0.0.1\"] }\n\n\
+                  [[rrset]]\nname = \"b\"\ntype = \"A\"\ncidr = { \"10.0.0.0/8\" = [\"not-an-ip\"] }\n";
+    std::fs::write(dir.path().join("geo.test.geo.toml"), policy).unwrap();
+    let errors: Vec<String> = ZoneSet::load_dir(dir.path())
+        .unwrap_err()
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert!(
+        errors[0].contains("geo.test.geo.toml:1: rrset a A: country.CHINA"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].contains("geo.test.geo.toml:6: rrset nothing A: the zone file has no"),
+        "{}",
+        errors[1]
+    );
+    assert!(
+        errors[2].contains("geo.test.geo.toml:11: rrset b A: cidr.10.0.0.0/8"),
+        "{}",
+        errors[2]
+    );
+
+    std::fs::write(
+        dir.path().join("geo.test.geo.toml"),
+        "[[rrset]]\nname = \"a\"\ntype = \"A\"\nbogus = 1\n",
+    )
+    .unwrap();
+    let errors = ZoneSet::load_dir(dir.path()).unwrap_err();
+    assert_eq!(errors[0].line, Some(4), "{}", errors[0]);
+}
+
+#[test]
+fn zone_errors_are_all_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let zone = "$ORIGIN z.test.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\nx CNAME a\nx CNAME b\nout.other. A 127.0.0.1\n";
+    std::fs::write(dir.path().join("z.test.zone"), zone).unwrap();
+    let errors: Vec<String> = ZoneSet::load_dir(dir.path())
+        .unwrap_err()
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    let all = errors.join("\n");
+    for expected in ["outside the zone", "no NS records", "more than one CNAME"] {
+        assert!(all.contains(expected), "{expected:?} missing from:\n{all}");
+    }
+    // The parser itself refuses a second SOA; the error names its line.
+    let zone = "$ORIGIN z.test.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\n@ SOA ns h 2 2 3 4 5\n";
+    std::fs::write(dir.path().join("z.test.zone"), zone).unwrap();
+    let errors = ZoneSet::load_dir(dir.path()).unwrap_err();
+    assert_eq!(errors[0].line, Some(5), "{}", errors[0]);
+}

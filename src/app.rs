@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::dns::handler::DnsHandler;
-use crate::dns::server::DnsListeners;
+use crate::dns::server::{DnsListeners, TcpLimits};
 use crate::dns::{DnsState, ZoneSet};
 use crate::geo::Geo;
 use crate::metrics::{Metrics, ReloadLabels};
@@ -146,14 +146,11 @@ impl Node {
             config.dns.edns_payload,
             config.dns.query_log,
         );
-        let mut server = listeners.serve(handler, Duration::from_secs(config.dns.tcp_idle_timeout));
-        let token = shutdown.clone();
-        tasks.spawn(async move {
-            token.cancelled().await;
-            if let Err(error) = server.shutdown_gracefully().await {
-                tracing::warn!(%error, "DNS server stopped with an error");
-            }
-        });
+        let limits = TcpLimits {
+            idle_timeout: Duration::from_secs(config.dns.tcp_idle_timeout),
+            max_connections: config.dns.tcp_max_connections,
+        };
+        listeners.serve(handler, limits, &shutdown, &mut tasks);
 
         if let Some(listener) = admin_listener {
             let admin = crate::admin::Admin::new(

@@ -58,6 +58,8 @@ pub struct DnsConfig {
     pub edns_payload: u16,
     /// Seconds a TCP connection may stay idle between queries.
     pub tcp_idle_timeout: u64,
+    /// Open TCP connections at most; more are closed at once (RFC 7766 section 6.2.2).
+    pub tcp_max_connections: usize,
     /// Log one line per query (off by default: it costs throughput).
     pub query_log: bool,
 }
@@ -114,6 +116,7 @@ impl Default for DnsConfig {
             zones: PathBuf::from("zones"),
             edns_payload: 1232,
             tcp_idle_timeout: 10,
+            tcp_max_connections: 1024,
             query_log: false,
         }
     }
@@ -232,6 +235,9 @@ impl Config {
                 "dns.edns_payload",
                 format!("{} is outside 512..=4096", self.dns.edns_payload),
             );
+        }
+        if self.dns.tcp_max_connections == 0 {
+            invalid("dns.tcp_max_connections", "must be at least 1".into());
         }
         if self.dns.tcp_idle_timeout == 0 {
             invalid("dns.tcp_idle_timeout", "must be at least 1 second".into());

@@ -1,22 +1,26 @@
-//! The hickory-server `RequestHandler`: checks the request, finds the client's location (EDNS
-//! Client Subnet or source address), runs the lookup and writes the response.
+//! The request handler: parses a query, finds the client's location (EDNS Client Subnet or
+//! source address), runs the lookup and encodes the response. Synchronous: an authoritative
+//! answer needs no I/O, so the UDP and TCP loops call it inline without spawning a task.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use hickory_proto::op::{Edns, Header, HeaderCounts, Metadata, OpCode, ResponseCode};
+use hickory_proto::op::{Edns, Header, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
 use hickory_proto::rr::{DNSClass, RecordType};
-use hickory_server::net::runtime::Time;
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponseBuilder;
+use hickory_server::server::Request;
 
 use super::DnsState;
 use super::lookup::{Answer, resolve};
 use super::policy::Client;
+use super::wire;
 use crate::metrics::{DnsMetrics, QueryLabels, Region, RegionLabels};
+
+/// Largest response over UDP without EDNS (RFC 1035 section 4.2.1).
+const PLAIN_UDP_LIMIT: usize = 512;
 
 /// Answers queries from the current `DnsState`; cheap to clone.
 #[derive(Clone)]
@@ -43,21 +47,46 @@ impl DnsHandler {
             query_log,
         }
     }
-}
 
-#[async_trait::async_trait]
-impl RequestHandler for DnsHandler {
-    async fn handle_request<R: ResponseHandler, T: Time>(
+    /// Answers the query in `raw` from `src` into `out`. Returns false when nothing must be
+    /// sent: too short for a header, or a response (no replies to replies: reflection loops).
+    pub fn respond(
         &self,
-        request: &Request,
-        mut response_handle: R,
-    ) -> ResponseInfo {
-        let state = self.state.load_full();
-        let proto = match request.protocol() {
-            Protocol::Udp => "udp",
-            Protocol::Tcp => "tcp",
-            _ => "other",
+        raw: &[u8],
+        src: SocketAddr,
+        protocol: Protocol,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let Ok(header) = Header::read(&mut BinDecoder::new(raw)) else {
+            return false;
         };
+        if header.metadata.message_type == MessageType::Response {
+            return false;
+        }
+        let proto = match protocol {
+            Protocol::Udp => "udp",
+            _ => "tcp",
+        };
+        let request = match Request::from_bytes(raw.to_vec(), src, protocol) {
+            Ok(request) => request,
+            Err(error) => {
+                tracing::debug!(%error, %src, "malformed query");
+                let mut metadata = Metadata::response_from_request(&header.metadata);
+                metadata.response_code = ResponseCode::FormErr;
+                let answer = error_answer(ResponseCode::FormErr);
+                let limit = PLAIN_UDP_LIMIT;
+                if wire::encode(out, metadata, None, &answer, None, limit).is_err() {
+                    return false;
+                }
+                self.count(proto, RecordType::ZERO, ResponseCode::FormErr);
+                return true;
+            }
+        };
+        self.answer(&request, proto, out)
+    }
+
+    fn answer(&self, request: &Request, proto: &'static str, out: &mut Vec<u8>) -> bool {
+        let state = self.state.load();
         let mut metadata = Metadata::response_from_request(&request.metadata);
         let mut response_edns = None;
         let mut client_subnet = None;
@@ -70,17 +99,14 @@ impl RequestHandler for DnsHandler {
             Ok(())
         });
 
-        let queries = request.queries.queries();
-        let (qname, qtype) = match queries.first() {
-            Some(q) => (q.name(), q.query_type()),
-            None => (&hickory_proto::rr::LowerName::default(), RecordType::ZERO),
-        };
+        let query = request.queries.queries().first();
+        let qtype = query.map_or(RecordType::ZERO, |q| q.query_type());
         // A source prefix of 0 opts out of tailoring: locate the resolver itself (RFC 7871 7.1.2).
         let client_addr = client_subnet
             .filter(|s| s.source_prefix() > 0)
             .map_or(request.src().ip(), |s| s.addr());
         let mut client = Client::new(client_addr, &state.geo);
-        let answer = match (outcome, queries.first()) {
+        let answer = match (outcome, query) {
             (Ok(()), Some(query)) => {
                 resolve(&state.zones, query.original().name(), qtype, &mut client)
             }
@@ -106,41 +132,45 @@ impl RequestHandler for DnsHandler {
             edns.options_mut().insert(EdnsOption::Subnet(subnet));
         }
 
-        let builder = MessageResponseBuilder::new(&request.queries, response_edns.as_ref());
-        let response = builder.build(
+        let limit = match (request.protocol(), &response_edns) {
+            (Protocol::Udp, Some(edns)) => usize::from(edns.max_payload()),
+            (Protocol::Udp, None) => PLAIN_UDP_LIMIT,
+            _ => usize::from(u16::MAX),
+        };
+        let question = query.map(|q| q.original());
+        let header = match wire::encode(
+            out,
             metadata,
-            answer.answers.iter().map(AsRef::as_ref),
-            answer.authority.iter().map(AsRef::as_ref),
-            std::iter::empty(),
-            answer.additional.iter().map(AsRef::as_ref),
-        );
-        let info = match response_handle.send_response(response).await {
-            Ok(info) => info,
+            question,
+            &answer,
+            response_edns.as_ref(),
+            limit,
+        ) {
+            Ok(header) => header,
             Err(error) => {
-                tracing::debug!(%error, src = %request.src(), "sending a DNS response failed");
-                metadata.response_code = ResponseCode::ServFail;
-                ResponseInfo::from(Header {
-                    metadata,
-                    counts: HeaderCounts::default(),
-                })
+                tracing::warn!(%error, src = %request.src(), "cannot encode a response");
+                return false;
             }
         };
-        self.metrics
-            .queries
-            .get_or_create(&QueryLabels {
-                proto,
-                qtype: qtype.into(),
-                rcode: rcode_label(info.response_code),
-            })
-            .inc();
+        self.count(proto, qtype, header.metadata.response_code);
         if self.query_log {
+            let qname = query.map(|q| q.name().to_string()).unwrap_or_default();
             tracing::info!(
                 src = %request.src(), %proto, %qname, %qtype, client = %client_addr,
-                rcode = %info.response_code, answers = info.counts().answers,
-                tc = info.truncation, "query"
+                rcode = %header.metadata.response_code, answers = header.counts.answers,
+                tc = header.metadata.truncation, "query"
             );
         }
-        info
+        true
+    }
+
+    fn count(&self, proto: &'static str, qtype: RecordType, rcode: ResponseCode) {
+        let labels = QueryLabels {
+            proto,
+            qtype: qtype.into(),
+            rcode: rcode_label(rcode),
+        };
+        self.metrics.queries.get_or_create(&labels).inc();
     }
 }
 

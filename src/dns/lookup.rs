@@ -122,8 +122,9 @@ fn referral<'z>(zone: &'z Zone, cut: &'z Node, client: &mut Client<'_>, answer: 
     }
 }
 
-/// Additional section processing (RFC 1034 section 3.6): addresses of the names that NS, MX
-/// and SRV records point to, when a served zone holds them.
+/// Additional section processing, minimal (like NSD's `minimal-responses: yes`, Knot, and BIND's
+/// `minimal-responses`): addresses only for the name servers of an NS answer, where a resolver
+/// needs them. MX and SRV targets are left for the resolver to ask, which keeps UDP answers small.
 fn additional_addresses<'z>(
     zones: &'z ZoneSet,
     records: &'z [Record],
@@ -133,8 +134,6 @@ fn additional_addresses<'z>(
     for record in records {
         let target = match &record.data {
             RData::NS(ns) => &ns.0,
-            RData::MX(mx) => &mx.exchange,
-            RData::SRV(srv) => &srv.target,
             _ => continue,
         };
         let target = LowerName::new(target);

@@ -5,6 +5,7 @@ pub mod handler;
 pub mod lookup;
 pub mod policy;
 pub mod server;
+pub mod wire;
 pub mod zone;
 
 #[cfg(test)]
@@ -111,7 +112,7 @@ impl ZoneSet {
     /// by looking up each ancestor of `name` (a few hash lookups, however many zones).
     /// A DS query for a zone apex belongs to the parent when we serve it too (RFC 4035 3.1.4.1).
     pub fn find(&self, name: &LowerName, ds: bool) -> Option<&Zone> {
-        let labels = name.num_labels() as usize;
+        let labels = zone::label_count(name);
         let mut apex_zone = None;
         for depth in (0..=labels).rev() {
             let candidate = if depth == labels {

@@ -1,47 +1,72 @@
-//! DNS listeners: bind UDP sockets and TCP listeners, hand them to hickory-server's `Server`.
+//! DNS listeners: UDP sockets (one per core, SO_REUSEPORT) and TCP listeners on the same port,
+//! each served by a loop that calls `DnsHandler::respond` inline.
+//!
+//! hickory-server's `Server` spawns a task per UDP packet and re-encodes through its own
+//! response encoder; answering inline from one receive loop per core costs about half the CPU
+//! per answer, and lets `wire` truncate at RRset boundaries.
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_server::Server;
+use hickory_server::net::xfer::Protocol as DnsProtocol;
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use super::handler::DnsHandler;
 
 /// Bound DNS sockets, UDP and TCP on the same port for each configured address.
 pub struct DnsListeners {
+    /// Several per address (SO_REUSEPORT), so that every core receives.
     pub udp: Vec<UdpSocket>,
     pub tcp: Vec<TcpListener>,
 }
 
-/// Kernel receive buffer for UDP sockets: absorbs bursts while workers catch up.
+/// TCP limits (config `dns.tcp_idle_timeout`, `dns.tcp_max_connections`).
+#[derive(Clone, Copy, Debug)]
+pub struct TcpLimits {
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+}
+
+/// Kernel receive buffer for UDP sockets: absorbs bursts while the loops catch up.
 const UDP_RECV_BUFFER: usize = 4 << 20;
 /// How often to retry when port 0 gave a UDP port whose TCP twin is taken.
 const PORT_ATTEMPTS: usize = 16;
+/// Largest DNS message (a TCP frame's length field is 16 bits; UDP datagrams are smaller).
+const MAX_MESSAGE: usize = 65_535;
 
 impl DnsListeners {
-    /// Binds every address; with port 0 the OS picks one port that is then used for both UDP and
-    /// TCP, so that one printed address serves both.
+    /// Binds every address; with port 0 the OS picks one port that is then used for UDP and
+    /// TCP alike, so one printed address serves both.
     pub async fn bind(addrs: &[SocketAddr]) -> io::Result<DnsListeners> {
+        let per_address = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut listeners = DnsListeners {
             udp: Vec::new(),
             tcp: Vec::new(),
         };
         for addr in addrs {
-            let (udp, tcp) = bind_pair(*addr)?;
-            listeners.udp.push(udp);
+            let (udp, tcp) = bind_pair(*addr, per_address)?;
+            listeners.udp.extend(udp);
             listeners.tcp.push(tcp);
         }
         Ok(listeners)
     }
 
+    /// One address per UDP port (the SO_REUSEPORT siblings share it).
     pub fn udp_addrs(&self) -> Vec<SocketAddr> {
-        self.udp
+        let mut addrs: Vec<SocketAddr> = self
+            .udp
             .iter()
             .filter_map(|s| s.local_addr().ok())
-            .collect()
+            .collect();
+        addrs.dedup();
+        addrs
     }
 
     pub fn tcp_addrs(&self) -> Vec<SocketAddr> {
@@ -51,29 +76,155 @@ impl DnsListeners {
             .collect()
     }
 
-    /// Starts serving on every socket; the returned server stops on its shutdown token.
-    pub fn serve(self, handler: DnsHandler, tcp_idle_timeout: Duration) -> Server<DnsHandler> {
-        let mut server = Server::new(handler);
+    /// Spawns the receive and accept loops into `tasks`; they stop on `shutdown`, TCP
+    /// connections after their current query.
+    pub fn serve(
+        self,
+        handler: DnsHandler,
+        limits: TcpLimits,
+        shutdown: &CancellationToken,
+        tasks: &mut JoinSet<()>,
+    ) {
         for socket in self.udp {
-            server.register_socket(socket);
+            tasks.spawn(serve_udp(socket, handler.clone(), shutdown.clone()));
         }
+        let connections = Arc::new(Semaphore::new(limits.max_connections));
         for listener in self.tcp {
-            server.register_listener(listener, tcp_idle_timeout, 65_535);
+            let (handler, shutdown) = (handler.clone(), shutdown.clone());
+            tasks.spawn(serve_tcp(
+                listener,
+                handler,
+                limits,
+                Arc::clone(&connections),
+                shutdown,
+            ));
         }
-        server
     }
 }
 
-fn bind_pair(addr: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
+async fn serve_udp(socket: UdpSocket, handler: DnsHandler, shutdown: CancellationToken) {
+    let mut packet = vec![0u8; MAX_MESSAGE];
+    let mut response = Vec::with_capacity(4096);
+    loop {
+        let received = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            received = socket.recv_from(&mut packet) => received,
+        };
+        let (len, src) = match received {
+            Ok(pair) => pair,
+            Err(error) => {
+                // ICMP errors from earlier sends surface here; the socket itself is fine.
+                tracing::debug!(%error, "udp receive error");
+                continue;
+            }
+        };
+        // Port 0 cannot be answered, and is a classic reflection trick.
+        if src.port() == 0 {
+            continue;
+        }
+        if !handler.respond(&packet[..len], src, DnsProtocol::Udp, &mut response) {
+            continue;
+        }
+        if let Err(error) = socket.send_to(&response, src).await {
+            tracing::debug!(%error, %src, "udp send error");
+        }
+    }
+}
+
+async fn serve_tcp(
+    listener: TcpListener,
+    handler: DnsHandler,
+    limits: TcpLimits,
+    connections: Arc<Semaphore>,
+    shutdown: CancellationToken,
+) {
+    let mut open = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, src) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                tracing::debug!(%error, "tcp accept error");
+                continue;
+            }
+        };
+        // At the limit a new connection is closed at once rather than queued.
+        let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
+            tracing::debug!(%src, "tcp connection limit reached; closing");
+            continue;
+        };
+        let (handler, shutdown) = (handler.clone(), shutdown.clone());
+        open.spawn(async move {
+            let _permit = permit;
+            if let Err(error) =
+                serve_connection(stream, src, &handler, limits.idle_timeout, &shutdown).await
+            {
+                tracing::debug!(%error, %src, "tcp connection ended");
+            }
+        });
+        while open.try_join_next().is_some() {}
+    }
+    while open.join_next().await.is_some() {}
+}
+
+/// Length-prefixed messages (RFC 1035 section 4.2.2, RFC 7766), answered in order.
+async fn serve_connection(
+    mut stream: TcpStream,
+    src: SocketAddr,
+    handler: &DnsHandler,
+    idle_timeout: Duration,
+    shutdown: &CancellationToken,
+) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut message = vec![0u8; MAX_MESSAGE];
+    let mut response = Vec::with_capacity(4096);
+    let mut frame = Vec::with_capacity(4096);
+    loop {
+        let len = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            read = tokio::time::timeout(idle_timeout, stream.read_u16()) => match read {
+                Err(_) => return Ok(()), // idle: close (RFC 7766 section 6.2.3)
+                Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+                Ok(result) => usize::from(result?),
+            },
+        };
+        let body = &mut message[..len];
+        tokio::time::timeout(idle_timeout, stream.read_exact(body))
+            .await
+            .map_err(|_| {
+                io::Error::new(io::ErrorKind::TimedOut, "query body not received in time")
+            })??;
+        if !handler.respond(body, src, DnsProtocol::Tcp, &mut response) {
+            continue;
+        }
+        frame.clear();
+        frame.extend_from_slice(&(response.len() as u16).to_be_bytes());
+        frame.extend_from_slice(&response);
+        stream.write_all(&frame).await?;
+    }
+}
+
+fn bind_pair(addr: SocketAddr, udp_sockets: usize) -> io::Result<(Vec<UdpSocket>, TcpListener)> {
     let mut last_error = None;
     for _ in 0..PORT_ATTEMPTS {
-        let udp = bind_udp(addr)?;
-        let port = udp.local_addr()?.port();
-        match bind_tcp(SocketAddr::new(addr.ip(), port)) {
-            Ok(tcp) => return Ok((udp, tcp)),
-            Err(e) if addr.port() == 0 => last_error = Some(e),
+        let first = bind_udp(addr)?;
+        let bound = first.local_addr()?;
+        let tcp = match bind_tcp(bound) {
+            Ok(tcp) => tcp,
+            Err(e) if addr.port() == 0 => {
+                last_error = Some(e);
+                continue;
+            }
             Err(e) => return Err(with_addr(e, "tcp", addr)),
+        };
+        let mut udp = vec![first];
+        for _ in 1..udp_sockets {
+            udp.push(bind_udp(bound)?);
         }
+        return Ok((udp, tcp));
     }
     Err(last_error.map_or_else(
         || io::Error::other("no free port"),
@@ -83,6 +234,7 @@ fn bind_pair(addr: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
 
 fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_port(true)?;
     // Best effort: a smaller buffer still works, it only drops more under bursts.
     let _ = socket.set_recv_buffer_size(UDP_RECV_BUFFER);
     socket.set_nonblocking(true)?;

@@ -143,7 +143,7 @@ impl Zone {
         }
         add_empty_non_terminals(&mut nodes, &origin_lower);
         Ok(Zone {
-            origin_labels: origin.num_labels() as usize,
+            origin_labels: label_count(origin),
             origin: origin_lower,
             nodes,
             negative_soa,
@@ -178,7 +178,7 @@ impl Zone {
     /// before anything occluded below it. `ds_at_cut` asks for the parent side of a cut (a DS
     /// query at the delegation point is answered by the parent, RFC 4035 section 3.1.4.1).
     pub fn find(&self, qname: &LowerName, ds_at_cut: bool) -> Found<'_> {
-        let total = qname.num_labels() as usize;
+        let total = label_count(qname);
         let Some(mut closest) = self.nodes.get(&self.origin) else {
             return Found::NxDomain;
         };
@@ -271,4 +271,10 @@ fn locate_parse_error(text: &str, path: &Path, origin: &Name, error: &str) -> Op
         }
     }
     Some(lo)
+}
+
+/// Labels in `name`, counting a leading `*` (hickory's `num_labels` leaves it out, as RRSIG
+/// label counts do, but a literal `*.example.` query is a name of its own).
+pub fn label_count(name: &Name) -> usize {
+    name.iter().count()
 }

@@ -3,5 +3,6 @@
 
 mod dns;
 mod geoip;
+mod nsd_diff;
 mod reload;
 mod support;

@@ -22,7 +22,8 @@ pub struct Nsd {
 impl Nsd {
     /// NSD cannot bind port 0: try a few random ports outside the ephemeral range (where our
     /// own client sockets live), each checked free for UDP and TCP just before NSD binds it.
-    pub fn start(zones: &Path) -> Nsd {
+    /// `settings` are extra lines for the `server:` clause (e.g. `minimal-responses: yes`).
+    pub fn start(zones: &Path, settings: &[&str]) -> Nsd {
         let mut seed = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -36,7 +37,7 @@ impl Nsd {
             if UdpSocket::bind(addr).is_err() || TcpListener::bind(addr).is_err() {
                 continue;
             }
-            match Nsd::spawn(zones, addr) {
+            match Nsd::spawn(zones, addr, settings) {
                 Ok(nsd) => return nsd,
                 Err(log) => last_log = log,
             }
@@ -46,12 +47,12 @@ impl Nsd {
 
     /// Starts NSD on `addr` and waits until it answers every zone's SOA authoritatively;
     /// on failure returns NSD's log.
-    fn spawn(zones: &Path, addr: SocketAddr) -> Result<Nsd, String> {
+    fn spawn(zones: &Path, addr: SocketAddr, settings: &[&str]) -> Result<Nsd, String> {
         let dir = tempfile::tempdir().expect("tempdir for NSD");
         let zone_files = zone_files(zones);
         std::fs::write(
             dir.path().join("nsd.conf"),
-            nsd_conf(dir.path(), addr, &zone_files),
+            nsd_conf(dir.path(), addr, settings, &zone_files),
         )
         .expect("write nsd.conf");
         let log = File::create(dir.path().join("nsd.log")).expect("create nsd.log");
@@ -131,17 +132,35 @@ fn zone_files(dir: &Path) -> Vec<(String, PathBuf)> {
 
 /// The config of REFERENCE-SERVERS.md: everything in `dir`, no privilege drop, and response-rate
 /// limiting off (Debian's NSD has it on, which would drop answers to a fast test).
-fn nsd_conf(dir: &Path, addr: SocketAddr, zones: &[(String, PathBuf)]) -> String {
+fn nsd_conf(
+    dir: &Path,
+    addr: SocketAddr,
+    settings: &[&str],
+    zones: &[(String, PathBuf)],
+) -> String {
     let d = dir.display();
+    let (ip, port) = (addr.ip(), addr.port());
     let mut conf = format!(
-        "server:\n    ip-address: {ip}@{port}\n    port: {port}\n    server-count: 1\n    \
-         username: \"\"\n    chroot: \"\"\n    database: \"\"\n    zonesdir: \"{d}\"\n    \
-         zonelistfile: \"{d}/zone.list\"\n    xfrdfile: \"{d}/xfrd.state\"\n    \
-         xfrdir: \"{d}\"\n    pidfile: \"{d}/nsd.pid\"\n    rrl-ratelimit: 0\n    \
-         rrl-whitelist-ratelimit: 0\nremote-control:\n    control-enable: no\n",
-        ip = addr.ip(),
-        port = addr.port(),
+        r#"server:
+    ip-address: {ip}@{port}
+    port: {port}
+    server-count: 1
+    username: ""
+    chroot: ""
+    database: ""
+    zonesdir: "{d}"
+    zonelistfile: "{d}/zone.list"
+    xfrdfile: "{d}/xfrd.state"
+    xfrdir: "{d}"
+    pidfile: "{d}/nsd.pid"
+    rrl-ratelimit: 0
+    rrl-whitelist-ratelimit: 0
+"#
     );
+    for setting in settings {
+        conf.push_str(&format!("    {setting}\n"));
+    }
+    conf.push_str("remote-control:\n    control-enable: no\n");
     for (origin, path) in zones {
         conf.push_str(&format!(
             "zone:\n    name: \"{origin}\"\n    zonefile: \"{}\"\n",

@@ -157,7 +157,7 @@ impl DnsHandler {
             let qname = query.map(|q| q.name().to_string()).unwrap_or_default();
             tracing::info!(
                 src = %request.src(), %proto, %qname, %qtype, client = %client_addr,
-                rcode = %header.metadata.response_code, answers = header.counts.answers,
+                rcode = rcode_label(header.metadata.response_code), answers = header.counts.answers,
                 tc = header.metadata.truncation, "query"
             );
         }

@@ -333,3 +333,101 @@ pub async fn http(
         .to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())
 }
+
+/// Bytes that are not a valid query: a header that promises a question the packet lacks gets
+/// FORMERR with the same ID; fewer than 12 bytes and responses get no answer at all.
+#[tokio::test]
+async fn malformed_packets_get_formerr_or_silence() {
+    let node = start("zones");
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    socket.connect(node.dns()).await.unwrap();
+    let mut reply = [0u8; 512];
+
+    // ID 0xbeef, QDCOUNT 1, then a name that runs past the end of the packet.
+    let truncated_question = [
+        0xbe, 0xef, 0x00, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 7, b'e', b'x',
+    ];
+    socket.send(&truncated_question).await.unwrap();
+    let len = recv(&socket, &mut reply).await.expect("an answer").unwrap();
+    let response = Message::from_vec(&reply[..len]).expect("a valid response");
+    assert_eq!(response.metadata.id, 0xbeef);
+    assert_eq!(response.metadata.response_code, ResponseCode::FormErr);
+
+    socket.send(&[1, 2, 3]).await.unwrap();
+    assert!(
+        recv(&socket, &mut reply).await.is_err(),
+        "no answer to 3 bytes"
+    );
+    let mut response_bit = truncated_question;
+    response_bit[2] = 0x80; // QR=1: a response, never answered (no reflection loops)
+    socket.send(&response_bit).await.unwrap();
+    assert!(
+        recv(&socket, &mut reply).await.is_err(),
+        "no answer to a response"
+    );
+
+    // The node still answers real queries afterwards.
+    let udp = dns_client(node.dns(), false).await;
+    let r = ask(&udp, query("www.example.test.", RecordType::A, Some(1232))).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+}
+
+/// `--log-format json --query-log`: one JSON line per query on stderr.
+#[tokio::test]
+async fn query_log_in_json() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_edgenode"))
+        .args([
+            "serve",
+            "--dns-listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--log-format", "json", "--query-log"])
+        .current_dir(crate::support::repo_root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let addr = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.strip_prefix("listening dns-udp ")
+                .map(|a| a.parse::<std::net::SocketAddr>().unwrap())
+        })
+        .expect("a dns address");
+    let udp = dns_client(addr, false).await;
+    ask(
+        &udp,
+        query("WWW.example.test.", RecordType::AAAA, Some(1232)),
+    )
+    .await;
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("\"message\":\"query\""))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let json: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(json["fields"]["qtype"], "AAAA");
+    assert_eq!(json["fields"]["qname"], "www.example.test.");
+    assert_eq!(json["fields"]["rcode"], "NOERROR");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("\"message\":\"listening\"")),
+        "{stderr}"
+    );
+}
+
+async fn recv(
+    socket: &tokio::net::UdpSocket,
+    reply: &mut [u8; 512],
+) -> Result<std::io::Result<usize>, tokio::time::error::Elapsed> {
+    tokio::time::timeout(std::time::Duration::from_millis(500), socket.recv(reply)).await
+}

@@ -14,17 +14,6 @@ fn diff_zones() -> String {
         .to_string()
 }
 
-fn start(zones: &str) -> Node {
-    Node::start(&[
-        "--zones",
-        zones,
-        "--dns-listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-    ])
-}
-
 fn addresses(message: &Message) -> Vec<String> {
     let mut out: Vec<String> = message
         .answers
@@ -41,7 +30,7 @@ fn addresses(message: &Message) -> Vec<String> {
 
 #[tokio::test]
 async fn positive_negative_and_wildcard_answers() {
-    let node = start(&diff_zones());
+    let node = Node::with_zones(&diff_zones());
     let udp = dns_client(node.dns(), false).await;
 
     let r = ask(&udp, query("www.diff.test.", RecordType::A, Some(1232))).await;
@@ -104,7 +93,7 @@ async fn positive_negative_and_wildcard_answers() {
 
 #[tokio::test]
 async fn referrals_any_and_errors() {
-    let node = start(&diff_zones());
+    let node = Node::with_zones(&diff_zones());
     let udp = dns_client(node.dns(), false).await;
 
     // Below a delegation: a referral with AA clear, the NS set in authority, glue in additional.
@@ -176,7 +165,7 @@ async fn truncation_over_udp_and_the_full_answer_over_tcp() {
         zone.push_str(&format!("many A 127.0.5.{i}\n"));
     }
     crate::support::write_file(dir.path(), "big.test.zone", &zone);
-    let node = start(dir.path().to_str().unwrap());
+    let node = Node::with_zones(dir.path().to_str().unwrap());
 
     let udp = dns_client(node.dns(), false).await;
     let r = ask(&udp, query("many.big.test.", RecordType::A, None)).await;
@@ -197,7 +186,7 @@ async fn geo_answers_by_source_address_with_the_embedded_overrides() {
     if !have_tool("dig") {
         return;
     }
-    let node = start("zones");
+    let node = Node::with_zones("zones");
     let short = |source: &str| {
         dig(
             node.dns(),
@@ -338,7 +327,7 @@ pub async fn http(
 /// FORMERR with the same ID; fewer than 12 bytes and responses get no answer at all.
 #[tokio::test]
 async fn malformed_packets_get_formerr_or_silence() {
-    let node = start("zones");
+    let node = Node::with_zones("zones");
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     socket.connect(node.dns()).await.unwrap();
     let mut reply = [0u8; 512];

@@ -48,14 +48,7 @@ async fn edgenode_answers_like_nsd() {
     let data = support::repo_root().join("tests/data/diff");
     let corpus = read_corpus(&data.join("queries.txt"));
     let nsd = Nsd::start(&data, NSD_SETTINGS);
-    let node = Node::start(&[
-        "--zones",
-        data.to_str().expect("utf-8 path"),
-        "--dns-listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-    ]);
+    let node = Node::with_zones(data.to_str().expect("utf-8 path"));
     let edgenode = Endpoint {
         udp: node.dns_udp[0],
         tcp: node.dns_tcp[0],

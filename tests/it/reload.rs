@@ -36,14 +36,7 @@ async fn reload_swaps_good_state_and_keeps_serving_on_broken_files() {
     let dir = tempfile::tempdir().unwrap();
     copy_zones(dir.path());
     let zones = dir.path().to_str().unwrap();
-    let node = Node::start(&[
-        "--zones",
-        zones,
-        "--dns-listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-    ]);
+    let node = Node::with_zones(zones);
     let admin = node.admin.unwrap();
     assert_eq!(api_address(&node).await, "127.0.10.2");
 

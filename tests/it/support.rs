@@ -68,6 +68,18 @@ impl Node {
         node
     }
 
+    /// `serve` for the zones in `dir`, every listener on port 0.
+    pub fn with_zones(dir: &str) -> Node {
+        Node::start(&[
+            "--zones",
+            dir,
+            "--dns-listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+    }
+
     /// The first DNS address (UDP and TCP share it when started with one `--dns-listen`).
     pub fn dns(&self) -> SocketAddr {
         self.dns_udp[0]

@@ -75,6 +75,19 @@ fn maxmind_country_test_database() {
     let Some(dir) = shared("maxmind-test") else {
         return;
     };
+    for file in [
+        "GeoIP2-Country-Test.mmdb",
+        "GeoIP2-City-Test.mmdb",
+        "GeoLite2-City-Test.mmdb",
+    ] {
+        let geo = load(&[&dir.join(file)], &[]);
+        let scope = geo.lookup(ip("81.2.69.161"));
+        assert_eq!(
+            (scope.country, scope.continent),
+            (Some(code("GB")), Some(code("EU"))),
+            "{file}"
+        );
+    }
     let geo = load(&[&dir.join("GeoIP2-Country-Test.mmdb")], &[]);
     for (addr, country, continent) in [
         ("175.16.199.1", "CN", "AS"),

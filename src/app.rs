@@ -11,8 +11,10 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::cache::Cache;
 use crate::config::Config;
 use crate::dns::handler::DnsHandler;
+use crate::dns::recursion::Recursion;
 use crate::dns::server::{DnsListeners, TcpLimits};
 use crate::dns::{DnsState, ZoneSet};
 use crate::geo::Geo;
@@ -107,7 +109,8 @@ impl Node {
     /// Loads the state and binds every listener; fails before serving anything if either fails.
     pub async fn start(config: Config) -> Result<Node, StartError> {
         let state = load_state(&config).map_err(StartError::Load)?;
-        let metrics = Metrics::new();
+        let cache = Cache::new(config.cache.memory.0);
+        let metrics = Metrics::new(&cache);
         tracing::info!(summary = %summary(&state), "loaded");
         for line in state.geo.describe() {
             tracing::info!(database = %line, "geoip");
@@ -140,8 +143,14 @@ impl Node {
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
 
+        let recursion = Recursion::new(&config.recursion, cache.clone(), metrics.dns.clone())
+            .map_err(|e| StartError::Load(vec![e]))?;
+        if let Some(recursion) = &recursion {
+            tracing::info!(allow = ?config.recursion.allow, "recursion on: {}", recursion.describe());
+        }
         let handler = DnsHandler::new(
             state,
+            recursion.map(Arc::new),
             metrics.dns.clone(),
             config.dns.edns_payload,
             config.dns.query_log,

@@ -70,6 +70,18 @@ struct ConfigArgs {
     /// Log one line per DNS query.
     #[arg(long = "query-log")]
     query_log: bool,
+    /// Forward queries outside the served zones to this resolver (repeatable; turns recursion on).
+    #[arg(long = "forwarder", value_name = "ADDR")]
+    forwarders: Vec<SocketAddr>,
+    /// Resolve names outside the served zones iteratively from the root (turns recursion on).
+    #[arg(long)]
+    recursion: bool,
+    /// Root hints zone file for --recursion (default: the real root servers).
+    #[arg(long = "root-hints", value_name = "FILE")]
+    root_hints: Option<PathBuf>,
+    /// Client network allowed to recurse (repeatable; replaces the default 127.0.0.0/8 and ::1).
+    #[arg(long = "recursion-allow", value_name = "CIDR")]
+    recursion_allow: Vec<ipnet::IpNet>,
 }
 
 impl ConfigArgs {
@@ -81,6 +93,10 @@ impl ConfigArgs {
             admin_listen: self.admin_listen,
             log_format: self.log_format,
             query_log: self.query_log,
+            forwarders: self.forwarders.clone(),
+            recursion: self.recursion,
+            root_hints: self.root_hints.clone(),
+            recursion_allow: self.recursion_allow.clone(),
         }
     }
 
@@ -138,15 +154,23 @@ fn serve(args: &ConfigArgs) -> ExitCode {
         let listeners = node.dns_udp.iter().map(|a| ("dns-udp", a));
         let listeners = listeners.chain(node.dns_tcp.iter().map(|a| ("dns-tcp", a)));
         for (kind, addr) in listeners.chain(node.admin.iter().map(|a| ("admin", a))) {
-            println!("listening {kind} {addr}");
+            announce(&format!("listening {kind} {addr}"));
             tracing::info!(%kind, %addr, "listening");
         }
-        println!("ready");
+        announce("ready");
         wait_for_termination().await;
         tracing::info!("shutting down");
         node.shutdown().await;
         ExitCode::SUCCESS
     })
+}
+
+/// A machine-readable line on stdout; a closed stdout (a supervisor that stopped reading) must
+/// not stop the node, so write errors are ignored.
+fn announce(line: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
 }
 
 async fn wait_for_termination() {

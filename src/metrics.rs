@@ -11,6 +11,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use crate::cache::Cache;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QueryLabels {
     pub proto: &'static str,
@@ -34,6 +36,11 @@ pub struct RegionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReloadLabels {
     pub result: &'static str,
 }
@@ -45,6 +52,10 @@ pub struct DnsMetrics {
     pub geo_decisions: Family<RegionLabels, Counter>,
     /// Zones currently served (set at start and on every reload).
     pub zones: Gauge,
+    /// Recursive answers by how the cache answered (hit, miss, coalesced, stale, failed).
+    pub recursion: Family<OutcomeLabels, Counter>,
+    /// Expired answers served because the upstreams failed (RFC 8767).
+    pub stale_answers: Counter,
 }
 
 /// Every metric of the node, and the registry that renders them.
@@ -55,8 +66,9 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Arc<Metrics> {
+    pub fn new(cache: &Cache) -> Arc<Metrics> {
         let mut registry = Registry::with_prefix("edgenode");
+        cache.register_metrics(&mut registry);
         let dns = DnsMetrics::default();
         let reloads = Family::<ReloadLabels, Counter>::default();
         registry.register(
@@ -70,6 +82,16 @@ impl Metrics {
             dns.geo_decisions.clone(),
         );
         registry.register("dns_zones", "Zones currently served", dns.zones.clone());
+        registry.register(
+            "dns_recursion",
+            "Recursive answers by cache outcome: hit, miss, coalesced, stale, failed (SERVFAIL)",
+            dns.recursion.clone(),
+        );
+        registry.register(
+            "dns_stale_answers",
+            "Expired answers served because the upstreams failed (RFC 8767)",
+            dns.stale_answers.clone(),
+        );
         registry.register(
             "reloads",
             "Reloads of zones, policies and GeoIP data, by result",

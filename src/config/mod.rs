@@ -38,6 +38,8 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub dns: DnsConfig,
+    pub recursion: RecursionConfig,
+    pub cache: CacheConfig,
     pub geoip: GeoipConfig,
     pub admin: AdminConfig,
     pub log: LogConfig,
@@ -62,6 +64,97 @@ pub struct DnsConfig {
     pub tcp_max_connections: usize,
     /// Log one line per query (off by default: it costs throughput).
     pub query_log: bool,
+}
+
+/// Recursive resolution for names outside the served zones; off unless `forwarders` or
+/// `iterative` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecursionConfig {
+    /// Upstream resolvers, tried in order (forwarding mode).
+    pub forwarders: Vec<SocketAddr>,
+    /// Resolve iteratively from the root hints.
+    pub iterative: bool,
+    /// Root hints zone file (A/AAAA records of the root servers); none: the real root servers.
+    pub root_hints: Option<PathBuf>,
+    /// Clients that may recurse; everyone else gets REFUSED outside the served zones.
+    pub allow: Vec<ipnet::IpNet>,
+    /// Name-server networks the iterative resolver may ask although its built-in filter denies
+    /// them (loopback, private, documentation ranges): for private hierarchies and tests.
+    pub allow_servers: Vec<ipnet::IpNet>,
+    /// Milliseconds to wait for one upstream answer.
+    pub timeout_ms: u64,
+    /// Rounds over the upstreams before giving up (with backoff between rounds).
+    pub attempts: u32,
+    /// Bounds on the TTLs of cached answers, in seconds.
+    pub min_ttl: u32,
+    pub max_ttl: u32,
+    /// Upper bound on the TTL of cached negative answers (RFC 2308 section 5), in seconds.
+    pub max_negative_ttl: u32,
+    /// Seconds after expiry during which an answer may be served when upstreams fail (RFC 8767).
+    pub stale_window: u32,
+    /// TTL of a stale answer (RFC 8767 section 4 recommends 30 s).
+    pub stale_ttl: u32,
+}
+
+/// The one cache core shared by every cache of the node.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Memory budget for all cached data, e.g. "256MiB".
+    pub memory: ByteSize,
+}
+
+/// A size in bytes written as a number or as "64KiB", "256MiB", "1GiB" (also KB, MB, GB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Number(n) => Ok(ByteSize(n)),
+            Raw::Text(text) => text.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl std::str::FromStr for ByteSize {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let number: u64 = number
+            .parse()
+            .map_err(|_| format!("{text:?} is not a size like \"256MiB\""))?;
+        let scale: u64 = match unit.trim() {
+            "" | "B" => 1,
+            "KiB" | "K" => 1 << 10,
+            "MiB" | "M" => 1 << 20,
+            "GiB" | "G" => 1 << 30,
+            "KB" => 1_000,
+            "MB" => 1_000_000,
+            "GB" => 1_000_000_000,
+            other => {
+                return Err(format!(
+                    "unknown unit {other:?} in {text:?} (use KiB, MiB or GiB)"
+                ));
+            }
+        };
+        number
+            .checked_mul(scale)
+            .map(ByteSize)
+            .ok_or_else(|| format!("{text:?} is too large"))
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -107,6 +200,47 @@ pub struct Overrides {
     pub admin_listen: Option<SocketAddr>,
     pub log_format: Option<LogFormat>,
     pub query_log: bool,
+    pub forwarders: Vec<SocketAddr>,
+    pub recursion: bool,
+    pub root_hints: Option<PathBuf>,
+    pub recursion_allow: Vec<ipnet::IpNet>,
+}
+
+impl Default for RecursionConfig {
+    fn default() -> Self {
+        Self {
+            forwarders: Vec::new(),
+            iterative: false,
+            root_hints: None,
+            allow: vec![
+                "127.0.0.0/8".parse().expect("literal"),
+                "::1/128".parse().expect("literal"),
+            ],
+            allow_servers: Vec::new(),
+            timeout_ms: 1000,
+            attempts: 2,
+            min_ttl: 0,
+            max_ttl: 86_400,
+            max_negative_ttl: 3600,
+            stale_window: 86_400,
+            stale_ttl: 30,
+        }
+    }
+}
+
+impl RecursionConfig {
+    /// Whether names outside the served zones are resolved at all.
+    pub fn enabled(&self) -> bool {
+        self.iterative || !self.forwarders.is_empty()
+    }
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            memory: ByteSize(256 << 20),
+        }
+    }
 }
 
 impl Default for DnsConfig {
@@ -144,6 +278,8 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             dns: DnsConfig::default(),
+            recursion: RecursionConfig::default(),
+            cache: CacheConfig::default(),
             geoip: GeoipConfig::default(),
             admin: AdminConfig::default(),
             log: LogConfig::default(),
@@ -192,6 +328,9 @@ impl Config {
             for file in &mut config.geoip.files {
                 *file = base.join(&*file);
             }
+            if let Some(hints) = &mut config.recursion.root_hints {
+                *hints = base.join(&*hints);
+            }
         }
         Ok(config)
     }
@@ -214,6 +353,18 @@ impl Config {
         }
         if o.query_log {
             self.dns.query_log = true;
+        }
+        if !o.forwarders.is_empty() {
+            self.recursion.forwarders = o.forwarders.clone();
+        }
+        if o.recursion {
+            self.recursion.iterative = true;
+        }
+        if let Some(hints) = &o.root_hints {
+            self.recursion.root_hints = Some(hints.clone());
+        }
+        if !o.recursion_allow.is_empty() {
+            self.recursion.allow = o.recursion_allow.clone();
         }
     }
 
@@ -250,6 +401,43 @@ impl Config {
                     format!("required because admin.listen {addr} is not a loopback address"),
                 );
             }
+        }
+        let r = &self.recursion;
+        if r.iterative && !r.forwarders.is_empty() {
+            invalid(
+                "recursion.iterative",
+                "choose forwarders or iterative resolution, not both".into(),
+            );
+        }
+        if r.root_hints.is_some() && !r.iterative {
+            invalid(
+                "recursion.root_hints",
+                "only used with recursion.iterative (--recursion)".into(),
+            );
+        }
+        if let Some(net) = r.allow.iter().find(|n| n.prefix_len() == 0) {
+            invalid(
+                "recursion.allow",
+                format!("{net} would make an open resolver; list client networks"),
+            );
+        }
+        if r.timeout_ms == 0 {
+            invalid("recursion.timeout_ms", "must be at least 1".into());
+        }
+        if r.attempts == 0 {
+            invalid("recursion.attempts", "must be at least 1".into());
+        }
+        if r.min_ttl > r.max_ttl {
+            invalid(
+                "recursion.min_ttl",
+                format!("{} is above max_ttl {}", r.min_ttl, r.max_ttl),
+            );
+        }
+        if self.cache.memory.0 < 1 << 20 {
+            invalid(
+                "cache.memory",
+                format!("{} bytes is below the 1MiB minimum", self.cache.memory.0),
+            );
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             invalid("log.level", format!("{:?}: {e}", self.log.level));

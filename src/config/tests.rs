@@ -63,3 +63,20 @@ fn deploy_example_configs_parse_and_validate() {
     }
     assert!(seen > 0, "no example configs in {}", dir.display());
 }
+
+#[test]
+fn recursion_settings_are_checked() {
+    let text = "[recursion]\nforwarders = [\"127.0.0.1:53\"]\niterative = true\nallow = [\"0.0.0.0/0\"]\n\
+                [cache]\nmemory = \"12KiB\"\n";
+    let config = Config::from_toml_str(text, "t.toml", None).expect("parses");
+    let problems: Vec<String> = config.validate().iter().map(|p| p.to_string()).collect();
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert!(problems[0].contains("recursion.iterative"));
+    assert!(problems[1].contains("open resolver"));
+    assert!(problems[2].contains("cache.memory"));
+    let config = Config::from_toml_str("[cache]\nmemory = \"2GiB\"\n", "t", None).unwrap();
+    assert_eq!(config.cache.memory, ByteSize(2 << 30));
+    let err = Config::from_toml_str("[cache]\nmemory = \"2 parsecs\"\n", "t", None).unwrap_err();
+    assert!(err.to_string().contains("unknown unit"), "{err}");
+    assert!(!Config::embedded().unwrap().recursion.enabled());
+}

@@ -16,6 +16,7 @@ use hickory_server::server::Request;
 use super::DnsState;
 use super::lookup::{Answer, resolve};
 use super::policy::Client;
+use super::recursion::Recursion;
 use super::wire;
 use crate::metrics::{DnsMetrics, QueryLabels, Region, RegionLabels};
 
@@ -27,41 +28,71 @@ const PLAIN_UDP_LIMIT: usize = 512;
 pub struct DnsHandler {
     /// Swapped whole on reload; each query works on one consistent snapshot.
     state: Arc<ArcSwap<DnsState>>,
+    /// Recursive resolution for allowed clients; None: names outside our zones are REFUSED.
+    recursion: Option<Arc<Recursion>>,
     metrics: DnsMetrics,
     /// Our largest UDP response (dns.edns_payload).
     edns_payload: u16,
     query_log: bool,
 }
 
+/// What `respond` decided.
+pub enum Reply {
+    /// The response is in the output buffer.
+    Send,
+    /// Nothing goes back (not a query, or unusable).
+    Drop,
+    /// A recursive query: `recurse` answers it when the upstreams have.
+    Recurse(Box<Pending>),
+}
+
+/// A parsed query waiting for recursion, with the response fields already decided.
+pub struct Pending {
+    request: Request,
+    proto: &'static str,
+    parts: ResponseParts,
+}
+
+/// Response fields settled before the answer is known.
+struct ResponseParts {
+    metadata: Metadata,
+    edns: Option<Edns>,
+    client_subnet: Option<ClientSubnet>,
+    /// The address geo decisions use: the client subnet's when given, else the source's.
+    client_addr: IpAddr,
+}
+
 impl DnsHandler {
     pub fn new(
         state: Arc<ArcSwap<DnsState>>,
+        recursion: Option<Arc<Recursion>>,
         metrics: DnsMetrics,
         edns_payload: u16,
         query_log: bool,
     ) -> Self {
         Self {
             state,
+            recursion,
             metrics,
             edns_payload,
             query_log,
         }
     }
 
-    /// Answers the query in `raw` from `src` into `out`. Returns false when nothing must be
-    /// sent: too short for a header, or a response (no replies to replies: reflection loops).
+    /// Answers the query in `raw` from `src` into `out`, or hands it to recursion.
+    /// Drops what is too short for a header and responses (no replies to replies: reflection).
     pub fn respond(
         &self,
         raw: &[u8],
         src: SocketAddr,
         protocol: Protocol,
         out: &mut Vec<u8>,
-    ) -> bool {
+    ) -> Reply {
         let Ok(header) = Header::read(&mut BinDecoder::new(raw)) else {
-            return false;
+            return Reply::Drop;
         };
         if header.metadata.message_type == MessageType::Response {
-            return false;
+            return Reply::Drop;
         }
         let proto = match protocol {
             Protocol::Udp => "udp",
@@ -74,84 +105,141 @@ impl DnsHandler {
                 let mut metadata = Metadata::response_from_request(&header.metadata);
                 metadata.response_code = ResponseCode::FormErr;
                 let answer = error_answer(ResponseCode::FormErr);
-                let limit = PLAIN_UDP_LIMIT;
-                if wire::encode(out, metadata, None, &answer, None, limit).is_err() {
-                    return false;
+                if wire::encode(out, metadata, None, &answer, None, PLAIN_UDP_LIMIT).is_err() {
+                    return Reply::Drop;
                 }
                 self.count(proto, RecordType::ZERO, ResponseCode::FormErr);
-                return true;
+                return Reply::Send;
             }
         };
-        self.answer(&request, proto, out)
-    }
-
-    fn answer(&self, request: &Request, proto: &'static str, out: &mut Vec<u8>) -> bool {
+        let (mut parts, checked) = self.prepare(&request);
         let state = self.state.load();
-        let mut metadata = Metadata::response_from_request(&request.metadata);
-        let mut response_edns = None;
-        let mut client_subnet = None;
-        let outcome = check_request(request).and_then(|()| {
-            if let Some(edns) = &request.edns {
-                // Our OPT goes out even with an error: BADVERS lives in its extended rcode bits.
-                response_edns = Some(self.response_edns(edns));
-                client_subnet = client_subnet_of(edns)?;
-            }
-            Ok(())
-        });
-
         let query = request.queries.queries().first();
-        let qtype = query.map_or(RecordType::ZERO, |q| q.query_type());
-        // A source prefix of 0 opts out of tailoring: locate the resolver itself (RFC 7871 7.1.2).
-        let client_addr = client_subnet
-            .filter(|s| s.source_prefix() > 0)
-            .map_or(request.src().ip(), |s| s.addr());
-        let mut client = Client::new(client_addr, &state.geo);
-        let answer = match (outcome, query) {
+        let answer = match (checked, query) {
             (Ok(()), Some(query)) => {
-                resolve(&state.zones, query.original().name(), qtype, &mut client)
+                let qtype = query.query_type();
+                // Only a recursion candidate pays for the extra zone lookup.
+                let may_recurse =
+                    parts.metadata.recursion_available && request.metadata.recursion_desired;
+                if may_recurse
+                    && state
+                        .zones
+                        .find(query.name(), qtype == RecordType::DS)
+                        .is_none()
+                {
+                    return Reply::Recurse(Box::new(Pending {
+                        request,
+                        proto,
+                        parts,
+                    }));
+                }
+                let mut client = Client::new(parts.client_addr, &state.geo);
+                let answer = resolve(&state.zones, query.original().name(), qtype, &mut client);
+                if let Some((label, prefix)) = client.decision.take() {
+                    set_scope(&mut parts, prefix);
+                    let region = RegionLabels {
+                        region: Region(label),
+                    };
+                    self.metrics.geo_decisions.get_or_create(&region).inc();
+                }
+                answer
             }
             (Err(rcode), _) => error_answer(rcode),
             (Ok(()), None) => error_answer(ResponseCode::FormErr),
         };
+        self.finish(&request, proto, parts, &answer, out)
+    }
+
+    /// Resolves a query `respond` handed over and encodes the answer into `out`.
+    pub async fn recurse(&self, pending: Pending, out: &mut Vec<u8>) -> Reply {
+        let Pending {
+            request,
+            proto,
+            mut parts,
+        } = pending;
+        let (Some(recursion), Some(query)) = (&self.recursion, request.queries.queries().first())
+        else {
+            return Reply::Drop;
+        };
+        let dnssec_ok = request.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
+        let checking_disabled = request.metadata.checking_disabled;
+        let answer = match recursion
+            .resolve(query.original(), checking_disabled, dnssec_ok)
+            .await
+        {
+            Some(resolved) => {
+                // AD only for clients that show they understand it (RFC 6840 section 5.8).
+                let wants_ad = request.metadata.authentic_data || dnssec_ok;
+                parts.metadata.authentic_data = resolved.authentic_data && wants_ad;
+                resolved.answer
+            }
+            None => error_answer(ResponseCode::ServFail),
+        };
+        self.finish(&request, proto, parts, &answer, out)
+    }
+
+    /// Header flags, our OPT record and the client's location; or the error the query earns.
+    fn prepare(&self, request: &Request) -> (ResponseParts, Result<(), ResponseCode>) {
+        let mut metadata = Metadata::response_from_request(&request.metadata);
+        metadata.recursion_available = self
+            .recursion
+            .as_ref()
+            .is_some_and(|r| r.allows(request.src().ip()));
+        let mut edns = None;
+        let mut client_subnet = None;
+        let checked = check_request(request).and_then(|()| {
+            if let Some(request_edns) = &request.edns {
+                // Our OPT goes out even with an error: BADVERS lives in its extended rcode bits.
+                edns = Some(self.response_edns(request_edns));
+                client_subnet = client_subnet_of(request_edns)?;
+            }
+            Ok(())
+        });
+        // A source prefix of 0 opts out of tailoring: locate the resolver itself (RFC 7871 7.1.2).
+        let client_addr = client_subnet
+            .filter(|s| s.source_prefix() > 0)
+            .map_or(request.src().ip(), |s| s.addr());
+        let mut parts = ResponseParts {
+            metadata,
+            edns,
+            client_subnet,
+            client_addr,
+        };
+        set_scope(&mut parts, 0);
+        (parts, checked)
+    }
+
+    fn finish(
+        &self,
+        request: &Request,
+        proto: &'static str,
+        parts: ResponseParts,
+        answer: &Answer<'_>,
+        out: &mut Vec<u8>,
+    ) -> Reply {
+        let ResponseParts {
+            mut metadata,
+            edns,
+            client_addr,
+            ..
+        } = parts;
         metadata.response_code = answer.rcode;
         metadata.authoritative = answer.authoritative;
-
-        let mut scope_prefix = 0;
-        if let Some((label, prefix)) = client.decision.take() {
-            scope_prefix = prefix;
-            self.metrics
-                .geo_decisions
-                .get_or_create(&RegionLabels {
-                    region: Region(label),
-                })
-                .inc();
-        }
-        if let (Some(edns), Some(mut subnet)) = (response_edns.as_mut(), client_subnet) {
-            let tailored = subnet.source_prefix() > 0;
-            subnet.set_scope_prefix(if tailored { scope_prefix } else { 0 });
-            edns.options_mut().insert(EdnsOption::Subnet(subnet));
-        }
-
-        let limit = match (request.protocol(), &response_edns) {
+        let limit = match (request.protocol(), &edns) {
             (Protocol::Udp, Some(edns)) => usize::from(edns.max_payload()),
             (Protocol::Udp, None) => PLAIN_UDP_LIMIT,
             _ => usize::from(u16::MAX),
         };
+        let query = request.queries.queries().first();
         let question = query.map(|q| q.original());
-        let header = match wire::encode(
-            out,
-            metadata,
-            question,
-            &answer,
-            response_edns.as_ref(),
-            limit,
-        ) {
+        let header = match wire::encode(out, metadata, question, answer, edns.as_ref(), limit) {
             Ok(header) => header,
             Err(error) => {
                 tracing::warn!(%error, src = %request.src(), "cannot encode a response");
-                return false;
+                return Reply::Drop;
             }
         };
+        let qtype = query.map_or(RecordType::ZERO, |q| q.query_type());
         self.count(proto, qtype, header.metadata.response_code);
         if self.query_log {
             let qname = query.map(|q| q.name().to_string()).unwrap_or_default();
@@ -161,7 +249,7 @@ impl DnsHandler {
                 tc = header.metadata.truncation, "query"
             );
         }
-        true
+        Reply::Send
     }
 
     fn count(&self, proto: &'static str, qtype: RecordType, rcode: ResponseCode) {
@@ -185,6 +273,17 @@ impl DnsHandler {
 }
 
 /// The client subnet to locate and echo, after the EDNS version check (RFC 6891 6.1.3).
+/// Echoes the client subnet (if any) with `scope`: 0 when the answer is the same everywhere.
+fn set_scope(parts: &mut ResponseParts, scope: u8) {
+    let (Some(edns), Some(mut subnet)) = (parts.edns.as_mut(), parts.client_subnet) else {
+        return;
+    };
+    let tailored = subnet.source_prefix() > 0;
+    subnet.set_scope_prefix(if tailored { scope } else { 0 });
+    edns.options_mut().remove(EdnsCode::Subnet);
+    edns.options_mut().insert(EdnsOption::Subnet(subnet));
+}
+
 fn client_subnet_of(edns: &Edns) -> Result<Option<ClientSubnet>, ResponseCode> {
     if edns.version() > 0 {
         return Err(ResponseCode::BADVERS);

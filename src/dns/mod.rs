@@ -4,6 +4,7 @@
 pub mod handler;
 pub mod lookup;
 pub mod policy;
+pub mod recursion;
 pub mod server;
 pub mod wire;
 pub mod zone;
@@ -152,13 +153,17 @@ fn load_zone(path: &Path) -> Result<Zone, Vec<ZoneError>> {
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or_default();
-    let origin = Name::parse(stem, Some(&Name::root())).map_err(|e| {
-        vec![ZoneError::new(
-            path,
-            None,
-            format!("file name is not a zone name: {e}"),
-        )]
-    })?;
+    // `root.zone` holds the root zone "." (a file cannot be named ".zone" usefully).
+    let origin = match stem {
+        "root" => Name::root(),
+        _ => Name::parse(stem, Some(&Name::root())).map_err(|e| {
+            vec![ZoneError::new(
+                path,
+                None,
+                format!("file name is not a zone name: {e}"),
+            )]
+        })?,
+    };
     let mut zone = Zone::load(path, &origin)?;
     let policy = path.with_file_name(format!("{stem}.geo.toml"));
     if policy.exists() {

@@ -18,7 +18,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::handler::DnsHandler;
+use super::handler::{DnsHandler, Reply};
 
 /// Bound DNS sockets, UDP and TCP on the same port for each configured address.
 pub struct DnsListeners {
@@ -103,6 +103,7 @@ impl DnsListeners {
 }
 
 async fn serve_udp(socket: UdpSocket, handler: DnsHandler, shutdown: CancellationToken) {
+    let socket = Arc::new(socket);
     let mut packet = vec![0u8; MAX_MESSAGE];
     let mut response = Vec::with_capacity(4096);
     loop {
@@ -122,11 +123,23 @@ async fn serve_udp(socket: UdpSocket, handler: DnsHandler, shutdown: Cancellatio
         if src.port() == 0 {
             continue;
         }
-        if !handler.respond(&packet[..len], src, DnsProtocol::Udp, &mut response) {
-            continue;
-        }
-        if let Err(error) = socket.send_to(&response, src).await {
-            tracing::debug!(%error, %src, "udp send error");
+        match handler.respond(&packet[..len], src, DnsProtocol::Udp, &mut response) {
+            Reply::Send => {
+                if let Err(error) = socket.send_to(&response, src).await {
+                    tracing::debug!(%error, %src, "udp send error");
+                }
+            }
+            Reply::Drop => {}
+            // Recursion waits on upstreams: answer from a task so this loop keeps receiving.
+            Reply::Recurse(pending) => {
+                let (socket, handler) = (Arc::clone(&socket), handler.clone());
+                tokio::spawn(async move {
+                    let mut response = Vec::new();
+                    if let Reply::Send = handler.recurse(*pending, &mut response).await {
+                        let _ = socket.send_to(&response, src).await;
+                    }
+                });
+            }
         }
     }
 }
@@ -197,7 +210,11 @@ async fn serve_connection(
             .map_err(|_| {
                 io::Error::new(io::ErrorKind::TimedOut, "query body not received in time")
             })??;
-        if !handler.respond(body, src, DnsProtocol::Tcp, &mut response) {
+        let reply = match handler.respond(body, src, DnsProtocol::Tcp, &mut response) {
+            Reply::Recurse(pending) => handler.recurse(*pending, &mut response).await,
+            reply => reply,
+        };
+        if !matches!(reply, Reply::Send) {
             continue;
         }
         frame.clear();

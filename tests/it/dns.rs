@@ -381,14 +381,16 @@ async fn query_log_in_json() {
         .spawn()
         .unwrap();
     let stdout = BufReader::new(child.stdout.take().unwrap());
-    let addr = stdout
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.strip_prefix("listening dns-udp ")
-                .map(|a| a.parse::<std::net::SocketAddr>().unwrap())
-        })
-        .expect("a dns address");
+    let mut addr = None;
+    for line in stdout.lines().map_while(Result::ok) {
+        if let Some(a) = line.strip_prefix("listening dns-udp ") {
+            addr = a.parse::<std::net::SocketAddr>().ok();
+        }
+        if line == "ready" {
+            break;
+        }
+    }
+    let addr = addr.expect("a dns address");
     let udp = dns_client(addr, false).await;
     ask(
         &udp,

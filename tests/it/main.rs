@@ -4,5 +4,6 @@
 mod dns;
 mod geoip;
 mod nsd_diff;
+mod recursion;
 mod reload;
 mod support;

@@ -1,0 +1,264 @@
+//! Recursive resolution for names outside the served zones, for allowed clients only: by
+//! forwarding or iteratively, with answers in the shared cache core (TTLs that age, RFC 2308
+//! negative caching, RFC 8767 serve-stale, one upstream query per question in flight).
+
+mod forward;
+mod iterative;
+
+use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::op::{Message, Query, ResponseCode};
+use hickory_proto::rr::{RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+use ipnet::IpNet;
+
+use super::lookup::Answer;
+use crate::cache::{Cache, CacheKey, CacheOutcome, EntryMeta, Namespace};
+use crate::config::RecursionConfig;
+use crate::metrics::{DnsMetrics, OutcomeLabels};
+use forward::Forwarder;
+use iterative::Iterative;
+
+/// Why the upstreams gave no usable answer (the query then gets SERVFAIL, or a stale answer).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpstreamError {
+    #[error("{0}: timed out")]
+    Timeout(SocketAddr),
+    #[error("{0}: {1}")]
+    Exchange(SocketAddr, String),
+    #[error("{0}: answered {1}")]
+    Rcode(SocketAddr, ResponseCode),
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("iterative resolution failed: {0}")]
+    Iterative(String),
+}
+
+/// Where answers come from.
+enum Upstream {
+    Forward(Forwarder),
+    /// Boxed: the recursor is large and there is one per node.
+    Iterative(Box<Iterative>),
+}
+
+/// A recursive answer as the cache keeps it: the sections without OPT, and the AD flag.
+struct CachedResponse {
+    rcode: ResponseCode,
+    answers: Vec<Record>,
+    authority: Vec<Record>,
+    additional: Vec<Record>,
+    authentic_data: bool,
+}
+
+/// What `Recursion::resolve` gives the handler.
+pub struct Resolved {
+    pub answer: Answer<'static>,
+    pub authentic_data: bool,
+}
+
+/// TTL rules of cached answers (config `recursion.*_ttl`, `stale_*`).
+#[derive(Clone, Copy)]
+struct TtlPolicy {
+    min: u32,
+    max: u32,
+    max_negative: u32,
+    stale_window: u32,
+    stale_ttl: u32,
+}
+
+pub struct Recursion {
+    /// Shared with the cache fills, which outlive a caller that gives up.
+    upstream: Arc<Upstream>,
+    cache: Cache,
+    /// Clients that may recurse (source address, never the ECS address).
+    allow: Vec<IpNet>,
+    ttl: TtlPolicy,
+    metrics: DnsMetrics,
+}
+
+impl Recursion {
+    /// None when recursion is off. Must run inside the tokio runtime.
+    pub fn new(
+        config: &RecursionConfig,
+        cache: Cache,
+        metrics: DnsMetrics,
+    ) -> Result<Option<Recursion>, String> {
+        let upstream = if config.iterative {
+            Upstream::Iterative(Box::new(Iterative::new(config)?))
+        } else if !config.forwarders.is_empty() {
+            let timeout = Duration::from_millis(config.timeout_ms);
+            Upstream::Forward(Forwarder::new(&config.forwarders, timeout, config.attempts))
+        } else {
+            return Ok(None);
+        };
+        Ok(Some(Recursion {
+            upstream: Arc::new(upstream),
+            cache,
+            allow: config.allow.clone(),
+            ttl: TtlPolicy {
+                min: config.min_ttl,
+                max: config.max_ttl,
+                max_negative: config.max_negative_ttl,
+                stale_window: config.stale_window,
+                stale_ttl: config.stale_ttl,
+            },
+            metrics,
+        }))
+    }
+
+    /// For the start-up log line.
+    pub fn describe(&self) -> String {
+        match &*self.upstream {
+            Upstream::Forward(f) => format!("forwarding to {}", f.describe()),
+            Upstream::Iterative(_) => "iterative from the root hints".to_string(),
+        }
+    }
+
+    pub fn allows(&self, client: IpAddr) -> bool {
+        self.allow.iter().any(|net| net.contains(&client))
+    }
+
+    /// Answers from the cache or the upstreams; None means SERVFAIL (upstreams failed and no
+    /// stale answer is left).
+    pub async fn resolve(
+        &self,
+        query: &Query,
+        checking_disabled: bool,
+        dnssec_ok: bool,
+    ) -> Option<Resolved> {
+        let key = cache_key(query, checking_disabled, dnssec_ok);
+        let upstream = Arc::clone(&self.upstream);
+        let (owned_query, ttl) = (query.clone(), self.ttl);
+        let filled = self
+            .cache
+            .get_or_fill(key, true, move || async move {
+                let message = match &*upstream {
+                    Upstream::Forward(f) => {
+                        f.resolve(&owned_query, checking_disabled, dnssec_ok)
+                            .await?
+                    }
+                    Upstream::Iterative(i) => i.resolve(&owned_query, dnssec_ok).await?,
+                };
+                Ok::<_, UpstreamError>(CachedResponse::from_message(message, ttl))
+            })
+            .await;
+        let filled = match filled {
+            Ok(filled) => filled,
+            Err(error) => {
+                tracing::debug!(%error, query = %query.name(), "recursion failed");
+                self.count("failed");
+                return None;
+            }
+        };
+        self.count(filled.outcome.as_str());
+        if filled.outcome == CacheOutcome::Stale {
+            self.metrics.stale_answers.inc();
+        }
+        let age = filled.age.as_secs().min(u64::from(u32::MAX)) as u32;
+        let ttl_of = |record: &Record| match filled.outcome {
+            CacheOutcome::Stale => self.ttl.stale_ttl,
+            _ => record
+                .ttl
+                .clamp(self.ttl.min, self.ttl.max)
+                .saturating_sub(age),
+        };
+        let aged = |records: &[Record]| -> Vec<Cow<'static, Record>> {
+            records
+                .iter()
+                .map(|r| {
+                    let mut record = r.clone();
+                    record.ttl = ttl_of(r);
+                    Cow::Owned(record)
+                })
+                .collect()
+        };
+        let cached = &filled.value;
+        Some(Resolved {
+            answer: Answer {
+                rcode: cached.rcode,
+                authoritative: false,
+                answers: aged(&cached.answers),
+                authority: aged(&cached.authority),
+                additional: aged(&cached.additional),
+            },
+            authentic_data: cached.authentic_data,
+        })
+    }
+
+    fn count(&self, outcome: &'static str) {
+        self.metrics
+            .recursion
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+}
+
+impl CachedResponse {
+    /// The cache entry for an upstream answer and how long it stays fresh: the smallest answer
+    /// TTL, or for a negative answer the SOA's negative TTL (RFC 2308 section 5), within bounds.
+    fn from_message(message: Message, ttl: TtlPolicy) -> (Arc<CachedResponse>, EntryMeta) {
+        let no_opt = |records: Vec<Record>| -> Vec<Record> {
+            records
+                .into_iter()
+                .filter(|r| r.record_type() != RecordType::OPT)
+                .collect()
+        };
+        let cached = CachedResponse {
+            rcode: message.metadata.response_code,
+            authentic_data: message.metadata.authentic_data,
+            answers: no_opt(message.answers),
+            authority: no_opt(message.authorities),
+            additional: no_opt(message.additionals),
+        };
+        let fresh = if cached.rcode == ResponseCode::NoError && !cached.answers.is_empty() {
+            cached.answers.iter().map(|r| r.ttl).min().unwrap_or(0)
+        } else {
+            let soa = cached.authority.iter().find_map(|r| match &r.data {
+                RData::SOA(soa) => Some(r.ttl.min(soa.minimum)),
+                _ => None,
+            });
+            soa.unwrap_or(0).min(ttl.max_negative)
+        };
+        let fresh = fresh.clamp(ttl.min, ttl.max);
+        let meta = EntryMeta {
+            fresh_for: Duration::from_secs(u64::from(fresh)),
+            stale_for: Duration::from_secs(u64::from(ttl.stale_window)),
+            weight: cached.wire_size(),
+            tags: Vec::new(),
+        };
+        (Arc::new(cached), meta)
+    }
+
+    /// Encoded size of the records, the weight the cache budget counts.
+    fn wire_size(&self) -> u32 {
+        let mut buffer = Vec::with_capacity(512);
+        let mut encoder = BinEncoder::new(&mut buffer);
+        for record in self
+            .answers
+            .iter()
+            .chain(&self.authority)
+            .chain(&self.additional)
+        {
+            // A record that cannot be encoded weighs nothing here; it fails when sent instead.
+            let _ = record.emit(&mut encoder);
+        }
+        u32::try_from(buffer.len()).unwrap_or(u32::MAX)
+    }
+}
+
+/// The question as the cache keys it: lowercased name, type, class, and the flags that change
+/// the answer (CD, DO).
+fn cache_key(query: &Query, checking_disabled: bool, dnssec_ok: bool) -> CacheKey {
+    let name = query.name().to_lowercase().to_ascii();
+    let mut key = Vec::with_capacity(name.len() + 6);
+    key.extend_from_slice(name.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&u16::from(query.query_type()).to_be_bytes());
+    key.extend_from_slice(&u16::from(query.query_class()).to_be_bytes());
+    key.push(u8::from(checking_disabled) << 1 | u8::from(dnssec_ok));
+    CacheKey::new(Namespace::Dns, key)
+}

@@ -45,12 +45,12 @@ enum Upstream {
     Iterative(Box<Iterative>),
 }
 
-/// A recursive answer as the cache keeps it: the sections without OPT, and the AD flag.
+/// A recursive answer as the cache keeps it, minimal: the answer section, the authority
+/// section of a negative answer, and the AD flag.
 struct CachedResponse {
     rcode: ResponseCode,
     answers: Vec<Record>,
     authority: Vec<Record>,
-    additional: Vec<Record>,
     authentic_data: bool,
 }
 
@@ -183,7 +183,7 @@ impl Recursion {
                 authoritative: false,
                 answers: aged(&cached.answers),
                 authority: aged(&cached.authority),
-                additional: aged(&cached.additional),
+                additional: Vec::new(),
             },
             authentic_data: cached.authentic_data,
         })
@@ -201,18 +201,23 @@ impl CachedResponse {
     /// The cache entry for an upstream answer and how long it stays fresh: the smallest answer
     /// TTL, or for a negative answer the SOA's negative TTL (RFC 2308 section 5), within bounds.
     fn from_message(message: Message, ttl: TtlPolicy) -> (Arc<CachedResponse>, EntryMeta) {
-        let no_opt = |records: Vec<Record>| -> Vec<Record> {
-            records
-                .into_iter()
-                .filter(|r| r.record_type() != RecordType::OPT)
-                .collect()
+        // Minimal responses, as for authoritative answers: the answer section for a positive
+        // answer, the SOA for a negative one; the upstream's NS and glue stay behind (RRSIGs
+        // and denial proofs stay when DO asked for them).
+        let positive = !message.answers.is_empty();
+        let keep_authority = |r: &Record| match r.record_type() {
+            RecordType::SOA | RecordType::NSEC | RecordType::NSEC3 | RecordType::RRSIG => !positive,
+            _ => false,
         };
         let cached = CachedResponse {
             rcode: message.metadata.response_code,
             authentic_data: message.metadata.authentic_data,
-            answers: no_opt(message.answers),
-            authority: no_opt(message.authorities),
-            additional: no_opt(message.additionals),
+            answers: message.answers,
+            authority: message
+                .authorities
+                .into_iter()
+                .filter(keep_authority)
+                .collect(),
         };
         let fresh = if cached.rcode == ResponseCode::NoError && !cached.answers.is_empty() {
             cached.answers.iter().map(|r| r.ttl).min().unwrap_or(0)
@@ -237,12 +242,7 @@ impl CachedResponse {
     fn wire_size(&self) -> u32 {
         let mut buffer = Vec::with_capacity(512);
         let mut encoder = BinEncoder::new(&mut buffer);
-        for record in self
-            .answers
-            .iter()
-            .chain(&self.authority)
-            .chain(&self.additional)
-        {
+        for record in self.answers.iter().chain(&self.authority) {
             // A record that cannot be encoded weighs nothing here; it fails when sent instead.
             let _ = record.emit(&mut encoder);
         }

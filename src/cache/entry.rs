@@ -16,11 +16,10 @@ use super::{CacheKey, EntryMeta};
 /// Measured with a counting global allocator (moka 0.12.16, this file's `Entry`, a weigher, the
 /// per-entry expiry and an eviction listener; 50 k to 1 M entries with 32-byte keys): beyond the
 /// key's bytes and the value's allocation, each entry costs 410 to 414 heap bytes in 8
-/// allocations (moka's hash-table bucket, `ValueEntry` and `EntryInfo`, deque and timer-wheel
-/// nodes, the `Arc` moka puts around the key, its share of the frequency sketch and table
-/// growth; our 112-byte `Arc<Entry>`), which glibc malloc turns into 515 to 520 bytes of RSS.
-/// Add the value's own `Arc` header (16 bytes, which a caller's `weight` rarely counts) and
-/// round up: 544.
+/// allocations (moka's hash-table bucket and its share of table growth, `ValueEntry` and
+/// `EntryInfo`, deque and timer-wheel nodes, the `Arc` moka puts around the key; our 112-byte
+/// `Arc<Entry>`), which glibc malloc turns into 515 to 520 bytes of RSS. Add the value's own
+/// `Arc` header (16 bytes, which a caller's `weight` rarely counts) and round up: 544.
 pub const ENTRY_OVERHEAD: u32 = 544;
 
 /// Bytes charged per tag: the slot in the tag list plus the tag's text (shared tags are charged

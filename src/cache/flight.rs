@@ -184,7 +184,10 @@ impl Cache {
                 }
                 FlightOutcome::Failed(error) => {
                     if let Ok(error) = error.downcast::<E>() {
-                        let failed = Failed { error, counts_as: CacheOutcome::Coalesced };
+                        let failed = Failed {
+                            error,
+                            counts_as: CacheOutcome::Coalesced,
+                        };
                         return self.after_failure(&key, stale_on_error, failed).await;
                     }
                 }
@@ -200,7 +203,10 @@ impl Cache {
                 Ok(self.answer(&key, CacheOutcome::Miss, value, age))
             }
             Ok(Ok(Err(error))) => {
-                let failed = Failed { error, counts_as: CacheOutcome::Miss };
+                let failed = Failed {
+                    error,
+                    counts_as: CacheOutcome::Miss,
+                };
                 self.after_failure(&key, stale_on_error, failed).await
             }
             Ok(Err(panic)) => {
@@ -214,9 +220,19 @@ impl Cache {
     }
 
     /// Counts the call under its outcome (each call counts exactly once) and builds the answer.
-    fn answer<T>(&self, key: &CacheKey, outcome: CacheOutcome, value: Arc<T>, age: Duration) -> Filled<T> {
+    fn answer<T>(
+        &self,
+        key: &CacheKey,
+        outcome: CacheOutcome,
+        value: Arc<T>,
+        age: Duration,
+    ) -> Filled<T> {
         self.inner.stats.answered(key.namespace, outcome);
-        Filled { value, age, outcome }
+        Filled {
+            value,
+            age,
+            outcome,
+        }
     }
 
     async fn after_failure<T, E>(

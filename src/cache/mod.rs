@@ -17,14 +17,21 @@
 //! - between moka's housekeeping runs (every 64 writes or 300 ms, or `run_pending_tasks`),
 //!   writes not yet applied: at most moka's write log of 384 entries' charges, typically 64;
 //! - values a caller still holds (`Arc`s) after their entry was evicted;
+//! - moka's TinyLFU frequency sketch, sized once when the store first reaches half its budget:
+//!   8 bytes per entry held then (rounded up to a power of two), so at most about
+//!   `budget / (ENTRY_OVERHEAD + mean weight) * 16` bytes, under 3% of the budget;
 //! - a few KiB of fixed structures (moka's channels and timer wheel, the in-flight fill map).
+//!
+//! Because admission is TinyLFU, a new entry can be refused when the store is full and the
+//! entries it would displace are more popular; that counts as a `size` eviction.
 //!
 //! # Time
 //!
 //! Freshness is measured on tokio's clock (`tokio::time::Instant`), so paused tokio time
 //! applies. Moka expires entries on its own (std) clock only to free memory; what is served is
 //! decided by [`Cache::get`] on tokio's clock, so an entry moka has not yet evicted is still a
-//! miss once past its stale window.
+//! miss once past its stale window. (This crate does not enable tokio's `test-util`, so this
+//! module's own tests move a per-cache manual clock instead of pausing tokio's.)
 
 mod entry;
 mod flight;

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use hickory_server::net::xfer::Protocol as DnsProtocol;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -124,23 +125,36 @@ async fn serve_udp(socket: UdpSocket, handler: DnsHandler, shutdown: Cancellatio
             continue;
         }
         match handler.respond(&packet[..len], src, DnsProtocol::Udp, &mut response) {
-            Reply::Send => {
-                if let Err(error) = socket.send_to(&response, src).await {
-                    tracing::debug!(%error, %src, "udp send error");
+            // Recursion may wait on upstreams. A cache hit is ready at the first poll and is
+            // answered inline; anything else continues in a task so this loop keeps receiving.
+            Reply::Recurse(pending) => {
+                let recursion = handler.clone();
+                let mut answer = Box::pin(async move {
+                    let mut response = Vec::new();
+                    let reply = recursion.recurse(*pending, &mut response).await;
+                    (reply, response)
+                });
+                match (&mut answer).now_or_never() {
+                    Some((reply, response)) => send(&socket, reply, &response, src).await,
+                    None => {
+                        let socket = Arc::clone(&socket);
+                        tokio::spawn(async move {
+                            let (reply, response) = answer.await;
+                            send(&socket, reply, &response, src).await;
+                        });
+                    }
                 }
             }
-            Reply::Drop => {}
-            // Recursion waits on upstreams: answer from a task so this loop keeps receiving.
-            Reply::Recurse(pending) => {
-                let (socket, handler) = (Arc::clone(&socket), handler.clone());
-                tokio::spawn(async move {
-                    let mut response = Vec::new();
-                    if let Reply::Send = handler.recurse(*pending, &mut response).await {
-                        let _ = socket.send_to(&response, src).await;
-                    }
-                });
-            }
+            reply => send(&socket, reply, &response, src).await,
         }
+    }
+}
+
+async fn send(socket: &UdpSocket, reply: Reply, response: &[u8], dst: SocketAddr) {
+    if let Reply::Send = reply
+        && let Err(error) = socket.send_to(response, dst).await
+    {
+        tracing::debug!(%error, %dst, "udp send error");
     }
 }
 

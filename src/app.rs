@@ -148,9 +148,10 @@ impl Node {
         if let Some(recursion) = &recursion {
             tracing::info!(allow = ?config.recursion.allow, "recursion on: {}", recursion.describe());
         }
+        let recursion = recursion.map(Arc::new);
         let handler = DnsHandler::new(
             state,
-            recursion.map(Arc::new),
+            recursion.clone(),
             metrics.dns.clone(),
             config.dns.edns_payload,
             config.dns.query_log,
@@ -166,6 +167,7 @@ impl Node {
                 Arc::clone(&metrics),
                 reloader.clone(),
                 config.admin.token.clone(),
+                recursion,
             );
             tasks.spawn(admin.serve(listener, shutdown.clone()));
         }

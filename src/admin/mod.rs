@@ -16,7 +16,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Reloader;
+use crate::cache::PurgeMode;
+use crate::dns::recursion::Recursion;
 use crate::metrics::Metrics;
+use hickory_proto::rr::Name;
 
 /// Shared by every admin connection; cheap to clone.
 #[derive(Clone)]
@@ -25,16 +28,24 @@ pub struct Admin {
     reloader: Reloader,
     /// Bearer token for `/admin/*`; None leaves them open (loopback only, enforced by config).
     token: Option<Arc<str>>,
+    /// For `/admin/dns/flush`; None when recursion is off (nothing is cached).
+    recursion: Option<Arc<Recursion>>,
 }
 
 type Body = Full<Bytes>;
 
 impl Admin {
-    pub fn new(metrics: Arc<Metrics>, reloader: Reloader, token: Option<String>) -> Self {
+    pub fn new(
+        metrics: Arc<Metrics>,
+        reloader: Reloader,
+        token: Option<String>,
+        recursion: Option<Arc<Recursion>>,
+    ) -> Self {
         Self {
             metrics,
             reloader,
             token: token.filter(|t| !t.is_empty()).map(Arc::from),
+            recursion,
         }
     }
 
@@ -98,11 +109,59 @@ impl Admin {
                     serde_json::json!({"status": "failed", "errors": errors, "serving": "previous state"}),
                 ),
             },
-            (_, "/metrics" | "/healthz" | "/readyz" | "/admin/reload") => {
+            (&Method::POST, "/admin/dns/flush") => {
+                self.flush(req.uri().query().unwrap_or("")).await
+            }
+            (_, "/metrics" | "/healthz" | "/readyz" | "/admin/reload" | "/admin/dns/flush") => {
                 text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
             }
             _ => text(StatusCode::NOT_FOUND, "not found\n"),
         }
+    }
+
+    /// `POST /admin/dns/flush?name=NAME[&soft=1]`: forget (or mark stale) a name's cached answers.
+    async fn flush(&self, query: &str) -> Response<Body> {
+        let mut name = None;
+        let mut mode = PurgeMode::Hard;
+        for (key, value) in query.split('&').filter_map(|pair| pair.split_once('=')) {
+            match key {
+                "name" => name = Some(value),
+                "soft" if value == "1" || value == "true" => mode = PurgeMode::Soft,
+                _ => {}
+            }
+        }
+        let Some(recursion) = &self.recursion else {
+            return json(
+                StatusCode::CONFLICT,
+                serde_json::json!({"error": "recursion is off: nothing is cached"}),
+            );
+        };
+        let parsed = name.map(|n| {
+            Name::from_ascii(n).map(|mut n| {
+                n.set_fqdn(true);
+                n
+            })
+        });
+        let name = match parsed {
+            Some(Ok(name)) => name,
+            Some(Err(e)) => {
+                return json(
+                    StatusCode::BAD_REQUEST,
+                    serde_json::json!({"error": format!("name: {e}")}),
+                );
+            }
+            None => {
+                return json(
+                    StatusCode::BAD_REQUEST,
+                    serde_json::json!({"error": "name= is required"}),
+                );
+            }
+        };
+        let flushed = recursion.flush(&name, mode).await;
+        json(
+            StatusCode::OK,
+            serde_json::json!({"name": name.to_ascii(), "flushed": flushed}),
+        )
     }
 
     fn authorized(&self, req: &Request<Incoming>) -> bool {

@@ -103,6 +103,22 @@ async fn forwarding_caches_coalesces_and_serves_stale() {
     assert!((298..300).contains(&ttl), "ttl {ttl}");
     assert_eq!(upstream_a_queries(&upstream).await, before);
 
+    // Flushing the name from the admin API sends the next query upstream again.
+    let admin = resolver.admin.unwrap();
+    let (status, body) = crate::dns::http(
+        admin,
+        "POST",
+        "/admin/dns/flush?name=WWW.upstream.test",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"flushed\":1"), "{body}");
+    ask(&udp, recursive("www.upstream.test.", RecordType::A)).await;
+    assert_eq!(upstream_a_queries(&upstream).await, before + 1);
+    let (status, _) = crate::dns::http(admin, "POST", "/admin/dns/flush", None).await;
+    assert_eq!(status, 400);
+
     // 50 queries for one new name in one burst: one upstream query, coalesced.
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     for id in 0..50u16 {

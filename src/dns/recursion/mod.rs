@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_proto::op::{Message, Query, ResponseCode};
-use hickory_proto::rr::{RData, Record, RecordType};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use ipnet::IpNet;
 
 use super::lookup::Answer;
-use crate::cache::{Cache, CacheKey, CacheOutcome, EntryMeta, Namespace};
+use crate::cache::{Cache, CacheKey, CacheOutcome, EntryMeta, Namespace, PurgeMode};
 use crate::config::RecursionConfig;
 use crate::metrics::{DnsMetrics, OutcomeLabels};
 use forward::Forwarder;
@@ -189,6 +189,14 @@ impl Recursion {
         })
     }
 
+    /// Drops (or, soft, marks stale) every cached answer for `name`, all types and flags, like
+    /// `unbound-control flush`. Returns how many entries were affected.
+    pub async fn flush(&self, name: &Name, mode: PurgeMode) -> usize {
+        self.cache
+            .purge_prefix(Namespace::Dns, &name_prefix(name), mode)
+            .await
+    }
+
     fn count(&self, outcome: &'static str) {
         self.metrics
             .recursion
@@ -253,12 +261,19 @@ impl CachedResponse {
 /// The question as the cache keys it: lowercased name, type, class, and the flags that change
 /// the answer (CD, DO).
 fn cache_key(query: &Query, checking_disabled: bool, dnssec_ok: bool) -> CacheKey {
-    let name = query.name().to_lowercase().to_ascii();
-    let mut key = Vec::with_capacity(name.len() + 6);
-    key.extend_from_slice(name.as_bytes());
-    key.push(0);
+    let mut key = name_prefix(query.name());
     key.extend_from_slice(&u16::from(query.query_type()).to_be_bytes());
     key.extend_from_slice(&u16::from(query.query_class()).to_be_bytes());
     key.push(u8::from(checking_disabled) << 1 | u8::from(dnssec_ok));
     CacheKey::new(Namespace::Dns, key)
+}
+
+/// The start of every cache key for `name`: the lowercased name and a NUL.
+fn name_prefix(name: &Name) -> Vec<u8> {
+    let mut prefix = name.to_lowercase().to_ascii().into_bytes();
+    if !prefix.ends_with(b".") {
+        prefix.push(b'.');
+    }
+    prefix.push(0);
+    prefix
 }

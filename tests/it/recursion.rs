@@ -15,6 +15,13 @@ const UPSTREAM_ZONE: &str = "$ORIGIN upstream.test.\n$TTL 300\n\
     @ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A 127.0.0.1\n\
     www A 127.0.20.1\nshort 1 A 127.0.20.2\nalias CNAME www\n";
 
+/// 100 A records: 1.6 kB, more than a 1232-byte UDP answer holds.
+fn many_records() -> String {
+    (1..=100)
+        .map(|i| format!("many A 127.0.21.{i}\n"))
+        .collect()
+}
+
 /// A recursive query as a stub resolver sends it: RD set.
 fn recursive(name: &str, rtype: RecordType) -> Message {
     let mut message = query(name, rtype, Some(1232));
@@ -184,13 +191,17 @@ async fn only_allowed_clients_recurse() {
     let dir = tempfile::tempdir().unwrap();
     let zones = dir.path().join("upstream");
     std::fs::create_dir(&zones).unwrap();
-    write_file(&zones, "upstream.test.zone", UPSTREAM_ZONE);
+    let zone = UPSTREAM_ZONE.to_string() + &many_records();
+    write_file(&zones, "upstream.test.zone", &zone);
     let upstream = Node::with_zones(zones.to_str().unwrap());
     let config = resolver_config(dir.path(), "");
     let upstream_addr = upstream.dns().to_string();
+    // The first forwarder is dead (nothing listens on port 9 here): failover to the second.
     let resolver = Node::start(&[
         "--config",
         &config,
+        "--forwarder",
+        "127.0.0.1:9",
         "--forwarder",
         &upstream_addr,
         "--recursion-allow",
@@ -208,6 +219,12 @@ async fn only_allowed_clients_recurse() {
     assert!(allowed.contains(" ra"), "{allowed}");
     let outsider = dig(resolver.dns(), &["-b", "127.0.0.2", "www.upstream.test"]);
     assert!(outsider.contains("status: REFUSED"), "{outsider}");
+    // A truncated upstream answer is fetched again over TCP: all 100 records come back.
+    let tcp = dig(
+        resolver.dns(),
+        &["-b", "127.0.0.1", "+tcp", "many.upstream.test"],
+    );
+    assert!(tcp.contains("ANSWER: 100,"), "{tcp}");
     // Outsiders still get the authoritative zones, without RA.
     let outsider = dig(resolver.dns(), &["-b", "127.0.0.2", "www.example.test"]);
     assert!(

@@ -18,6 +18,7 @@ use crate::dns::recursion::Recursion;
 use crate::dns::server::{DnsListeners, TcpLimits};
 use crate::dns::{DnsState, ZoneSet};
 use crate::geo::Geo;
+use crate::httpdns::HttpDns;
 use crate::metrics::{Metrics, ReloadLabels};
 
 /// Builds everything a reload swaps in, validating it fully; returns every problem found.
@@ -99,7 +100,11 @@ fn summary(state: &DnsState) -> String {
 pub struct Node {
     pub dns_udp: Vec<SocketAddr>,
     pub dns_tcp: Vec<SocketAddr>,
+    pub httpdns: Vec<SocketAddr>,
+    pub httpdns_tls: Vec<SocketAddr>,
     pub admin: Option<SocketAddr>,
+    /// The generated certificate's PEM file, when HTTPS listeners use a self-signed one.
+    pub self_signed_cert: Option<std::path::PathBuf>,
     pub reloader: Reloader,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
@@ -131,7 +136,31 @@ impl Node {
             })?),
             None => None,
         };
+        let httpdns_listeners = bind_all(&config.httpdns.listen, "httpdns").await?;
+        let httpdns_tls_listeners = bind_all(&config.httpdns.tls_listen, "httpdns-tls").await?;
+        let tls = match httpdns_tls_listeners.is_empty() {
+            true => None,
+            false => {
+                let generated_dir =
+                    std::env::temp_dir().join(format!("edgenode-{}", std::process::id()));
+                let c = &config.tls;
+                let setup = crate::tls::setup(
+                    c.cert.as_deref(),
+                    c.key.as_deref(),
+                    c.min_version,
+                    &generated_dir,
+                )
+                .map_err(|e| StartError::Load(vec![e.to_string()]))?;
+                Some(setup)
+            }
+        };
         let (dns_udp, dns_tcp) = (listeners.udp_addrs(), listeners.tcp_addrs());
+        let local = |ls: &[TcpListener]| {
+            ls.iter()
+                .filter_map(|l| l.local_addr().ok())
+                .collect::<Vec<_>>()
+        };
+        let (httpdns, httpdns_tls) = (local(&httpdns_listeners), local(&httpdns_tls_listeners));
         let admin = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
 
         let reloader = Reloader {
@@ -160,7 +189,27 @@ impl Node {
             idle_timeout: Duration::from_secs(config.dns.tcp_idle_timeout),
             max_connections: config.dns.tcp_max_connections,
         };
-        listeners.serve(handler, limits, &shutdown, &mut tasks);
+        listeners.serve(handler.clone(), limits, &shutdown, &mut tasks);
+
+        let service = HttpDns::new(&config.httpdns, handler, metrics.httpdns_requests.clone());
+        tasks.spawn(Arc::clone(&service).sweep_limiters(shutdown.clone()));
+        let acceptor = tls
+            .as_ref()
+            .map(|t| tokio_rustls::TlsAcceptor::from(Arc::clone(&t.config)));
+        let plain = httpdns_listeners.into_iter().map(|l| (l, None));
+        let secure = httpdns_tls_listeners
+            .into_iter()
+            .map(|l| (l, acceptor.clone()));
+        for (listener, acceptor) in plain.chain(secure) {
+            let service = Arc::clone(&service);
+            let handle = move |req, peer| Arc::clone(&service).handle(req, peer);
+            tasks.spawn(crate::http_server::serve(
+                listener,
+                acceptor,
+                handle,
+                shutdown.clone(),
+            ));
+        }
 
         if let Some(listener) = admin_listener {
             let admin = crate::admin::Admin::new(
@@ -176,7 +225,10 @@ impl Node {
         Ok(Node {
             dns_udp,
             dns_tcp,
+            httpdns,
+            httpdns_tls,
             admin,
+            self_signed_cert: tls.and_then(|t| t.self_signed_cert),
             reloader,
             shutdown,
             tasks,
@@ -188,6 +240,20 @@ impl Node {
         self.shutdown.cancel();
         while self.tasks.join_next().await.is_some() {}
     }
+}
+
+async fn bind_all(addrs: &[SocketAddr], what: &str) -> Result<Vec<TcpListener>, StartError> {
+    let mut listeners = Vec::with_capacity(addrs.len());
+    for addr in addrs {
+        let listener = TcpListener::bind(addr).await.map_err(|e| {
+            StartError::Bind(std::io::Error::new(
+                e.kind(),
+                format!("cannot bind {what} {addr}: {e}"),
+            ))
+        })?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
 }
 
 async fn reload_on_sighup(reloader: Reloader, shutdown: CancellationToken) {

@@ -6,6 +6,9 @@
 //! - [`config`]: TOML configuration, embedded defaults, CLI overrides, `validate()` into typed errors.
 //! - [`geo`]: client address -> [`geo::GeoScope`] from MaxMind DB files and a CIDR override table.
 //! - [`dns`]: zone loading, geo answer policies, the authoritative lookup, the hickory-server handler.
+//! - [`httpdns`]: HTTPDNS (DNSPod and Alibaba Cloud styles), JSON DoH and RFC 8484 DoH on `dns`.
+//! - [`http_server`]: the HTTP/1.1 + HTTP/2 accept loop all HTTP listeners share.
+//! - [`tls`]: rustls setup (files or a generated self-signed certificate), ALPN h2/http1.1.
 //! - [`admin`]: the admin HTTP listener: `/metrics`, `/healthz`, `POST /admin/reload`.
 //! - [`metrics`]: the Prometheus registry and the metric handles each module keeps.
 //! - [`app`]: builds the node from a config, owns listeners, reload and shutdown.
@@ -17,4 +20,7 @@ pub mod cache;
 pub mod config;
 pub mod dns;
 pub mod geo;
+pub mod http_server;
+pub mod httpdns;
 pub mod metrics;
+pub mod tls;

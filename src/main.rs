@@ -82,6 +82,12 @@ struct ConfigArgs {
     /// Client network allowed to recurse (repeatable; replaces the default 127.0.0.0/8 and ::1).
     #[arg(long = "recursion-allow", value_name = "CIDR")]
     recursion_allow: Vec<ipnet::IpNet>,
+    /// HTTPDNS and DoH over plain HTTP/1.1 and h2c (repeatable).
+    #[arg(long = "httpdns-listen", value_name = "ADDR")]
+    httpdns_listen: Vec<SocketAddr>,
+    /// HTTPDNS and DoH over TLS 1.3, ALPN h2 and http/1.1 (repeatable).
+    #[arg(long = "httpdns-tls-listen", value_name = "ADDR")]
+    httpdns_tls_listen: Vec<SocketAddr>,
 }
 
 impl ConfigArgs {
@@ -97,6 +103,8 @@ impl ConfigArgs {
             recursion: self.recursion,
             root_hints: self.root_hints.clone(),
             recursion_allow: self.recursion_allow.clone(),
+            httpdns_listen: self.httpdns_listen.clone(),
+            httpdns_tls_listen: self.httpdns_tls_listen.clone(),
         }
     }
 
@@ -153,9 +161,15 @@ fn serve(args: &ConfigArgs) -> ExitCode {
         // Machine-readable lines on stdout (tests and scripts read the real ports from them).
         let listeners = node.dns_udp.iter().map(|a| ("dns-udp", a));
         let listeners = listeners.chain(node.dns_tcp.iter().map(|a| ("dns-tcp", a)));
+        let listeners = listeners.chain(node.httpdns.iter().map(|a| ("httpdns", a)));
+        let listeners = listeners.chain(node.httpdns_tls.iter().map(|a| ("httpdns-tls", a)));
         for (kind, addr) in listeners.chain(node.admin.iter().map(|a| ("admin", a))) {
             announce(&format!("listening {kind} {addr}"));
             tracing::info!(%kind, %addr, "listening");
+        }
+        if let Some(cert) = &node.self_signed_cert {
+            announce(&format!("tls-certificate {}", cert.display()));
+            tracing::info!(path = %cert.display(), "self-signed TLS certificate generated (trust it with curl --cacert)");
         }
         announce("ready");
         wait_for_termination().await;

@@ -41,6 +41,12 @@ pub struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpRequestLabels {
+    pub endpoint: &'static str,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReloadLabels {
     pub result: &'static str,
 }
@@ -62,6 +68,8 @@ pub struct DnsMetrics {
 pub struct Metrics {
     registry: Registry,
     pub dns: DnsMetrics,
+    /// HTTPDNS and DoH requests by endpoint and status.
+    pub httpdns_requests: Family<HttpRequestLabels, Counter>,
     pub reloads: Family<ReloadLabels, Counter>,
 }
 
@@ -92,6 +100,12 @@ impl Metrics {
             "Expired answers served because the upstreams failed (RFC 8767)",
             dns.stale_answers.clone(),
         );
+        let httpdns_requests = Family::<HttpRequestLabels, Counter>::default();
+        registry.register(
+            "httpdns_requests",
+            "HTTPDNS and DoH requests by endpoint and HTTP status",
+            httpdns_requests.clone(),
+        );
         registry.register(
             "reloads",
             "Reloads of zones, policies and GeoIP data, by result",
@@ -100,6 +114,7 @@ impl Metrics {
         Arc::new(Metrics {
             registry,
             dns,
+            httpdns_requests,
             reloads,
         })
     }

@@ -2,7 +2,6 @@
 //! `POST /admin/reload`. `/admin/*` needs `Authorization: Bearer <admin.token>` when a token is
 //! configured (and config validation requires one beyond loopback).
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -10,8 +9,6 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -32,7 +29,7 @@ pub struct Admin {
     recursion: Option<Arc<Recursion>>,
 }
 
-type Body = Full<Bytes>;
+use crate::http_server::Body;
 
 impl Admin {
     pub fn new(
@@ -49,37 +46,13 @@ impl Admin {
         }
     }
 
-    /// Accepts connections until `shutdown`, then waits for open requests to finish.
+    /// Serves admin requests until `shutdown`, then lets open requests finish.
     pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) {
-        let mut connections = tokio::task::JoinSet::new();
-        loop {
-            let (stream, _) = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok(pair) => pair,
-                    Err(error) => {
-                        tracing::warn!(%error, "admin accept failed");
-                        continue;
-                    }
-                },
-            };
+        let handler = move |req, _peer| {
             let admin = self.clone();
-            connections.spawn(async move {
-                let service = hyper::service::service_fn(move |req| {
-                    let admin = admin.clone();
-                    async move { Ok::<_, Infallible>(admin.route(req).await) }
-                });
-                let builder = auto::Builder::new(TokioExecutor::new());
-                if let Err(error) = builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await
-                {
-                    tracing::debug!(%error, "admin connection ended with an error");
-                }
-            });
-            while connections.try_join_next().is_some() {}
-        }
-        while connections.join_next().await.is_some() {}
+            async move { admin.route(req).await }
+        };
+        crate::http_server::serve(listener, None, handler, shutdown).await;
     }
 
     async fn route(&self, req: Request<Incoming>) -> Response<Body> {

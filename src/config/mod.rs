@@ -39,6 +39,8 @@ pub enum ConfigError {
 pub struct Config {
     pub dns: DnsConfig,
     pub recursion: RecursionConfig,
+    pub httpdns: HttpDnsConfig,
+    pub tls: TlsConfig,
     pub cache: CacheConfig,
     pub geoip: GeoipConfig,
     pub admin: AdminConfig,
@@ -95,6 +97,68 @@ pub struct RecursionConfig {
     pub stale_window: u32,
     /// TTL of a stale answer (RFC 8767 section 4 recommends 30 s).
     pub stale_ttl: u32,
+}
+
+/// HTTPDNS and DNS over HTTPS listeners, accounts and limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpDnsConfig {
+    /// Plain HTTP (HTTP/1.1 and h2c).
+    pub listen: Vec<SocketAddr>,
+    /// HTTPS (TLS per `[tls]`, ALPN h2 and http/1.1).
+    pub tls_listen: Vec<SocketAddr>,
+    /// Peers whose X-Forwarded-For names the client (load balancers in front of the node).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Most hosts in one batch (`/{account}/resolve?host=a,b,c`).
+    pub max_hosts: usize,
+    /// Requests per second allowed per client address (0: unlimited), and the burst above it.
+    pub client_rate: u32,
+    pub client_burst: u32,
+    /// Largest RFC 8484 POST body accepted, in bytes.
+    pub max_body: usize,
+    pub accounts: Vec<HttpDnsAccount>,
+}
+
+/// An HTTPDNS account (`/{id}/d`, `/{id}/resolve`, and the signed `sign_d` / `sign_resolve`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpDnsAccount {
+    pub id: String,
+    /// Signing secret: `s = md5(host-secret-t)`; needed for the signed endpoints.
+    pub secret: Option<String>,
+    /// Refuse unsigned requests for this account.
+    #[serde(default)]
+    pub require_signature: bool,
+    /// Requests per second for the whole account (0: unlimited), and the burst above it.
+    #[serde(default)]
+    pub rate: u32,
+    #[serde(default)]
+    pub burst: u32,
+}
+
+/// The certificate of every HTTPS listener; none: a self-signed one generated at start.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// "1.3" (default) or "1.2" to accept TLS 1.2 as well.
+    pub min_version: crate::tls::MinVersion,
+}
+
+impl Default for HttpDnsConfig {
+    fn default() -> Self {
+        Self {
+            listen: Vec::new(),
+            tls_listen: Vec::new(),
+            trusted_proxies: Vec::new(),
+            max_hosts: 5,
+            client_rate: 100,
+            client_burst: 200,
+            max_body: 4096,
+            accounts: Vec::new(),
+        }
+    }
 }
 
 /// The one cache core shared by every cache of the node.
@@ -204,6 +268,8 @@ pub struct Overrides {
     pub recursion: bool,
     pub root_hints: Option<PathBuf>,
     pub recursion_allow: Vec<ipnet::IpNet>,
+    pub httpdns_listen: Vec<SocketAddr>,
+    pub httpdns_tls_listen: Vec<SocketAddr>,
 }
 
 impl Default for RecursionConfig {
@@ -279,6 +345,8 @@ impl Default for Config {
         Self {
             dns: DnsConfig::default(),
             recursion: RecursionConfig::default(),
+            httpdns: HttpDnsConfig::default(),
+            tls: TlsConfig::default(),
             cache: CacheConfig::default(),
             geoip: GeoipConfig::default(),
             admin: AdminConfig::default(),
@@ -331,6 +399,12 @@ impl Config {
             if let Some(hints) = &mut config.recursion.root_hints {
                 *hints = base.join(&*hints);
             }
+            for path in [&mut config.tls.cert, &mut config.tls.key]
+                .into_iter()
+                .flatten()
+            {
+                *path = base.join(&*path);
+            }
         }
         Ok(config)
     }
@@ -365,6 +439,12 @@ impl Config {
         }
         if !o.recursion_allow.is_empty() {
             self.recursion.allow = o.recursion_allow.clone();
+        }
+        if !o.httpdns_listen.is_empty() {
+            self.httpdns.listen = o.httpdns_listen.clone();
+        }
+        if !o.httpdns_tls_listen.is_empty() {
+            self.httpdns.tls_listen = o.httpdns_tls_listen.clone();
         }
     }
 
@@ -431,6 +511,44 @@ impl Config {
             invalid(
                 "recursion.min_ttl",
                 format!("{} is above max_ttl {}", r.min_ttl, r.max_ttl),
+            );
+        }
+        let h = &self.httpdns;
+        if h.max_hosts == 0 {
+            invalid("httpdns.max_hosts", "must be at least 1".into());
+        }
+        if h.max_body < 512 {
+            invalid("httpdns.max_body", "must be at least 512 bytes".into());
+        }
+        let mut ids = std::collections::HashSet::new();
+        for (i, account) in h.accounts.iter().enumerate() {
+            let valid_id = !account.id.is_empty()
+                && account
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid_id {
+                invalid(
+                    &format!("httpdns.accounts[{i}].id"),
+                    format!("{:?}: letters, digits, - and _ only", account.id),
+                );
+            } else if !ids.insert(account.id.as_str()) {
+                invalid(
+                    &format!("httpdns.accounts[{i}].id"),
+                    format!("{:?} is listed twice", account.id),
+                );
+            }
+            if account.require_signature && account.secret.as_deref().is_none_or(str::is_empty) {
+                invalid(
+                    &format!("httpdns.accounts[{i}].secret"),
+                    "require_signature needs a secret".into(),
+                );
+            }
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            invalid(
+                "tls.cert",
+                "tls.cert and tls.key go together: set both or neither".into(),
             );
         }
         if self.cache.memory.0 < 1 << 20 {

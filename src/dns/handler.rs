@@ -36,6 +36,25 @@ pub struct DnsHandler {
     query_log: bool,
 }
 
+/// How a query arrived: sets the response size limit and the metrics label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+    /// DNS over HTTPS and the HTTPDNS APIs: no size limit beyond the DNS message's.
+    Https,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Https => "https",
+        }
+    }
+}
+
 /// What `respond` decided.
 pub enum Reply {
     /// The response is in the output buffer.
@@ -85,7 +104,7 @@ impl DnsHandler {
         &self,
         raw: &[u8],
         src: SocketAddr,
-        protocol: Protocol,
+        transport: Transport,
         out: &mut Vec<u8>,
     ) -> Reply {
         let Ok(header) = Header::read(&mut BinDecoder::new(raw)) else {
@@ -94,9 +113,10 @@ impl DnsHandler {
         if header.metadata.message_type == MessageType::Response {
             return Reply::Drop;
         }
-        let proto = match protocol {
-            Protocol::Udp => "udp",
-            _ => "tcp",
+        let proto = transport.as_str();
+        let protocol = match transport {
+            Transport::Udp => Protocol::Udp,
+            Transport::Tcp | Transport::Https => Protocol::Tcp,
         };
         let request = match Request::from_bytes(raw.to_vec(), src, protocol) {
             Ok(request) => request,

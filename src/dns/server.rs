@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use hickory_server::net::xfer::Protocol as DnsProtocol;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -19,7 +18,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::handler::{DnsHandler, Reply};
+use super::handler::{DnsHandler, Reply, Transport};
 
 /// Bound DNS sockets, UDP and TCP on the same port for each configured address.
 pub struct DnsListeners {
@@ -124,7 +123,7 @@ async fn serve_udp(socket: UdpSocket, handler: DnsHandler, shutdown: Cancellatio
         if src.port() == 0 {
             continue;
         }
-        match handler.respond(&packet[..len], src, DnsProtocol::Udp, &mut response) {
+        match handler.respond(&packet[..len], src, Transport::Udp, &mut response) {
             // Recursion may wait on upstreams. A cache hit is ready at the first poll and is
             // answered inline; anything else continues in a task so this loop keeps receiving.
             Reply::Recurse(pending) => {
@@ -224,7 +223,7 @@ async fn serve_connection(
             .map_err(|_| {
                 io::Error::new(io::ErrorKind::TimedOut, "query body not received in time")
             })??;
-        let reply = match handler.respond(body, src, DnsProtocol::Tcp, &mut response) {
+        let reply = match handler.respond(body, src, Transport::Tcp, &mut response) {
             Reply::Recurse(pending) => handler.recurse(*pending, &mut response).await,
             reply => reply,
         };

@@ -32,6 +32,8 @@ enum Command {
     Geoip(GeoipCommand),
 }
 
+// Parsed once per process: the size of the `Lookup` variant (all the config flags) costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum GeoipCommand {
     /// Print what the node decides for an address (country, continent, ASN, override).

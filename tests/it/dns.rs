@@ -375,6 +375,12 @@ async fn query_log_in_json() {
             "127.0.0.1:0",
         ])
         .args(["--log-format", "json", "--query-log"])
+        .args([
+            "--httpdns-listen",
+            "127.0.0.1:0",
+            "--httpdns-tls-listen",
+            "127.0.0.1:0",
+        ])
         .current_dir(crate::support::repo_root())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -12,6 +12,10 @@ pub struct Node {
     child: Child,
     pub dns_udp: Vec<SocketAddr>,
     pub dns_tcp: Vec<SocketAddr>,
+    pub httpdns: Option<SocketAddr>,
+    pub httpdns_tls: Option<SocketAddr>,
+    /// The self-signed certificate the HTTPS listener uses (PEM), for curl --cacert.
+    pub certificate: Option<PathBuf>,
     pub admin: Option<SocketAddr>,
     /// stdout lines after `ready`, kept so a test can wait for later output (reloads).
     pub lines: mpsc::Receiver<String>,
@@ -19,10 +23,17 @@ pub struct Node {
 
 impl Node {
     /// Runs `edgenode serve ARGS...` from the repository root and waits for its `ready` line.
+    /// HTTPDNS listeners go on port 0 unless ARGS place them (the embedded defaults are fixed
+    /// ports, which parallel tests cannot share).
     pub fn start(args: &[&str]) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_edgenode"))
-            .arg("serve")
-            .args(args)
+        let mut command = Command::new(env!("CARGO_BIN_EXE_edgenode"));
+        command.arg("serve").args(args);
+        for flag in ["--httpdns-listen", "--httpdns-tls-listen"] {
+            if !args.contains(&flag) {
+                command.args([flag, "127.0.0.1:0"]);
+            }
+        }
+        let mut child = command
             .current_dir(repo_root())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -42,6 +53,9 @@ impl Node {
             child,
             dns_udp: Vec::new(),
             dns_tcp: Vec::new(),
+            httpdns: None,
+            httpdns_tls: None,
+            certificate: None,
             admin: None,
             lines: rx,
         };
@@ -58,9 +72,12 @@ impl Node {
                         "dns-udp" => node.dns_udp.push(addr),
                         "dns-tcp" => node.dns_tcp.push(addr),
                         "admin" => node.admin = Some(addr),
+                        "httpdns" => node.httpdns = Some(addr),
+                        "httpdns-tls" => node.httpdns_tls = Some(addr),
                         _ => {}
                     }
                 }
+                (Some("tls-certificate"), Some(path), _) => node.certificate = Some(path.into()),
                 (Some("ready"), _, _) => break,
                 _ => {}
             }

@@ -288,38 +288,17 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     http(addr, "GET", path, None).await.1
 }
 
-/// Sends one HTTP/1.1 request with hyper's client and returns (status, body).
+/// Sends one HTTP/1.1 request and returns (status, body text).
 pub async fn http(
     addr: std::net::SocketAddr,
     method: &str,
     path: &str,
     token: Option<&str>,
 ) -> (u16, String) {
-    use http_body_util::{BodyExt, Empty};
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connect admin");
-    let io = hyper_util::rt::TokioIo::new(stream);
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
-        .await
-        .expect("handshake");
-    tokio::spawn(connection);
-    let mut request = hyper::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", addr.to_string());
-    if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
-    }
-    let request = request.body(Empty::<bytes::Bytes>::new()).expect("request");
-    let response = sender.send_request(request).await.expect("admin response");
-    let status = response.status().as_u16();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+    let (status, _, body) =
+        crate::support::http_request(addr, method, path, &headers, Vec::new()).await;
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 

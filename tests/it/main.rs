@@ -3,6 +3,7 @@
 
 mod dns;
 mod geoip;
+mod httpdns;
 mod nsd_diff;
 mod recursion;
 mod reload;

@@ -239,6 +239,10 @@ impl Node {
     pub async fn shutdown(mut self) {
         self.shutdown.cancel();
         while self.tasks.join_next().await.is_some() {}
+        // The generated certificate lives in a directory of its own, made for this process.
+        if let Some(dir) = self.self_signed_cert.as_ref().and_then(|c| c.parent()) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 

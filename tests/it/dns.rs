@@ -382,7 +382,8 @@ async fn query_log_in_json() {
         query("WWW.example.test.", RecordType::AAAA, Some(1232)),
     )
     .await;
-    let _ = child.kill();
+    // SIGTERM: the node stops gracefully (and logs it).
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     let line = stderr

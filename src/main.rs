@@ -210,6 +210,13 @@ fn check(args: &ConfigArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     let mut problems: Vec<String> = config.validate().iter().map(ToString::to_string).collect();
+    if let (Some(cert), Some(key)) = (&config.tls.cert, &config.tls.key) {
+        let scratch = std::env::temp_dir();
+        match edgenode::tls::setup(Some(cert), Some(key), config.tls.min_version, &scratch) {
+            Ok(_) => println!("tls {}: ok", cert.display()),
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
     let state = load_state(&config);
     match &state {
         Ok(state) => {

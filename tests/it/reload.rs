@@ -251,3 +251,25 @@ fn geoip_build_then_lookup_shows_the_decision() {
         "{stderr}"
     );
 }
+
+#[test]
+fn check_reports_a_broken_tls_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = write_file(dir.path(), "cert.pem", "not a certificate\n");
+    let key = write_file(dir.path(), "key.pem", "not a key\n");
+    let text = format!(
+        "[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    let config = write_file(dir.path(), "edgenode.toml", &text);
+    let (ok, _, stderr) = edgenode(&[
+        "check",
+        "--config",
+        config.to_str().unwrap(),
+        "--zones",
+        "zones",
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("cert.pem: no PEM certificate"), "{stderr}");
+}

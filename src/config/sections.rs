@@ -1,0 +1,281 @@
+//! The sections of the configuration file, one struct each, with their defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::geo::CidrOverride;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// Each address gets a UDP socket and a TCP listener.
+    pub listen: Vec<SocketAddr>,
+    /// Directory of `<zone>.zone` master files and optional `<zone>.geo.toml` policies.
+    pub zones: PathBuf,
+    /// Largest UDP payload we answer with when the client offers more (RFC 6891; 1232 avoids
+    /// IP fragmentation, the DNS Flag Day 2020 value).
+    pub edns_payload: u16,
+    /// Seconds a TCP connection may stay idle between queries.
+    pub tcp_idle_timeout: u64,
+    /// Open TCP connections at most; more are closed at once (RFC 7766 section 6.2.2).
+    pub tcp_max_connections: usize,
+    /// Log one line per query (off by default: it costs throughput).
+    pub query_log: bool,
+}
+
+/// Recursive resolution for names outside the served zones; off unless `forwarders` or
+/// `iterative` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecursionConfig {
+    /// Upstream resolvers, tried in order (forwarding mode).
+    pub forwarders: Vec<SocketAddr>,
+    /// Resolve iteratively from the root hints.
+    pub iterative: bool,
+    /// Root hints zone file (A/AAAA records of the root servers); none: the real root servers.
+    pub root_hints: Option<PathBuf>,
+    /// Clients that may recurse; everyone else gets REFUSED outside the served zones.
+    pub allow: Vec<ipnet::IpNet>,
+    /// Name-server networks the iterative resolver may ask although its built-in filter denies
+    /// them (loopback, private, documentation ranges): for private hierarchies and tests.
+    pub allow_servers: Vec<ipnet::IpNet>,
+    /// Milliseconds to wait for one upstream answer.
+    pub timeout_ms: u64,
+    /// Rounds over the upstreams before giving up (with backoff between rounds).
+    pub attempts: u32,
+    /// Bounds on the TTLs of cached answers, in seconds.
+    pub min_ttl: u32,
+    pub max_ttl: u32,
+    /// Upper bound on the TTL of cached negative answers (RFC 2308 section 5), in seconds.
+    pub max_negative_ttl: u32,
+    /// Seconds after expiry during which an answer may be served when upstreams fail (RFC 8767).
+    pub stale_window: u32,
+    /// TTL of a stale answer (RFC 8767 section 4 recommends 30 s).
+    pub stale_ttl: u32,
+}
+
+/// HTTPDNS and DNS over HTTPS listeners, accounts and limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpDnsConfig {
+    /// Plain HTTP (HTTP/1.1 and h2c).
+    pub listen: Vec<SocketAddr>,
+    /// HTTPS (TLS per `[tls]`, ALPN h2 and http/1.1).
+    pub tls_listen: Vec<SocketAddr>,
+    /// Peers whose X-Forwarded-For names the client (load balancers in front of the node).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Most hosts in one batch (`/{account}/resolve?host=a,b,c`).
+    pub max_hosts: usize,
+    /// Requests per second allowed per client address (0: unlimited), and the burst above it.
+    pub client_rate: u32,
+    pub client_burst: u32,
+    /// Largest RFC 8484 POST body accepted, in bytes.
+    pub max_body: usize,
+    pub accounts: Vec<HttpDnsAccount>,
+}
+
+/// An HTTPDNS account (`/{id}/d`, `/{id}/resolve`, and the signed `sign_d` / `sign_resolve`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpDnsAccount {
+    pub id: String,
+    /// Signing secret: `s = md5(host-secret-t)`; needed for the signed endpoints.
+    pub secret: Option<String>,
+    /// Refuse unsigned requests for this account.
+    #[serde(default)]
+    pub require_signature: bool,
+    /// Requests per second for the whole account (0: unlimited), and the burst above it.
+    #[serde(default)]
+    pub rate: u32,
+    #[serde(default)]
+    pub burst: u32,
+}
+
+/// The certificate of every HTTPS listener; none: a self-signed one generated at start.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// "1.3" (default) or "1.2" to accept TLS 1.2 as well.
+    pub min_version: crate::tls::MinVersion,
+}
+
+impl Default for HttpDnsConfig {
+    fn default() -> Self {
+        Self {
+            listen: Vec::new(),
+            tls_listen: Vec::new(),
+            trusted_proxies: Vec::new(),
+            max_hosts: 5,
+            client_rate: 100,
+            client_burst: 200,
+            max_body: 4096,
+            accounts: Vec::new(),
+        }
+    }
+}
+
+/// The one cache core shared by every cache of the node.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Memory budget for all cached data, e.g. "256MiB".
+    pub memory: ByteSize,
+}
+
+/// A size in bytes written as a number or as "64KiB", "256MiB", "1GiB" (also KB, MB, GB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Number(n) => Ok(ByteSize(n)),
+            Raw::Text(text) => text.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl std::str::FromStr for ByteSize {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let number: u64 = number
+            .parse()
+            .map_err(|_| format!("{text:?} is not a size like \"256MiB\""))?;
+        let scale: u64 = match unit.trim() {
+            "" | "B" => 1,
+            "KiB" | "K" => 1 << 10,
+            "MiB" | "M" => 1 << 20,
+            "GiB" | "G" => 1 << 30,
+            "KB" => 1_000,
+            "MB" => 1_000_000,
+            "GB" => 1_000_000_000,
+            other => {
+                return Err(format!(
+                    "unknown unit {other:?} in {text:?} (use KiB, MiB or GiB)"
+                ));
+            }
+        };
+        number
+            .checked_mul(scale)
+            .map(ByteSize)
+            .ok_or_else(|| format!("{text:?} is too large"))
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GeoipConfig {
+    /// MaxMind DB files, consulted in order (e.g. a country and an ASN database).
+    pub files: Vec<PathBuf>,
+    /// CIDR table that overrides the databases (private networks, tests).
+    pub overrides: Vec<CidrOverride>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Admin HTTP listener; absent disables it.
+    pub listen: Option<SocketAddr>,
+    /// Bearer token for `/admin/*`; required when `listen` is not a loopback address.
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter such as "info" or "edgenode=debug"; RUST_LOG wins when set.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl Default for RecursionConfig {
+    fn default() -> Self {
+        Self {
+            forwarders: Vec::new(),
+            iterative: false,
+            root_hints: None,
+            allow: vec![
+                "127.0.0.0/8".parse().expect("literal"),
+                "::1/128".parse().expect("literal"),
+            ],
+            allow_servers: Vec::new(),
+            timeout_ms: 1000,
+            attempts: 2,
+            min_ttl: 0,
+            max_ttl: 86_400,
+            max_negative_ttl: 3600,
+            stale_window: 86_400,
+            stale_ttl: 30,
+        }
+    }
+}
+
+impl RecursionConfig {
+    /// Whether names outside the served zones are resolved at all.
+    pub fn enabled(&self) -> bool {
+        self.iterative || !self.forwarders.is_empty()
+    }
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            memory: ByteSize(256 << 20),
+        }
+    }
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 5353))],
+            zones: PathBuf::from("zones"),
+            edns_payload: 1232,
+            tcp_idle_timeout: 10,
+            tcp_max_connections: 1024,
+            query_log: false,
+        }
+    }
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 9153))),
+            token: None,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}

@@ -20,6 +20,7 @@ use crate::dns::{DnsState, ZoneSet};
 use crate::geo::Geo;
 use crate::httpdns::HttpDns;
 use crate::metrics::{Metrics, ReloadLabels};
+use crate::tls::CertStore;
 
 /// Builds everything a reload swaps in, validating it fully; returns every problem found.
 pub fn load_state(config: &Config) -> Result<DnsState, Vec<String>> {
@@ -46,6 +47,8 @@ pub struct Reloader {
     config: Arc<Config>,
     state: Arc<ArcSwap<DnsState>>,
     metrics: Arc<Metrics>,
+    /// The HTTPS certificate, reloaded from its files with the rest; None without HTTPS.
+    certs: Option<Arc<CertStore>>,
     /// Serializes reloads so two at once cannot swap in an older state last.
     lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -56,14 +59,33 @@ impl Reloader {
     pub async fn reload(&self) -> Result<String, Vec<String>> {
         let _guard = self.lock.lock().await;
         let config = Arc::clone(&self.config);
-        let loaded = tokio::task::spawn_blocking(move || load_state(&config))
-            .await
-            .unwrap_or_else(|e| Err(vec![format!("reload task failed: {e}")]));
+        let certs = self.certs.clone();
+        // Everything is built and checked before anything is swapped: all or nothing.
+        let loaded = tokio::task::spawn_blocking(move || {
+            let cert = certs
+                .as_ref()
+                .map(|c| c.load())
+                .transpose()
+                .map_err(|e| e.to_string());
+            match (load_state(&config), cert) {
+                (Ok(state), Ok(cert)) => Ok((state, cert.flatten())),
+                (state, cert) => {
+                    let mut problems = state.err().unwrap_or_default();
+                    problems.extend(cert.err());
+                    Err(problems)
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|e| Err(vec![format!("reload task failed: {e}")]));
         match loaded {
-            Ok(state) => {
+            Ok((state, cert)) => {
                 let summary = summary(&state);
                 self.metrics.dns.zones.set(state.zones.len() as i64);
                 self.state.store(Arc::new(state));
+                if let (Some(store), Some(cert)) = (&self.certs, cert) {
+                    store.swap(cert);
+                }
                 self.metrics
                     .reloads
                     .get_or_create(&ReloadLabels { result: "ok" })
@@ -167,6 +189,7 @@ impl Node {
             config: Arc::clone(&config),
             state: Arc::clone(&state),
             metrics: Arc::clone(&metrics),
+            certs: tls.as_ref().map(|t| Arc::clone(&t.store)),
             lock: Arc::default(),
         };
         let shutdown = CancellationToken::new();

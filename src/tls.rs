@@ -1,13 +1,18 @@
 //! TLS for every HTTPS listener of the node (HTTPDNS now, the proxy later): rustls with TLS 1.3
 //! by default, ALPN h2 and http/1.1, a certificate and key from PEM files or, when none is
 //! configured, a self-signed one generated at start and written out so clients can trust it.
+//! Certificates from files reload with the zones (SIGHUP, `POST /admin/reload`): the new pair
+//! is loaded and checked, then swapped in; new handshakes use it, a broken pair changes nothing.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 
 /// Why TLS could not be set up; names the file.
 #[derive(Debug, thiserror::Error)]
@@ -26,8 +31,50 @@ pub enum TlsError {
 /// A ready server configuration, and where its certificate came from.
 pub struct TlsSetup {
     pub config: Arc<ServerConfig>,
+    /// The certificate every handshake gets; swapped by `CertStore::reload`.
+    pub store: Arc<CertStore>,
     /// The PEM file of the generated certificate when self-signed (clients pass it as their CA).
     pub self_signed_cert: Option<PathBuf>,
+}
+
+/// The current certificate and key, swapped whole on reload (lock-free for handshakes).
+#[derive(Debug)]
+pub struct CertStore {
+    current: ArcSwap<CertifiedKey>,
+    /// The files to reload from; None for a generated certificate (nothing to reload).
+    files: Option<(PathBuf, PathBuf)>,
+}
+
+impl ResolvesServerCert for CertStore {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.load_full())
+    }
+}
+
+impl CertStore {
+    /// Loads and checks the files without swapping (None for a generated certificate).
+    pub fn load(&self) -> Result<Option<CertifiedKey>, TlsError> {
+        let Some((cert, key)) = &self.files else {
+            return Ok(None);
+        };
+        certified_key(read_chain(cert)?, read_key(key)?).map(Some)
+    }
+
+    /// Makes `key` (from `load`) current.
+    pub fn swap(&self, key: CertifiedKey) {
+        self.current.store(Arc::new(key));
+    }
+}
+
+fn certified_key(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<CertifiedKey, TlsError> {
+    Ok(CertifiedKey::from_der(
+        chain,
+        key,
+        &rustls::crypto::ring::default_provider(),
+    )?)
 }
 
 /// TLS versions to offer (config `tls.min_version`).
@@ -49,7 +96,7 @@ pub fn setup(
     generated_dir: &Path,
 ) -> Result<TlsSetup, TlsError> {
     let (chain, private_key, self_signed_cert) = match (cert, key) {
-        (Some(cert), Some(key)) => (read_chain(cert)?, read_key(key)?, None),
+        (Some(cert_path), Some(key_path)) => (read_chain(cert_path)?, read_key(key_path)?, None),
         (None, None) => {
             let (chain, key, path) = self_signed(generated_dir)?;
             (chain, key, Some(path))
@@ -61,13 +108,21 @@ pub fn setup(
         MinVersion::Tls13 => &[&rustls::version::TLS13],
         MinVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
     };
+    let files = cert
+        .zip(key)
+        .map(|(c, k)| (c.to_path_buf(), k.to_path_buf()));
+    let store = Arc::new(CertStore {
+        current: ArcSwap::from_pointee(certified_key(chain, private_key)?),
+        files,
+    });
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)?
         .with_no_client_auth()
-        .with_single_cert(chain, private_key)?;
+        .with_cert_resolver(Arc::clone(&store) as Arc<dyn ResolvesServerCert>);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsSetup {
         config: Arc::new(config),
+        store,
         self_signed_cert,
     })
 }

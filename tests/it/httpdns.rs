@@ -537,3 +537,84 @@ fn curl_and_kdig_over_tls() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Writes a new self-signed certificate for localhost to `cert.pem` / `key.pem` in `dir`.
+fn new_certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert = write_file(dir, "cert.pem", &generated.cert.pem());
+    let key = write_file(dir, "key.pem", &generated.signing_key.serialize_pem());
+    (cert, key)
+}
+
+fn curl_status(tls: std::net::SocketAddr, ca: &std::path::Path) -> String {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--cacert",
+            ca.to_str().unwrap(),
+        ])
+        .arg(format!(
+            "https://localhost:{}/d?dn=www.example.test",
+            tls.port()
+        ))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Certificate files reload with the zones; a broken pair keeps the old one serving.
+#[tokio::test]
+async fn certificates_reload_without_a_restart() {
+    if !have_tool("curl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = new_certificate(dir.path());
+    let first = dir.path().join("first-ca.pem");
+    std::fs::copy(&cert, &first).unwrap();
+    let text = format!(
+        "[dns]\nzones = \"{}\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+        repo_root().join("zones").display(),
+        cert.display(),
+        key.display()
+    );
+    let config = write_file(dir.path(), "edgenode.toml", &text);
+    let node = Node::start(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--dns-listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ]);
+    let tls = node.httpdns_tls.unwrap();
+    assert!(
+        node.certificate.is_none(),
+        "configured certificates are not self-signed"
+    );
+    assert_eq!(curl_status(tls, &first), "200");
+
+    new_certificate(dir.path());
+    let (status, body) = crate::dns::http(node.admin.unwrap(), "POST", "/admin/reload", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        curl_status(tls, &cert),
+        "200",
+        "the new certificate is served"
+    );
+    assert_eq!(curl_status(tls, &first), "000", "the old one is gone");
+
+    write_file(dir.path(), "key.pem", "garbage\n");
+    let (status, body) = crate::dns::http(node.admin.unwrap(), "POST", "/admin/reload", None).await;
+    assert_eq!(status, 422);
+    assert!(body.contains("key.pem"), "{body}");
+    assert_eq!(
+        curl_status(tls, &cert),
+        "200",
+        "a broken pair changes nothing"
+    );
+}

@@ -1,0 +1,456 @@
+#!/usr/bin/env bash
+# bench/httpdns.sh: HTTPDNS and DNS over HTTPS over HTTP/2 + TLS 1.3 (h2load), beside UDP DNS
+# (dnsperf), for the same edgenode, the same name and warm answers, on this machine, in one run.
+#
+#   bench/httpdns.sh [--quick] [--rounds N] [--seconds S] [--connections N] [--streams N]
+#                    [--name NAME] [--keep]
+#
+# --keep leaves the work directory (config, certificate, logs, h2load and dnsperf outputs and
+# their per-request logs, which are large) in place.
+#
+# One edgenode serves the repository's zones/ with DNS over UDP and an HTTPS listener (TLS 1.3,
+# its self-signed certificate, ALPN h2). The config written here turns the per-client HTTPDNS rate
+# limit off (`client_rate = 0`: every request comes from 127.0.0.1, and the default 100 req/s
+# with a burst of 200 would answer nearly everything 429) and declares the Alibaba-style account
+# 100000. Five workloads, all for --name (www.example.test by default, a geo-policy name;
+# api.example.test is a plain one), type A:
+#   doh-get  RFC 8484 GET   /dns-query?dns=<base64url of a wire query, ID 0, RD, no padding>
+#   doh-json JSON DoH       /resolve?name=NAME&type=A
+#   dnspod   DNSPod         /d?dn=NAME
+#   alibaba  Alibaba        /100000/d?host=NAME
+#   udp      UDP DNS        dnsperf, a query file of "NAME A"
+# Before measuring, every endpoint must answer 200 over h2 (curl, checking the node's certificate)
+# with the address that `dig` gets over UDP. The runs then alternate the workloads in the order
+# above (3 rounds of 10 s each by default; --quick: 1 round of 5 s):
+#   h2load -D S --warm-up-time=1 -c 50 -m 10 -t 1 --log-file=... https://127.0.0.1:PORT/PATH
+#   dnsperf -c 10 -q 100 -l S -v
+# Every h2load run must report TLSv1.3, h2, no failed, errored or timed-out request and only 2xx
+# status codes, or the script stops. Per workload it prints the median requests (answers) per
+# second, the median p99 latency (from the per-request logs: h2load --log-file's third column,
+# dnsperf -v's latency column), the median server CPU seconds per 100k requests (utime+stime of
+# the edgenode process, all threads, from /proc/PID/stat, over h2load's measured phase only:
+# sampled when the 1 s warm-up ends and after h2load exits; the TLS handshakes happen during the
+# warm-up), and its requests per second as a fraction of the UDP QPS.
+#
+# Reading the figures: the load generator and the server share the machine's 2 cores. dnsperf
+# takes a core by itself and tops out near 130k QPS here whatever the server
+# (REFERENCE-SERVERS.md); h2load (one thread) takes about half a core and the server most of the
+# rest: every row's rate is the machine's, not the server's alone (the "cores used" line under the
+# table shows the split). CPU seconds per 100k requests is the sharper figure to compare (lower is
+# better; the "relative to UDP DNS" line reads "how many times the cost of a UDP answer"). The 50
+# connections live through the run, so these are requests on warm TLS connections: no handshake
+# is counted. p99 is mostly queueing: h2load keeps connections x streams (500) requests in flight
+# and dnsperf 100 queries, so the mean latency is near in-flight / throughput; compare p99 between
+# the HTTP rows, and take the UDP row's as a reference point only. The per-request logs cost the
+# load generators a little throughput (every row alike).
+#
+# Measured here (3 x 10 s, Nov 2026, other work on the machine): UDP 125-130k QPS, 0.75 CPU s per
+# 100k answers; HTTPDNS 61-75k req/s (0.48-0.56 of the UDP QPS) at 1.68 (RFC 8484 GET) to 2.28
+# (JSON DoH) CPU s per 100k, 2.2-3.0 times the UDP cost per answer; p99 12-18 ms with 500
+# requests in flight, against 1.4-2.0 ms for UDP with 100.
+#
+# Every server started here is stopped by its PID on exit. All traffic stays on 127.0.0.1.
+set -euo pipefail
+
+rounds=3
+seconds=10
+connections=50
+streams=10
+name=www.example.test
+keep=false
+while (($# > 0)); do
+    case "$1" in
+        --quick) rounds=1 seconds=5 ;;
+        --rounds) rounds=$2; shift ;;
+        --seconds) seconds=$2; shift ;;
+        --connections) connections=$2; shift ;;
+        --streams) streams=$2; shift ;;
+        --name) name=${2%.}; shift ;;
+        --keep) keep=true ;;
+        -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+        *) echo "unknown argument: $1 (try --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+for n in "$rounds" "$seconds" "$connections" "$streams"; do
+    [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "error: expected a positive integer, got '$n'" >&2; exit 2; }
+done
+[[ $name =~ ^[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+$ ]] ||
+    { echo "error: --name wants a host name like www.example.test, got '$name'" >&2; exit 2; }
+name=${name,,}
+warm_up=1
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+case ":$PATH:" in *:/usr/sbin:*) ;; *) export PATH="$PATH:/usr/sbin:/sbin" ;; esac
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+# --- tools (apt only when one is missing, as .ci/run does) ---------------------------------------
+
+command -v cargo >/dev/null || { echo "error: cargo is required" >&2; exit 1; }
+declare -A package_of=(
+    [dig]=bind9-dnsutils
+    [dnsperf]=dnsperf
+    [h2load]=nghttp2-client
+    [curl]=curl
+)
+missing=()
+for tool in "${!package_of[@]}"; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("${package_of[$tool]}")
+done
+if ((${#missing[@]} > 0)); then
+    say "apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >&2
+    # Installing these starts no service here (no systemd).
+    apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null >&2
+fi
+for tool in "${!package_of[@]}" base64 od; do
+    command -v "$tool" >/dev/null || { echo "error: $tool is still missing" >&2; exit 1; }
+done
+
+D=$(mktemp -d "${TMPDIR:-/tmp}/edgenode-bench-httpdns.XXXXXX")
+server_pids=()
+client_pid=
+cleanup() {
+    local pid i
+    # A load generator still running (interrupted run): its wrapper subshell and h2load/dnsperf.
+    if [[ -n $client_pid ]]; then
+        for pid in $(process_tree "$client_pid"); do kill -TERM "$pid" 2>/dev/null || true; done
+        wait "$client_pid" 2>/dev/null || true
+    fi
+    for pid in "${server_pids[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${server_pids[@]}"; do
+        for ((i = 0; i < 100; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if $keep; then echo "work directory kept: $D" >&2; else rm -rf "$D"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- helpers over /proc (no procps needed) ------------------------------------------------------
+
+# The PID and every descendant of it, one per line.
+process_tree() {
+    local -A children=()
+    local stat line rest pid ppid
+    for stat in /proc/[0-9]*/stat; do
+        { read -r line <"$stat"; } 2>/dev/null || continue
+        rest=${line##*) }            # after "pid (comm) ": field 3 (state) onwards
+        read -r _ ppid _ <<<"$rest"
+        pid=${stat#/proc/}
+        pid=${pid%/stat}
+        children[$ppid]+="$pid "
+    done
+    local queue=("$1") next
+    while ((${#queue[@]} > 0)); do
+        next=${queue[0]}
+        queue=("${queue[@]:1}")
+        echo "$next"
+        for pid in ${children[$next]:-}; do queue+=("$pid"); done
+    done
+}
+
+# utime+stime (fields 14 and 15 of /proc/PID/stat, which cover all the threads of a process) of
+# the whole process tree, in clock ticks.
+cpu_ticks() {
+    local total=0 pid line rest fields
+    for pid in $(process_tree "$1"); do
+        { read -r line <"/proc/$pid/stat"; } 2>/dev/null || continue
+        rest=${line##*) }
+        read -ra fields <<<"$rest"   # fields[0] is field 3, so 14 and 15 are [11] and [12]
+        total=$((total + fields[11] + fields[12]))
+    done
+    echo "$total"
+}
+
+# The value at quantile Q (0.99) of the numbers on stdin, one per line (nearest rank).
+quantile() {
+    sort -g | awk -v q="$1" '{v[NR] = $1} END {
+        if (NR == 0) { print "nan"; exit }
+        k = int(NR * q); if (k < NR * q) k++; if (k < 1) k = 1
+        print v[k] }'
+}
+
+# --- the server ---------------------------------------------------------------------------------
+
+say "cargo build --release"
+cargo build --release --quiet
+edgenode_bin=target/release/edgenode
+
+cat >"$D/edgenode.toml" <<EOF
+# bench/httpdns.sh: the listeners come from the command line; no HTTPDNS client rate limit.
+[dns]
+zones = "$PWD/zones"
+
+[httpdns]
+client_rate = 0
+
+[[httpdns.accounts]]
+id = "100000"
+secret = "bench"
+EOF
+
+start_edgenode() {
+    local i
+    # TMPDIR: the self-signed certificate goes to $D/edgenode-PID/, removed with $D.
+    TMPDIR=$D "$edgenode_bin" serve --config "$D/edgenode.toml" --dns-listen 127.0.0.1:0 \
+        --admin-listen 127.0.0.1:0 --httpdns-listen 127.0.0.1:0 --httpdns-tls-listen 127.0.0.1:0 \
+        >"$D/edgenode.out" 2>"$D/edgenode.log" &
+    edgenode_pid=$!
+    server_pids+=("$edgenode_pid")
+    for ((i = 0; i < 300; i++)); do
+        if grep -qx ready "$D/edgenode.out"; then
+            dns_port=$(awk '$1 == "listening" && $2 == "dns-udp" {n = split($3, a, ":"); print a[n]; exit}' "$D/edgenode.out")
+            https_port=$(awk '$1 == "listening" && $2 == "httpdns-tls" {n = split($3, a, ":"); print a[n]; exit}' "$D/edgenode.out")
+            certificate=$(awk '$1 == "tls-certificate" {print $2; exit}' "$D/edgenode.out")
+            [[ -n $dns_port && -n $https_port && -n $certificate ]] && return 0
+            break
+        fi
+        kill -0 "$edgenode_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "error: edgenode did not print ready with dns-udp, httpdns-tls and tls-certificate; its output and log:" >&2
+    cat "$D/edgenode.out" >&2
+    tail -n 30 "$D/edgenode.log" >&2
+    exit 1
+}
+
+say "starting edgenode (DNS over UDP and HTTPS, no HTTPDNS client rate limit)"
+start_edgenode
+
+# --- the workloads ------------------------------------------------------------------------------
+
+# The RFC 8484 query: ID 0 (section 4.1: cache friendly), RD, one question NAME A, base64url
+# without padding.
+wire='\x00\x00\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00'
+IFS=. read -ra labels <<<"$name"
+for label in "${labels[@]}"; do wire+=$(printf '\\x%02x' "${#label}")$label; done
+wire+='\x00\x00\x01\x00\x01'
+doh_query=$(printf '%b' "$wire" | base64 -w0 | tr '+/' '-_' | tr -d '=')
+
+workloads=(doh-get doh-json dnspod alibaba)
+declare -A path_of=(
+    [doh-get]="/dns-query?dns=$doh_query"
+    [doh-json]="/resolve?name=$name&type=A"
+    [dnspod]="/d?dn=$name"
+    [alibaba]="/100000/d?host=$name"
+)
+declare -A label_of=(
+    [doh-get]="RFC 8484 DoH GET \`/dns-query?dns=...\`"
+    [doh-json]="JSON DoH \`/resolve?name=...&type=A\`"
+    [dnspod]="DNSPod \`/d?dn=...\`"
+    [alibaba]="Alibaba \`/100000/d?host=...\`"
+    [udp]="UDP DNS (dnsperf)"
+)
+
+printf '%s A\n' "$name" >"$D/queries"
+
+# Warm answers: the address UDP DNS gives 127.0.0.1, which every endpoint must give as well.
+answer=$(dig @127.0.0.1 -p "$dns_port" +time=1 +tries=3 +short "$name" A 2>/dev/null | head -n 1 || true)
+[[ $answer =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
+    { echo "error: edgenode answers $name A over UDP with '$answer', not an address" >&2; exit 1; }
+answer_hex=$(IFS=.; read -ra o <<<"$answer"; printf '%02x' "${o[@]}")
+
+declare -A bytes_of=()
+say "checking every endpoint (curl --http2 over TLS 1.3, the node's certificate): $name A = $answer"
+for w in "${workloads[@]}"; do
+    url="https://127.0.0.1:$https_port${path_of[$w]}"
+    meta=$(curl -sS --http2 --tlsv1.3 --cacert "$certificate" --max-time 5 -o "$D/check.$w" \
+        -w '%{http_code} %{http_version}' "$url" 2>&1) || meta="curl failed: $meta"
+    if [[ $w == doh-get ]]; then
+        found=$(od -An -v -tx1 "$D/check.$w" | tr -d ' \n' | grep -c "$answer_hex" || true)
+    else
+        found=$(grep -cF "$answer" "$D/check.$w" || true)
+    fi
+    bytes_of[$w]=$(wc -c <"$D/check.$w")
+    printf '    %-9s %s, %d bytes\n' "$w" "$meta" "${bytes_of[$w]}" >&2
+    if [[ $meta != "200 2" ]] || ((found == 0)); then
+        echo "error: $w ($url) did not answer 200 over HTTP/2 with $answer; the body:" >&2
+        head -c 600 "$D/check.$w" | od -c | head -n 20 >&2
+        exit 1
+    fi
+done
+
+# --- the runs -----------------------------------------------------------------------------------
+
+clk_tck=$(getconf CLK_TCK)
+: >"$D/results"
+
+# run_h2 WORKLOAD: one h2load run, appends
+# "WORKLOAD req/s requests p99_ms server_ticks client_cpu_s wall_s body_bytes codes"
+# to $D/results (codes: h2load's status code counts, with _ for spaces).
+run_h2() {
+    local w=$1 out before after rc=0 summary rows p99
+    out=$D/h2load.$w.$RANDOM
+    (
+        TIMEFORMAT='%R %U %S'
+        time h2load -D "$seconds" --warm-up-time="$warm_up" -c "$connections" -m "$streams" -t 1 \
+            --log-file="$out.log" "https://127.0.0.1:$https_port${path_of[$w]}" >"$out" 2>&1
+    ) 2>"$out.time" &
+    client_pid=$!
+    # h2load measures from the end of its warm-up (during which all connections and their TLS
+    # handshakes are made) until it stops its clients, and so does the server's CPU figure.
+    sleep "$warm_up"
+    before=$(cpu_ticks "$edgenode_pid")
+    wait "$client_pid" || rc=$?
+    after=$(cpu_ticks "$edgenode_pid")
+    client_pid=
+    kill -0 "$edgenode_pid" 2>/dev/null || { echo "error: edgenode exited during the $w run" >&2; exit 1; }
+    # "req/s requests failed errored timeout 2xx tls alpn codes"
+    summary=$(awk '
+        /^finished in/ { rps = $4 }
+        /^requests:/ { total = $2; failed = $10; errored = $12; timeout = $14 }
+        /^status codes:/ { sub(/^status codes: */, ""); ok = $1; codes = $0; gsub(/,? /, "_", codes) }
+        /^TLS Protocol:/ { tls = $3 }
+        /^Application protocol:/ { alpn = $3 }
+        END { printf "%s %d %d %d %d %d %s %s %s\n", rps, total, failed, errored, timeout, ok,
+              tls, alpn, codes }' "$out")
+    read -r rps total failed errored timeout ok tls alpn codes <<<"$summary"
+    # The log has one row per measured request; h2load's status code counts may include a
+    # response or two of the warm-up (one more 2xx than requests), so they must only be all 2xx.
+    read -r rows bad < <(awk '$2 != 200 {bad++} END {printf "%d %d\n", NR, bad}' "$out.log")
+    if ((rc != 0 || total == 0 || failed + errored + timeout > 0 || ok < total || rows != total || bad > 0)) ||
+        [[ $codes != *_2xx_0_3xx_0_4xx_0_5xx || $tls != TLSv1.3 || $alpn != h2 ]]; then
+        cat "$out" >&2
+        echo "error: h2load $w: exit $rc, $total requests, $failed failed, $errored errored," \
+            "$timeout timeout, ${codes//_/ }, $tls $alpn; log: $rows rows, $bad not 200" \
+            "(see $out)" >&2
+        if awk '$2 == 429 {found = 1; exit} END {exit !found}' "$out.log"; then
+            echo "  429 Too Many Requests: an HTTPDNS rate limit (client_rate, an account's rate) is on" >&2
+        fi
+        keep=true
+        exit 1
+    fi
+    p99=$(awk '{print $3 / 1000}' "$out.log" | quantile 0.99)
+    $keep || rm -f "$out.log"
+    read -r wall user sys <"$out.time"
+    awk -v w="$w" -v rps="$rps" -v total="$total" -v p99="$p99" -v ticks="$((after - before))" \
+        -v cpu="$(awk -v u="$user" -v s="$sys" 'BEGIN {print u + s}')" -v wall="$wall" \
+        -v bytes="${bytes_of[$w]}" -v codes="$codes" \
+        'BEGIN {printf "%s %.0f %d %.2f %d %.2f %.2f %d %s\n", w, rps, total, p99, ticks, cpu, wall,
+            bytes, codes}' >>"$D/results"
+    tail -n 1 "$D/results" | awk -v tck="$clk_tck" -v s="$seconds" '{
+        printf "    %-9s %8s req/s  p99 %6.2f ms  %5.2f s server CPU (%.2f cores)  %s\n",
+            $1, $2, $4, $5 / tck, $5 / tck / s, $9}' | tr _ ' ' >&2
+}
+
+# run_udp: one dnsperf run, appends the same fields as run_h2 ("udp QPS answers p99_ms
+# server_ticks client_cpu_s wall_s response_bytes codes", plus the queries lost).
+run_udp() {
+    local out before after rc=0 summary p99
+    out=$D/dnsperf.udp.$RANDOM
+    before=$(cpu_ticks "$edgenode_pid")
+    (
+        TIMEFORMAT='%R %U %S'
+        time dnsperf -s 127.0.0.1 -p "$dns_port" -d "$D/queries" -c 10 -q 100 -l "$seconds" -v \
+            >"$out.log" 2>&1
+    ) 2>"$out.time" &
+    client_pid=$!
+    wait "$client_pid" || rc=$?
+    after=$(cpu_ticks "$edgenode_pid")
+    client_pid=
+    kill -0 "$edgenode_pid" 2>/dev/null || { echo "error: edgenode exited during the udp run" >&2; exit 1; }
+    # The statistics, without the per-query lines ("> NOERROR NAME A LATENCY").
+    grep -v '^> ' "$out.log" >"$out" || true
+    if ((rc != 0)); then
+        cat "$out" >&2
+        echo "error: dnsperf failed (exit $rc)" >&2
+        exit 1
+    fi
+    summary=$(awk '/Queries completed:/ { completed = $3 }
+        /Queries lost:/ { lost = $3 }
+        /Queries per second:/ { qps = $4 }
+        /Average packet size:/ { bytes = $NF }
+        /Response codes:/ { sub(/^ *Response codes: */, ""); gsub(/ /, "_"); codes = $0 }
+        END { printf "%.0f %d %d %d %s\n", qps, completed, lost, bytes, codes }' "$out")
+    read -r qps completed lost bytes codes <<<"$summary"
+    p99=$(awk '$1 == ">" {print $NF * 1000}' "$out.log" | quantile 0.99)
+    $keep || rm -f "$out.log"
+    read -r wall user sys <"$out.time"
+    awk -v qps="$qps" -v total="$completed" -v p99="$p99" -v ticks="$((after - before))" \
+        -v cpu="$(awk -v u="$user" -v s="$sys" 'BEGIN {print u + s}')" -v wall="$wall" \
+        -v bytes="$bytes" -v codes="$codes" -v lost="$lost" \
+        'BEGIN {printf "udp %s %d %.2f %d %.2f %.2f %d %s %d\n", qps, total, p99, ticks, cpu, wall,
+            bytes, codes, lost}' >>"$D/results"
+    tail -n 1 "$D/results" | awk -v tck="$clk_tck" -v s="$seconds" '{
+        printf "    %-9s %8s QPS    p99 %6.2f ms  %5.2f s server CPU (%.2f cores)  lost %s, %s\n",
+            $1, $2, $4, $5 / tck, $5 / tck / s, $10, $9}' | tr _ ' ' >&2
+}
+
+for ((round = 1; round <= rounds; round++)); do
+    say "round $round/$rounds: ${seconds} s each; h2load -c $connections -m $streams -t 1 (warm-up ${warm_up} s), dnsperf -c 10 -q 100"
+    for w in "${workloads[@]}"; do
+        run_h2 "$w"
+    done
+    run_udp
+done
+
+# --- the report ---------------------------------------------------------------------------------
+
+median() { sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+# The median over a workload's runs of: rps, p99 (ms), cpu (server CPU s per 100k requests),
+# server (server cores used), client (load generator cores used).
+median_of() {
+    awk -v w="$1" -v what="$2" -v tck="$clk_tck" -v s="$seconds" '$1 == w {
+        if (what == "rps") print $2
+        else if (what == "p99") print $4
+        else if (what == "cpu") print $5 / tck / $3 * 100000
+        else if (what == "server") print $5 / tck / s
+        else if (what == "client") print $6 / $7 }' "$D/results" | median
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}'; }
+fixed() { awk -v v="$1" -v d="$2" 'BEGIN {printf "%.*f", d, v}'; }
+
+workloads+=(udp)
+declare -A rps_of cpu_of
+for w in "${workloads[@]}"; do
+    rps_of[$w]=$(median_of "$w" rps)
+    cpu_of[$w]=$(median_of "$w" cpu)
+done
+
+rows=
+cores=
+costs=
+for w in "${workloads[@]}"; do
+    rows+="| ${label_of[$w]} | ${rps_of[$w]} | $(fixed "$(median_of "$w" p99)" 2) | $(fixed "${cpu_of[$w]}" 3) | $(ratio "${rps_of[$w]}" "${rps_of[udp]}") |"$'\n'
+    cores+="${cores:+; }$w $(fixed "$(median_of "$w" server)" 2) / $(fixed "$(median_of "$w" client)" 2)"
+    [[ $w == udp ]] || costs+="${costs:+, }$w $(ratio "${cpu_of[$w]}" "${cpu_of[udp]}")"
+done
+# Status codes summed over each workload's runs, and the mean response size (last run).
+codes=$(awk '$1 != "udp" {
+        n = split($9, f, "_"); for (i = 1; i < n; i += 2) sum[$1 " " f[i + 1]] += f[i]
+        if (!($1 in seen)) { seen[$1] = 1; order[++k] = $1 } }
+    END { for (j = 1; j <= k; j++) {
+        w = order[j]; printf "%s%s:", (j > 1 ? "; " : ""), w
+        split("2xx 3xx 4xx 5xx", c, " "); for (i = 1; i <= 4; i++) printf " %d %s", sum[w " " c[i]], c[i] } }' "$D/results")
+bytes=$(awk '{b[$1] = $8; if (!($1 in seen)) { seen[$1] = 1; order[++k] = $1 } }
+    END { for (j = 1; j <= k; j++) printf "%s%s %d", (j > 1 ? ", " : ""), order[j], b[order[j]] }' "$D/results")
+udp_codes=$(awk '$1 == "udp" {c = $9} END {gsub(/_/, " ", c); print c}' "$D/results")
+udp_lost=$(awk '$1 == "udp" {t += $10} END {print t + 0}' "$D/results")
+
+cat <<EOF
+
+### HTTPDNS over HTTP/2 + TLS 1.3 beside UDP DNS: edgenode, warm answers for $name A
+
+One edgenode, $rounds round(s) of $seconds s per workload, alternating; h2load $(h2load --version | awk '{print $2}') -c $connections -m $streams -t 1
+(warm-up $warm_up s, TLS 1.3, h2, 127.0.0.1); dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ {print $2; exit}') -c 10 -q 100; $(nproc) cores shared by the
+server and the load generator. Every answer: $answer. Medians over the runs.
+
+| workload | median req/s | p99 ms | CPU s per 100k | req/s / UDP QPS |
+|---|---:|---:|---:|---:|
+${rows%$'\n'}
+
+Server CPU per request relative to UDP DNS: $costs.
+Cores used (server / load generator): $cores.
+h2load status codes (all runs): $codes; no failed, errored or timed-out request.
+UDP response codes (last run): $udp_codes; queries lost (all runs): $udp_lost.
+Response bytes (HTTP body as curl got it, DNS message for UDP): $bytes.
+EOF

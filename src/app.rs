@@ -20,6 +20,7 @@ use crate::dns::{DnsState, ZoneSet};
 use crate::geo::Geo;
 use crate::httpdns::HttpDns;
 use crate::metrics::{Metrics, ReloadLabels};
+use crate::proxy::Proxy;
 use crate::tls::CertStore;
 
 /// Builds everything a reload swaps in, validating it fully; returns every problem found.
@@ -124,6 +125,9 @@ pub struct Node {
     pub dns_tcp: Vec<SocketAddr>,
     pub httpdns: Vec<SocketAddr>,
     pub httpdns_tls: Vec<SocketAddr>,
+    /// The caching proxy's listeners.
+    pub http: Vec<SocketAddr>,
+    pub https: Vec<SocketAddr>,
     pub admin: Option<SocketAddr>,
     /// The generated certificate's PEM file, when HTTPS listeners use a self-signed one.
     pub self_signed_cert: Option<std::path::PathBuf>,
@@ -160,7 +164,9 @@ impl Node {
         };
         let httpdns_listeners = bind_all(&config.httpdns.listen, "httpdns").await?;
         let httpdns_tls_listeners = bind_all(&config.httpdns.tls_listen, "httpdns-tls").await?;
-        let tls = match httpdns_tls_listeners.is_empty() {
+        let proxy_listeners = bind_all(&config.proxy.listen, "http").await?;
+        let proxy_tls_listeners = bind_all(&config.proxy.tls_listen, "https").await?;
+        let tls = match httpdns_tls_listeners.is_empty() && proxy_tls_listeners.is_empty() {
             true => None,
             false => {
                 let generated_dir =
@@ -183,6 +189,9 @@ impl Node {
                 .collect::<Vec<_>>()
         };
         let (httpdns, httpdns_tls) = (local(&httpdns_listeners), local(&httpdns_tls_listeners));
+        let (http, https) = (local(&proxy_listeners), local(&proxy_tls_listeners));
+        let proxy =
+            Proxy::new(&config.proxy, cache.clone()).map_err(|e| StartError::Load(vec![e]))?;
         let admin = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
 
         let reloader = Reloader {
@@ -233,6 +242,20 @@ impl Node {
                 shutdown.clone(),
             ));
         }
+        let plain = proxy_listeners.into_iter().map(|l| (l, None));
+        let secure = proxy_tls_listeners
+            .into_iter()
+            .map(|l| (l, acceptor.clone()));
+        for (listener, acceptor) in plain.chain(secure) {
+            let proxy = Arc::clone(&proxy);
+            let handle = move |req, peer| Arc::clone(&proxy).handle(req, peer);
+            tasks.spawn(crate::http_server::serve(
+                listener,
+                acceptor,
+                handle,
+                shutdown.clone(),
+            ));
+        }
 
         if let Some(listener) = admin_listener {
             let admin = crate::admin::Admin::new(
@@ -240,6 +263,7 @@ impl Node {
                 reloader.clone(),
                 config.admin.token.clone(),
                 recursion,
+                Arc::clone(&proxy),
             );
             tasks.spawn(admin.serve(listener, shutdown.clone()));
         }
@@ -250,6 +274,8 @@ impl Node {
             dns_tcp,
             httpdns,
             httpdns_tls,
+            http,
+            https,
             admin,
             self_signed_cert: tls.and_then(|t| t.self_signed_cert),
             reloader,

@@ -9,6 +9,7 @@
 //! - [`httpdns`]: HTTPDNS (DNSPod and Alibaba Cloud styles), JSON DoH and RFC 8484 DoH on `dns`.
 //! - [`http_server`]: the HTTP/1.1 + HTTP/2 accept loop all HTTP listeners share.
 //! - [`tls`]: rustls setup (files or a generated self-signed certificate), ALPN h2/http1.1.
+//! - [`proxy`]: the CDN cache: RFC 9111 caching reverse proxy on the cache core, origins, purge.
 //! - [`admin`]: the admin HTTP listener: `/metrics`, `/healthz`, `POST /admin/reload`.
 //! - [`metrics`]: the Prometheus registry and the metric handles each module keeps.
 //! - [`app`]: builds the node from a config, owns listeners, reload and shutdown.
@@ -23,4 +24,5 @@ pub mod geo;
 pub mod http_server;
 pub mod httpdns;
 pub mod metrics;
+pub mod proxy;
 pub mod tls;

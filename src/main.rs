@@ -90,6 +90,15 @@ struct ConfigArgs {
     /// HTTPDNS and DoH over TLS 1.3, ALPN h2 and http/1.1 (repeatable).
     #[arg(long = "httpdns-tls-listen", value_name = "ADDR")]
     httpdns_tls_listen: Vec<SocketAddr>,
+    /// The caching proxy over plain HTTP/1.1 and h2c (repeatable).
+    #[arg(long = "http-listen", value_name = "ADDR")]
+    http_listen: Vec<SocketAddr>,
+    /// The caching proxy over TLS, ALPN h2 and http/1.1 (repeatable).
+    #[arg(long = "https-listen", value_name = "ADDR")]
+    https_listen: Vec<SocketAddr>,
+    /// The default origin of the proxy, e.g. http://127.0.0.1:8000.
+    #[arg(long, value_name = "URL")]
+    origin: Option<String>,
 }
 
 impl ConfigArgs {
@@ -107,6 +116,9 @@ impl ConfigArgs {
             recursion_allow: self.recursion_allow.clone(),
             httpdns_listen: self.httpdns_listen.clone(),
             httpdns_tls_listen: self.httpdns_tls_listen.clone(),
+            http_listen: self.http_listen.clone(),
+            https_listen: self.https_listen.clone(),
+            origin: self.origin.clone(),
         }
     }
 
@@ -165,6 +177,8 @@ fn serve(args: &ConfigArgs) -> ExitCode {
         let listeners = listeners.chain(node.dns_tcp.iter().map(|a| ("dns-tcp", a)));
         let listeners = listeners.chain(node.httpdns.iter().map(|a| ("httpdns", a)));
         let listeners = listeners.chain(node.httpdns_tls.iter().map(|a| ("httpdns-tls", a)));
+        let listeners = listeners.chain(node.http.iter().map(|a| ("http", a)));
+        let listeners = listeners.chain(node.https.iter().map(|a| ("https", a)));
         for (kind, addr) in listeners.chain(node.admin.iter().map(|a| ("admin", a))) {
             announce(&format!("listening {kind} {addr}"));
             tracing::info!(%kind, %addr, "listening");

@@ -16,6 +16,7 @@ use crate::app::Reloader;
 use crate::cache::PurgeMode;
 use crate::dns::recursion::Recursion;
 use crate::metrics::Metrics;
+use crate::proxy::{Proxy, PurgeTarget};
 use hickory_proto::rr::Name;
 
 /// Shared by every admin connection; cheap to clone.
@@ -27,6 +28,8 @@ pub struct Admin {
     token: Option<Arc<str>>,
     /// For `/admin/dns/flush`; None when recursion is off (nothing is cached).
     recursion: Option<Arc<Recursion>>,
+    /// For `/admin/purge`.
+    proxy: Arc<Proxy>,
 }
 
 use crate::http_server::Body;
@@ -37,12 +40,14 @@ impl Admin {
         reloader: Reloader,
         token: Option<String>,
         recursion: Option<Arc<Recursion>>,
+        proxy: Arc<Proxy>,
     ) -> Self {
         Self {
             metrics,
             reloader,
             token: token.filter(|t| !t.is_empty()).map(Arc::from),
             recursion,
+            proxy,
         }
     }
 
@@ -85,9 +90,12 @@ impl Admin {
             (&Method::POST, "/admin/dns/flush") => {
                 self.flush(req.uri().query().unwrap_or("")).await
             }
-            (_, "/metrics" | "/healthz" | "/readyz" | "/admin/reload" | "/admin/dns/flush") => {
-                text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
-            }
+            (&Method::POST, "/admin/purge") => self.purge(req.uri().query().unwrap_or("")).await,
+            (
+                _,
+                "/metrics" | "/healthz" | "/readyz" | "/admin/reload" | "/admin/dns/flush"
+                | "/admin/purge",
+            ) => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
             _ => text(StatusCode::NOT_FOUND, "not found\n"),
         }
     }
@@ -134,6 +142,42 @@ impl Admin {
         json(
             StatusCode::OK,
             serde_json::json!({"name": name.to_ascii(), "flushed": flushed}),
+        )
+    }
+
+    /// `POST /admin/purge?url=U|prefix=P|tag=T[&soft=1]`: remove (or mark stale) cached objects.
+    async fn purge(&self, query: &str) -> Response<Body> {
+        let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        let get = |key: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        let mode = match get("soft") {
+            Some("1" | "true") => PurgeMode::Soft,
+            _ => PurgeMode::Hard,
+        };
+        let target = match (get("url"), get("prefix"), get("tag")) {
+            (Some(url), None, None) => PurgeTarget::Url(url),
+            (None, Some(prefix), None) => PurgeTarget::Prefix(prefix),
+            (None, None, Some(tag)) => PurgeTarget::Tag(tag),
+            _ => {
+                let error = "give exactly one of url=, prefix=, tag=";
+                return json(StatusCode::BAD_REQUEST, serde_json::json!({"error": error}));
+            }
+        };
+        let purged = self.proxy.purge(target, mode).await;
+        let mode = if mode == PurgeMode::Soft {
+            "soft"
+        } else {
+            "hard"
+        };
+        json(
+            StatusCode::OK,
+            serde_json::json!({"purged": purged, "mode": mode}),
         )
     }
 

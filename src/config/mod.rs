@@ -42,6 +42,7 @@ pub struct Config {
     pub dns: DnsConfig,
     pub recursion: RecursionConfig,
     pub httpdns: HttpDnsConfig,
+    pub proxy: ProxyConfig,
     pub tls: TlsConfig,
     pub cache: CacheConfig,
     pub geoip: GeoipConfig,
@@ -67,6 +68,9 @@ pub struct Overrides {
     pub recursion_allow: Vec<ipnet::IpNet>,
     pub httpdns_listen: Vec<SocketAddr>,
     pub httpdns_tls_listen: Vec<SocketAddr>,
+    pub http_listen: Vec<SocketAddr>,
+    pub https_listen: Vec<SocketAddr>,
+    pub origin: Option<String>,
 }
 
 impl Default for Config {
@@ -75,6 +79,7 @@ impl Default for Config {
             dns: DnsConfig::default(),
             recursion: RecursionConfig::default(),
             httpdns: HttpDnsConfig::default(),
+            proxy: ProxyConfig::default(),
             tls: TlsConfig::default(),
             cache: CacheConfig::default(),
             geoip: GeoipConfig::default(),
@@ -175,6 +180,15 @@ impl Config {
         if !o.httpdns_tls_listen.is_empty() {
             self.httpdns.tls_listen = o.httpdns_tls_listen.clone();
         }
+        if !o.http_listen.is_empty() {
+            self.proxy.listen = o.http_listen.clone();
+        }
+        if !o.https_listen.is_empty() {
+            self.proxy.tls_listen = o.https_listen.clone();
+        }
+        if let Some(origin) = &o.origin {
+            self.proxy.origin = Some(origin.clone());
+        }
     }
 
     /// Checks what serde cannot; returns every problem, not just the first.
@@ -273,6 +287,19 @@ impl Config {
                     "require_signature needs a secret".into(),
                 );
             }
+        }
+        let p = &self.proxy;
+        for (key, value) in [
+            ("proxy.connect_timeout_ms", p.connect_timeout_ms),
+            ("proxy.first_byte_timeout_ms", p.first_byte_timeout_ms),
+            ("proxy.total_timeout_ms", p.total_timeout_ms),
+        ] {
+            if value == 0 {
+                invalid(key, "must be at least 1".into());
+            }
+        }
+        if p.breaker_failures == 0 {
+            invalid("proxy.breaker_failures", "must be at least 1".into());
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             invalid(

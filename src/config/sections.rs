@@ -279,3 +279,61 @@ impl Default for LogConfig {
         }
     }
 }
+
+/// The caching reverse proxy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyConfig {
+    /// Plain HTTP (HTTP/1.1 and h2c).
+    pub listen: Vec<SocketAddr>,
+    /// HTTPS (TLS per `[tls]`, ALPN h2 and http/1.1).
+    pub tls_listen: Vec<SocketAddr>,
+    /// The origin for hosts not in `hosts`, e.g. "http://127.0.0.1:8000".
+    pub origin: Option<String>,
+    /// Per-host origins, tried in order.
+    pub hosts: Vec<ProxyHost>,
+    /// Larger responses are passed through and not stored.
+    pub max_object_size: ByteSize,
+    pub connect_timeout_ms: u64,
+    /// Until the origin's response headers arrive.
+    pub first_byte_timeout_ms: u64,
+    /// For the whole origin exchange, body included.
+    pub total_timeout_ms: u64,
+    /// Extra attempts for idempotent requests (with backoff).
+    pub retries: u32,
+    /// Consecutive failures that open an origin's circuit, and for how long it stays open.
+    pub breaker_failures: u32,
+    pub breaker_open_secs: u64,
+    /// Cap on heuristic freshness (10% of the time since Last-Modified), in seconds.
+    pub heuristic_max_secs: u64,
+    /// How long past expiry a stored response may be served when the origin fails, when the
+    /// response itself does not say (stale-if-error), in seconds.
+    pub grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyHost {
+    pub host: String,
+    pub origins: Vec<String>,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            listen: Vec::new(),
+            tls_listen: Vec::new(),
+            origin: None,
+            hosts: Vec::new(),
+            max_object_size: ByteSize(8 << 20),
+            connect_timeout_ms: 2000,
+            first_byte_timeout_ms: 10_000,
+            total_timeout_ms: 30_000,
+            retries: 1,
+            breaker_failures: 5,
+            breaker_open_secs: 10,
+            heuristic_max_secs: 86_400,
+            grace_secs: 3600,
+        }
+    }
+}

@@ -5,6 +5,7 @@ mod dns;
 mod geoip;
 mod httpdns;
 mod nsd_diff;
+mod proxy;
 mod recursion;
 mod reload;
 mod support;

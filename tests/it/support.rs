@@ -14,6 +14,9 @@ pub struct Node {
     pub dns_tcp: Vec<SocketAddr>,
     pub httpdns: Option<SocketAddr>,
     pub httpdns_tls: Option<SocketAddr>,
+    /// The caching proxy's listeners.
+    pub http: Option<SocketAddr>,
+    pub https: Option<SocketAddr>,
     /// The self-signed certificate the HTTPS listener uses (PEM), for curl --cacert.
     pub certificate: Option<PathBuf>,
     pub admin: Option<SocketAddr>,
@@ -28,7 +31,12 @@ impl Node {
     pub fn start(args: &[&str]) -> Node {
         let mut command = Command::new(env!("CARGO_BIN_EXE_edgenode"));
         command.arg("serve").args(args);
-        for flag in ["--httpdns-listen", "--httpdns-tls-listen"] {
+        for flag in [
+            "--httpdns-listen",
+            "--httpdns-tls-listen",
+            "--http-listen",
+            "--https-listen",
+        ] {
             if !args.contains(&flag) {
                 command.args([flag, "127.0.0.1:0"]);
             }
@@ -55,6 +63,8 @@ impl Node {
             dns_tcp: Vec::new(),
             httpdns: None,
             httpdns_tls: None,
+            http: None,
+            https: None,
             certificate: None,
             admin: None,
             lines: rx,
@@ -74,6 +84,8 @@ impl Node {
                         "admin" => node.admin = Some(addr),
                         "httpdns" => node.httpdns = Some(addr),
                         "httpdns-tls" => node.httpdns_tls = Some(addr),
+                        "http" => node.http = Some(addr),
+                        "https" => node.https = Some(addr),
                         _ => {}
                     }
                 }

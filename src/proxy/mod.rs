@@ -1,0 +1,529 @@
+//! The CDN cache: a caching reverse proxy over HTTP/1.1 and HTTP/2 (TLS via `tls`), storing
+//! objects in the shared cache core (namespace `http`) under RFC 9111 rules (`policy`), with one
+//! origin fetch per object however many clients miss at once, stale-if-error, and purge.
+//!
+//! The request path, as pingora names its phases: request filter (method, hop-by-hop) -> cache
+//! key (host + path + query) -> cache phase (`CacheOutcome`: hit, stale, miss, bypass) ->
+//! upstream (`upstream`: origin table, timeouts, retries, circuit breaker).
+
+pub mod policy;
+mod store;
+pub mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderName, HeaderValue};
+use hyper::{HeaderMap, Method, Request, Response, StatusCode};
+
+use crate::cache::{
+    Cache, CacheKey, CacheOutcome, EntryMeta, Lookup as CoreLookup, Namespace, PurgeMode,
+};
+use crate::config::ProxyConfig;
+use crate::http_server::Body;
+use policy::{CacheControl, Reuse};
+use store::Stored;
+use upstream::{Fetched, Upstream, UpstreamError};
+
+/// Marks, inside a cache entry, an origin response that must not be reused, with the reason
+/// (never sent to clients).
+const NOT_STORED: HeaderName = HeaderName::from_static("x-edgenode-not-stored");
+
+/// Largest request body passed to the origin (POST, PUT); larger gets 413.
+const MAX_REQUEST_BODY: usize = 16 << 20;
+
+/// The proxy service, shared by every connection.
+pub struct Proxy {
+    upstream: Upstream,
+    cache: Cache,
+    /// Cap on heuristic freshness.
+    heuristic_max: Duration,
+    /// Stale-on-error window when the response does not give one.
+    grace: Duration,
+}
+
+impl Proxy {
+    pub fn new(config: &ProxyConfig, cache: Cache) -> Result<Arc<Proxy>, String> {
+        Ok(Arc::new(Proxy {
+            upstream: Upstream::new(config)?,
+            cache,
+            heuristic_max: Duration::from_secs(config.heuristic_max_secs),
+            grace: Duration::from_secs(config.grace_secs),
+        }))
+    }
+
+    /// Purges by URL (`http://host/path?query` or `host/path`), URL prefix, or tag.
+    pub async fn purge(&self, target: PurgeTarget<'_>, mode: PurgeMode) -> usize {
+        match target {
+            PurgeTarget::Url(url) => self.cache.purge_key(&url_key(url), mode).await,
+            PurgeTarget::Prefix(prefix) => {
+                let key = url_key(prefix);
+                self.cache
+                    .purge_prefix(Namespace::Http, &key.key, mode)
+                    .await
+            }
+            PurgeTarget::Tag(tag) => self.cache.purge_tag(tag, mode).await,
+        }
+    }
+
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        _peer: SocketAddr,
+    ) -> Response<Body> {
+        let host = request_host(&req);
+        let path = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
+        let method = req.method().clone();
+        let mut headers = req.headers().clone();
+        policy::strip_hop_by_hop(&mut headers);
+        let key = cache_key(&host, &path);
+
+        if !policy::is_cacheable_method(&method) {
+            let body = match Limited::new(req.into_body(), MAX_REQUEST_BODY)
+                .collect()
+                .await
+            {
+                Ok(body) => body.to_bytes(),
+                Err(_) => {
+                    return self.error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+                }
+            };
+            return self.pass(&host, &method, &path, &headers, body, &key).await;
+        }
+        let request_cc = CacheControl::parse(&headers);
+        let head = method == Method::HEAD;
+        if let Some(mut response) = self.cached_response(&key, &headers, &request_cc).await {
+            strip_body_for_head(&mut response, head);
+            return response;
+        }
+        if request_cc.only_if_cached {
+            return self.error(StatusCode::GATEWAY_TIMEOUT, "only-if-cached: not in cache");
+        }
+        let mut response = Arc::clone(&self)
+            .fetch(host, path, headers, key, request_cc)
+            .await;
+        strip_body_for_head(&mut response, head);
+        response
+    }
+
+    /// A stored response this request may have (fresh, or stale where allowed), or None.
+    async fn cached_response(
+        &self,
+        key: &CacheKey,
+        req_headers: &HeaderMap,
+        request_cc: &CacheControl,
+    ) -> Option<Response<Body>> {
+        let stored = match self.cache.get::<Stored>(key).await {
+            CoreLookup::Fresh { value, .. } | CoreLookup::Stale { value, .. } => value,
+            CoreLookup::Miss => return None,
+        };
+        if !stored.selected_by(req_headers) || storable_reason(&stored).is_some() {
+            return None;
+        }
+        let meta = stored.meta(SystemTime::now(), self.heuristic_max);
+        match policy::reuse(&meta, request_cc) {
+            Reuse::Fresh => Some(self.serve(
+                &Method::GET,
+                &stored,
+                meta.age,
+                req_headers,
+                "edgenode; hit",
+            )),
+            Reuse::StaleAccepted => Some(self.serve(
+                &Method::GET,
+                &stored,
+                meta.age,
+                req_headers,
+                "edgenode; hit; detail=\"max-stale\"",
+            )),
+            _ => None,
+        }
+    }
+
+    /// Misses and stale entries: one origin fetch per key however many ask at once (the cache
+    /// core coalesces); stale served when the origin fails and the rules allow.
+    async fn fetch(
+        self: Arc<Self>,
+        host: String,
+        path: String,
+        headers: HeaderMap,
+        key: CacheKey,
+        request_cc: CacheControl,
+    ) -> Response<Body> {
+        let proxy = Arc::clone(&self);
+        let (fill_headers, fill_host, fill_path) = (headers.clone(), host.clone(), path.clone());
+        let filled = self
+            .cache
+            .get_or_fill(key.clone(), true, move || async move {
+                proxy
+                    .fetch_for_cache(&fill_host, &fill_path, &fill_headers)
+                    .await
+            })
+            .await;
+        let filled = match filled {
+            Ok(filled) => filled,
+            Err(error) => return self.upstream_error(&error),
+        };
+        let stored = &filled.value;
+        let meta = stored.meta(SystemTime::now(), self.heuristic_max);
+        let selected = stored.selected_by(&headers);
+        match filled.outcome {
+            // Stored by another request meanwhile: it must suit this one too.
+            CacheOutcome::Hit if selected && policy::reuse(&meta, &request_cc) == Reuse::Fresh => {
+                self.serve(&Method::GET, stored, meta.age, &headers, "edgenode; hit")
+            }
+            CacheOutcome::Stale => {
+                let allowed =
+                    policy::serve_stale_on_error(&meta, &request_cc) || self.within_grace(&meta);
+                if allowed && selected {
+                    self.serve(
+                        &Method::GET,
+                        stored,
+                        meta.age,
+                        &headers,
+                        "edgenode; hit; detail=\"stale-if-error\"",
+                    )
+                } else {
+                    self.error(
+                        StatusCode::BAD_GATEWAY,
+                        "the origin failed and no stored copy may be served",
+                    )
+                }
+            }
+            CacheOutcome::Miss | CacheOutcome::Coalesced if selected => {
+                let status = match (filled.outcome, storable_reason(stored)) {
+                    (_, Some(reason)) => format!("edgenode; fwd=miss; detail=\"{reason}\""),
+                    (CacheOutcome::Coalesced, None) => {
+                        "edgenode; fwd=miss; stored; collapsed".to_string()
+                    }
+                    _ => "edgenode; fwd=miss; stored".to_string(),
+                };
+                self.serve(&Method::GET, stored, meta.age, &headers, &status)
+            }
+            _ => self.fetch_uncoalesced(&host, &path, &headers, &key).await,
+        }
+    }
+
+    /// The origin's response as a cache entry: stored when RFC 9111 allows, otherwise kept for
+    /// no time at all (the callers waiting on this fill still get it: hit-for-pass).
+    async fn fetch_for_cache(
+        &self,
+        host: &str,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Result<(Arc<Stored>, EntryMeta), UpstreamError> {
+        let request_time = SystemTime::now();
+        let fetched = self
+            .upstream
+            .fetch(host, &Method::GET, path, headers, Bytes::new())
+            .await?;
+        if matches!(fetched.status.as_u16(), 500 | 502 | 503 | 504) {
+            return Err(UpstreamError::ServerError(Box::new(fetched)));
+        }
+        Ok(self.to_entry(headers, fetched, request_time, SystemTime::now()))
+    }
+
+    /// A request that must not take a coalesced or stored answer (another variant, or a stored
+    /// response its directives refuse): straight to the origin, then stored.
+    async fn fetch_uncoalesced(
+        &self,
+        host: &str,
+        path: &str,
+        headers: &HeaderMap,
+        key: &CacheKey,
+    ) -> Response<Body> {
+        let (stored, meta) = match self.fetch_for_cache(host, path, headers).await {
+            Ok(entry) => entry,
+            Err(error) => return self.upstream_error(&error),
+        };
+        let status = match storable_reason(&stored) {
+            Some(reason) => format!("edgenode; fwd=miss; detail=\"{reason}\""),
+            None => "edgenode; fwd=miss; stored".to_string(),
+        };
+        let age = stored.meta(SystemTime::now(), self.heuristic_max).age;
+        let response = self.serve(&Method::GET, &stored, age, headers, &status);
+        if storable_reason(&stored).is_none() {
+            self.cache.insert(key.clone(), stored, meta).await;
+        }
+        response
+    }
+
+    fn to_entry(
+        &self,
+        req_headers: &HeaderMap,
+        fetched: Fetched,
+        request_time: SystemTime,
+        response_time: SystemTime,
+    ) -> (Arc<Stored>, EntryMeta) {
+        let storable =
+            policy::storable(&Method::GET, req_headers, fetched.status, &fetched.headers);
+        let mut headers = fetched.headers;
+        policy::strip_hop_by_hop(&mut headers);
+        match storable {
+            Err(reason) => {
+                drop(headers.insert(NOT_STORED, HeaderValue::from_static(reason.as_str())))
+            }
+            Ok(()) => policy::strip_unshared_fields(&mut headers),
+        }
+        let stored = Stored {
+            status: fetched.status,
+            vary_key: policy::vary_key(&headers, req_headers),
+            headers,
+            body: fetched.body,
+            request_time,
+            response_time,
+        };
+        let meta = stored.meta(response_time, self.heuristic_max);
+        let (fresh_for, stale_for) = match storable {
+            Err(_) => (Duration::ZERO, Duration::ZERO),
+            Ok(()) => {
+                let cc = &meta.cache_control;
+                let revalidate = cc.no_cache || cc.must_revalidate || cc.proxy_revalidate;
+                let windows = [cc.stale_if_error, cc.stale_while_revalidate];
+                let window = windows
+                    .into_iter()
+                    .flatten()
+                    .max()
+                    .map_or(Duration::ZERO, Duration::from_secs);
+                let stale = if revalidate {
+                    Duration::ZERO
+                } else {
+                    window.max(self.grace)
+                };
+                (meta.lifetime.saturating_sub(meta.age), stale)
+            }
+        };
+        let entry = EntryMeta {
+            fresh_for,
+            stale_for,
+            weight: stored.weight(),
+            tags: stored.tags(),
+        };
+        (Arc::new(stored), entry)
+    }
+
+    /// The operator's grace (`proxy.grace_secs`) for a failing origin, unless the response
+    /// forbids serving it stale.
+    fn within_grace(&self, meta: &policy::StoredMeta) -> bool {
+        let cc = &meta.cache_control;
+        !(cc.no_cache || cc.must_revalidate || cc.proxy_revalidate)
+            && meta.staleness() <= self.grace
+    }
+
+    /// A response from a stored object: Age, conditional 304s, and single byte ranges.
+    fn serve(
+        &self,
+        method: &Method,
+        stored: &Stored,
+        age: Duration,
+        req_headers: &HeaderMap,
+        cache_status: &str,
+    ) -> Response<Body> {
+        let mut headers = stored.headers.clone();
+        headers.remove(NOT_STORED);
+        headers.remove(header::CONTENT_LENGTH);
+        if stored.status != StatusCode::OK {
+            return self.respond(
+                stored.status,
+                headers,
+                stored.body.clone(),
+                Some(age),
+                cache_status,
+            );
+        }
+        if policy::not_modified(req_headers, &stored.headers) {
+            return self.respond(
+                StatusCode::NOT_MODIFIED,
+                headers,
+                Bytes::new(),
+                Some(age),
+                cache_status,
+            );
+        }
+        headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        let len = stored.body.len() as u64;
+        match policy::byte_range(method, req_headers, &stored.headers, len) {
+            Ok(None) => self.respond(
+                StatusCode::OK,
+                headers,
+                stored.body.clone(),
+                Some(age),
+                cache_status,
+            ),
+            Ok(Some(range)) => {
+                let (start, end) = (range.first, range.last);
+                if let Ok(value) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
+                    headers.insert(header::CONTENT_RANGE, value);
+                }
+                let body = stored.body.slice(start as usize..=end as usize);
+                self.respond(
+                    StatusCode::PARTIAL_CONTENT,
+                    headers,
+                    body,
+                    Some(age),
+                    cache_status,
+                )
+            }
+            Err(_) => {
+                let mut headers = HeaderMap::new();
+                if let Ok(value) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                    headers.insert(header::CONTENT_RANGE, value);
+                }
+                self.respond(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    headers,
+                    Bytes::new(),
+                    Some(age),
+                    cache_status,
+                )
+            }
+        }
+    }
+
+    /// Unsafe methods go to the origin; a success invalidates the stored URL (RFC 9111 4.4).
+    async fn pass(
+        &self,
+        host: &str,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        body: Bytes,
+        key: &CacheKey,
+    ) -> Response<Body> {
+        match self.upstream.fetch(host, method, path, headers, body).await {
+            Ok(fetched) => {
+                if policy::invalidates(method, fetched.status) {
+                    self.cache.purge_key(key, PurgeMode::Hard).await;
+                }
+                self.respond(
+                    fetched.status,
+                    fetched.headers,
+                    fetched.body,
+                    None,
+                    "edgenode; fwd=bypass",
+                )
+            }
+            Err(error) => self.upstream_error(&error),
+        }
+    }
+
+    fn respond(
+        &self,
+        status: StatusCode,
+        mut headers: HeaderMap,
+        body: Bytes,
+        age: Option<Duration>,
+        cache_status: &str,
+    ) -> Response<Body> {
+        policy::strip_hop_by_hop(&mut headers);
+        if let Some(age) = age
+            && let Ok(value) = HeaderValue::from_str(&age.as_secs().to_string())
+        {
+            headers.insert(header::AGE, value);
+        }
+        let via = HeaderValue::from_static("1.1 edgenode");
+        headers.append(header::VIA, via);
+        if let Ok(value) = HeaderValue::from_str(cache_status) {
+            headers.insert(HeaderName::from_static("cache-status"), value);
+        }
+        let mut response = Response::new(Full::new(body));
+        *response.status_mut() = status;
+        *response.headers_mut() = headers;
+        response
+    }
+
+    fn upstream_error(&self, error: &UpstreamError) -> Response<Body> {
+        tracing::debug!(%error, "origin failed");
+        if let UpstreamError::ServerError(fetched) = error {
+            let (status, headers, body) = (
+                fetched.status,
+                fetched.headers.clone(),
+                fetched.body.clone(),
+            );
+            return self.respond(
+                status,
+                headers,
+                body,
+                None,
+                "edgenode; fwd=miss; detail=\"origin-error\"",
+            );
+        }
+        self.error(error.status(), &error.to_string())
+    }
+
+    fn error(&self, status: StatusCode, message: &str) -> Response<Body> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        self.respond(
+            status,
+            headers,
+            Bytes::from(format!("{message}\n")),
+            None,
+            "edgenode; fwd=miss",
+        )
+    }
+}
+
+fn storable_reason(stored: &Stored) -> Option<&str> {
+    stored.headers.get(NOT_STORED).and_then(|v| v.to_str().ok())
+}
+
+/// HEAD gets the GET response's headers without its body.
+fn strip_body_for_head(response: &mut Response<Body>, head: bool) {
+    if head {
+        *response.body_mut() = Full::new(Bytes::new());
+    }
+}
+
+/// The host the client asked for: the URI's authority (HTTP/2) or the Host header, lowercased,
+/// without the port.
+fn request_host(req: &Request<Incoming>) -> String {
+    let raw = req
+        .uri()
+        .host()
+        .map(str::to_string)
+        .or_else(|| {
+            req.headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    let host = raw
+        .rsplit_once(':')
+        .filter(|(h, p)| !h.ends_with(']') || p.is_empty())
+        .map_or(raw.as_str(), |(h, _)| h);
+    host.to_ascii_lowercase()
+}
+
+/// What a purge names.
+#[derive(Clone, Copy, Debug)]
+pub enum PurgeTarget<'a> {
+    Url(&'a str),
+    Prefix(&'a str),
+    Tag(&'a str),
+}
+
+/// The cache key of a URL as an operator writes it: the scheme is dropped, the host lowercased.
+fn url_key(url: &str) -> CacheKey {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let (host, path) = rest.find('/').map_or((rest, "/"), |i| rest.split_at(i));
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    cache_key(&host.to_ascii_lowercase(), path)
+}
+
+/// The primary cache key: host and path with query (purge by URL and prefix work on it).
+pub fn cache_key(host: &str, path_and_query: &str) -> CacheKey {
+    CacheKey::new(Namespace::Http, format!("{host}{path_and_query}"))
+}

@@ -1,0 +1,68 @@
+//! A stored response and what the proxy keeps about its exchange.
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use hyper::{HeaderMap, StatusCode};
+
+use super::policy::{self, StoredMeta};
+
+/// One stored response: everything to answer from cache and to judge its freshness.
+pub struct Stored {
+    pub status: StatusCode,
+    /// Hop-by-hop and unshared fields already removed.
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// When the origin request was sent and its response received (RFC 9111 4.2.3).
+    pub request_time: SystemTime,
+    pub response_time: SystemTime,
+    /// The request's values of the response's `Vary` fields; None without `Vary`.
+    pub vary_key: Option<String>,
+}
+
+impl Stored {
+    /// Freshness facts for a request arriving `now`.
+    pub fn meta(&self, now: SystemTime, heuristic_cap: Duration) -> StoredMeta {
+        StoredMeta::new(
+            &self.headers,
+            self.status,
+            self.request_time,
+            self.response_time,
+            now,
+            heuristic_cap,
+        )
+    }
+
+    /// Whether this stored variant is the one `request_headers` selects (RFC 9111 4.1).
+    pub fn selected_by(&self, request_headers: &HeaderMap) -> bool {
+        match &self.vary_key {
+            None => true,
+            Some(key) => policy::vary_matches(key, &self.headers, request_headers),
+        }
+    }
+
+    /// Bytes charged against the cache budget: body and headers.
+    pub fn weight(&self) -> u32 {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .sum();
+        u32::try_from(self.body.len() + headers).unwrap_or(u32::MAX)
+    }
+
+    /// Purge tags from `Cache-Tag` and `Surrogate-Key` (space- or comma-separated).
+    pub fn tags(&self) -> Vec<std::sync::Arc<str>> {
+        let mut tags: Vec<std::sync::Arc<str>> = ["cache-tag", "surrogate-key"]
+            .iter()
+            .flat_map(|name| self.headers.get_all(*name))
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split([' ', ',']))
+            .filter(|t| !t.is_empty())
+            .map(std::sync::Arc::from)
+            .collect();
+        tags.sort();
+        tags.dedup();
+        tags
+    }
+}

@@ -1,0 +1,295 @@
+//! The origin side: which origin serves a host, a pooled HTTP client with connect, first-byte
+//! and total timeouts, bounded retries for idempotent requests, and a circuit breaker per origin.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::http::uri::{Authority, Scheme};
+use hyper::{HeaderMap, Method, Request, Response, StatusCode, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::time::Instant;
+
+use crate::config::ProxyConfig;
+
+/// Why the origin gave no response; decides 502 versus 504 and whether stale may be served.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpstreamError {
+    #[error("no origin is configured for host {0:?}")]
+    NoOrigin(String),
+    #[error("origin {0} is failing; its circuit is open")]
+    CircuitOpen(String),
+    #[error("origin {0} timed out")]
+    Timeout(String),
+    #[error("origin {origin}: {message}")]
+    Failed { origin: String, message: String },
+    #[error("origin {0} sent a body larger than the {1}-byte limit")]
+    TooLarge(String, usize),
+    /// The origin answered 500, 502, 503 or 504: an error for stale-if-error (RFC 5861 4), and
+    /// the answer itself when nothing stale may be served.
+    #[error("origin answered {}", .0.status)]
+    ServerError(Box<Fetched>),
+}
+
+impl UpstreamError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            UpstreamError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+}
+
+/// An origin response read whole (bodies up to `max_object_size`).
+#[derive(Debug)]
+pub struct Fetched {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// One origin URL's health.
+struct Origin {
+    scheme: Scheme,
+    authority: Authority,
+    consecutive_failures: AtomicU32,
+    /// Milliseconds since the breaker's epoch until which requests are refused (0: closed).
+    open_until_ms: AtomicU64,
+}
+
+pub struct Upstream {
+    client: Client<HttpConnector, Full<Bytes>>,
+    /// Host (lowercase, without port) -> its origins, tried in order.
+    hosts: HashMap<String, Vec<Arc<Origin>>>,
+    /// For hosts not in the table.
+    default: Vec<Arc<Origin>>,
+    first_byte_timeout: Duration,
+    total_timeout: Duration,
+    retries: u32,
+    max_body: usize,
+    breaker_failures: u32,
+    breaker_open: Duration,
+    epoch: Instant,
+}
+
+/// Pause before a retry; doubles for each further one.
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+
+impl Upstream {
+    pub fn new(config: &ProxyConfig) -> Result<Upstream, String> {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_millis(config.connect_timeout_ms)));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        let parse_all = |urls: &[String], key: &str| -> Result<Vec<Arc<Origin>>, String> {
+            urls.iter()
+                .map(|u| parse_origin(u).map_err(|e| format!("{key}: {u:?}: {e}")))
+                .collect()
+        };
+        let mut hosts = HashMap::new();
+        for (i, entry) in config.hosts.iter().enumerate() {
+            let origins = parse_all(&entry.origins, &format!("proxy.hosts[{i}].origins"))?;
+            hosts.insert(entry.host.to_ascii_lowercase(), origins);
+        }
+        let default = parse_all(config.origin.as_slice(), "proxy.origin")?;
+        Ok(Upstream {
+            client,
+            hosts,
+            default,
+            first_byte_timeout: Duration::from_millis(config.first_byte_timeout_ms),
+            total_timeout: Duration::from_millis(config.total_timeout_ms),
+            retries: config.retries,
+            max_body: config.max_object_size.0 as usize,
+            breaker_failures: config.breaker_failures,
+            breaker_open: Duration::from_secs(config.breaker_open_secs),
+            epoch: Instant::now(),
+        })
+    }
+
+    /// Sends `method path` with `headers` to the host's origins: in order, skipping open
+    /// circuits, retrying idempotent requests with backoff.
+    pub async fn fetch(
+        &self,
+        host: &str,
+        method: &Method,
+        path_and_query: &str,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<Fetched, UpstreamError> {
+        let origins = self.hosts.get(host).unwrap_or(&self.default);
+        if origins.is_empty() {
+            return Err(UpstreamError::NoOrigin(host.to_string()));
+        }
+        let idempotent = matches!(
+            *method,
+            Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
+        );
+        let attempts = if idempotent { self.retries + 1 } else { 1 };
+        let mut last = None;
+        let mut backoff = FIRST_BACKOFF;
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+            for origin in origins {
+                if !self.closed(origin) {
+                    last = Some(UpstreamError::CircuitOpen(origin.authority.to_string()));
+                    continue;
+                }
+                match self
+                    .exchange(origin, method, path_and_query, headers, body.clone())
+                    .await
+                {
+                    Ok(fetched)
+                        if fetched.status.is_server_error()
+                            && idempotent
+                            && attempt + 1 < attempts =>
+                    {
+                        self.failed(origin);
+                        last = Some(UpstreamError::Failed {
+                            origin: origin.authority.to_string(),
+                            message: format!("answered {}", fetched.status),
+                        });
+                    }
+                    Ok(fetched) => {
+                        self.succeeded(origin);
+                        return Ok(fetched);
+                    }
+                    Err(error @ UpstreamError::TooLarge(..)) => return Err(error),
+                    Err(error) => {
+                        self.failed(origin);
+                        last = Some(error);
+                    }
+                }
+                if !idempotent {
+                    break;
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| UpstreamError::NoOrigin(host.to_string())))
+    }
+
+    async fn exchange(
+        &self,
+        origin: &Origin,
+        method: &Method,
+        path_and_query: &str,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<Fetched, UpstreamError> {
+        let name = origin.authority.to_string();
+        let uri = Uri::builder()
+            .scheme(origin.scheme.clone())
+            .authority(origin.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+            .map_err(|e| UpstreamError::Failed {
+                origin: name.clone(),
+                message: e.to_string(),
+            })?;
+        let mut request = Request::builder().method(method.clone()).uri(uri);
+        if let Some(request_headers) = request.headers_mut() {
+            request_headers.clone_from(headers);
+        }
+        let request = request
+            .body(Full::new(body))
+            .map_err(|e| UpstreamError::Failed {
+                origin: name.clone(),
+                message: e.to_string(),
+            })?;
+        let started = Instant::now();
+        let response: Response<hyper::body::Incoming> =
+            match tokio::time::timeout(self.first_byte_timeout, self.client.request(request)).await
+            {
+                Err(_) => return Err(UpstreamError::Timeout(name)),
+                Ok(Err(e)) => {
+                    return Err(UpstreamError::Failed {
+                        origin: name,
+                        message: e.to_string(),
+                    });
+                }
+                Ok(Ok(response)) => response,
+            };
+        let (parts, body) = response.into_parts();
+        let remaining = self.total_timeout.saturating_sub(started.elapsed());
+        let body = match tokio::time::timeout(
+            remaining,
+            Limited::new(body, self.max_body).collect(),
+        )
+        .await
+        {
+            Err(_) => return Err(UpstreamError::Timeout(name)),
+            Ok(Err(e))
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some() =>
+            {
+                return Err(UpstreamError::TooLarge(name, self.max_body));
+            }
+            Ok(Err(e)) => {
+                return Err(UpstreamError::Failed {
+                    origin: name,
+                    message: format!("body: {e}"),
+                });
+            }
+            Ok(Ok(collected)) => collected.to_bytes(),
+        };
+        Ok(Fetched {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    }
+
+    /// Closed (or half-open after the open period: one request probes).
+    fn closed(&self, origin: &Origin) -> bool {
+        origin.open_until_ms.load(Ordering::Relaxed) <= self.now_ms()
+    }
+
+    fn succeeded(&self, origin: &Origin) {
+        origin.consecutive_failures.store(0, Ordering::Relaxed);
+        origin.open_until_ms.store(0, Ordering::Relaxed);
+    }
+
+    fn failed(&self, origin: &Origin) {
+        let failures = origin.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if failures >= self.breaker_failures {
+            let until = self.now_ms() + self.breaker_open.as_millis() as u64;
+            if origin.open_until_ms.swap(until, Ordering::Relaxed) <= self.now_ms() {
+                tracing::warn!(origin = %origin.authority, failures, "circuit opened for {:?}", self.breaker_open);
+            }
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+}
+
+fn parse_origin(url: &str) -> Result<Arc<Origin>, String> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|e: hyper::http::uri::InvalidUri| e.to_string())?;
+    let scheme = uri
+        .scheme()
+        .cloned()
+        .ok_or("a scheme (http://) is required")?;
+    if scheme != Scheme::HTTP {
+        return Err("only http:// origins are supported so far".into());
+    }
+    let authority = uri.authority().cloned().ok_or("a host is required")?;
+    Ok(Arc::new(Origin {
+        scheme,
+        authority,
+        consecutive_failures: AtomicU32::new(0),
+        open_until_ms: AtomicU64::new(0),
+    }))
+}

@@ -1,0 +1,322 @@
+//! The caching proxy against a test origin on 127.0.0.1:0 that counts what it is asked.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Request, Response, StatusCode};
+
+use crate::dns::http;
+use crate::support::{Node, http_request};
+
+/// A small origin: every path answers as listed in `respond`; requests are counted per path.
+struct Origin {
+    addr: SocketAddr,
+    counts: Arc<Mutex<HashMap<String, usize>>>,
+    /// While set, every request gets a 500.
+    failing: Arc<AtomicBool>,
+}
+
+impl Origin {
+    async fn start() -> Origin {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let counts = Arc::new(Mutex::new(HashMap::new()));
+        let failing = Arc::new(AtomicBool::new(false));
+        let (c, f) = (Arc::clone(&counts), Arc::clone(&failing));
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (c, f) = (Arc::clone(&c), Arc::clone(&f));
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let (c, f) = (Arc::clone(&c), Arc::clone(&f));
+                        async move { Ok::<_, std::convert::Infallible>(respond(req, &c, &f).await) }
+                    });
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, service)
+                        .await;
+                });
+            }
+        });
+        Origin {
+            addr,
+            counts,
+            failing,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn count(&self, path: &str) -> usize {
+        self.counts.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+}
+
+async fn respond(
+    req: Request<hyper::body::Incoming>,
+    counts: &Mutex<HashMap<String, usize>>,
+    failing: &AtomicBool,
+) -> Response<Full<Bytes>> {
+    let path = req.uri().path().to_string();
+    let key = format!("{} {}", req.method(), path);
+    *counts
+        .lock()
+        .unwrap()
+        .entry(if req.method() == hyper::Method::GET {
+            path.clone()
+        } else {
+            key
+        })
+        .or_default() += 1;
+    if failing.load(Ordering::SeqCst) {
+        return Response::builder()
+            .status(500)
+            .body(Full::new(Bytes::from("down")))
+            .unwrap();
+    }
+    let language = req
+        .headers()
+        .get("accept-language")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("none")
+        .to_string();
+    let (cache_control, extra): (&str, Vec<(&str, String)>) = match path.as_str() {
+        "/cached" => ("max-age=60", vec![]),
+        "/short" => ("max-age=1, stale-if-error=60", vec![]),
+        "/strict" => ("max-age=1, must-revalidate", vec![]),
+        "/private" => ("private, max-age=60", vec![]),
+        "/nostore" => ("no-store", vec![]),
+        "/tagged" => ("max-age=60", vec![("cache-tag", "red blue".into())]),
+        "/etag" => ("max-age=60", vec![("etag", "\"v1\"".into())]),
+        "/vary" => ("max-age=60", vec![("vary", "Accept-Language".into())]),
+        "/slow" => {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            ("max-age=60", vec![])
+        }
+        _ => {
+            return Response::builder()
+                .status(404)
+                .body(Full::new(Bytes::from("no")))
+                .unwrap();
+        }
+    };
+    let body = if path == "/vary" {
+        language
+    } else {
+        format!("hello from {path}")
+    };
+    let mut response = Response::builder()
+        .status(StatusCode::OK)
+        .header("cache-control", cache_control);
+    for (name, value) in extra {
+        response = response.header(name, value);
+    }
+    response.body(Full::new(Bytes::from(body))).unwrap()
+}
+
+async fn get(node: &Node, path: &str, headers: &[(&str, &str)]) -> (u16, hyper::HeaderMap, String) {
+    let (status, headers, body) =
+        http_request(node.http.unwrap(), "GET", path, headers, Vec::new()).await;
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn cache_status(headers: &hyper::HeaderMap) -> String {
+    headers
+        .get("cache-status")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+fn start(origin: &Origin) -> Node {
+    Node::start(&[
+        "--origin",
+        &origin.url(),
+        "--dns-listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ])
+}
+
+#[tokio::test]
+async fn stores_serves_and_answers_conditionals_and_ranges() {
+    let origin = Origin::start().await;
+    let node = start(&origin);
+
+    let (status, headers, body) = get(&node, "/cached", &[]).await;
+    assert_eq!((status, body.as_str()), (200, "hello from /cached"));
+    assert_eq!(cache_status(&headers), "edgenode; fwd=miss; stored");
+    assert!(headers["via"].to_str().unwrap().contains("edgenode"));
+    let (status, headers, body) = get(&node, "/cached", &[]).await;
+    assert_eq!((status, body.as_str()), (200, "hello from /cached"));
+    assert_eq!(cache_status(&headers), "edgenode; hit");
+    assert!(headers.contains_key("age"));
+    assert_eq!(origin.count("/cached"), 1);
+
+    // Not stored: private and no-store go to the origin every time, saying why.
+    for path in ["/private", "/nostore"] {
+        get(&node, path, &[]).await;
+        let (_, headers, _) = get(&node, path, &[]).await;
+        assert!(
+            cache_status(&headers).contains("fwd=miss; detail="),
+            "{path}: {headers:?}"
+        );
+        assert_eq!(origin.count(path), 2, "{path}");
+    }
+
+    // Conditional requests and ranges from the stored object.
+    get(&node, "/etag", &[]).await;
+    let (status, _, body) = get(&node, "/etag", &[("if-none-match", "\"v1\"")]).await;
+    assert_eq!((status, body.as_str()), (304, ""));
+    let (status, headers, body) = get(&node, "/cached", &[("range", "bytes=0-4")]).await;
+    assert_eq!((status, body.as_str()), (206, "hello"));
+    assert_eq!(headers["content-range"], "bytes 0-4/18");
+    let (status, headers, _) = get(&node, "/cached", &[("range", "bytes=100-")]).await;
+    assert_eq!(status, 416);
+    assert_eq!(headers["content-range"], "bytes */18");
+    let (status, _, body) =
+        http_request(node.http.unwrap(), "HEAD", "/cached", &[], Vec::new()).await;
+    assert_eq!((status, body.len()), (200, 0));
+
+    // Vary: each Accept-Language gets its own answer.
+    let (_, _, en) = get(&node, "/vary", &[("accept-language", "en")]).await;
+    let (_, _, fr) = get(&node, "/vary", &[("accept-language", "fr")]).await;
+    assert_eq!((en.as_str(), fr.as_str()), ("en", "fr"));
+    assert_eq!(origin.count("/cached"), 1);
+}
+
+#[tokio::test]
+async fn concurrent_misses_make_one_origin_request() {
+    let origin = Origin::start().await;
+    let node = start(&origin);
+    let mut requests = Vec::new();
+    for _ in 0..30 {
+        let addr = node.http.unwrap();
+        requests.push(tokio::spawn(async move {
+            http_request(addr, "GET", "/slow", &[], Vec::new()).await
+        }));
+    }
+    let mut collapsed = 0;
+    for request in requests {
+        let (status, headers, body) = request.await.unwrap();
+        assert_eq!((status, &body[..]), (200, &b"hello from /slow"[..]));
+        collapsed += usize::from(cache_status(&headers).contains("collapsed"));
+    }
+    assert_eq!(origin.count("/slow"), 1);
+    assert!(
+        collapsed >= 1,
+        "some requests waited on the first one's fetch"
+    );
+}
+
+#[tokio::test]
+async fn stale_if_error_purge_and_invalidation() {
+    let origin = Origin::start().await;
+    let node = start(&origin);
+    let admin = node.admin.unwrap();
+
+    // stale-if-error: expired, origin failing: the stored copy is served; must-revalidate: 502.
+    get(&node, "/short", &[]).await;
+    get(&node, "/strict", &[]).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    origin.failing.store(true, Ordering::SeqCst);
+    let (status, headers, body) = get(&node, "/short", &[]).await;
+    assert_eq!((status, body.as_str()), (200, "hello from /short"));
+    assert!(
+        cache_status(&headers).contains("stale-if-error"),
+        "{headers:?}"
+    );
+    // must-revalidate: never stale; the origin's own error goes through.
+    let (status, _, body) = get(&node, "/strict", &[]).await;
+    assert_eq!((status, body.as_str()), (500, "down"));
+    origin.failing.store(false, Ordering::SeqCst);
+
+    // Purge by URL, tag and prefix: the next request goes to the origin again.
+    get(&node, "/cached", &[]).await;
+    get(&node, "/tagged", &[]).await;
+    let host = node.http.unwrap();
+    let (status, body) = http(
+        admin,
+        "POST",
+        &format!("/admin/purge?url=http://{host}/cached"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body.contains("\"purged\":1")),
+        (200, true),
+        "{body}"
+    );
+    get(&node, "/cached", &[]).await;
+    assert_eq!(origin.count("/cached"), 2);
+    let (_, body) = http(admin, "POST", "/admin/purge?tag=blue", None).await;
+    assert!(body.contains("\"purged\":1"), "{body}");
+    get(&node, "/tagged", &[]).await;
+    assert_eq!(origin.count("/tagged"), 2);
+    let (_, body) = http(
+        admin,
+        "POST",
+        &format!("/admin/purge?prefix={host}/ca"),
+        None,
+    )
+    .await;
+    assert!(body.contains("\"purged\":1"), "{body}");
+    assert_eq!(http(admin, "POST", "/admin/purge", None).await.0, 400);
+
+    // The origin's own answers pass through when they are not errors to hide.
+    let (status, _, _) = get(&node, "/never-seen", &[]).await;
+    assert_eq!(status, 404, "the origin's own 404 passes through");
+
+    // A successful POST invalidates the stored URL (RFC 9111 4.4).
+    get(&node, "/etag", &[]).await;
+    let (status, _, _) =
+        http_request(node.http.unwrap(), "POST", "/etag", &[], b"x".to_vec()).await;
+    assert_eq!(status, 200);
+    get(&node, "/etag", &[]).await;
+    assert_eq!(origin.count("/etag"), 2);
+}
+
+/// No origin listening: 502; an origin slower than the first-byte timeout: 504.
+#[tokio::test]
+async fn unreachable_and_slow_origins() {
+    let down = Node::start(&[
+        "--origin",
+        "http://127.0.0.1:9",
+        "--dns-listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ]);
+    let (status, headers, _) = get(&down, "/anything", &[]).await;
+    assert_eq!(status, 502);
+    assert!(headers.contains_key("cache-status"));
+
+    let origin = Origin::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[dns]\nzones = \"{}\"\n[proxy]\norigin = \"{}\"\nfirst_byte_timeout_ms = 50\nretries = 0\n",
+        crate::support::repo_root().join("zones").display(),
+        origin.url()
+    );
+    let config = crate::support::write_file(dir.path(), "edgenode.toml", &text);
+    let node = Node::start(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--dns-listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ]);
+    let (status, _, body) = get(&node, "/slow", &[]).await;
+    assert_eq!(status, 504, "{body}");
+}

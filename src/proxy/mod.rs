@@ -100,7 +100,10 @@ impl Proxy {
         }
         let request_cc = CacheControl::parse(&headers);
         let head = method == Method::HEAD;
-        if let Some(mut response) = self.cached_response(&key, &headers, &request_cc).await {
+        if let Some(mut response) = self
+            .cached_response(&host, &path, &key, &headers, &request_cc)
+            .await
+        {
             strip_body_for_head(&mut response, head);
             return response;
         }
@@ -116,7 +119,9 @@ impl Proxy {
 
     /// A stored response this request may have (fresh, or stale where allowed), or None.
     async fn cached_response(
-        &self,
+        self: &Arc<Self>,
+        host: &str,
+        path: &str,
         key: &CacheKey,
         req_headers: &HeaderMap,
         request_cc: &CacheControl,
@@ -137,6 +142,11 @@ impl Proxy {
                 req_headers,
                 "edgenode; hit",
             )),
+            Reuse::StaleWhileRevalidate => {
+                self.refresh_in_background(host, path, req_headers, key);
+                let status = "edgenode; hit; fwd=stale; detail=\"stale-while-revalidate\"";
+                Some(self.serve(&Method::GET, &stored, meta.age, req_headers, status))
+            }
             Reuse::StaleAccepted => Some(self.serve(
                 &Method::GET,
                 &stored,
@@ -210,6 +220,36 @@ impl Proxy {
             }
             _ => self.fetch_uncoalesced(&host, &path, &headers, &key).await,
         }
+    }
+
+    /// RFC 5861 stale-while-revalidate: one refresh per key runs in the background (the cache
+    /// core coalesces it with any other fill of the key), and the next request gets its result.
+    fn refresh_in_background(
+        self: &Arc<Self>,
+        host: &str,
+        path: &str,
+        headers: &HeaderMap,
+        key: &CacheKey,
+    ) {
+        let proxy = Arc::clone(self);
+        let (host, path, headers, key) = (
+            host.to_string(),
+            path.to_string(),
+            headers.clone(),
+            key.clone(),
+        );
+        tokio::spawn(async move {
+            let filler = Arc::clone(&proxy);
+            let refreshed = proxy
+                .cache
+                .get_or_fill(key, true, move || async move {
+                    filler.fetch_for_cache(&host, &path, &headers).await
+                })
+                .await;
+            if let Err(error) = refreshed {
+                tracing::debug!(%error, "background refresh failed; the stale copy stays");
+            }
+        });
     }
 
     /// The origin's response as a cache entry: stored when RFC 9111 allows, otherwise kept for

@@ -93,6 +93,7 @@ async fn respond(
     let (cache_control, extra): (&str, Vec<(&str, String)>) = match path.as_str() {
         "/cached" => ("max-age=60", vec![]),
         "/short" => ("max-age=1, stale-if-error=60", vec![]),
+        "/swr" => ("max-age=1, stale-while-revalidate=30", vec![]),
         "/strict" => ("max-age=1, must-revalidate", vec![]),
         "/private" => ("private, max-age=60", vec![]),
         "/nostore" => ("no-store", vec![]),
@@ -110,10 +111,11 @@ async fn respond(
                 .unwrap();
         }
     };
-    let body = if path == "/vary" {
-        language
-    } else {
-        format!("hello from {path}")
+    let count = counts.lock().unwrap().get(&path).copied().unwrap_or(0);
+    let body = match path.as_str() {
+        "/vary" => language,
+        "/swr" => format!("version {count}"),
+        _ => format!("hello from {path}"),
     };
     let mut response = Response::builder()
         .status(StatusCode::OK)
@@ -319,4 +321,28 @@ async fn unreachable_and_slow_origins() {
     ]);
     let (status, _, body) = get(&node, "/slow", &[]).await;
     assert_eq!(status, 504, "{body}");
+}
+
+/// stale-while-revalidate: the stale copy is served at once and refreshed once in the background.
+#[tokio::test]
+async fn stale_while_revalidate_refreshes_in_the_background() {
+    let origin = Origin::start().await;
+    let node = start(&origin);
+    assert_eq!(get(&node, "/swr", &[]).await.2, "version 1");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, headers, body) = get(&node, "/swr", &[]).await;
+    assert_eq!((status, body.as_str()), (200, "version 1"));
+    assert!(
+        cache_status(&headers).contains("stale-while-revalidate"),
+        "{headers:?}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while get(&node, "/swr", &[]).await.2 != "version 2" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the background refresh never landed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(origin.count("/swr"), 2);
 }

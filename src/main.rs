@@ -231,6 +231,9 @@ fn check(args: &ConfigArgs) -> ExitCode {
             Err(e) => problems.push(e.to_string()),
         }
     }
+    if let Err(e) = edgenode::proxy::upstream::Upstream::new(&config.proxy) {
+        problems.push(format!("{}: {e}", config.origin));
+    }
     let state = load_state(&config);
     match &state {
         Ok(state) => {

@@ -24,6 +24,13 @@ pub type Body = Full<Bytes>;
 /// A client that has not sent its request headers (or finished a TLS handshake) by then is
 /// disconnected, so slow clients cannot hold connections open for free.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Request header fields at most (HTTP/1.1); more is a 431.
+const MAX_HEADERS: usize = 100;
+/// HTTP/2: concurrent streams per connection, and the decoded size of one header list.
+const MAX_STREAMS: u32 = 256;
+const MAX_HEADER_BYTES: u32 = 64 << 10;
+/// HTTP/2 streams reset before we could answer them, per connection, before it is closed.
+const MAX_PENDING_RESETS: usize = 64;
 /// How long a stop waits for requests in flight before closing their connections.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 

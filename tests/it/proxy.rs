@@ -202,7 +202,7 @@ async fn concurrent_misses_make_one_origin_request() {
     let origin = Origin::start().await;
     let node = start(&origin);
     let mut requests = Vec::new();
-    for _ in 0..30 {
+    for _ in 0..200 {
         let addr = node.http.unwrap();
         requests.push(tokio::spawn(async move {
             http_request(addr, "GET", "/slow", &[], Vec::new()).await
@@ -345,4 +345,38 @@ async fn stale_while_revalidate_refreshes_in_the_background() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(origin.count("/swr"), 2);
+}
+
+/// curl over TLS 1.3 and HTTP/2 to the proxy: the second request is a hit.
+#[test]
+fn curl_over_tls_and_http2() {
+    if !crate::support::have_tool("curl") {
+        return;
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let origin = runtime.block_on(Origin::start());
+    let node = start(&origin);
+    let cert = node.certificate.clone().expect("self-signed certificate");
+    let url = format!("https://localhost:{}/cached", node.https.unwrap().port());
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        let out = std::process::Command::new("curl")
+            .args(["-sv", "--http2", "--cacert", cert.to_str().unwrap(), &url])
+            .output()
+            .unwrap();
+        let verbose = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            verbose.contains("TLSv1.3") && verbose.contains("HTTP/2 200"),
+            "{verbose}"
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from /cached");
+        let status = verbose
+            .lines()
+            .find(|l| l.starts_with("< cache-status:"))
+            .unwrap_or_default()
+            .to_string();
+        statuses.push(status);
+    }
+    assert_eq!(statuses[1], "< cache-status: edgenode; hit", "{statuses:?}");
+    assert_eq!(origin.count("/cached"), 1);
 }

@@ -33,6 +33,16 @@ use upstream::{Fetched, Upstream, UpstreamError};
 /// (never sent to clients).
 const NOT_STORED: HeaderName = HeaderName::from_static("x-edgenode-not-stored");
 
+/// Client request fields a cache fill does not forward: the cache answers them itself.
+const CLIENT_CONDITIONALS: [HeaderName; 6] = [
+    header::IF_NONE_MATCH,
+    header::IF_MODIFIED_SINCE,
+    header::IF_MATCH,
+    header::IF_UNMODIFIED_SINCE,
+    header::IF_RANGE,
+    header::RANGE,
+];
+
 /// Largest request body passed to the origin (POST, PUT); larger gets 413.
 const MAX_REQUEST_BODY: usize = 16 << 20;
 
@@ -254,21 +264,57 @@ impl Proxy {
 
     /// The origin's response as a cache entry: stored when RFC 9111 allows, otherwise kept for
     /// no time at all (the callers waiting on this fill still get it: hit-for-pass).
+    ///
+    /// The fetch is for the cache, not for one client: the client's conditionals and Range are
+    /// not forwarded (they are answered from the full stored object, and waiters coalesced on
+    /// this fill may not share them). A stored copy of the same variant is revalidated with its
+    /// own validators instead (RFC 9111 4.3.1); a 304 refreshes it (4.3.4).
     async fn fetch_for_cache(
         &self,
         host: &str,
         path: &str,
         headers: &HeaderMap,
     ) -> Result<(Arc<Stored>, EntryMeta), UpstreamError> {
+        let key = cache_key(host, path);
+        let previous = match self.cache.get::<Stored>(&key).await {
+            CoreLookup::Fresh { value, .. } | CoreLookup::Stale { value, .. } => Some(value),
+            CoreLookup::Miss => None,
+        }
+        .filter(|p| {
+            p.selected_by(headers) && storable_reason(p).is_none() && p.status == StatusCode::OK
+        });
+        let mut upstream_headers = headers.clone();
+        for name in CLIENT_CONDITIONALS {
+            upstream_headers.remove(name);
+        }
+        if let Some(previous) = &previous {
+            upstream_headers.extend(policy::validation_headers(&previous.headers));
+        }
         let request_time = SystemTime::now();
         let fetched = self
             .upstream
-            .fetch(host, &Method::GET, path, headers, Bytes::new())
+            .fetch(host, &Method::GET, path, &upstream_headers, Bytes::new())
             .await?;
         if matches!(fetched.status.as_u16(), 500 | 502 | 503 | 504) {
             return Err(UpstreamError::ServerError(Box::new(fetched)));
         }
-        Ok(self.to_entry(headers, fetched, request_time, SystemTime::now()))
+        let response_time = SystemTime::now();
+        match previous {
+            Some(previous)
+                if fetched.status == StatusCode::NOT_MODIFIED
+                    && policy::validated_by(&previous.headers, &fetched.headers) =>
+            {
+                let mut merged = previous.headers.clone();
+                policy::merge_304(&mut merged, &fetched.headers);
+                let refreshed = Fetched {
+                    status: previous.status,
+                    headers: merged,
+                    body: previous.body.clone(),
+                };
+                Ok(self.to_entry(headers, refreshed, request_time, response_time))
+            }
+            _ => Ok(self.to_entry(headers, fetched, request_time, response_time)),
+        }
     }
 
     /// A request that must not take a coalesced or stored answer (another variant, or a stored

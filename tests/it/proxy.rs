@@ -94,6 +94,20 @@ async fn respond(
         "/cached" => ("max-age=60", vec![]),
         "/short" => ("max-age=1, stale-if-error=60", vec![]),
         "/swr" => ("max-age=1, stale-while-revalidate=30", vec![]),
+        "/validated" => {
+            let matches = req
+                .headers()
+                .get("if-none-match")
+                .is_some_and(|v| v == "\"v7\"");
+            if matches {
+                let not_modified = Response::builder().status(304).header("etag", "\"v7\"");
+                return not_modified
+                    .header("cache-control", "max-age=1")
+                    .body(Full::new(Bytes::new()))
+                    .unwrap();
+            }
+            ("max-age=1", vec![("etag", "\"v7\"".to_string())])
+        }
         "/strict" => ("max-age=1, must-revalidate", vec![]),
         "/private" => ("private, max-age=60", vec![]),
         "/nostore" => ("no-store", vec![]),
@@ -379,4 +393,37 @@ fn curl_over_tls_and_http2() {
     }
     assert_eq!(statuses[1], "< cache-status: edgenode; hit", "{statuses:?}");
     assert_eq!(origin.count("/cached"), 1);
+}
+
+/// A stale object with a validator is revalidated: the origin's 304 refreshes the stored copy,
+/// and clients' own conditionals never reach the origin on a cache fill.
+#[tokio::test]
+async fn stale_objects_are_revalidated_with_their_validators() {
+    let origin = Origin::start().await;
+    let node = start(&origin);
+    let (_, _, body) = get(
+        &node,
+        "/validated",
+        &[("if-none-match", "\"something-else\"")],
+    )
+    .await;
+    assert_eq!(
+        body, "hello from /validated",
+        "the client's If-None-Match is not forwarded"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, headers, body) = get(&node, "/validated", &[]).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "hello from /validated"),
+        "the 304 refreshed the stored body"
+    );
+    assert!(cache_status(&headers).contains("fwd=miss"), "{headers:?}");
+    let (_, headers, _) = get(&node, "/validated", &[]).await;
+    assert_eq!(
+        cache_status(&headers),
+        "edgenode; hit",
+        "fresh again after revalidation"
+    );
+    assert_eq!(origin.count("/validated"), 2);
 }

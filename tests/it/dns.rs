@@ -360,6 +360,12 @@ async fn query_log_in_json() {
             "--httpdns-tls-listen",
             "127.0.0.1:0",
         ])
+        .args([
+            "--http-listen",
+            "127.0.0.1:0",
+            "--https-listen",
+            "127.0.0.1:0",
+        ])
         .current_dir(crate::support::repo_root())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

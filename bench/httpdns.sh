@@ -51,125 +51,23 @@
 #
 # Every server started here is stopped by its PID on exit. All traffic stays on 127.0.0.1.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-rounds=3
-seconds=10
 connections=50
 streams=10
 name=www.example.test
-keep=false
-while (($# > 0)); do
-    case "$1" in
-        --quick) rounds=1 seconds=5 ;;
-        --rounds) rounds=$2; shift ;;
-        --seconds) seconds=$2; shift ;;
-        --connections) connections=$2; shift ;;
-        --streams) streams=$2; shift ;;
-        --name) name=${2%.}; shift ;;
-        --keep) keep=true ;;
-        -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
-        *) echo "unknown argument: $1 (try --help)" >&2; exit 2 ;;
-    esac
-    shift
-done
-for n in "$rounds" "$seconds" "$connections" "$streams"; do
-    [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "error: expected a positive integer, got '$n'" >&2; exit 2; }
-done
+parse_options connections streams name -- "$@"
+require_positive_integers "$rounds" "$seconds" "$connections" "$streams"
+name=${name%.}
 [[ $name =~ ^[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+$ ]] ||
     { echo "error: --name wants a host name like www.example.test, got '$name'" >&2; exit 2; }
 name=${name,,}
 warm_up=1
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-case ":$PATH:" in *:/usr/sbin:*) ;; *) export PATH="$PATH:/usr/sbin:/sbin" ;; esac
-
-say() { printf '==> %s\n' "$*" >&2; }
-
-# --- tools (apt only when one is missing, as .ci/run does) ---------------------------------------
-
-command -v cargo >/dev/null || { echo "error: cargo is required" >&2; exit 1; }
-declare -A package_of=(
-    [dig]=bind9-dnsutils
-    [dnsperf]=dnsperf
-    [h2load]=nghttp2-client
-    [curl]=curl
-)
-missing=()
-for tool in "${!package_of[@]}"; do
-    command -v "$tool" >/dev/null 2>&1 || missing+=("${package_of[$tool]}")
-done
-if ((${#missing[@]} > 0)); then
-    say "apt-get install ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >&2
-    # Installing these starts no service here (no systemd).
-    apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null >&2
-fi
-for tool in "${!package_of[@]}" base64 od; do
-    command -v "$tool" >/dev/null || { echo "error: $tool is still missing" >&2; exit 1; }
-done
-
-D=$(mktemp -d "${TMPDIR:-/tmp}/edgenode-bench-httpdns.XXXXXX")
-server_pids=()
-client_pid=
-cleanup() {
-    local pid i
-    # A load generator still running (interrupted run): its wrapper subshell and h2load/dnsperf.
-    if [[ -n $client_pid ]]; then
-        for pid in $(process_tree "$client_pid"); do kill -TERM "$pid" 2>/dev/null || true; done
-        wait "$client_pid" 2>/dev/null || true
-    fi
-    for pid in "${server_pids[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${server_pids[@]}"; do
-        for ((i = 0; i < 100; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if $keep; then echo "work directory kept: $D" >&2; else rm -rf "$D"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# --- helpers over /proc (no procps needed) ------------------------------------------------------
-
-# The PID and every descendant of it, one per line.
-process_tree() {
-    local -A children=()
-    local stat line rest pid ppid
-    for stat in /proc/[0-9]*/stat; do
-        { read -r line <"$stat"; } 2>/dev/null || continue
-        rest=${line##*) }            # after "pid (comm) ": field 3 (state) onwards
-        read -r _ ppid _ <<<"$rest"
-        pid=${stat#/proc/}
-        pid=${pid%/stat}
-        children[$ppid]+="$pid "
-    done
-    local queue=("$1") next
-    while ((${#queue[@]} > 0)); do
-        next=${queue[0]}
-        queue=("${queue[@]:1}")
-        echo "$next"
-        for pid in ${children[$next]:-}; do queue+=("$pid"); done
-    done
-}
-
-# utime+stime (fields 14 and 15 of /proc/PID/stat, which cover all the threads of a process) of
-# the whole process tree, in clock ticks.
-cpu_ticks() {
-    local total=0 pid line rest fields
-    for pid in $(process_tree "$1"); do
-        { read -r line <"/proc/$pid/stat"; } 2>/dev/null || continue
-        rest=${line##*) }
-        read -ra fields <<<"$rest"   # fields[0] is field 3, so 14 and 15 are [11] and [12]
-        total=$((total + fields[11] + fields[12]))
-    done
-    echo "$total"
-}
+bench_setup httpdns cargo base64 od dig=bind9-dnsutils dnsperf=dnsperf h2load=nghttp2-client curl=curl
+# Up to 10 s for edgenode to stop after SIGTERM (lib.sh's default: 5).
+stop_seconds=10
 
 # The value at quantile Q (0.99) of the numbers on stdin, one per line (nearest rank).
 quantile() {
@@ -181,9 +79,7 @@ quantile() {
 
 # --- the server ---------------------------------------------------------------------------------
 
-say "cargo build --release"
-cargo build --release --quiet
-edgenode_bin=target/release/edgenode
+build_edgenode
 
 cat >"$D/edgenode.toml" <<EOF
 # bench/httpdns.sh: the listeners come from the command line; no HTTPDNS client rate limit.
@@ -198,33 +94,13 @@ id = "100000"
 secret = "bench"
 EOF
 
-start_edgenode() {
-    local i
-    # TMPDIR: the self-signed certificate goes to $D/edgenode-PID/, removed with $D.
-    TMPDIR=$D "$edgenode_bin" serve --config "$D/edgenode.toml" --dns-listen 127.0.0.1:0 \
-        --admin-listen 127.0.0.1:0 --httpdns-listen 127.0.0.1:0 --httpdns-tls-listen 127.0.0.1:0 \
-        >"$D/edgenode.out" 2>"$D/edgenode.log" &
-    edgenode_pid=$!
-    server_pids+=("$edgenode_pid")
-    for ((i = 0; i < 300; i++)); do
-        if grep -qx ready "$D/edgenode.out"; then
-            dns_port=$(awk '$1 == "listening" && $2 == "dns-udp" {n = split($3, a, ":"); print a[n]; exit}' "$D/edgenode.out")
-            https_port=$(awk '$1 == "listening" && $2 == "httpdns-tls" {n = split($3, a, ":"); print a[n]; exit}' "$D/edgenode.out")
-            certificate=$(awk '$1 == "tls-certificate" {print $2; exit}' "$D/edgenode.out")
-            [[ -n $dns_port && -n $https_port && -n $certificate ]] && return 0
-            break
-        fi
-        kill -0 "$edgenode_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "error: edgenode did not print ready with dns-udp, httpdns-tls and tls-certificate; its output and log:" >&2
-    cat "$D/edgenode.out" >&2
-    tail -n 30 "$D/edgenode.log" >&2
-    exit 1
-}
-
 say "starting edgenode (DNS over UDP and HTTPS, no HTTPDNS client rate limit)"
-start_edgenode
+# TMPDIR: the self-signed certificate goes to $D/edgenode-PID/, removed with $D.
+TMPDIR=$D start_edgenode --config "$D/edgenode.toml" --dns-listen 127.0.0.1:0 \
+    --admin-listen 127.0.0.1:0 --httpdns-listen 127.0.0.1:0 --httpdns-tls-listen 127.0.0.1:0
+dns_port=$(listening_port dns-udp)
+https_port=$(listening_port httpdns-tls)
+certificate=$(edgenode_says tls-certificate)
 
 # --- the workloads ------------------------------------------------------------------------------
 
@@ -281,7 +157,6 @@ done
 
 # --- the runs -----------------------------------------------------------------------------------
 
-clk_tck=$(getconf CLK_TCK)
 : >"$D/results"
 
 # run_h2 WORKLOAD: one h2load run, appends
@@ -303,7 +178,7 @@ run_h2() {
     wait "$client_pid" || rc=$?
     after=$(cpu_ticks "$edgenode_pid")
     client_pid=
-    kill -0 "$edgenode_pid" 2>/dev/null || { echo "error: edgenode exited during the $w run" >&2; exit 1; }
+    check_alive "$edgenode_pid" "edgenode exited during the $w run"
     # "req/s requests failed errored timeout 2xx tls alpn codes"
     summary=$(awk '
         /^finished in/ { rps = $4 }
@@ -357,7 +232,7 @@ run_udp() {
     wait "$client_pid" || rc=$?
     after=$(cpu_ticks "$edgenode_pid")
     client_pid=
-    kill -0 "$edgenode_pid" 2>/dev/null || { echo "error: edgenode exited during the udp run" >&2; exit 1; }
+    check_alive "$edgenode_pid" "edgenode exited during the udp run"
     # The statistics, without the per-query lines ("> NOERROR NAME A LATENCY").
     grep -v '^> ' "$out.log" >"$out" || true
     if ((rc != 0)); then
@@ -365,12 +240,7 @@ run_udp() {
         echo "error: dnsperf failed (exit $rc)" >&2
         exit 1
     fi
-    summary=$(awk '/Queries completed:/ { completed = $3 }
-        /Queries lost:/ { lost = $3 }
-        /Queries per second:/ { qps = $4 }
-        /Average packet size:/ { bytes = $NF }
-        /Response codes:/ { sub(/^ *Response codes: */, ""); gsub(/ /, "_"); codes = $0 }
-        END { printf "%.0f %d %d %d %s\n", qps, completed, lost, bytes, codes }' "$out")
+    summary=$(dnsperf_summary "$out")
     read -r qps completed lost bytes codes <<<"$summary"
     p99=$(awk '$1 == ">" {print $NF * 1000}' "$out.log" | quantile 0.99)
     $keep || rm -f "$out.log"
@@ -395,10 +265,9 @@ done
 
 # --- the report ---------------------------------------------------------------------------------
 
-median() { sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 # The median over a workload's runs of: rps, p99 (ms), cpu (server CPU s per 100k requests),
 # server (server cores used), client (load generator cores used).
-median_of() {
+workload_median() {
     awk -v w="$1" -v what="$2" -v tck="$clk_tck" -v s="$seconds" '$1 == w {
         if (what == "rps") print $2
         else if (what == "p99") print $4
@@ -406,22 +275,21 @@ median_of() {
         else if (what == "server") print $5 / tck / s
         else if (what == "client") print $6 / $7 }' "$D/results" | median
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}'; }
-fixed() { awk -v v="$1" -v d="$2" 'BEGIN {printf "%.*f", d, v}'; }
 
 workloads+=(udp)
 declare -A rps_of cpu_of
 for w in "${workloads[@]}"; do
-    rps_of[$w]=$(median_of "$w" rps)
-    cpu_of[$w]=$(median_of "$w" cpu)
+    rps_of[$w]=$(workload_median "$w" rps)
+    cpu_of[$w]=$(workload_median "$w" cpu)
 done
 
 rows=
 cores=
 costs=
 for w in "${workloads[@]}"; do
-    rows+="| ${label_of[$w]} | ${rps_of[$w]} | $(fixed "$(median_of "$w" p99)" 2) | $(fixed "${cpu_of[$w]}" 3) | $(ratio "${rps_of[$w]}" "${rps_of[udp]}") |"$'\n'
-    cores+="${cores:+; }$w $(fixed "$(median_of "$w" server)" 2) / $(fixed "$(median_of "$w" client)" 2)"
+    rows+=$(table_row "${label_of[$w]}" "${rps_of[$w]}" "$(fixed "$(workload_median "$w" p99)" 2)" \
+        "$(fixed "${cpu_of[$w]}" 3)" "$(ratio "${rps_of[$w]}" "${rps_of[udp]}")")$'\n'
+    cores+="${cores:+; }$w $(fixed "$(workload_median "$w" server)" 2) / $(fixed "$(workload_median "$w" client)" 2)"
     [[ $w == udp ]] || costs+="${costs:+, }$w $(ratio "${cpu_of[$w]}" "${cpu_of[udp]}")"
 done
 # Status codes summed over each workload's runs, and the mean response size (last run).
@@ -433,7 +301,7 @@ codes=$(awk '$1 != "udp" {
         split("2xx 3xx 4xx 5xx", c, " "); for (i = 1; i <= 4; i++) printf " %d %s", sum[w " " c[i]], c[i] } }' "$D/results")
 bytes=$(awk '{b[$1] = $8; if (!($1 in seen)) { seen[$1] = 1; order[++k] = $1 } }
     END { for (j = 1; j <= k; j++) printf "%s%s %d", (j > 1 ? ", " : ""), order[j], b[order[j]] }' "$D/results")
-udp_codes=$(awk '$1 == "udp" {c = $9} END {gsub(/_/, " ", c); print c}' "$D/results")
+udp_codes=$(last_field udp 9)
 udp_lost=$(awk '$1 == "udp" {t += $10} END {print t + 0}' "$D/results")
 
 cat <<EOF
@@ -444,8 +312,7 @@ One edgenode, $rounds round(s) of $seconds s per workload, alternating; h2load $
 (warm-up $warm_up s, TLS 1.3, h2, 127.0.0.1); dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ {print $2; exit}') -c 10 -q 100; $(nproc) cores shared by the
 server and the load generator. Every answer: $answer. Medians over the runs.
 
-| workload | median req/s | p99 ms | CPU s per 100k | req/s / UDP QPS |
-|---|---:|---:|---:|---:|
+$(table_header workload "median req/s" "p99 ms" "CPU s per 100k" "req/s / UDP QPS")
 ${rows%$'\n'}
 
 Server CPU per request relative to UDP DNS: $costs.

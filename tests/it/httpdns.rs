@@ -43,14 +43,7 @@ fn start(dir: &std::path::Path, extra: &str) -> Node {
     let zones = repo_root().join("zones");
     let text = format!("[dns]\nzones = \"{}\"\n{CONFIG}{extra}", zones.display());
     let config = write_file(dir, "edgenode.toml", &text);
-    Node::start(&[
-        "--config",
-        config.to_str().unwrap(),
-        "--dns-listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-    ])
+    Node::with_config(&config)
 }
 
 async fn get(node: &Node, path: &str) -> (u16, hyper::HeaderMap, String) {
@@ -403,14 +396,7 @@ async fn client_address_rate_limits_and_trusted_proxies() {
         repo_root().join("zones").display()
     );
     let config = write_file(strict.path(), "limited.toml", &text);
-    let node = Node::start(&[
-        "--config",
-        config.to_str().unwrap(),
-        "--dns-listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-    ]);
+    let node = Node::with_config(&config);
     let mut statuses = Vec::new();
     let mut retry_after = None;
     for _ in 0..4 {
@@ -444,14 +430,7 @@ async fn proxies_xff_from_trusted_peers() {
         zones.display()
     );
     let config = write_file(dir.path(), "edgenode.toml", &text);
-    let node = Node::start(&[
-        "--config",
-        config.to_str().unwrap(),
-        "--dns-listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-    ]);
+    let node = Node::with_config(&config);
     let forwarded = [("x-forwarded-for", "198.51.100.7, 127.0.1.5")];
     let (_, _, body) = http_request(
         node.httpdns.unwrap(),
@@ -583,14 +562,7 @@ async fn certificates_reload_without_a_restart() {
         key.display()
     );
     let config = write_file(dir.path(), "edgenode.toml", &text);
-    let node = Node::start(&[
-        "--config",
-        config.to_str().unwrap(),
-        "--dns-listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-    ]);
+    let node = Node::with_config(&config);
     let tls = node.httpdns_tls.unwrap();
     assert!(
         node.certificate.is_none(),

@@ -325,14 +325,7 @@ async fn unreachable_and_slow_origins() {
         origin.url()
     );
     let config = crate::support::write_file(dir.path(), "edgenode.toml", &text);
-    let node = Node::start(&[
-        "--config",
-        config.to_str().unwrap(),
-        "--dns-listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-    ]);
+    let node = Node::with_config(&config);
     let (status, _, body) = get(&node, "/slow", &[]).await;
     assert_eq!(status, 504, "{body}");
 }

@@ -113,14 +113,7 @@ async fn admin_token_is_required_when_configured() {
             repo_root().join("zones").display()
         ),
     );
-    let node = Node::start(&[
-        "--config",
-        config.to_str().unwrap(),
-        "--dns-listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-    ]);
+    let node = Node::with_config(&config);
     let admin = node.admin.unwrap();
     assert_eq!(http(admin, "POST", "/admin/reload", None).await.0, 401);
     assert_eq!(

@@ -109,6 +109,19 @@ impl Node {
         ])
     }
 
+    /// `serve --config FILE`, every listener on port 0.
+    pub fn with_config(config: &Path) -> Node {
+        let config = config.to_str().expect("utf-8 path");
+        Node::start(&[
+            "--config",
+            config,
+            "--dns-listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+    }
+
     /// The first DNS address (UDP and TCP share it when started with one `--dns-listen`).
     pub fn dns(&self) -> SocketAddr {
         self.dns_udp[0]

@@ -313,11 +313,12 @@ fn geoip_build(input: &std::path::Path, output: &std::path::Path) -> ExitCode {
 
 fn init_tracing(config: &Config) {
     use tracing_subscriber::EnvFilter;
-    // hickory-server logs every request at info: keep it at warn unless the level names it.
+    // hickory-server logs every request at info, and the recursor every NXDOMAIN at warn:
+    // keep them quieter unless the level names hickory itself.
     let level = if config.log.level.contains("hickory") {
         config.log.level.clone()
     } else {
-        format!("{},hickory_server=warn", config.log.level)
+        format!("{},hickory_server=warn,hickory_resolver=error", config.log.level)
     };
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&level))

@@ -48,6 +48,33 @@ fn resolver_config(dir: &Path, extra: &str) -> String {
         .to_string()
 }
 
+/// Sends `count` copies of one recursive query at once from one socket (distinct IDs) and
+/// returns the responses.
+async fn burst(
+    server: std::net::SocketAddr,
+    name: &str,
+    rtype: RecordType,
+    count: u16,
+) -> Vec<Message> {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for id in 0..count {
+        let mut message = recursive(name, rtype);
+        message.metadata.id = id;
+        socket
+            .send_to(&message.to_vec().unwrap(), server)
+            .await
+            .unwrap();
+    }
+    let mut buffer = [0u8; 1500];
+    let mut responses = Vec::new();
+    for _ in 0..count {
+        let wait = tokio::time::timeout(Duration::from_secs(3), socket.recv(&mut buffer));
+        let len = wait.await.expect("a response in time").expect("recv");
+        responses.push(Message::from_vec(&buffer[..len]).unwrap());
+    }
+    responses
+}
+
 /// The value of one metric line (name with labels), 0 when absent.
 fn metric(metrics: &str, series: &str) -> u64 {
     metrics
@@ -127,22 +154,7 @@ async fn forwarding_caches_coalesces_and_serves_stale() {
     assert_eq!(status, 400);
 
     // 50 queries for one new name in one burst: one upstream query, coalesced.
-    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    for id in 0..50u16 {
-        let mut message = recursive("www.UPSTREAM.test.", RecordType::AAAA);
-        message.metadata.id = id;
-        socket
-            .send_to(&message.to_vec().unwrap(), resolver.dns())
-            .await
-            .unwrap();
-    }
-    let mut buffer = [0u8; 1500];
-    for _ in 0..50 {
-        let len = tokio::time::timeout(Duration::from_secs(3), socket.recv(&mut buffer))
-            .await
-            .unwrap()
-            .unwrap();
-        let response = Message::from_vec(&buffer[..len]).unwrap();
+    for response in burst(resolver.dns(), "www.UPSTREAM.test.", RecordType::AAAA, 50).await {
         assert_eq!(response.metadata.response_code, ResponseCode::NoError);
     }
     let metrics = http_get(upstream.admin.unwrap(), "/metrics").await;
@@ -378,22 +390,7 @@ async fn identical_questions_in_flight_go_upstream_once() {
         "--admin-listen",
         "127.0.0.1:0",
     ]);
-    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    for id in 0..50u16 {
-        let mut message = recursive("slow.example.net.", RecordType::A);
-        message.metadata.id = id;
-        socket
-            .send_to(&message.to_vec().unwrap(), resolver.dns())
-            .await
-            .unwrap();
-    }
-    let mut buffer = [0u8; 1500];
-    for _ in 0..50 {
-        let len = tokio::time::timeout(Duration::from_secs(3), socket.recv(&mut buffer))
-            .await
-            .unwrap()
-            .unwrap();
-        let response = Message::from_vec(&buffer[..len]).unwrap();
+    for response in burst(resolver.dns(), "slow.example.net.", RecordType::A, 50).await {
         assert_eq!(
             first_a(&response).map(|(a, _)| a).as_deref(),
             Some("127.0.40.1")

@@ -318,7 +318,10 @@ fn init_tracing(config: &Config) {
     let level = if config.log.level.contains("hickory") {
         config.log.level.clone()
     } else {
-        format!("{},hickory_server=warn,hickory_resolver=error", config.log.level)
+        format!(
+            "{},hickory_server=warn,hickory_resolver=error",
+            config.log.level
+        )
     };
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&level))

@@ -6,20 +6,19 @@ use std::net::IpAddr;
 use bytes::Bytes;
 use hickory_proto::op::Message;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use http_body_util::Full;
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Response, StatusCode};
 use ipnet::IpNet;
 use serde_json::{Value, json};
 
-use crate::http_server::Body;
+use crate::http_server::{Body, full};
 
 pub(super) fn bytes(
     status: StatusCode,
     content_type: &'static str,
     body: impl Into<Bytes>,
 ) -> Response<Body> {
-    let mut response = Response::new(Full::new(body.into()));
+    let mut response = Response::new(full(body));
     *response.status_mut() = status;
     response
         .headers_mut()

@@ -16,14 +16,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 
 use crate::cache::{Cache, CacheKey, CacheOutcome, Lookup as CoreLookup, Namespace, PurgeMode};
 use crate::config::ProxyConfig;
-use crate::http_server::Body;
+use crate::http_server::{Body, full};
 use policy::{CacheControl, Reuse};
 use store::Stored;
 use upstream::{Upstream, UpstreamError};
@@ -105,7 +105,16 @@ impl Proxy {
                     return self.error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
                 }
             };
-            return self.pass(&host, &method, &path, &headers, body, &key).await;
+            return self
+                .pass(
+                    &host,
+                    &method,
+                    &path,
+                    &headers,
+                    body,
+                    "edgenode; fwd=bypass",
+                )
+                .await;
         }
         let request_cc = CacheControl::parse(&headers);
         let head = method == Method::HEAD;
@@ -189,6 +198,12 @@ impl Proxy {
             .await;
         let filled = match filled {
             Ok(filled) => filled,
+            Err(error) if matches!(*error, UpstreamError::TooLarge(..)) => {
+                let status = "edgenode; fwd=miss; detail=\"too-large\"";
+                return self
+                    .pass(&host, &Method::GET, &path, &headers, Bytes::new(), status)
+                    .await;
+            }
             Err(error) => return self.upstream_error(&error),
         };
         let stored = &filled.value;
@@ -301,7 +316,9 @@ impl Proxy {
         }
     }
 
-    /// Unsafe methods go to the origin; a success invalidates the stored URL (RFC 9111 4.4).
+    /// Requests the cache does not keep (unsafe methods, objects over `max_object_size`) go to
+    /// the origin and stream back without being buffered whole; a successful unsafe method
+    /// invalidates the stored URL (RFC 9111 4.4).
     async fn pass(
         &self,
         host: &str,
@@ -309,23 +326,35 @@ impl Proxy {
         path: &str,
         headers: &HeaderMap,
         body: Bytes,
-        key: &CacheKey,
+        cache_status: &str,
     ) -> Response<Body> {
-        match self.upstream.fetch(host, method, path, headers, body).await {
-            Ok(fetched) => {
-                if policy::invalidates(method, fetched.status) {
-                    self.cache.purge_key(key, PurgeMode::Hard).await;
-                }
-                self.respond(
-                    fetched.status,
-                    fetched.headers,
-                    fetched.body,
-                    None,
-                    "edgenode; fwd=bypass",
-                )
-            }
-            Err(error) => self.upstream_error(&error),
+        let response = match self
+            .upstream
+            .fetch_stream(host, method, path, headers, body)
+            .await
+        {
+            Ok(response) => response,
+            Err(error) => return self.upstream_error(&error),
+        };
+        if policy::invalidates(method, response.status()) {
+            self.cache
+                .purge_key(&cache_key(host, path), PurgeMode::Hard)
+                .await;
         }
+        let (mut parts, body) = response.into_parts();
+        policy::strip_hop_by_hop(&mut parts.headers);
+        parts
+            .headers
+            .append(header::VIA, HeaderValue::from_static("1.1 edgenode"));
+        if let Ok(value) = HeaderValue::from_str(cache_status) {
+            parts
+                .headers
+                .insert(HeaderName::from_static("cache-status"), value);
+        }
+        let body = body
+            .map_err(|e| Box::new(e) as crate::http_server::BoxError)
+            .boxed();
+        Response::from_parts(parts, body)
     }
 
     fn respond(
@@ -347,7 +376,7 @@ impl Proxy {
         if let Ok(value) = HeaderValue::from_str(cache_status) {
             headers.insert(HeaderName::from_static("cache-status"), value);
         }
-        let mut response = Response::new(Full::new(body));
+        let mut response = Response::new(full(body));
         *response.status_mut() = status;
         *response.headers_mut() = headers;
         response
@@ -395,7 +424,7 @@ fn storable_reason(stored: &Stored) -> Option<&str> {
 /// HEAD gets the GET response's headers without its body.
 fn strip_body_for_head(response: &mut Response<Body>, head: bool) {
     if head {
-        *response.body_mut() = Full::new(Bytes::new());
+        *response.body_mut() = full(Bytes::new());
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
 use hyper::http::uri::{Authority, Scheme};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
@@ -178,6 +179,43 @@ impl Upstream {
         Err(last.unwrap_or_else(|| UpstreamError::NoOrigin(host.to_string())))
     }
 
+    /// Sends the request to one origin and waits (within the first-byte timeout) for the
+    /// response head; the body is left to the caller.
+    async fn send_head(
+        &self,
+        origin: &Origin,
+        method: &Method,
+        path_and_query: &str,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let name = || origin.authority.to_string();
+        let failed = |message: String| UpstreamError::Failed {
+            origin: name(),
+            message,
+        };
+        let uri = Uri::builder()
+            .scheme(origin.scheme.clone())
+            .authority(origin.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+            .map_err(|e| failed(e.to_string()))?;
+        let mut request = Request::builder().method(method.clone()).uri(uri);
+        if let Some(request_headers) = request.headers_mut() {
+            request_headers.clone_from(headers);
+        }
+        let request = request
+            .body(Full::new(body))
+            .map_err(|e| failed(e.to_string()))?;
+        match tokio::time::timeout(self.first_byte_timeout, self.client.request(request)).await {
+            Err(_) => Err(UpstreamError::Timeout(name())),
+            Ok(Err(e)) => Err(failed(e.to_string())),
+            Ok(Ok(response)) => Ok(response),
+        }
+    }
+
+    /// One origin exchange with the body read whole, within the total timeout and the size
+    /// limit (a declared Content-Length over the limit fails before any of the body is read).
     async fn exchange(
         &self,
         origin: &Origin,
@@ -186,39 +224,18 @@ impl Upstream {
         headers: &HeaderMap,
         body: Bytes,
     ) -> Result<Fetched, UpstreamError> {
-        let name = origin.authority.to_string();
-        let uri = Uri::builder()
-            .scheme(origin.scheme.clone())
-            .authority(origin.authority.clone())
-            .path_and_query(path_and_query)
-            .build()
-            .map_err(|e| UpstreamError::Failed {
-                origin: name.clone(),
-                message: e.to_string(),
-            })?;
-        let mut request = Request::builder().method(method.clone()).uri(uri);
-        if let Some(request_headers) = request.headers_mut() {
-            request_headers.clone_from(headers);
-        }
-        let request = request
-            .body(Full::new(body))
-            .map_err(|e| UpstreamError::Failed {
-                origin: name.clone(),
-                message: e.to_string(),
-            })?;
         let started = Instant::now();
-        let response: Response<hyper::body::Incoming> =
-            match tokio::time::timeout(self.first_byte_timeout, self.client.request(request)).await
-            {
-                Err(_) => return Err(UpstreamError::Timeout(name)),
-                Ok(Err(e)) => {
-                    return Err(UpstreamError::Failed {
-                        origin: name,
-                        message: e.to_string(),
-                    });
-                }
-                Ok(Ok(response)) => response,
-            };
+        let name = origin.authority.to_string();
+        let response = self
+            .send_head(origin, method, path_and_query, headers, body)
+            .await?;
+        let declared = response
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > self.max_body as u64) {
+            return Err(UpstreamError::TooLarge(name, self.max_body));
+        }
         let (parts, body) = response.into_parts();
         let remaining = self.total_timeout.saturating_sub(started.elapsed());
         let body = match tokio::time::timeout(
@@ -247,6 +264,40 @@ impl Upstream {
             headers: parts.headers,
             body,
         })
+    }
+
+    /// The response head from the first origin that answers, its body streamed to the caller:
+    /// for objects too large to store and for requests the cache does not keep.
+    pub async fn fetch_stream(
+        &self,
+        host: &str,
+        method: &Method,
+        path_and_query: &str,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let origins = self.hosts.get(host).unwrap_or(&self.default);
+        let mut last = UpstreamError::NoOrigin(host.to_string());
+        for origin in origins {
+            if !self.closed(origin) {
+                last = UpstreamError::CircuitOpen(origin.authority.to_string());
+                continue;
+            }
+            match self
+                .send_head(origin, method, path_and_query, headers, body.clone())
+                .await
+            {
+                Ok(response) => {
+                    self.succeeded(origin);
+                    return Ok(response);
+                }
+                Err(error) => {
+                    self.failed(origin);
+                    last = error;
+                }
+            }
+        }
+        Err(last)
     }
 
     /// Closed (or half-open after the open period: one request probes).

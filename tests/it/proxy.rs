@@ -91,7 +91,7 @@ async fn respond(
         .unwrap_or("none")
         .to_string();
     let (cache_control, extra): (&str, Vec<(&str, String)>) = match path.as_str() {
-        "/cached" => ("max-age=60", vec![]),
+        "/cached" | "/big" => ("max-age=60", vec![]),
         "/short" => ("max-age=1, stale-if-error=60", vec![]),
         "/swr" => ("max-age=1, stale-while-revalidate=30", vec![]),
         "/validated" => {
@@ -127,6 +127,7 @@ async fn respond(
     };
     let count = counts.lock().unwrap().get(&path).copied().unwrap_or(0);
     let body = match path.as_str() {
+        "/big" => "x".repeat(200 << 10),
         "/vary" => language,
         "/swr" => format!("version {count}"),
         _ => format!("hello from {path}"),
@@ -419,4 +420,33 @@ async fn stale_objects_are_revalidated_with_their_validators() {
         "fresh again after revalidation"
     );
     assert_eq!(origin.count("/validated"), 2);
+}
+
+/// Objects over `proxy.max_object_size` stream through whole and are not stored.
+#[tokio::test]
+async fn large_objects_stream_through_uncached() {
+    let origin = Origin::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[dns]\nzones = \"{}\"\n[proxy]\norigin = \"{}\"\nmax_object_size = \"64KiB\"\n",
+        crate::support::repo_root().join("zones").display(),
+        origin.url()
+    );
+    let config = crate::support::write_file(dir.path(), "edgenode.toml", &text);
+    let node = Node::with_config(&config);
+    for _ in 0..2 {
+        let (status, headers, body) = get(&node, "/big", &[]).await;
+        assert_eq!((status, body.len()), (200, 200 << 10));
+        assert!(cache_status(&headers).contains("too-large"), "{headers:?}");
+    }
+    assert_eq!(
+        origin.count("/big"),
+        4,
+        "each request: one aborted fill, one streamed fetch"
+    );
+    assert_eq!(
+        get(&node, "/cached", &[]).await.0,
+        200,
+        "small objects are still stored"
+    );
 }

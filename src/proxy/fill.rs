@@ -12,7 +12,7 @@ use super::policy;
 use super::store::Stored;
 use super::upstream::{Fetched, UpstreamError};
 use super::{CLIENT_CONDITIONALS, NOT_STORED, Proxy, cache_key, storable_reason};
-use crate::cache::{CacheKey, EntryMeta, Lookup as CoreLookup};
+use crate::cache::{CacheKey, EntryMeta};
 use crate::http_server::Body;
 
 impl Proxy {
@@ -59,14 +59,11 @@ impl Proxy {
         path: &str,
         headers: &HeaderMap,
     ) -> Result<(Arc<Stored>, EntryMeta), UpstreamError> {
-        let key = cache_key(host, path);
-        let previous = match self.cache.get::<Stored>(&key).await {
-            CoreLookup::Fresh { value, .. } | CoreLookup::Stale { value, .. } => Some(value),
-            CoreLookup::Miss => None,
-        }
-        .filter(|p| {
-            p.selected_by(headers) && storable_reason(p).is_none() && p.status == StatusCode::OK
-        });
+        let previous = self
+            .stored_variant(&cache_key(host, path), headers)
+            .await
+            .map(|(stored, _)| stored)
+            .filter(|p| storable_reason(p).is_none() && p.status == StatusCode::OK);
         let mut upstream_headers = headers.clone();
         for name in CLIENT_CONDITIONALS {
             upstream_headers.remove(name);

@@ -68,7 +68,17 @@ impl Proxy {
     /// Purges by URL (`http://host/path?query` or `host/path`), URL prefix, or tag.
     pub async fn purge(&self, target: PurgeTarget<'_>, mode: PurgeMode) -> usize {
         match target {
-            PurgeTarget::Url(url) => self.cache.purge_key(&url_key(url), mode).await,
+            PurgeTarget::Url(url) => {
+                // The URL's own entry and every variant stored beside it.
+                let key = url_key(url);
+                let mut variants = key.key.to_vec();
+                variants.push(0);
+                let beside = self
+                    .cache
+                    .purge_prefix(Namespace::Http, &variants, mode)
+                    .await;
+                self.cache.purge_key(&key, mode).await + beside
+            }
             PurgeTarget::Prefix(prefix) => {
                 let key = url_key(prefix);
                 self.cache
@@ -77,6 +87,31 @@ impl Proxy {
             }
             PurgeTarget::Tag(tag) => self.cache.purge_tag(tag, mode).await,
         }
+    }
+
+    /// The stored variant of `primary` this request selects (RFC 9111 4.1): the one under the
+    /// URL's key, or the one beside it for this request's `Vary` values; and its key.
+    pub(super) async fn stored_variant(
+        &self,
+        primary: &CacheKey,
+        req_headers: &HeaderMap,
+    ) -> Option<(Arc<Stored>, CacheKey)> {
+        let lookup = |key: CacheKey| async move {
+            match self.cache.get::<Stored>(&key).await {
+                CoreLookup::Fresh { value, .. } | CoreLookup::Stale { value, .. } => {
+                    Some((value, key))
+                }
+                CoreLookup::Miss => None,
+            }
+        };
+        let (first, key) = lookup(primary.clone()).await?;
+        if first.selected_by(req_headers) {
+            return Some((first, key));
+        }
+        let other = variant_key(primary, &policy::vary_key(&first.headers, req_headers)?);
+        lookup(other)
+            .await
+            .filter(|(stored, _)| stored.selected_by(req_headers))
     }
 
     pub async fn handle(
@@ -144,11 +179,8 @@ impl Proxy {
         req_headers: &HeaderMap,
         request_cc: &CacheControl,
     ) -> Option<Response<Body>> {
-        let stored = match self.cache.get::<Stored>(key).await {
-            CoreLookup::Fresh { value, .. } | CoreLookup::Stale { value, .. } => value,
-            CoreLookup::Miss => return None,
-        };
-        if !stored.selected_by(req_headers) || storable_reason(&stored).is_some() {
+        let (stored, _) = self.stored_variant(key, req_headers).await?;
+        if storable_reason(&stored).is_some() {
             return None;
         }
         let meta = stored.meta(SystemTime::now(), self.heuristic_max);
@@ -242,7 +274,12 @@ impl Proxy {
                 };
                 self.serve(&Method::GET, stored, meta.age, &headers, &status)
             }
-            _ => self.fetch_uncoalesced(&host, &path, &headers, &key).await,
+            // Another variant is stored under the URL: this one goes beside it.
+            _ => {
+                let key = policy::vary_key(&stored.headers, &headers)
+                    .map_or(key.clone(), |v| variant_key(&key, &v));
+                self.fetch_uncoalesced(&host, &path, &headers, &key).await
+            }
         }
     }
 
@@ -463,6 +500,15 @@ fn url_key(url: &str) -> CacheKey {
     let (host, path) = rest.find('/').map_or((rest, "/"), |i| rest.split_at(i));
     let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
     cache_key(&host.to_ascii_lowercase(), path)
+}
+
+/// Where the variant of a URL for one set of `Vary` values is stored, when it is not the one
+/// under the URL's own key (the first variant stored).
+fn variant_key(primary: &CacheKey, vary_key: &str) -> CacheKey {
+    let mut key = primary.key.to_vec();
+    key.push(0);
+    key.extend_from_slice(vary_key.as_bytes());
+    CacheKey::new(Namespace::Http, key)
 }
 
 /// The primary cache key: host and path with query (purge by URL and prefix work on it).

@@ -209,6 +209,15 @@ async fn stores_serves_and_answers_conditionals_and_ranges() {
     let (_, _, en) = get(&node, "/vary", &[("accept-language", "en")]).await;
     let (_, _, fr) = get(&node, "/vary", &[("accept-language", "fr")]).await;
     assert_eq!((en.as_str(), fr.as_str()), ("en", "fr"));
+    // Both variants stay stored side by side.
+    for language in ["en", "fr", "en"] {
+        let (_, headers, body) = get(&node, "/vary", &[("accept-language", language)]).await;
+        assert_eq!(
+            (body.as_str(), cache_status(&headers).as_str()),
+            (language, "edgenode; hit")
+        );
+    }
+    assert_eq!(origin.count("/vary"), 2);
     assert_eq!(origin.count("/cached"), 1);
 }
 

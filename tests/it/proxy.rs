@@ -459,3 +459,21 @@ async fn large_objects_stream_through_uncached() {
         "small objects are still stored"
     );
 }
+
+/// The cache key ignores the host's case and port: one object, stored once.
+#[tokio::test]
+async fn cache_keys_are_normalised() {
+    let origin = Origin::start().await;
+    let node = start(&origin);
+    let (_, headers, _) = get(&node, "/cached", &[("host", "Shop.Example.TEST:8080")]).await;
+    assert_eq!(cache_status(&headers), "edgenode; fwd=miss; stored");
+    let (_, headers, _) = get(&node, "/cached", &[("host", "shop.example.test")]).await;
+    assert_eq!(cache_status(&headers), "edgenode; hit");
+    let (_, headers, _) = get(&node, "/cached", &[("host", "other.example.test")]).await;
+    assert_eq!(
+        cache_status(&headers),
+        "edgenode; fwd=miss; stored",
+        "another host is another object"
+    );
+    assert_eq!(origin.count("/cached"), 2);
+}

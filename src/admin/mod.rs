@@ -101,15 +101,8 @@ impl Admin {
 
     /// `POST /admin/dns/flush?name=NAME[&soft=1]`: forget (or mark stale) a name's cached answers.
     async fn flush(&self, query: &str) -> Response<Body> {
-        let mut name = None;
-        let mut mode = PurgeMode::Hard;
-        for (key, value) in query.split('&').filter_map(|pair| pair.split_once('=')) {
-            match key {
-                "name" => name = Some(value),
-                "soft" if value == "1" || value == "true" => mode = PurgeMode::Soft,
-                _ => {}
-            }
-        }
+        let params = QueryParams::parse(query);
+        let (name, mode) = (params.get("name"), params.mode());
         let Some(recursion) = &self.recursion else {
             return json(
                 StatusCode::CONFLICT,
@@ -190,6 +183,34 @@ impl Admin {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes()))
+    }
+}
+
+/// A query string, percent-decoded (`name=`, `url=` may carry escaped characters).
+struct QueryParams(Vec<(String, String)>);
+
+impl QueryParams {
+    fn parse(query: &str) -> Self {
+        Self(
+            form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `soft=1` marks entries stale instead of removing them.
+    fn mode(&self) -> PurgeMode {
+        match self.get("soft") {
+            Some("1" | "true") => PurgeMode::Soft,
+            _ => PurgeMode::Hard,
+        }
     }
 }
 

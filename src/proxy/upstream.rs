@@ -162,7 +162,12 @@ impl Upstream {
                         });
                     }
                     Ok(fetched) => {
-                        self.succeeded(origin);
+                        // A 5xx is an answer for the client but a failure for the breaker.
+                        if fetched.status.is_server_error() {
+                            self.failed(origin);
+                        } else {
+                            self.succeeded(origin);
+                        }
                         return Ok(fetched);
                     }
                     Err(error @ UpstreamError::TooLarge(..)) => return Err(error),

@@ -478,3 +478,25 @@ async fn cache_keys_are_normalised() {
     );
     assert_eq!(origin.count("/cached"), 2);
 }
+
+/// An origin that keeps failing opens its circuit: requests are refused at once instead of
+/// waiting on it, until the open period ends.
+#[tokio::test]
+async fn failing_origins_open_their_circuit() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[dns]\nzones = \"{}\"\n[proxy]\norigin = \"http://127.0.0.1:9\"\nretries = 0\n\
+         breaker_failures = 2\nbreaker_open_secs = 60\n",
+        crate::support::repo_root().join("zones").display()
+    );
+    let config = crate::support::write_file(dir.path(), "edgenode.toml", &text);
+    let node = Node::with_config(&config);
+    for _ in 0..2 {
+        let (status, _, body) = get(&node, "/x", &[]).await;
+        assert_eq!(status, 502);
+        assert!(!body.contains("circuit"), "{body}");
+    }
+    let (status, _, body) = get(&node, "/x", &[]).await;
+    assert_eq!(status, 502);
+    assert!(body.contains("circuit is open"), "{body}");
+}

@@ -11,7 +11,7 @@ use hyper::{HeaderMap, Method, Response, StatusCode};
 use super::policy;
 use super::store::Stored;
 use super::upstream::{Fetched, UpstreamError};
-use super::{CLIENT_CONDITIONALS, NOT_STORED, Proxy, cache_key, storable_reason};
+use super::{CLIENT_CONDITIONALS, NOT_STORED, Proxy, TOO_LARGE, cache_key, storable_reason};
 use crate::cache::{CacheKey, EntryMeta};
 use crate::http_server::Body;
 
@@ -109,6 +109,11 @@ impl Proxy {
     ) -> Response<Body> {
         let (stored, meta) = match self.fetch_for_cache(host, path, headers).await {
             Ok(entry) => entry,
+            Err(UpstreamError::TooLarge(..)) => {
+                return self
+                    .pass(host, &Method::GET, path, headers, Bytes::new(), TOO_LARGE)
+                    .await;
+            }
             Err(error) => return self.upstream_error(&error),
         };
         let status = match storable_reason(&stored) {

@@ -42,6 +42,9 @@ const CLIENT_CONDITIONALS: [HeaderName; 6] = [
     header::RANGE,
 ];
 
+/// Cache-Status of an object too large to store, streamed through instead.
+const TOO_LARGE: &str = "edgenode; fwd=miss; detail=\"too-large\"";
+
 /// Largest request body passed to the origin (POST, PUT); larger gets 413.
 const MAX_REQUEST_BODY: usize = 16 << 20;
 
@@ -231,9 +234,15 @@ impl Proxy {
         let filled = match filled {
             Ok(filled) => filled,
             Err(error) if matches!(*error, UpstreamError::TooLarge(..)) => {
-                let status = "edgenode; fwd=miss; detail=\"too-large\"";
                 return self
-                    .pass(&host, &Method::GET, &path, &headers, Bytes::new(), status)
+                    .pass(
+                        &host,
+                        &Method::GET,
+                        &path,
+                        &headers,
+                        Bytes::new(),
+                        TOO_LARGE,
+                    )
                     .await;
             }
             Err(error) => return self.upstream_error(&error),

@@ -69,14 +69,6 @@ bench_setup httpdns cargo base64 od dig=bind9-dnsutils dnsperf=dnsperf h2load=ng
 # Up to 10 s for edgenode to stop after SIGTERM (lib.sh's default: 5).
 stop_seconds=10
 
-# The value at quantile Q (0.99) of the numbers on stdin, one per line (nearest rank).
-quantile() {
-    sort -g | awk -v q="$1" '{v[NR] = $1} END {
-        if (NR == 0) { print "nan"; exit }
-        k = int(NR * q); if (k < NR * q) k++; if (k < 1) k = 1
-        print v[k] }'
-}
-
 # --- the server ---------------------------------------------------------------------------------
 
 build_edgenode

@@ -60,6 +60,7 @@
 #                                     the 6th column) and prints the run on stderr
 #
 # Report
+#   quantile Q                        the Q quantile (nearest rank) of the numbers on stdin
 #   median                            the median of the numbers on stdin
 #   median_of NAME qps|cpu            over NAME's rows of $D/results: QPS, or CPU s per 100k answers
 #   last_field NAME COLUMN            COLUMN of NAME's last row of $D/results, _ read as spaces
@@ -392,6 +393,14 @@ dnsperf_run() { # name pid port seconds
 }
 
 # --- the report ---------------------------------------------------------------------------------
+
+# The value at quantile Q (0.99) of the numbers on stdin, one per line (nearest rank).
+quantile() {
+    sort -g | awk -v q="$1" '{v[NR] = $1} END {
+        if (NR == 0) { print "nan"; exit }
+        k = int(NR * q); if (k < NR * q) k++; if (k < 1) k = 1
+        print v[k] }'
+}
 
 median() { sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 

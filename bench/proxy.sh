@@ -74,14 +74,6 @@ bench_setup proxy cargo sha256sum curl=curl openssl=openssl nginx=nginx h2load=n
 # Up to 10 s for each server to stop after SIGTERM (lib.sh's default: 5).
 stop_seconds=10
 
-# The value at quantile Q (0.99) of the numbers on stdin, one per line (nearest rank).
-quantile() {
-    sort -g | awk -v q="$1" '{v[NR] = $1} END {
-        if (NR == 0) { print "nan"; exit }
-        k = int(NR * q); if (k < NR * q) k++; if (k < 1) k = 1
-        print v[k] }'
-}
-
 # --- the objects, the certificate, the origin ---------------------------------------------------
 
 build_edgenode

@@ -171,8 +171,10 @@ impl HttpDns {
         Ok(render::text(StatusCode::OK, body))
     }
 
-    /// Alibaba Cloud: `GET /{account}/d?host=NAME[&ip=][&query=4,6]`, and `sign_d` with `t`, `s`.
-    pub(super) async fn account_d(
+    /// Alibaba Cloud: `GET /{account}/d?host=NAME[&ip=][&query=4,6]` (one host object) and the
+    /// batch `GET /{account}/resolve?host=a,b,c` (`{"dns": [...]}`); their `sign_` variants
+    /// check `t` and `s` first.
+    pub(super) async fn account_api(
         &self,
         endpoint: Endpoint,
         account: Option<&str>,
@@ -180,34 +182,15 @@ impl HttpDns {
         client: IpAddr,
     ) -> Result<Response<Body>, ApiError> {
         let host = params.get("host");
-        if endpoint == Endpoint::SignD {
+        if matches!(endpoint, Endpoint::SignD | Endpoint::SignResolve) {
             self.verify_signature(account, host.unwrap_or(""), params)?;
         }
-        let name = parse_name(host, "host")?;
-        let subnet = parse_ip(params.get("ip"))?;
-        let families = Families::parse(params.get("query"))?;
-        let answer = self.host_answer(&name, subnet, families, client).await?;
-        Ok(render::json(
-            StatusCode::OK,
-            &answer.to_json(client, subnet),
-        ))
-    }
-
-    /// Alibaba Cloud batch: `GET /{account}/resolve?host=a,b,c[&ip=][&query=4,6]`.
-    pub(super) async fn account_resolve(
-        &self,
-        endpoint: Endpoint,
-        account: Option<&str>,
-        params: &Params,
-        client: IpAddr,
-    ) -> Result<Response<Body>, ApiError> {
-        let hosts = params.get("host");
-        if endpoint == Endpoint::SignResolve {
-            self.verify_signature(account, hosts.unwrap_or(""), params)?;
-        }
-        let hosts: Vec<&str> = hosts
-            .map(|h| h.split(',').filter(|h| !h.is_empty()).collect())
-            .unwrap_or_default();
+        let batch = matches!(endpoint, Endpoint::AccountResolve | Endpoint::SignResolve);
+        let hosts: Vec<&str> = match (host, batch) {
+            (Some(h), true) => h.split(',').filter(|h| !h.is_empty()).collect(),
+            (Some(h), false) => vec![h],
+            (None, _) => Vec::new(),
+        };
         if hosts.is_empty() {
             return Err(ApiError::bad_request("MissingArgument", "host is required"));
         }
@@ -230,10 +213,11 @@ impl HttpDns {
             let answer = self.host_answer(name, subnet, families, client).await?;
             dns.push(answer.to_json(client, subnet));
         }
-        Ok(render::json(
-            StatusCode::OK,
-            &serde_json::json!({ "dns": dns }),
-        ))
+        let body = match batch {
+            true => serde_json::json!({ "dns": dns }),
+            false => dns.into_iter().next().unwrap_or_default(),
+        };
+        Ok(render::json(StatusCode::OK, &body))
     }
 
     async fn host_answer(

@@ -220,13 +220,10 @@ impl HttpDns {
         }
         match endpoint {
             Endpoint::Dnspod => self.dnspod(&params, client).await,
-            Endpoint::AccountD | Endpoint::SignD => {
-                self.account_d(endpoint, account, &params, client).await
-            }
-            Endpoint::AccountResolve | Endpoint::SignResolve => {
-                self.account_resolve(endpoint, account, &params, client)
-                    .await
-            }
+            Endpoint::AccountD
+            | Endpoint::SignD
+            | Endpoint::AccountResolve
+            | Endpoint::SignResolve => self.account_api(endpoint, account, &params, client).await,
             Endpoint::JsonDoh => self.json_doh(&req, &params, client).await,
             Endpoint::Rfc8484 => self.dns_query(req, &params, client).await,
             Endpoint::Unknown => Err(ApiError::new(

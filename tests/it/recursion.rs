@@ -83,6 +83,20 @@ fn metric(metrics: &str, series: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The resolver under test: `config` plus the recursion flags in `extra`, listeners on port 0.
+fn start_resolver(config: &str, extra: &[&str]) -> Node {
+    let mut args = vec![
+        "--config",
+        config,
+        "--dns-listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ];
+    args.extend_from_slice(extra);
+    Node::start(&args)
+}
+
 /// The upstream's count of answered A queries, from its /metrics.
 async fn upstream_a_queries(upstream: &Node) -> u64 {
     let metrics = http_get(upstream.admin.unwrap(), "/metrics").await;
@@ -102,16 +116,7 @@ async fn forwarding_caches_coalesces_and_serves_stale() {
     let upstream = Node::with_zones(zones.to_str().unwrap());
     let config = resolver_config(dir.path(), "");
     let upstream_addr = upstream.dns().to_string();
-    let resolver = Node::start(&[
-        "--config",
-        &config,
-        "--forwarder",
-        &upstream_addr,
-        "--dns-listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-    ]);
+    let resolver = start_resolver(&config, &["--forwarder", &upstream_addr]);
     let udp = dns_client(resolver.dns(), false).await;
 
     // A recursive answer: RA set, AA clear, the upstream's data.
@@ -209,20 +214,17 @@ async fn only_allowed_clients_recurse() {
     let config = resolver_config(dir.path(), "");
     let upstream_addr = upstream.dns().to_string();
     // The first forwarder is dead (nothing listens on port 9 here): failover to the second.
-    let resolver = Node::start(&[
-        "--config",
+    let resolver = start_resolver(
         &config,
-        "--forwarder",
-        "127.0.0.1:9",
-        "--forwarder",
-        &upstream_addr,
-        "--recursion-allow",
-        "127.0.0.1/32",
-        "--dns-listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-    ]);
+        &[
+            "--forwarder",
+            "127.0.0.1:9",
+            "--forwarder",
+            &upstream_addr,
+            "--recursion-allow",
+            "127.0.0.1/32",
+        ],
+    );
     let allowed = dig(resolver.dns(), &["-b", "127.0.0.1", "www.upstream.test"]);
     assert!(
         allowed.contains("status: NOERROR") && allowed.contains("127.0.20.1"),
@@ -310,17 +312,10 @@ async fn iterative_resolution_through_a_private_root() {
         ". 3600000 NS a.root-servers.test.\na.root-servers.test. 3600000 A 127.0.0.11\n",
     );
     let config = resolver_config(dir.path(), "allow_servers = [\"127.0.0.0/8\"]\n");
-    let resolver = Node::start(&[
-        "--config",
+    let resolver = start_resolver(
         &config,
-        "--recursion",
-        "--root-hints",
-        hints.to_str().unwrap(),
-        "--dns-listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-    ]);
+        &["--recursion", "--root-hints", hints.to_str().unwrap()],
+    );
     let udp = dns_client(resolver.dns(), false).await;
     let r = ask(&udp, recursive("www.leaf.test.", RecordType::A)).await;
     assert_eq!(r.metadata.response_code, ResponseCode::NoError, "{r:?}");
@@ -380,16 +375,7 @@ async fn identical_questions_in_flight_go_upstream_once() {
     let dir = tempfile::tempdir().unwrap();
     let config = resolver_config(dir.path(), "");
     let upstream = upstream.to_string();
-    let resolver = Node::start(&[
-        "--config",
-        &config,
-        "--forwarder",
-        &upstream,
-        "--dns-listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-    ]);
+    let resolver = start_resolver(&config, &["--forwarder", &upstream]);
     for response in burst(resolver.dns(), "slow.example.net.", RecordType::A, 50).await {
         assert_eq!(
             first_a(&response).map(|(a, _)| a).as_deref(),

@@ -5,13 +5,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use hyper::header::HeaderValue;
 use hyper::{HeaderMap, Method, Response, StatusCode};
 
 use super::policy;
 use super::store::Stored;
 use super::upstream::{Fetched, UpstreamError};
-use super::{CLIENT_CONDITIONALS, NOT_STORED, Proxy, TOO_LARGE, cache_key, storable_reason};
+use super::{CLIENT_CONDITIONALS, Proxy, TOO_LARGE, cache_key, storable_reason};
 use crate::cache::{CacheKey, EntryMeta};
 use crate::http_server::Body;
 
@@ -139,13 +138,11 @@ impl Proxy {
             policy::storable(&Method::GET, req_headers, fetched.status, &fetched.headers);
         let mut headers = fetched.headers;
         policy::strip_hop_by_hop(&mut headers);
-        match storable {
-            Err(reason) => {
-                drop(headers.insert(NOT_STORED, HeaderValue::from_static(reason.as_str())))
-            }
-            Ok(()) => policy::strip_unshared_fields(&mut headers),
+        if storable.is_ok() {
+            policy::strip_unshared_fields(&mut headers);
         }
         let stored = Stored {
+            not_storable: storable.err(),
             status: fetched.status,
             vary_key: policy::vary_key(&headers, req_headers),
             headers,

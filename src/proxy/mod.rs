@@ -28,10 +28,6 @@ use policy::{CacheControl, Reuse};
 use store::Stored;
 use upstream::{Upstream, UpstreamError};
 
-/// Marks, inside a cache entry, an origin response that must not be reused, with the reason
-/// (never sent to clients).
-const NOT_STORED: HeaderName = HeaderName::from_static("x-edgenode-not-stored");
-
 /// Client request fields a cache fill does not forward: the cache answers them itself.
 const CLIENT_CONDITIONALS: [HeaderName; 6] = [
     header::IF_NONE_MATCH,
@@ -302,7 +298,6 @@ impl Proxy {
         cache_status: &str,
     ) -> Response<Body> {
         let mut headers = stored.headers.clone();
-        headers.remove(NOT_STORED);
         headers.remove(header::CONTENT_LENGTH);
         if stored.status != StatusCode::OK {
             return self.respond(
@@ -463,8 +458,8 @@ impl Proxy {
     }
 }
 
-fn storable_reason(stored: &Stored) -> Option<&str> {
-    stored.headers.get(NOT_STORED).and_then(|v| v.to_str().ok())
+fn storable_reason(stored: &Stored) -> Option<&'static str> {
+    stored.not_storable.map(policy::NotStorable::as_str)
 }
 
 /// HEAD gets the GET response's headers without its body.

@@ -9,6 +9,9 @@ use super::policy::{self, StoredMeta};
 
 /// One stored response: everything to answer from cache and to judge its freshness.
 pub struct Stored {
+    /// Why RFC 9111 forbids reusing this response, when it does: the entry then lives for no
+    /// time and only the callers coalesced on its fill get it (hit-for-pass).
+    pub not_storable: Option<policy::NotStorable>,
     pub status: StatusCode,
     /// Hop-by-hop and unshared fields already removed.
     pub headers: HeaderMap,

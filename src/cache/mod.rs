@@ -35,6 +35,7 @@
 
 mod entry;
 mod flight;
+mod open_fill;
 mod purge;
 mod stats;
 #[cfg(test)]
@@ -49,10 +50,12 @@ use prometheus_client::registry::Registry;
 use tokio::time::Instant;
 
 pub use entry::ENTRY_OVERHEAD;
+pub use open_fill::{FillTicket, Joined};
 pub use stats::{CacheStats, EvictionCause, Evictions, NamespaceStats};
 
 use entry::{Entry, EntryLifetime, Freshness};
 use flight::Flights;
+use open_fill::OpenFills;
 use stats::Stats;
 
 /// Who owns a key; keys of different namespaces never collide.
@@ -164,6 +167,8 @@ struct Inner {
     store: moka::future::Cache<CacheKey, Arc<Entry>>,
     /// Fills in progress, so concurrent misses of one key share one fill.
     flights: Flights,
+    /// Fills whose value is shared while it grows (HTTP bodies).
+    open_fills: OpenFills,
     /// Counters; shared with moka's eviction listener, which cannot hold `Inner` (a cycle).
     stats: Arc<Stats>,
     /// The time source for freshness.
@@ -188,6 +193,7 @@ impl Cache {
             inner: Arc::new(Inner {
                 store,
                 flights: Flights::default(),
+                open_fills: OpenFills::default(),
                 stats,
                 clock: Clock::default(),
             }),

@@ -1,132 +1,404 @@
-//! Cache fills: fetching from the origin for the cache (revalidating what is stored),
-//! turning an origin response into a cache entry, and background refreshes.
+//! Cache fills: one origin fetch per object variant however many clients miss it at once
+//! (an open fill of the cache core), its body streamed to them as it arrives and stored when
+//! complete; revalidation of stored copies; background refreshes; stale answers when the
+//! origin fails.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::header::{self, HeaderValue};
 use hyper::{HeaderMap, Method, Response, StatusCode};
 
-use super::policy;
+use super::flight::{Disposition, Flight, Head, Phase, Reader};
+use super::policy::{self, CacheControl, Reuse, StoredMeta};
 use super::store::Stored;
 use super::upstream::{Fetched, UpstreamError};
-use super::{CLIENT_CONDITIONALS, Proxy, TOO_LARGE, cache_key, storable_reason};
-use crate::cache::{CacheKey, EntryMeta};
+use super::{CLIENT_CONDITIONALS, Proxy, storable_reason, variant_key};
+use crate::cache::{CacheKey, EntryMeta, FillTicket, Joined, Lookup};
 use crate::http_server::Body;
 
+/// A cacheable request (GET or HEAD), as the cache phase needs it.
+pub(super) struct Ask {
+    pub host: String,
+    pub path: String,
+    /// Hop-by-hop fields removed.
+    pub headers: HeaderMap,
+    /// The URL's primary key.
+    pub key: CacheKey,
+    pub request_cc: CacheControl,
+}
+
+/// What a client learns from a fill it joined.
+enum Joining {
+    Answer(Response<Body>),
+    /// The fill's response is not for this request (another variant, or not shareable):
+    /// join the fill of this key, or run a fill of its own (None).
+    Retry(Option<CacheKey>),
+}
+
 impl Proxy {
-    /// RFC 5861 stale-while-revalidate: one refresh per key runs in the background (the cache
-    /// core coalesces it with any other fill of the key), and the next request gets its result.
-    pub(super) fn refresh_in_background(
-        self: &Arc<Self>,
-        host: &str,
-        path: &str,
-        headers: &HeaderMap,
-        key: &CacheKey,
-    ) {
-        let proxy = Arc::clone(self);
-        let (host, path, headers, key) = (
-            host.to_string(),
-            path.to_string(),
-            headers.clone(),
-            key.clone(),
-        );
-        tokio::spawn(async move {
-            let filler = Arc::clone(&proxy);
-            let refreshed = proxy
-                .cache
-                .get_or_fill(key, true, move || async move {
-                    filler.fetch_for_cache(&host, &path, &headers).await
-                })
-                .await;
-            if let Err(error) = refreshed {
-                tracing::debug!(%error, "background refresh failed; the stale copy stays");
+    /// A miss, or a stored copy this request may not have as it is: join the open fill of this
+    /// request's variant, or open one; a fill that cannot serve this request leads to one that
+    /// can (at most three, the last one this request's own).
+    pub(super) async fn fetch(self: &Arc<Self>, ask: &Ask) -> Response<Body> {
+        let mut target = Some(self.variant_slot(ask).await);
+        let mut answer = None;
+        for attempt in 0..3 {
+            let (flight, reader, leader) = match target.take().filter(|_| attempt < 2) {
+                Some(key) => match self.cache.join_fill(&key, Flight::new) {
+                    Joined::Lead(flight, ticket) => {
+                        // A fill that ended just before this one opened may have stored it.
+                        if attempt == 0
+                            && let Some(response) = self.cached_response(ask).await
+                        {
+                            return response;
+                        }
+                        let reader = flight.reader();
+                        self.spawn_fill(Arc::clone(&flight), Some(ticket), ask);
+                        (flight, reader, true)
+                    }
+                    Joined::Follow(flight) => {
+                        let reader = flight.reader();
+                        (flight, reader, false)
+                    }
+                },
+                None => {
+                    let flight = Arc::new(Flight::new());
+                    let reader = flight.reader();
+                    self.spawn_fill(Arc::clone(&flight), None, ask);
+                    (flight, reader, true)
+                }
+            };
+            match self.join(&flight, reader, leader, ask).await {
+                Joining::Answer(response) => {
+                    answer = Some(response);
+                    break;
+                }
+                Joining::Retry(key) => target = key,
             }
-        });
+        }
+        answer.unwrap_or_else(|| {
+            self.error(
+                StatusCode::BAD_GATEWAY,
+                "no origin response suits this request",
+            )
+        })
     }
 
-    /// The origin's response as a cache entry: stored when RFC 9111 allows, otherwise kept for
-    /// no time at all (the callers waiting on this fill still get it: hit-for-pass).
-    ///
-    /// The fetch is for the cache, not for one client: the client's conditionals and Range are
-    /// not forwarded (they are answered from the full stored object, and waiters coalesced on
-    /// this fill may not share them). A stored copy of the same variant is revalidated with its
-    /// own validators instead (RFC 9111 4.3.1); a 304 refreshes it (4.3.4).
-    pub(super) async fn fetch_for_cache(
+    /// Where this request's variant is stored, or would be: the key of its stored copy; else,
+    /// when the URL's key holds another variant, the key beside it for this request's `Vary`
+    /// values; else the URL's key.
+    async fn variant_slot(&self, ask: &Ask) -> CacheKey {
+        if let Some((_, key)) = self.stored_variant(&ask.key, &ask.headers).await {
+            return key;
+        }
+        match self.cache.get::<Stored>(&ask.key).await {
+            Lookup::Fresh { value, .. } | Lookup::Stale { value, .. } => {
+                policy::vary_key(&value.headers, &ask.headers)
+                    .filter(|v| !v.is_empty())
+                    .map_or_else(|| ask.key.clone(), |v| variant_key(&ask.key, &v))
+            }
+            Lookup::Miss => ask.key.clone(),
+        }
+    }
+
+    /// The answer for one client of a fill, once its head is in.
+    async fn join(&self, flight: &Flight, reader: Reader, leader: bool, ask: &Ask) -> Joining {
+        let collapsed = if leader { "" } else { "; collapsed" };
+        match flight.head().await {
+            Phase::Pending => Joining::Retry(None),
+            Phase::Failed(error) => Joining::Answer(self.after_failure(ask, &error).await),
+            Phase::Complete(stored) => {
+                let age = stored.meta(SystemTime::now(), self.heuristic_max).age;
+                let status = format!("edgenode; fwd=stale; fwd-status=304; stored{collapsed}");
+                Joining::Answer(self.serve(&Method::GET, &stored, age, &ask.headers, &status))
+            }
+            Phase::Streaming(head) => {
+                if !leader {
+                    if matches!(head.disposition, Disposition::Pass(_)) || reader.is_behind() {
+                        return Joining::Retry(None);
+                    }
+                    let selected = head
+                        .vary_key
+                        .as_ref()
+                        .is_some_and(|v| policy::vary_matches(v, &head.headers, &ask.headers));
+                    if !selected {
+                        let own = policy::vary_key(&head.headers, &ask.headers)
+                            .map(|v| variant_key(&ask.key, &v));
+                        return Joining::Retry(own);
+                    }
+                }
+                Joining::Answer(self.stream(&head, reader, ask, collapsed).await)
+            }
+        }
+    }
+
+    /// A response from a fill's head with the body streaming as it arrives. Conditionals
+    /// are answered from the head; a Range waits for the stored copy (served whole when the
+    /// object is not being stored, as RFC 9110 14.2 allows).
+    async fn stream(
         &self,
-        host: &str,
-        path: &str,
-        headers: &HeaderMap,
-    ) -> Result<(Arc<Stored>, EntryMeta), UpstreamError> {
+        head: &Head,
+        mut reader: Reader,
+        ask: &Ask,
+        collapsed: &str,
+    ) -> Response<Body> {
+        let status = match head.disposition {
+            Disposition::Store => format!("edgenode; fwd=miss; stored{collapsed}"),
+            Disposition::TooLarge => format!("edgenode; fwd=miss; detail=\"too-large\"{collapsed}"),
+            Disposition::Pass(reason) => {
+                format!("edgenode; fwd=miss; detail=\"{}\"", reason.as_str())
+            }
+        };
+        let meta = StoredMeta::new(
+            &head.headers,
+            head.status,
+            head.request_time,
+            head.response_time,
+            SystemTime::now(),
+            self.heuristic_max,
+        );
+        let whole = head.status == StatusCode::OK && head.disposition == Disposition::Store;
+        if whole && ask.headers.contains_key(header::RANGE) {
+            return match reader.finished().await {
+                Some(stored) => self.serve(&Method::GET, &stored, meta.age, &ask.headers, &status),
+                None => self.error(StatusCode::BAD_GATEWAY, "the origin's body failed"),
+            };
+        }
+        let mut headers = head.headers.clone();
+        if head.status == StatusCode::OK && policy::not_modified(&ask.headers, &head.headers) {
+            headers.remove(header::CONTENT_LENGTH);
+            return self.respond(
+                StatusCode::NOT_MODIFIED,
+                headers,
+                Bytes::new(),
+                Some(meta.age),
+                &status,
+            );
+        }
+        if whole {
+            headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        }
+        self.respond_with(
+            head.status,
+            headers,
+            reader.into_body(),
+            Some(meta.age),
+            &status,
+        )
+    }
+
+    /// The origin failed (or answered 5xx): a stored copy where RFC 5861 stale-if-error or the
+    /// operator's grace allow it, else the failure.
+    async fn after_failure(&self, ask: &Ask, error: &UpstreamError) -> Response<Body> {
+        if let Some((stored, _)) = self.stored_variant(&ask.key, &ask.headers).await
+            && storable_reason(&stored).is_none()
+        {
+            let meta = stored.meta(SystemTime::now(), self.heuristic_max);
+            let status = if policy::reuse(&meta, &ask.request_cc) == Reuse::Fresh {
+                Some("edgenode; hit")
+            } else if policy::serve_stale_on_error(&meta, &ask.request_cc)
+                || self.within_grace(&meta)
+            {
+                Some("edgenode; hit; detail=\"stale-if-error\"")
+            } else {
+                None
+            };
+            if let Some(status) = status {
+                return self.serve(&Method::GET, &stored, meta.age, &ask.headers, status);
+            }
+        }
+        self.upstream_error(error)
+    }
+
+    /// RFC 5861 stale-while-revalidate: one refresh per variant runs in the background (or
+    /// none, when a fill of it is already open); the next request gets its result.
+    pub(super) fn refresh_in_background(self: &Arc<Self>, ask: &Ask, slot: &CacheKey) {
+        if let Joined::Lead(flight, ticket) = self.cache.join_fill(slot, Flight::new) {
+            self.spawn_fill(flight, Some(ticket), ask);
+        }
+    }
+
+    fn spawn_fill(self: &Arc<Self>, flight: Arc<Flight>, ticket: Option<FillTicket>, ask: &Ask) {
+        let proxy = Arc::clone(self);
+        let ask = Ask {
+            host: ask.host.clone(),
+            path: ask.path.clone(),
+            headers: ask.headers.clone(),
+            key: ask.key.clone(),
+            request_cc: ask.request_cc.clone(),
+        };
+        tokio::spawn(async move { proxy.run_fill(&flight, ticket, &ask).await });
+    }
+
+    /// The fetch behind a fill. It runs in its own task, so clients that go away do not stop
+    /// an object being stored. Clients' conditionals and Range are not forwarded (they are
+    /// answered from the whole object, and other clients share the fetch); a stored copy of
+    /// the variant is revalidated with its own validators instead (RFC 9111 4.3.1), and the
+    /// origin's 304 refreshes it (4.3.4).
+    async fn run_fill(&self, flight: &Flight, mut ticket: Option<FillTicket>, ask: &Ask) {
         let previous = self
-            .stored_variant(&cache_key(host, path), headers)
+            .stored_variant(&ask.key, &ask.headers)
             .await
-            .map(|(stored, _)| stored)
-            .filter(|p| storable_reason(p).is_none() && p.status == StatusCode::OK);
-        let mut upstream_headers = headers.clone();
+            .filter(|(p, _)| storable_reason(p).is_none() && p.status == StatusCode::OK);
+        let mut upstream_headers = ask.headers.clone();
         for name in CLIENT_CONDITIONALS {
             upstream_headers.remove(name);
         }
-        if let Some(previous) = &previous {
+        if let Some((previous, _)) = &previous {
             upstream_headers.extend(policy::validation_headers(&previous.headers));
         }
         let request_time = SystemTime::now();
-        let fetched = self
+        let opened = self
             .upstream
-            .fetch(host, &Method::GET, path, &upstream_headers, Bytes::new())
-            .await?;
-        if matches!(fetched.status.as_u16(), 500 | 502 | 503 | 504) {
-            return Err(UpstreamError::ServerError(Box::new(fetched)));
-        }
+            .open(
+                &ask.host,
+                &Method::GET,
+                &ask.path,
+                &upstream_headers,
+                Bytes::new(),
+            )
+            .await;
         let response_time = SystemTime::now();
-        match previous {
-            Some(previous)
-                if fetched.status == StatusCode::NOT_MODIFIED
-                    && policy::validated_by(&previous.headers, &fetched.headers) =>
+        let opened = match opened {
+            Ok(opened) => opened,
+            Err(error) => return fail(flight, ticket, error),
+        };
+        let status = opened.response.status();
+        if matches!(status.as_u16(), 500 | 502 | 503 | 504) {
+            let error = match opened.read_whole(self.upstream.max_body()).await {
+                Ok(fetched) => UpstreamError::ServerError(Box::new(fetched)),
+                Err(error) => error,
+            };
+            return fail(flight, ticket, error);
+        }
+        if let Some((previous, slot)) = previous
+            && status == StatusCode::NOT_MODIFIED
+            && policy::validated_by(&previous.headers, opened.response.headers())
+        {
+            let mut merged = previous.headers.clone();
+            policy::merge_304(&mut merged, opened.response.headers());
+            let refreshed = Fetched {
+                status: previous.status,
+                headers: merged,
+                body: previous.body.clone(),
+            };
+            let (stored, meta) =
+                self.to_entry(&ask.headers, refreshed, request_time, response_time);
+            if storable_reason(&stored).is_none() {
+                self.cache.insert(slot, Arc::clone(&stored), meta).await;
+            }
+            flight.complete(stored);
+            return;
+        }
+
+        let (deadline, origin) = (opened.deadline, opened.origin);
+        let (parts, mut body) = opened.response.into_parts();
+        let storable = policy::storable(&Method::GET, &ask.headers, parts.status, &parts.headers);
+        let mut headers = parts.headers;
+        policy::strip_hop_by_hop(&mut headers);
+        if storable.is_ok() {
+            policy::strip_unshared_fields(&mut headers);
+        }
+        let max = self.upstream.max_body() as u64;
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let disposition = match storable {
+            Err(reason) => Disposition::Pass(reason),
+            Ok(()) if declared.is_some_and(|len| len > max) => Disposition::TooLarge,
+            Ok(()) => Disposition::Store,
+        };
+        let head = Arc::new(Head {
+            status: parts.status,
+            vary_key: policy::vary_key(&headers, &ask.headers),
+            headers,
+            disposition,
+            request_time,
+            response_time,
+        });
+        flight.start_body(Arc::clone(&head));
+        let mut keeping = disposition == Disposition::Store;
+        if !keeping {
+            // Nothing will be stored: later clients fetch for themselves.
+            drop(ticket.take());
+        }
+
+        let ended = loop {
+            if !flight.wait_for_readers().await {
+                break Err("no client is reading".to_string());
+            }
+            // A stored object must arrive within the total timeout; one streamed through may
+            // take as long as it keeps coming.
+            let frame = if keeping {
+                tokio::time::timeout_at(deadline, body.frame()).await
+            } else {
+                tokio::time::timeout(self.upstream.read_timeout(), body.frame()).await
+            };
+            match frame {
+                Err(_) => break Err(format!("origin {origin} timed out sending the body")),
+                Ok(None) => break Ok(()),
+                Ok(Some(Err(error))) => break Err(format!("origin {origin}: body: {error}")),
+                Ok(Some(Ok(frame))) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
+                    if keeping && flight.received() + data.len() as u64 > max {
+                        keeping = false;
+                        flight.stop_keeping();
+                        drop(ticket.take());
+                    }
+                    flight.push(data);
+                }
+            }
+        };
+        match ended {
+            Ok(()) => {
+                if keeping && let Some(body) = flight.whole_body() {
+                    let fetched = Fetched {
+                        status: head.status,
+                        headers: head.headers.clone(),
+                        body,
+                    };
+                    let (stored, meta) =
+                        self.to_entry(&ask.headers, fetched, request_time, response_time);
+                    let slot = self.store_slot(ask, &stored).await;
+                    self.cache.insert(slot, Arc::clone(&stored), meta).await;
+                    flight.stored(stored);
+                }
+                flight.end(Ok(()));
+            }
+            Err(reason) => {
+                tracing::debug!(%reason, host = %ask.host, path = %ask.path, "fill ended early; nothing stored");
+                flight.end(Err(reason));
+                if let Some(ticket) = ticket {
+                    ticket.failed();
+                }
+            }
+        }
+        // `ticket` drops here, after the object was stored: a request arriving meanwhile finds
+        // the open fill or the stored object, never neither.
+    }
+
+    /// Where a complete object goes: under the URL's key, unless that holds another variant
+    /// (then beside it, under this variant's key).
+    async fn store_slot(&self, ask: &Ask, stored: &Stored) -> CacheKey {
+        let Some(vary) = stored.vary_key.as_ref().filter(|v| !v.is_empty()) else {
+            return ask.key.clone();
+        };
+        match self.cache.get::<Stored>(&ask.key).await {
+            Lookup::Fresh { value, .. } | Lookup::Stale { value, .. }
+                if value.vary_key.as_ref() != Some(vary) =>
             {
-                let mut merged = previous.headers.clone();
-                policy::merge_304(&mut merged, &fetched.headers);
-                let refreshed = Fetched {
-                    status: previous.status,
-                    headers: merged,
-                    body: previous.body.clone(),
-                };
-                Ok(self.to_entry(headers, refreshed, request_time, response_time))
+                variant_key(&ask.key, vary)
             }
-            _ => Ok(self.to_entry(headers, fetched, request_time, response_time)),
+            _ => ask.key.clone(),
         }
     }
 
-    /// A request that must not take a coalesced or stored answer (another variant, or a stored
-    /// response its directives refuse): straight to the origin, then stored.
-    pub(super) async fn fetch_uncoalesced(
-        &self,
-        host: &str,
-        path: &str,
-        headers: &HeaderMap,
-        key: &CacheKey,
-    ) -> Response<Body> {
-        let (stored, meta) = match self.fetch_for_cache(host, path, headers).await {
-            Ok(entry) => entry,
-            Err(UpstreamError::TooLarge(..)) => {
-                return self
-                    .pass(host, &Method::GET, path, headers, Bytes::new(), TOO_LARGE)
-                    .await;
-            }
-            Err(error) => return self.upstream_error(&error),
-        };
-        let status = match storable_reason(&stored) {
-            Some(reason) => format!("edgenode; fwd=miss; detail=\"{reason}\""),
-            None => "edgenode; fwd=miss; stored".to_string(),
-        };
-        let age = stored.meta(SystemTime::now(), self.heuristic_max).age;
-        let response = self.serve(&Method::GET, &stored, age, headers, &status);
-        if storable_reason(&stored).is_none() {
-            self.cache.insert(key.clone(), stored, meta).await;
-        }
-        response
-    }
-
+    /// The origin's response as a cache entry; one RFC 9111 forbids storing lives for no time.
     pub(super) fn to_entry(
         &self,
         req_headers: &HeaderMap,
@@ -181,9 +453,17 @@ impl Proxy {
 
     /// The operator's grace (`proxy.grace_secs`) for a failing origin, unless the response
     /// forbids serving it stale.
-    pub(super) fn within_grace(&self, meta: &policy::StoredMeta) -> bool {
+    pub(super) fn within_grace(&self, meta: &StoredMeta) -> bool {
         let cc = &meta.cache_control;
         !(cc.no_cache || cc.must_revalidate || cc.proxy_revalidate)
             && meta.staleness() <= self.grace
+    }
+}
+
+/// A fill that got no usable response: its clients learn why, and it is counted and retired.
+fn fail(flight: &Flight, ticket: Option<FillTicket>, error: UpstreamError) {
+    flight.fail(error);
+    if let Some(ticket) = ticket {
+        ticket.failed();
     }
 }

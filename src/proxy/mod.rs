@@ -7,6 +7,7 @@
 //! upstream (`upstream`: origin table, timeouts, retries, circuit breaker).
 
 mod fill;
+mod flight;
 pub mod policy;
 mod store;
 pub mod upstream;
@@ -21,9 +22,10 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 
-use crate::cache::{Cache, CacheKey, CacheOutcome, Lookup as CoreLookup, Namespace, PurgeMode};
+use crate::cache::{Cache, CacheKey, Lookup as CoreLookup, Namespace, PurgeMode};
 use crate::config::ProxyConfig;
 use crate::http_server::{Body, full};
+use fill::Ask;
 use policy::{CacheControl, Reuse};
 use store::Stored;
 use upstream::{Upstream, UpstreamError};
@@ -37,9 +39,6 @@ const CLIENT_CONDITIONALS: [HeaderName; 6] = [
     header::IF_RANGE,
     header::RANGE,
 ];
-
-/// Cache-Status of an object too large to store, streamed through instead.
-const TOO_LARGE: &str = "edgenode; fwd=miss; detail=\"too-large\"";
 
 /// Largest request body passed to the origin (POST, PUT); larger gets 413.
 const MAX_REQUEST_BODY: usize = 16 << 20;
@@ -127,7 +126,6 @@ impl Proxy {
         let method = req.method().clone();
         let mut headers = req.headers().clone();
         policy::strip_hop_by_hop(&mut headers);
-        let key = cache_key(&host, &path);
 
         if !policy::is_cacheable_method(&method) {
             let body = match Limited::new(req.into_body(), MAX_REQUEST_BODY)
@@ -139,153 +137,45 @@ impl Proxy {
                     return self.error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
                 }
             };
-            return self
-                .pass(
-                    &host,
-                    &method,
-                    &path,
-                    &headers,
-                    body,
-                    "edgenode; fwd=bypass",
-                )
-                .await;
+            return self.pass(&host, &method, &path, &headers, body).await;
         }
-        let request_cc = CacheControl::parse(&headers);
-        let head = method == Method::HEAD;
-        if let Some(mut response) = self
-            .cached_response(&host, &path, &key, &headers, &request_cc)
-            .await
-        {
-            strip_body_for_head(&mut response, head);
-            return response;
+        let ask = Ask {
+            key: cache_key(&host, &path),
+            request_cc: CacheControl::parse(&headers),
+            host,
+            path,
+            headers,
+        };
+        let mut response = match self.cached_response(&ask).await {
+            Some(response) => response,
+            None if ask.request_cc.only_if_cached => {
+                self.error(StatusCode::GATEWAY_TIMEOUT, "only-if-cached: not in cache")
+            }
+            None => self.fetch(&ask).await,
+        };
+        if method == Method::HEAD {
+            *response.body_mut() = full(Bytes::new());
         }
-        if request_cc.only_if_cached {
-            return self.error(StatusCode::GATEWAY_TIMEOUT, "only-if-cached: not in cache");
-        }
-        let mut response = Arc::clone(&self)
-            .fetch(host, path, headers, key, request_cc)
-            .await;
-        strip_body_for_head(&mut response, head);
         response
     }
 
     /// A stored response this request may have (fresh, or stale where allowed), or None.
-    async fn cached_response(
-        self: &Arc<Self>,
-        host: &str,
-        path: &str,
-        key: &CacheKey,
-        req_headers: &HeaderMap,
-        request_cc: &CacheControl,
-    ) -> Option<Response<Body>> {
-        let (stored, _) = self.stored_variant(key, req_headers).await?;
+    async fn cached_response(self: &Arc<Self>, ask: &Ask) -> Option<Response<Body>> {
+        let (stored, slot) = self.stored_variant(&ask.key, &ask.headers).await?;
         if storable_reason(&stored).is_some() {
             return None;
         }
         let meta = stored.meta(SystemTime::now(), self.heuristic_max);
-        match policy::reuse(&meta, request_cc) {
-            Reuse::Fresh => Some(self.serve(
-                &Method::GET,
-                &stored,
-                meta.age,
-                req_headers,
-                "edgenode; hit",
-            )),
+        let status = match policy::reuse(&meta, &ask.request_cc) {
+            Reuse::Fresh => "edgenode; hit",
             Reuse::StaleWhileRevalidate => {
-                self.refresh_in_background(host, path, req_headers, key);
-                let status = "edgenode; hit; fwd=stale; detail=\"stale-while-revalidate\"";
-                Some(self.serve(&Method::GET, &stored, meta.age, req_headers, status))
+                self.refresh_in_background(ask, &slot);
+                "edgenode; hit; fwd=stale; detail=\"stale-while-revalidate\""
             }
-            Reuse::StaleAccepted => Some(self.serve(
-                &Method::GET,
-                &stored,
-                meta.age,
-                req_headers,
-                "edgenode; hit; detail=\"max-stale\"",
-            )),
-            _ => None,
-        }
-    }
-
-    /// Misses and stale entries: one origin fetch per key however many ask at once (the cache
-    /// core coalesces); stale served when the origin fails and the rules allow.
-    async fn fetch(
-        self: Arc<Self>,
-        host: String,
-        path: String,
-        headers: HeaderMap,
-        key: CacheKey,
-        request_cc: CacheControl,
-    ) -> Response<Body> {
-        let proxy = Arc::clone(&self);
-        let (fill_headers, fill_host, fill_path) = (headers.clone(), host.clone(), path.clone());
-        let filled = self
-            .cache
-            .get_or_fill(key.clone(), true, move || async move {
-                proxy
-                    .fetch_for_cache(&fill_host, &fill_path, &fill_headers)
-                    .await
-            })
-            .await;
-        let filled = match filled {
-            Ok(filled) => filled,
-            Err(error) if matches!(*error, UpstreamError::TooLarge(..)) => {
-                return self
-                    .pass(
-                        &host,
-                        &Method::GET,
-                        &path,
-                        &headers,
-                        Bytes::new(),
-                        TOO_LARGE,
-                    )
-                    .await;
-            }
-            Err(error) => return self.upstream_error(&error),
+            Reuse::StaleAccepted => "edgenode; hit; detail=\"max-stale\"",
+            _ => return None,
         };
-        let stored = &filled.value;
-        let meta = stored.meta(SystemTime::now(), self.heuristic_max);
-        let selected = stored.selected_by(&headers);
-        match filled.outcome {
-            // Stored by another request meanwhile: it must suit this one too.
-            CacheOutcome::Hit if selected && policy::reuse(&meta, &request_cc) == Reuse::Fresh => {
-                self.serve(&Method::GET, stored, meta.age, &headers, "edgenode; hit")
-            }
-            CacheOutcome::Stale => {
-                let allowed =
-                    policy::serve_stale_on_error(&meta, &request_cc) || self.within_grace(&meta);
-                if allowed && selected {
-                    self.serve(
-                        &Method::GET,
-                        stored,
-                        meta.age,
-                        &headers,
-                        "edgenode; hit; detail=\"stale-if-error\"",
-                    )
-                } else {
-                    self.error(
-                        StatusCode::BAD_GATEWAY,
-                        "the origin failed and no stored copy may be served",
-                    )
-                }
-            }
-            CacheOutcome::Miss | CacheOutcome::Coalesced if selected => {
-                let status = match (filled.outcome, storable_reason(stored)) {
-                    (_, Some(reason)) => format!("edgenode; fwd=miss; detail=\"{reason}\""),
-                    (CacheOutcome::Coalesced, None) => {
-                        "edgenode; fwd=miss; stored; collapsed".to_string()
-                    }
-                    _ => "edgenode; fwd=miss; stored".to_string(),
-                };
-                self.serve(&Method::GET, stored, meta.age, &headers, &status)
-            }
-            // Another variant is stored under the URL: this one goes beside it.
-            _ => {
-                let key = policy::vary_key(&stored.headers, &headers)
-                    .map_or(key.clone(), |v| variant_key(&key, &v));
-                self.fetch_uncoalesced(&host, &path, &headers, &key).await
-            }
-        }
+        Some(self.serve(&Method::GET, &stored, meta.age, &ask.headers, status))
     }
 
     /// A response from a stored object: Age, conditional 304s, and single byte ranges.
@@ -357,9 +247,8 @@ impl Proxy {
         }
     }
 
-    /// Requests the cache does not keep (unsafe methods, objects over `max_object_size`) go to
-    /// the origin and stream back without being buffered whole; a successful unsafe method
-    /// invalidates the stored URL (RFC 9111 4.4).
+    /// Requests the cache does not keep (unsafe methods) go to the origin and stream back; a
+    /// successful unsafe method invalidates the stored URL (RFC 9111 4.4).
     async fn pass(
         &self,
         host: &str,
@@ -367,42 +256,45 @@ impl Proxy {
         path: &str,
         headers: &HeaderMap,
         body: Bytes,
-        cache_status: &str,
     ) -> Response<Body> {
-        let response = match self
-            .upstream
-            .fetch_stream(host, method, path, headers, body)
-            .await
-        {
-            Ok(response) => response,
+        let opened = match self.upstream.open(host, method, path, headers, body).await {
+            Ok(opened) => opened,
             Err(error) => return self.upstream_error(&error),
         };
-        if policy::invalidates(method, response.status()) {
-            self.cache
-                .purge_key(&cache_key(host, path), PurgeMode::Hard)
+        if policy::invalidates(method, opened.response.status()) {
+            self.purge(PurgeTarget::Url(&format!("{host}{path}")), PurgeMode::Hard)
                 .await;
         }
-        let (mut parts, body) = response.into_parts();
-        policy::strip_hop_by_hop(&mut parts.headers);
-        parts
-            .headers
-            .append(header::VIA, HeaderValue::from_static("1.1 edgenode"));
-        if let Ok(value) = HeaderValue::from_str(cache_status) {
-            parts
-                .headers
-                .insert(HeaderName::from_static("cache-status"), value);
-        }
+        let (parts, body) = opened.response.into_parts();
         let body = body
             .map_err(|e| Box::new(e) as crate::http_server::BoxError)
             .boxed();
-        Response::from_parts(parts, body)
+        self.respond_with(
+            parts.status,
+            parts.headers,
+            body,
+            None,
+            "edgenode; fwd=bypass",
+        )
     }
 
     fn respond(
         &self,
         status: StatusCode,
-        mut headers: HeaderMap,
+        headers: HeaderMap,
         body: Bytes,
+        age: Option<Duration>,
+        cache_status: &str,
+    ) -> Response<Body> {
+        self.respond_with(status, headers, full(body), age, cache_status)
+    }
+
+    /// A response with Age, Via and Cache-Status added and hop-by-hop fields removed.
+    fn respond_with(
+        &self,
+        status: StatusCode,
+        mut headers: HeaderMap,
+        body: Body,
         age: Option<Duration>,
         cache_status: &str,
     ) -> Response<Body> {
@@ -417,7 +309,7 @@ impl Proxy {
         if let Ok(value) = HeaderValue::from_str(cache_status) {
             headers.insert(HeaderName::from_static("cache-status"), value);
         }
-        let mut response = Response::new(full(body));
+        let mut response = Response::new(body);
         *response.status_mut() = status;
         *response.headers_mut() = headers;
         response
@@ -460,13 +352,6 @@ impl Proxy {
 
 fn storable_reason(stored: &Stored) -> Option<&'static str> {
     stored.not_storable.map(policy::NotStorable::as_str)
-}
-
-/// HEAD gets the GET response's headers without its body.
-fn strip_body_for_head(response: &mut Response<Body>, head: bool) {
-    if head {
-        *response.body_mut() = full(Bytes::new());
-    }
 }
 
 /// The host the client asked for: the URI's authority (HTTP/2) or the Host header, lowercased,

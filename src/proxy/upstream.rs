@@ -55,6 +55,44 @@ pub struct Fetched {
     pub body: Bytes,
 }
 
+/// An origin response head; its body is to be read by `deadline` (the total timeout).
+pub struct Opened {
+    pub response: Response<Incoming>,
+    pub deadline: Instant,
+    /// The origin that answered, for errors.
+    pub origin: String,
+}
+
+impl Opened {
+    /// The whole body, up to `max` bytes, by the deadline.
+    pub async fn read_whole(self, max: usize) -> Result<Fetched, UpstreamError> {
+        let (parts, body) = self.response.into_parts();
+        let name = self.origin;
+        let collected = tokio::time::timeout_at(self.deadline, Limited::new(body, max).collect());
+        let body = match collected.await {
+            Err(_) => return Err(UpstreamError::Timeout(name)),
+            Ok(Err(e))
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some() =>
+            {
+                return Err(UpstreamError::TooLarge(name, max));
+            }
+            Ok(Err(e)) => {
+                return Err(UpstreamError::Failed {
+                    origin: name,
+                    message: format!("body: {e}"),
+                });
+            }
+            Ok(Ok(collected)) => collected.to_bytes(),
+        };
+        Ok(Fetched {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    }
+}
+
 /// One origin URL's health.
 struct Origin {
     scheme: Scheme,
@@ -115,16 +153,18 @@ impl Upstream {
         })
     }
 
-    /// Sends `method path` with `headers` to the host's origins: in order, skipping open
-    /// circuits, retrying idempotent requests with backoff.
-    pub async fn fetch(
+    /// Sends `method path` with `headers` to the host's origins (in order, skipping open
+    /// circuits, retrying idempotent requests with backoff) and returns the first response
+    /// head, its body still to be read by the deadline. A 5xx is retried while attempts are
+    /// left and then returned as it is: an answer for the client, a failure for the breaker.
+    pub async fn open(
         &self,
         host: &str,
         method: &Method,
         path_and_query: &str,
         headers: &HeaderMap,
         body: Bytes,
-    ) -> Result<Fetched, UpstreamError> {
+    ) -> Result<Opened, UpstreamError> {
         let origins = self.hosts.get(host).unwrap_or(&self.default);
         if origins.is_empty() {
             return Err(UpstreamError::NoOrigin(host.to_string()));
@@ -146,31 +186,25 @@ impl Upstream {
                     last = Some(UpstreamError::CircuitOpen(origin.authority.to_string()));
                     continue;
                 }
+                let started = Instant::now();
                 match self
-                    .exchange(origin, method, path_and_query, headers, body.clone())
+                    .send_head(origin, method, path_and_query, headers, body.clone())
                     .await
                 {
-                    Ok(fetched)
-                        if fetched.status.is_server_error()
-                            && idempotent
-                            && attempt + 1 < attempts =>
-                    {
+                    Ok(response) if response.status().is_server_error() => {
                         self.failed(origin);
+                        if !(idempotent && attempt + 1 < attempts) {
+                            return Ok(self.opened(origin, response, started));
+                        }
                         last = Some(UpstreamError::Failed {
                             origin: origin.authority.to_string(),
-                            message: format!("answered {}", fetched.status),
+                            message: format!("answered {}", response.status()),
                         });
                     }
-                    Ok(fetched) => {
-                        // A 5xx is an answer for the client but a failure for the breaker.
-                        if fetched.status.is_server_error() {
-                            self.failed(origin);
-                        } else {
-                            self.succeeded(origin);
-                        }
-                        return Ok(fetched);
+                    Ok(response) => {
+                        self.succeeded(origin);
+                        return Ok(self.opened(origin, response, started));
                     }
-                    Err(error @ UpstreamError::TooLarge(..)) => return Err(error),
                     Err(error) => {
                         self.failed(origin);
                         last = Some(error);
@@ -182,6 +216,24 @@ impl Upstream {
             }
         }
         Err(last.unwrap_or_else(|| UpstreamError::NoOrigin(host.to_string())))
+    }
+
+    fn opened(&self, origin: &Origin, response: Response<Incoming>, started: Instant) -> Opened {
+        Opened {
+            response,
+            deadline: started + self.total_timeout,
+            origin: origin.authority.to_string(),
+        }
+    }
+
+    /// The longest wait for the next piece of a body that is streamed through, not stored.
+    pub fn read_timeout(&self) -> Duration {
+        self.first_byte_timeout
+    }
+
+    /// The largest body the cache keeps (`proxy.max_object_size`).
+    pub fn max_body(&self) -> usize {
+        self.max_body
     }
 
     /// Sends the request to one origin and waits (within the first-byte timeout) for the
@@ -217,92 +269,6 @@ impl Upstream {
             Ok(Err(e)) => Err(failed(e.to_string())),
             Ok(Ok(response)) => Ok(response),
         }
-    }
-
-    /// One origin exchange with the body read whole, within the total timeout and the size
-    /// limit (a declared Content-Length over the limit fails before any of the body is read).
-    async fn exchange(
-        &self,
-        origin: &Origin,
-        method: &Method,
-        path_and_query: &str,
-        headers: &HeaderMap,
-        body: Bytes,
-    ) -> Result<Fetched, UpstreamError> {
-        let started = Instant::now();
-        let name = origin.authority.to_string();
-        let response = self
-            .send_head(origin, method, path_and_query, headers, body)
-            .await?;
-        let declared = response
-            .headers()
-            .get(hyper::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > self.max_body as u64) {
-            return Err(UpstreamError::TooLarge(name, self.max_body));
-        }
-        let (parts, body) = response.into_parts();
-        let remaining = self.total_timeout.saturating_sub(started.elapsed());
-        let body = match tokio::time::timeout(
-            remaining,
-            Limited::new(body, self.max_body).collect(),
-        )
-        .await
-        {
-            Err(_) => return Err(UpstreamError::Timeout(name)),
-            Ok(Err(e))
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some() =>
-            {
-                return Err(UpstreamError::TooLarge(name, self.max_body));
-            }
-            Ok(Err(e)) => {
-                return Err(UpstreamError::Failed {
-                    origin: name,
-                    message: format!("body: {e}"),
-                });
-            }
-            Ok(Ok(collected)) => collected.to_bytes(),
-        };
-        Ok(Fetched {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        })
-    }
-
-    /// The response head from the first origin that answers, its body streamed to the caller:
-    /// for objects too large to store and for requests the cache does not keep.
-    pub async fn fetch_stream(
-        &self,
-        host: &str,
-        method: &Method,
-        path_and_query: &str,
-        headers: &HeaderMap,
-        body: Bytes,
-    ) -> Result<Response<Incoming>, UpstreamError> {
-        let origins = self.hosts.get(host).unwrap_or(&self.default);
-        let mut last = UpstreamError::NoOrigin(host.to_string());
-        for origin in origins {
-            if !self.closed(origin) {
-                last = UpstreamError::CircuitOpen(origin.authority.to_string());
-                continue;
-            }
-            match self
-                .send_head(origin, method, path_and_query, headers, body.clone())
-                .await
-            {
-                Ok(response) => {
-                    self.succeeded(origin);
-                    return Ok(response);
-                }
-                Err(error) => {
-                    self.failed(origin);
-                    last = error;
-                }
-            }
-        }
-        Err(last)
     }
 
     /// Closed (or half-open after the open period: one request probes).

@@ -6,6 +6,7 @@ mod geoip;
 mod httpdns;
 mod nsd_diff;
 mod proxy;
+mod proxy_stream;
 mod recursion;
 mod reload;
 mod support;

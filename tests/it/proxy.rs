@@ -354,14 +354,15 @@ async fn stale_while_revalidate_refreshes_in_the_background() {
         "{headers:?}"
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while get(&node, "/swr", &[]).await.2 != "version 2" {
+    // Under load the refreshed copy may itself go stale and refresh again before the loop
+    // sees it: any later version shows the refresh landed.
+    while get(&node, "/swr", &[]).await.2 == "version 1" {
         assert!(
             std::time::Instant::now() < deadline,
             "the background refresh never landed"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // (Under load version 2 may itself go stale before the loop sees it, and refresh again.)
     assert!(origin.count("/swr") >= 2);
 }
 
@@ -422,7 +423,11 @@ async fn stale_objects_are_revalidated_with_their_validators() {
         (200, "hello from /validated"),
         "the 304 refreshed the stored body"
     );
-    assert!(cache_status(&headers).contains("fwd=miss"), "{headers:?}");
+    assert_eq!(
+        cache_status(&headers),
+        "edgenode; fwd=stale; fwd-status=304; stored",
+        "RFC 9211: forwarded to validate a stale copy, which the 304 refreshed"
+    );
     let (_, headers, _) = get(&node, "/validated", &[]).await;
     assert_eq!(
         cache_status(&headers),
@@ -451,8 +456,8 @@ async fn large_objects_stream_through_uncached() {
     }
     assert_eq!(
         origin.count("/big"),
-        4,
-        "each request: one aborted fill, one streamed fetch"
+        2,
+        "one origin request each: the fill streams what it cannot store"
     );
     assert_eq!(
         get(&node, "/cached", &[]).await.0,

@@ -271,21 +271,38 @@ impl Upstream {
         }
     }
 
-    /// Closed (or half-open after the open period: one request probes).
+    /// Closed; or half-open once the open period is over, when the first request to ask is
+    /// let through as the probe and the circuit stays open to the others until the probe's
+    /// outcome closes it (`succeeded`) or opens it again (`failed`), or the probe's own time
+    /// (the first-byte timeout) runs out and another request may probe.
     fn closed(&self, origin: &Origin) -> bool {
-        origin.open_until_ms.load(Ordering::Relaxed) <= self.now_ms()
+        let until = origin.open_until_ms.load(Ordering::Relaxed);
+        if until == 0 {
+            return true;
+        }
+        let now = self.now_ms();
+        if until > now {
+            return false;
+        }
+        let probe_until = now + self.first_byte_timeout.as_millis() as u64 + 1;
+        origin
+            .open_until_ms
+            .compare_exchange(until, probe_until, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
     }
 
     fn succeeded(&self, origin: &Origin) {
         origin.consecutive_failures.store(0, Ordering::Relaxed);
-        origin.open_until_ms.store(0, Ordering::Relaxed);
+        if origin.open_until_ms.swap(0, Ordering::Relaxed) != 0 {
+            tracing::info!(origin = %origin.authority, "circuit closed: the probe succeeded");
+        }
     }
 
     fn failed(&self, origin: &Origin) {
         let failures = origin.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
         if failures >= self.breaker_failures {
             let until = self.now_ms() + self.breaker_open.as_millis() as u64;
-            if origin.open_until_ms.swap(until, Ordering::Relaxed) <= self.now_ms() {
+            if origin.open_until_ms.swap(until, Ordering::Relaxed) == 0 {
                 tracing::warn!(origin = %origin.authority, failures, "circuit opened for {:?}", self.breaker_open);
             }
         }

@@ -505,3 +505,51 @@ async fn failing_origins_open_their_circuit() {
     assert_eq!(status, 502);
     assert!(body.contains("circuit is open"), "{body}");
 }
+
+/// After the open period one request probes the origin while the circuit stays open to the
+/// rest; the probe's success closes it, its failure opens it again.
+#[tokio::test]
+async fn a_half_open_circuit_lets_one_probe_through() {
+    let origin = Origin::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[dns]\nzones = \"{}\"\n[proxy]\norigin = \"{}\"\nretries = 0\n\
+         breaker_failures = 2\nbreaker_open_secs = 1\n",
+        crate::support::repo_root().join("zones").display(),
+        origin.url()
+    );
+    let config = crate::support::write_file(dir.path(), "edgenode.toml", &text);
+    let node = Node::with_config(&config);
+    let addr = node.http.unwrap();
+    // Distinct URLs, so that the cache's coalescing plays no part.
+    let burst = |from: usize| async move {
+        let requests = (from..from + 10).map(|i| async move {
+            let path = format!("/cached?{i}");
+            http_request(addr, "GET", &path, &[], Vec::new()).await.0
+        });
+        futures_util::future::join_all(requests).await
+    };
+    origin.failing.store(true, Ordering::SeqCst);
+    for i in 0..2 {
+        assert_eq!(get(&node, &format!("/cached?f{i}"), &[]).await.0, 500);
+    }
+    assert_eq!(origin.count("/cached"), 2);
+    let (_, _, body) = get(&node, "/cached?open", &[]).await;
+    assert!(body.contains("circuit is open"), "{body}");
+    assert_eq!(origin.count("/cached"), 2, "an open circuit sends nothing");
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    burst(0).await;
+    assert_eq!(origin.count("/cached"), 3, "one probe, and it failed");
+
+    origin.failing.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(get(&node, "/cached?probe", &[]).await.0, 200);
+    let statuses = burst(100).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(
+        origin.count("/cached"),
+        14,
+        "closed again: everything goes through"
+    );
+}

@@ -2,7 +2,7 @@
 //!
 //! Module map (one line each; README's Architecture section says the same):
 //!
-//! - [`cache`]: the one cache core (moka) shared by DNS answers and, later, HTTP objects.
+//! - [`cache`]: the one cache core (moka) shared by DNS answers, HTTPDNS and HTTP objects.
 //! - [`config`]: TOML configuration, embedded defaults, CLI overrides, `validate()` into typed errors.
 //! - [`geo`]: client address -> [`geo::GeoScope`] from MaxMind DB files and a CIDR override table.
 //! - [`dns`]: zone loading, geo answer policies, the authoritative lookup, the hickory-server handler.

@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::Cache;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::dns::handler::DnsHandler;
 use crate::dns::recursion::Recursion;
@@ -141,7 +142,8 @@ impl Node {
     pub async fn start(config: Config) -> Result<Node, StartError> {
         let state = load_state(&config).map_err(StartError::Load)?;
         let cache = Cache::new(config.cache.memory.0);
-        let metrics = Metrics::new(&cache);
+        let cluster = Cluster::new(&config.cluster);
+        let metrics = Metrics::new(&cache, &cluster);
         tracing::info!(summary = %summary(&state), "loaded");
         for line in state.geo.describe() {
             tracing::info!(database = %line, "geoip");
@@ -190,8 +192,13 @@ impl Node {
         };
         let (httpdns, httpdns_tls) = (local(&httpdns_listeners), local(&httpdns_tls_listeners));
         let (http, https) = (local(&proxy_listeners), local(&proxy_tls_listeners));
-        let proxy =
-            Proxy::new(&config.proxy, cache.clone()).map_err(|e| StartError::Load(vec![e]))?;
+        let proxy = Proxy::new(
+            &config.proxy,
+            cache.clone(),
+            Arc::clone(&cluster),
+            metrics.proxy.clone(),
+        )
+        .map_err(|e| StartError::Load(vec![e]))?;
         let admin = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
 
         let reloader = Reloader {
@@ -264,10 +271,15 @@ impl Node {
                 config.admin.token.clone(),
                 recursion,
                 Arc::clone(&proxy),
+                Arc::clone(&cluster),
             );
             tasks.spawn(admin.serve(listener, shutdown.clone()));
         }
         tasks.spawn(reload_on_sighup(reloader.clone(), shutdown.clone()));
+        if cluster.enabled() {
+            tracing::info!(id = %cluster.me().id, peers = cluster.peers().len(), "cluster on");
+        }
+        tasks.spawn(Arc::clone(&cluster).run(shutdown.clone()));
 
         Ok(Node {
             dns_udp,

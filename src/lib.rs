@@ -18,6 +18,7 @@
 pub mod admin;
 pub mod app;
 pub mod cache;
+pub mod cluster;
 pub mod config;
 pub mod dns;
 pub mod geo;

@@ -12,6 +12,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::cache::Cache;
+use crate::cluster::Cluster;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QueryLabels {
@@ -64,19 +65,47 @@ pub struct DnsMetrics {
     pub stale_answers: Counter,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabels {
+    pub source: &'static str,
+}
+
+/// Handles the proxy updates per fill.
+#[derive(Clone, Default)]
+pub struct ProxyMetrics {
+    /// Cache fills by where they were fetched from: origin, sibling, or sibling-failed (the
+    /// owner did not answer in time and the origin was asked instead).
+    pub fetches: Family<SourceLabels, Counter>,
+    /// Requests from other nodes of the cluster (sibling fetches this node answered).
+    pub sibling_requests: Counter,
+}
+
 /// Every metric of the node, and the registry that renders them.
 pub struct Metrics {
     registry: Registry,
     pub dns: DnsMetrics,
+    pub proxy: ProxyMetrics,
     /// HTTPDNS and DoH requests by endpoint and status.
     pub httpdns_requests: Family<HttpRequestLabels, Counter>,
     pub reloads: Family<ReloadLabels, Counter>,
 }
 
 impl Metrics {
-    pub fn new(cache: &Cache) -> Arc<Metrics> {
+    pub fn new(cache: &Cache, cluster: &Arc<Cluster>) -> Arc<Metrics> {
         let mut registry = Registry::with_prefix("edgenode");
         cache.register_metrics(&mut registry);
+        cluster.register_metrics(&mut registry);
+        let proxy = ProxyMetrics::default();
+        registry.register(
+            "proxy_fetches",
+            "Cache fills by source: origin, sibling (the key's owner), sibling-failed (then the origin)",
+            proxy.fetches.clone(),
+        );
+        registry.register(
+            "proxy_sibling_requests",
+            "Requests from other nodes of the cluster answered by this one",
+            proxy.sibling_requests.clone(),
+        );
         let dns = DnsMetrics::default();
         let reloads = Family::<ReloadLabels, Counter>::default();
         registry.register(
@@ -114,6 +143,7 @@ impl Metrics {
         Arc::new(Metrics {
             registry,
             dns,
+            proxy,
             httpdns_requests,
             reloads,
         })

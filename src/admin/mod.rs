@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::Reloader;
 use crate::cache::PurgeMode;
+use crate::cluster::Cluster;
 use crate::dns::recursion::Recursion;
 use crate::metrics::Metrics;
 use crate::proxy::{Proxy, PurgeTarget};
@@ -29,6 +30,8 @@ pub struct Admin {
     recursion: Option<Arc<Recursion>>,
     /// For `/admin/purge`.
     proxy: Arc<Proxy>,
+    /// For heartbeats and `/admin/cluster`.
+    cluster: Arc<Cluster>,
 }
 
 use crate::http_server::{Body, full};
@@ -40,6 +43,7 @@ impl Admin {
         token: Option<String>,
         recursion: Option<Arc<Recursion>>,
         proxy: Arc<Proxy>,
+        cluster: Arc<Cluster>,
     ) -> Self {
         Self {
             metrics,
@@ -47,6 +51,7 @@ impl Admin {
             token: token.filter(|t| !t.is_empty()).map(Arc::from),
             recursion,
             proxy,
+            cluster,
         }
     }
 
@@ -76,6 +81,9 @@ impl Admin {
                 response
             }
             (&Method::GET, "/healthz") | (&Method::GET, "/readyz") => text(StatusCode::OK, "ok\n"),
+            // What peers learn of this node: its id, region, addresses and weight.
+            (&Method::GET, "/cluster/heartbeat") => json(StatusCode::OK, &**self.cluster.me()),
+            (&Method::GET, "/admin/cluster") => json(StatusCode::OK, self.cluster.status()),
             (&Method::POST, "/admin/reload") => match self.reloader.reload().await {
                 Ok(summary) => json(
                     StatusCode::OK,
@@ -93,7 +101,7 @@ impl Admin {
             (
                 _,
                 "/metrics" | "/healthz" | "/readyz" | "/admin/reload" | "/admin/dns/flush"
-                | "/admin/purge",
+                | "/admin/purge" | "/cluster/heartbeat" | "/admin/cluster",
             ) => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
             _ => text(StatusCode::NOT_FOUND, "not found\n"),
         }
@@ -229,8 +237,9 @@ fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     response
 }
 
-fn json(status: StatusCode, value: serde_json::Value) -> Response<Body> {
-    let mut response = Response::new(full(value.to_string() + "\n"));
+fn json(status: StatusCode, value: impl serde::Serialize) -> Response<Body> {
+    let text = serde_json::to_string(&value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let mut response = Response::new(full(text + "\n"));
     *response.status_mut() = status;
     response
         .headers_mut()

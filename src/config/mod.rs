@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod cluster;
 mod sections;
 
+pub use cluster::*;
 pub use sections::*;
 
 /// The embedded configuration used when no `--config` is given.
@@ -48,6 +50,7 @@ pub struct Config {
     pub geoip: GeoipConfig,
     pub admin: AdminConfig,
     pub log: LogConfig,
+    pub cluster: ClusterConfig,
     /// Where this configuration came from ("embedded default" or a file path), for messages.
     #[serde(skip)]
     pub origin: String,
@@ -85,6 +88,7 @@ impl Default for Config {
             geoip: GeoipConfig::default(),
             admin: AdminConfig::default(),
             log: LogConfig::default(),
+            cluster: ClusterConfig::default(),
             origin: "defaults".into(),
         }
     }
@@ -203,6 +207,9 @@ impl Config {
         };
         if self.dns.listen.is_empty() {
             invalid("dns.listen", "at least one address is needed".into());
+        }
+        for (key, message) in self.cluster.problems() {
+            invalid(&key, message);
         }
         if !(512..=4096).contains(&self.dns.edns_payload) {
             invalid(

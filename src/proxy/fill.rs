@@ -14,10 +14,12 @@ use hyper::{HeaderMap, Method, Response, StatusCode};
 use super::flight::{Disposition, Flight, Head, Phase, Reader};
 use super::policy::{self, CacheControl, Reuse, StoredMeta};
 use super::store::Stored;
-use super::upstream::{Fetched, UpstreamError};
+use super::upstream::{Fetched, Opened, UpstreamError};
 use super::{CLIENT_CONDITIONALS, Proxy, storable_reason, variant_key};
 use crate::cache::{CacheKey, EntryMeta, FillTicket, Joined, Lookup};
+use crate::cluster::SIBLING_HEADER;
 use crate::http_server::Body;
+use crate::metrics::SourceLabels;
 
 /// A cacheable request (GET or HEAD), as the cache phase needs it.
 pub(super) struct Ask {
@@ -28,6 +30,8 @@ pub(super) struct Ask {
     /// The URL's primary key.
     pub key: CacheKey,
     pub request_cc: CacheControl,
+    /// Sent by another node of the cluster: fetched from the origin, never from a node.
+    pub from_sibling: bool,
 }
 
 /// What a client learns from a fill it joined.
@@ -229,6 +233,7 @@ impl Proxy {
             headers: ask.headers.clone(),
             key: ask.key.clone(),
             request_cc: ask.request_cc.clone(),
+            from_sibling: ask.from_sibling,
         };
         tokio::spawn(async move { proxy.run_fill(&flight, ticket, &ask).await });
     }
@@ -251,16 +256,7 @@ impl Proxy {
             upstream_headers.extend(policy::validation_headers(&previous.headers));
         }
         let request_time = SystemTime::now();
-        let opened = self
-            .upstream
-            .open(
-                &ask.host,
-                &Method::GET,
-                &ask.path,
-                &upstream_headers,
-                Bytes::new(),
-            )
-            .await;
+        let opened = self.open_for_fill(ask, upstream_headers).await;
         let response_time = SystemTime::now();
         let opened = match opened {
             Ok(opened) => opened,
@@ -380,6 +376,60 @@ impl Proxy {
         }
         // `ticket` drops here, after the object was stored: a request arriving meanwhile finds
         // the open fill or the stored object, never neither.
+    }
+
+    /// The response for a fill: from the key's owner when another node of the cluster owns it
+    /// (and this request did not come from a node), else, or when the owner fails or is slow
+    /// (`cluster.sibling_timeout_ms`), from the origin.
+    async fn open_for_fill(
+        &self,
+        ask: &Ask,
+        mut headers: HeaderMap,
+    ) -> Result<Opened, UpstreamError> {
+        let owner = match ask.from_sibling {
+            true => None,
+            false => self.cluster.owner(&ask.key.key),
+        };
+        if let Some(owner) = owner
+            && let Some(addr) = owner.proxy
+        {
+            let me = &self.cluster.me().id;
+            let mut sibling_headers = headers.clone();
+            if let Ok(value) = HeaderValue::from_str(me) {
+                sibling_headers.insert(SIBLING_HEADER, value);
+            }
+            if let Ok(value) = HeaderValue::from_str(&format!("1.1 {me}")) {
+                sibling_headers.append(header::VIA, value);
+            }
+            let timeout = self.cluster.sibling_timeout();
+            let sibling = self
+                .upstream
+                .open_sibling(addr, &ask.host, &ask.path, &sibling_headers, timeout)
+                .await;
+            match sibling {
+                Ok(opened) if !opened.response.status().is_server_error() => {
+                    self.count_fetch("sibling");
+                    return Ok(opened);
+                }
+                Ok(opened) => {
+                    tracing::debug!(owner = %owner.id, status = %opened.response.status(), "sibling failed; asking the origin");
+                }
+                Err(error) => {
+                    tracing::debug!(owner = %owner.id, %error, "sibling failed; asking the origin");
+                }
+            }
+            self.count_fetch("sibling-failed");
+        }
+        self.count_fetch("origin");
+        headers.remove(SIBLING_HEADER);
+        self.upstream
+            .open(&ask.host, &Method::GET, &ask.path, &headers, Bytes::new())
+            .await
+    }
+
+    fn count_fetch(&self, source: &'static str) {
+        let labels = SourceLabels { source };
+        self.metrics.fetches.get_or_create(&labels).inc();
     }
 
     /// Where a complete object goes: under the URL's key, unless that holds another variant

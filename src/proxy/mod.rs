@@ -23,8 +23,10 @@ use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 
 use crate::cache::{Cache, CacheKey, Lookup as CoreLookup, Namespace, PurgeMode};
+use crate::cluster::{Cluster, SIBLING_HEADER};
 use crate::config::ProxyConfig;
 use crate::http_server::{Body, full};
+use crate::metrics::ProxyMetrics;
 use fill::Ask;
 use policy::{CacheControl, Reuse};
 use store::Stored;
@@ -47,6 +49,9 @@ const MAX_REQUEST_BODY: usize = 16 << 20;
 pub struct Proxy {
     upstream: Upstream,
     cache: Cache,
+    /// Owners of keys among the cluster's nodes (a lone node owns every key).
+    cluster: Arc<Cluster>,
+    metrics: ProxyMetrics,
     /// Cap on heuristic freshness.
     heuristic_max: Duration,
     /// Stale-on-error window when the response does not give one.
@@ -54,10 +59,17 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    pub fn new(config: &ProxyConfig, cache: Cache) -> Result<Arc<Proxy>, String> {
+    pub fn new(
+        config: &ProxyConfig,
+        cache: Cache,
+        cluster: Arc<Cluster>,
+        metrics: ProxyMetrics,
+    ) -> Result<Arc<Proxy>, String> {
         Ok(Arc::new(Proxy {
             upstream: Upstream::new(config)?,
             cache,
+            cluster,
+            metrics,
             heuristic_max: Duration::from_secs(config.heuristic_max_secs),
             grace: Duration::from_secs(config.grace_secs),
         }))
@@ -126,6 +138,7 @@ impl Proxy {
         let method = req.method().clone();
         let mut headers = req.headers().clone();
         policy::strip_hop_by_hop(&mut headers);
+        let from_sibling = self.sibling_request(&mut headers);
 
         if !policy::is_cacheable_method(&method) {
             let body = match Limited::new(req.into_body(), MAX_REQUEST_BODY)
@@ -145,6 +158,7 @@ impl Proxy {
             host,
             path,
             headers,
+            from_sibling,
         };
         let mut response = match self.cached_response(&ask).await {
             Some(response) => response,
@@ -157,6 +171,24 @@ impl Proxy {
             *response.body_mut() = full(Bytes::new());
         }
         response
+    }
+
+    /// Whether the request comes from another node of the cluster (its sibling header, or
+    /// this node's own id in `Via`): such a request is never forwarded to a node again. The
+    /// header is removed; it goes no further.
+    fn sibling_request(&self, headers: &mut HeaderMap) -> bool {
+        let marked = headers.remove(SIBLING_HEADER).is_some();
+        let me = &*self.cluster.me().id;
+        let looped = headers
+            .get_all(header::VIA)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|hop| hop.split_whitespace().nth(1) == Some(me));
+        if marked || looped {
+            self.metrics.sibling_requests.inc();
+        }
+        marked || looped
     }
 
     /// A stored response this request may have (fresh, or stale where allowed), or None.

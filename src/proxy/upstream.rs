@@ -2,6 +2,7 @@
 //! and total timeouts, bounded retries for idempotent requests, and a circuit breaker per origin.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
+use hyper::header::HeaderValue;
 use hyper::http::uri::{Authority, Scheme};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
@@ -223,6 +225,44 @@ impl Upstream {
             response,
             deadline: started + self.total_timeout,
             origin: origin.authority.to_string(),
+        }
+    }
+
+    /// A GET to another node of the cluster (the key's owner) for `host`: no retries and no
+    /// circuit breaker (heartbeats decide whether the node is up), the head within `timeout`.
+    pub async fn open_sibling(
+        &self,
+        node: SocketAddr,
+        host: &str,
+        path_and_query: &str,
+        headers: &HeaderMap,
+        timeout: Duration,
+    ) -> Result<Opened, UpstreamError> {
+        let name = node.to_string();
+        let failed = |message: String| UpstreamError::Failed {
+            origin: format!("sibling {node}"),
+            message,
+        };
+        let uri = format!("http://{node}{path_and_query}");
+        let mut request = Request::get(uri);
+        if let Some(request_headers) = request.headers_mut() {
+            request_headers.clone_from(headers);
+            if let Ok(value) = HeaderValue::from_str(host) {
+                request_headers.insert(hyper::header::HOST, value);
+            }
+        }
+        let request = request
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| failed(e.to_string()))?;
+        let started = Instant::now();
+        match tokio::time::timeout(timeout, self.client.request(request)).await {
+            Err(_) => Err(UpstreamError::Timeout(format!("sibling {name}"))),
+            Ok(Err(e)) => Err(failed(e.to_string())),
+            Ok(Ok(response)) => Ok(Opened {
+                response,
+                deadline: started + self.total_timeout,
+                origin: format!("sibling {name}"),
+            }),
         }
     }
 

@@ -1,0 +1,587 @@
+//! The cluster: who the peers are (from the config, and from a DNS name for Kubernetes),
+//! which of them are up (heartbeats, with self-preservation against partitions), which node
+//! owns a cache key (weighted rendezvous hashing over the healthy nodes), and which nodes are
+//! nearest a client (DNS steering).
+//!
+//! The node's view is rebuilt after every heartbeat round and swapped in whole (arc-swap), so
+//! request paths read it without locks.
+
+mod rendezvous;
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ClusterConfig;
+use crate::geo::Code;
+
+pub use rendezvous::score;
+
+/// Request header marking a fetch from one node to the key's owner; its value is the
+/// sender's id. A request carrying it is never forwarded to another node.
+pub const SIBLING_HEADER: &str = "x-edgenode-sibling";
+
+/// One node of the cluster, this one included.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: Arc<str>,
+    #[serde(with = "code_text")]
+    pub country: Option<Code>,
+    #[serde(with = "code_text")]
+    pub continent: Option<Code>,
+    /// What DNS steering answers with for this node.
+    pub addresses: Vec<IpAddr>,
+    /// Proxy and admin listeners; None for this node itself.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub proxy: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub admin: Option<SocketAddr>,
+    pub weight: u32,
+}
+
+/// The healthy part of the cluster as of the last heartbeat round.
+#[derive(Debug)]
+pub struct View {
+    /// This node first, then every peer that is up.
+    pub healthy: Vec<Arc<Member>>,
+    /// Peers are being kept although many stopped answering at once.
+    pub self_preservation: bool,
+}
+
+/// What `GET /admin/cluster` shows of one peer.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerStatus {
+    #[serde(flatten)]
+    pub member: Member,
+    pub up: bool,
+    /// Heartbeats missed in a row.
+    pub missed: u32,
+    /// Milliseconds since the last answered heartbeat.
+    pub last_seen_ms: Option<u64>,
+    /// Found through `cluster.discovery` rather than listed in the config.
+    pub discovered: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterStatus {
+    pub id: Arc<str>,
+    pub enabled: bool,
+    pub self_preservation: bool,
+    pub peers: Vec<PeerStatus>,
+}
+
+struct Peer {
+    member: Arc<Member>,
+    up: bool,
+    missed: u32,
+    last_seen: Option<Instant>,
+    discovered: bool,
+}
+
+#[derive(Default)]
+struct Metrics {
+    peers_up: Gauge,
+    peers_down: Gauge,
+    self_preservation: Gauge,
+    heartbeat_failures: Counter,
+}
+
+pub struct Cluster {
+    me: Arc<Member>,
+    config: ClusterConfig,
+    peers: Mutex<Vec<Peer>>,
+    view: ArcSwap<View>,
+    client: Client<HttpConnector, Empty<Bytes>>,
+    metrics: Metrics,
+}
+
+fn parse_code(text: &Option<String>) -> Option<Code> {
+    text.as_deref().and_then(|t| t.parse().ok())
+}
+
+impl Cluster {
+    /// The cluster as configured (validated by `Config::validate`); peers start down until
+    /// their first heartbeat answers.
+    pub fn new(config: &ClusterConfig) -> Arc<Cluster> {
+        let me = Arc::new(Member {
+            id: Arc::from(config.id.as_str()),
+            country: parse_code(&config.country),
+            continent: parse_code(&config.continent),
+            addresses: config.addresses.clone(),
+            proxy: None,
+            admin: None,
+            weight: config.weight,
+        });
+        let peers = config
+            .peers
+            .iter()
+            .map(|p| Peer {
+                member: Arc::new(Member {
+                    id: Arc::from(p.id.as_str()),
+                    country: parse_code(&p.country),
+                    continent: parse_code(&p.continent),
+                    addresses: p.addresses.clone(),
+                    proxy: Some(p.proxy),
+                    admin: Some(p.admin),
+                    weight: p.weight,
+                }),
+                up: false,
+                missed: 0,
+                last_seen: None,
+                discovered: false,
+            })
+            .collect();
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_millis(config.heartbeat_timeout_ms)));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        let cluster = Cluster {
+            view: ArcSwap::from_pointee(View {
+                healthy: vec![Arc::clone(&me)],
+                self_preservation: false,
+            }),
+            me,
+            config: config.clone(),
+            peers: Mutex::new(peers),
+            client,
+            metrics: Metrics::default(),
+        };
+        cluster.publish(&cluster.lock(), false);
+        Arc::new(cluster)
+    }
+
+    pub fn me(&self) -> &Arc<Member> {
+        &self.me
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.config.enabled()
+    }
+
+    pub fn view(&self) -> Arc<View> {
+        self.view.load_full()
+    }
+
+    /// How long a sibling fetch may take to answer.
+    pub fn sibling_timeout(&self) -> Duration {
+        Duration::from_millis(self.config.sibling_timeout_ms)
+    }
+
+    /// The healthy peer that owns `key`; None when this node owns it (or is alone).
+    pub fn owner(&self, key: &[u8]) -> Option<Arc<Member>> {
+        let view = self.view.load();
+        let members = view.healthy.iter().map(|m| (&*m.id, m.weight));
+        let owner = &view.healthy[rendezvous::owner(members, key)?];
+        (owner.id != self.me.id).then(|| Arc::clone(owner))
+    }
+
+    /// Up to `count` healthy nodes nearest a client in `country` / `continent`: same country
+    /// first, then same continent, then the rest; within each, an order by weighted
+    /// rendezvous on `client` (its subnet), so one client keeps its nodes and the load
+    /// spreads by weight. Nodes without addresses are left out.
+    pub fn nearest(
+        &self,
+        country: Option<Code>,
+        continent: Option<Code>,
+        client: &[u8],
+        count: usize,
+    ) -> Vec<Arc<Member>> {
+        let view = self.view.load();
+        let tier = |m: &Member| {
+            if country.is_some() && m.country == country {
+                0
+            } else if continent.is_some() && m.continent == continent {
+                1
+            } else {
+                2
+            }
+        };
+        let mut ranked: Vec<(u8, f64, &Arc<Member>)> = view
+            .healthy
+            .iter()
+            .filter(|m| !m.addresses.is_empty())
+            .map(|m| (tier(m), score(&m.id, m.weight, client), m))
+            .collect();
+        ranked.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
+        ranked
+            .into_iter()
+            .take(count)
+            .map(|(_, _, m)| Arc::clone(m))
+            .collect()
+    }
+
+    /// Every known peer (up or down), for purge and preload fan-out.
+    pub fn peers(&self) -> Vec<Arc<Member>> {
+        self.lock().iter().map(|p| Arc::clone(&p.member)).collect()
+    }
+
+    pub fn status(&self) -> ClusterStatus {
+        let now = Instant::now();
+        let peers = self
+            .lock()
+            .iter()
+            .map(|p| PeerStatus {
+                member: (*p.member).clone(),
+                up: p.up,
+                missed: p.missed,
+                last_seen_ms: p
+                    .last_seen
+                    .map(|t| now.saturating_duration_since(t).as_millis() as u64),
+                discovered: p.discovered,
+            })
+            .collect();
+        ClusterStatus {
+            id: Arc::clone(&self.me.id),
+            enabled: self.enabled(),
+            self_preservation: self.view.load().self_preservation,
+            peers,
+        }
+    }
+
+    /// Registers `edgenode_cluster_*`.
+    pub fn register_metrics(self: &Arc<Self>, registry: &mut Registry) {
+        let sub = registry.sub_registry_with_prefix("cluster");
+        sub.register(
+            "peers_up",
+            "Peers answering heartbeats",
+            self.metrics.peers_up.clone(),
+        );
+        sub.register(
+            "peers_down",
+            "Peers marked down",
+            self.metrics.peers_down.clone(),
+        );
+        sub.register(
+            "self_preservation",
+            "1 while peers are kept although many stopped answering at once",
+            self.metrics.self_preservation.clone(),
+        );
+        sub.register(
+            "heartbeat_failures",
+            "Heartbeats that got no answer in time",
+            self.metrics.heartbeat_failures.clone(),
+        );
+    }
+
+    /// Heartbeats (and discovery) until `shutdown`.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        if !self.enabled() {
+            return;
+        }
+        let mut heartbeat = tokio::time::interval(Duration::from_millis(self.config.heartbeat_ms));
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let discovery = self.config.discovery.clone();
+        let discover_every = discovery.as_ref().map_or(Duration::from_secs(3600), |d| {
+            Duration::from_secs(d.interval_secs)
+        });
+        let mut discover = tokio::time::interval(discover_every);
+        discover.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = heartbeat.tick() => self.heartbeat_round().await,
+                _ = discover.tick(), if discovery.is_some() => {
+                    if let Some(d) = &discovery {
+                        self.discover(&d.name, d.proxy_port, d.admin_port).await;
+                    }
+                }
+            }
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Peer>> {
+        // Held only for plain Vec updates, never across an await.
+        self.peers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Asks every peer at once, then applies the answers: up on an answer, down after
+    /// `down_after` misses in a row, unless self-preservation holds the set.
+    async fn heartbeat_round(&self) {
+        let targets: Vec<SocketAddr> = self.lock().iter().filter_map(|p| p.member.admin).collect();
+        let answers =
+            futures_util::future::join_all(targets.iter().map(|admin| self.probe(*admin))).await;
+        let now = Instant::now();
+        let mut peers = self.lock();
+        for (admin, answer) in targets.iter().zip(answers) {
+            let Some(peer) = peers.iter_mut().find(|p| p.member.admin == Some(*admin)) else {
+                continue;
+            };
+            match answer {
+                Some(info) => {
+                    if peer.discovered {
+                        // A discovered peer is known by its address until it says who it is.
+                        peer.member = Arc::new(Member {
+                            proxy: peer.member.proxy,
+                            admin: peer.member.admin,
+                            ..info
+                        });
+                    } else if info.id != peer.member.id {
+                        tracing::warn!(configured = %peer.member.id, answered = %info.id, %admin, "a peer answers with another id");
+                    }
+                    if !peer.up {
+                        tracing::info!(peer = %peer.member.id, "peer up");
+                    }
+                    peer.up = true;
+                    peer.missed = 0;
+                    peer.last_seen = Some(now);
+                }
+                None => {
+                    self.metrics.heartbeat_failures.inc();
+                    peer.missed = peer.missed.saturating_add(1);
+                }
+            }
+        }
+        // A discovered address that turns out to be this node.
+        peers.retain(|p| !(p.discovered && p.member.id == self.me.id));
+
+        let down_after = self.config.down_after;
+        let failing: Vec<usize> = (0..peers.len())
+            .filter(|&i| peers[i].up && peers[i].missed >= down_after)
+            .collect();
+        let already_down = peers.iter().filter(|p| !p.up).count();
+        let share = (already_down + failing.len()) as f64 / peers.len().max(1) as f64;
+        let preserving = failing.len() >= 2 && share > self.config.self_preservation;
+        if preserving {
+            if !self.view.load().self_preservation {
+                tracing::warn!(
+                    failing = failing.len(),
+                    peers = peers.len(),
+                    "self-preservation: most peers stopped answering at once; keeping the last known set"
+                );
+            }
+        } else {
+            if self.view.load().self_preservation {
+                tracing::info!("self-preservation over");
+            }
+            for i in failing {
+                tracing::warn!(peer = %peers[i].member.id, missed = peers[i].missed, "peer down");
+                peers[i].up = false;
+            }
+        }
+        self.publish(&peers, preserving);
+    }
+
+    /// One heartbeat: the peer's own description, or None if it did not answer in time.
+    async fn probe(&self, admin: SocketAddr) -> Option<Member> {
+        let uri = format!("http://{admin}/cluster/heartbeat");
+        let request = hyper::Request::get(uri)
+            .header(SIBLING_HEADER, &*self.me.id)
+            .body(Empty::new())
+            .ok()?;
+        let timeout = Duration::from_millis(self.config.heartbeat_timeout_ms);
+        let exchange = async {
+            let response = self.client.request(request).await.ok()?;
+            if !response.status().is_success() {
+                return None;
+            }
+            let body = http_body_util::Limited::new(response.into_body(), 16 << 10);
+            let bytes = body.collect().await.ok()?.to_bytes();
+            serde_json::from_slice::<Member>(&bytes).ok()
+        };
+        tokio::time::timeout(timeout, exchange).await.ok().flatten()
+    }
+
+    /// Resolves the discovery name; new addresses become peers (down until they answer),
+    /// vanished ones are dropped. A failed lookup changes nothing.
+    async fn discover(&self, name: &str, proxy_port: u16, admin_port: u16) {
+        let addrs: HashSet<IpAddr> = match tokio::net::lookup_host((name, admin_port)).await {
+            Ok(found) => found.map(|a| a.ip()).collect(),
+            Err(error) => {
+                tracing::warn!(%name, %error, "peer discovery failed; keeping the known peers");
+                return;
+            }
+        };
+        let mut peers = self.lock();
+        peers.retain(|p| !p.discovered || p.member.admin.is_some_and(|a| addrs.contains(&a.ip())));
+        for ip in addrs {
+            let admin = SocketAddr::new(ip, admin_port);
+            if peers.iter().any(|p| p.member.admin == Some(admin)) {
+                continue;
+            }
+            tracing::info!(%admin, "peer discovered");
+            peers.push(Peer {
+                member: Arc::new(Member {
+                    id: Arc::from(admin.to_string()),
+                    country: None,
+                    continent: None,
+                    addresses: Vec::new(),
+                    proxy: Some(SocketAddr::new(ip, proxy_port)),
+                    admin: Some(admin),
+                    weight: 100,
+                }),
+                up: false,
+                missed: 0,
+                last_seen: None,
+                discovered: true,
+            });
+        }
+        let preserving = self.view.load().self_preservation;
+        self.publish(&peers, preserving);
+    }
+
+    fn publish(&self, peers: &[Peer], self_preservation: bool) {
+        let mut healthy = vec![Arc::clone(&self.me)];
+        healthy.extend(peers.iter().filter(|p| p.up).map(|p| Arc::clone(&p.member)));
+        let up = healthy.len() - 1;
+        self.metrics.peers_up.set(up as i64);
+        self.metrics.peers_down.set((peers.len() - up) as i64);
+        self.metrics
+            .self_preservation
+            .set(i64::from(self_preservation));
+        self.view.store(Arc::new(View {
+            healthy,
+            self_preservation,
+        }));
+    }
+}
+
+/// Optional two-letter codes as JSON strings.
+mod code_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::geo::Code;
+
+    pub fn serialize<S: Serializer>(code: &Option<Code>, s: S) -> Result<S::Ok, S::Error> {
+        match code {
+            Some(code) => s.serialize_some(&code.to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Code>, D::Error> {
+        let text = Option::<String>::deserialize(d)?;
+        Ok(text.and_then(|t| t.parse().ok()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::PeerConfig;
+
+    fn config(peers: &[&str]) -> ClusterConfig {
+        ClusterConfig {
+            id: "self".into(),
+            country: Some("DE".into()),
+            continent: Some("EU".into()),
+            addresses: vec!["192.0.2.1".parse().unwrap()],
+            peers: peers
+                .iter()
+                .enumerate()
+                .map(|(i, id)| PeerConfig {
+                    id: id.to_string(),
+                    country: Some(["US", "FR", "JP"][i % 3].into()),
+                    continent: Some(["NA", "EU", "AS"][i % 3].into()),
+                    addresses: vec![format!("192.0.2.{}", i + 10).parse().unwrap()],
+                    // Nothing listens on port 9 of 127.0.0.1: heartbeats fail at once.
+                    proxy: "127.0.0.1:9".parse().unwrap(),
+                    admin: format!("127.0.0.1:{}", 9 + i).parse().unwrap(),
+                    weight: 100,
+                })
+                .collect(),
+            down_after: 1,
+            heartbeat_timeout_ms: 200,
+            ..ClusterConfig::default()
+        }
+    }
+
+    fn mark_up(cluster: &Cluster) {
+        let mut peers = cluster.lock();
+        peers.iter_mut().for_each(|p| p.up = true);
+        cluster.publish(&peers, false);
+    }
+
+    #[test]
+    fn a_lone_node_owns_everything() {
+        let cluster = Cluster::new(&ClusterConfig::default());
+        assert!(!cluster.enabled());
+        assert!(cluster.owner(b"example.test/a").is_none());
+    }
+
+    #[test]
+    fn keys_are_owned_by_healthy_nodes_only() {
+        let cluster = Cluster::new(&config(&["a", "b"]));
+        // Peers start down: every key is this node's.
+        assert!((0..100).all(|k| cluster.owner(format!("k{k}").as_bytes()).is_none()));
+        mark_up(&cluster);
+        let owned_elsewhere = (0..300)
+            .filter(|k| cluster.owner(format!("k{k}").as_bytes()).is_some())
+            .count();
+        assert!((150..250).contains(&owned_elsewhere), "{owned_elsewhere}");
+    }
+
+    #[test]
+    fn nearest_prefers_country_then_continent() {
+        let cluster = Cluster::new(&config(&["us", "fr", "jp"]));
+        mark_up(&cluster);
+        let ids = |country: &str, continent: &str, count| {
+            cluster
+                .nearest(
+                    country.parse().ok(),
+                    continent.parse().ok(),
+                    b"198.51.100.0/24",
+                    count,
+                )
+                .iter()
+                .map(|m| m.id.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids("JP", "AS", 1), ["jp"]);
+        assert_eq!(ids("US", "NA", 1), ["us"]);
+        // FR is in Europe with this node (DE): both come before the rest.
+        let europe = ids("IT", "EU", 2);
+        assert!(europe.contains(&"fr".to_string()) && europe.contains(&"self".to_string()));
+        assert_eq!(ids("BR", "SA", 9).len(), 4);
+    }
+
+    #[tokio::test]
+    async fn peers_that_stop_answering_go_down_unless_most_go_at_once() {
+        // One of three failing: marked down.
+        let cluster = Cluster::new(&config(&["a", "b", "c"]));
+        {
+            let mut peers = cluster.lock();
+            peers.iter_mut().for_each(|p| p.up = true);
+            // Only "a" is probed as failing: b and c are made to look answered below.
+            peers[1].member = Arc::new(Member {
+                admin: None,
+                ..(*peers[1].member).clone()
+            });
+            peers[2].member = Arc::new(Member {
+                admin: None,
+                ..(*peers[2].member).clone()
+            });
+        }
+        cluster.heartbeat_round().await;
+        let status = cluster.status();
+        assert_eq!(
+            status.peers.iter().map(|p| p.up).collect::<Vec<_>>(),
+            [false, true, true]
+        );
+        assert!(!status.self_preservation);
+
+        // All three failing at once: kept, with self-preservation on.
+        let cluster = Cluster::new(&config(&["a", "b", "c"]));
+        mark_up(&cluster);
+        cluster.heartbeat_round().await;
+        let status = cluster.status();
+        assert!(status.self_preservation);
+        assert!(status.peers.iter().all(|p| p.up && p.missed == 1));
+        assert_eq!(cluster.view().healthy.len(), 4);
+    }
+}

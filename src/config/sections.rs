@@ -93,14 +93,29 @@ pub struct HttpDnsAccount {
     pub burst: u32,
 }
 
-/// The certificate of every HTTPS listener; none: a self-signed one generated at start.
+/// The certificates of every HTTPS listener; none: a self-signed one generated at start.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsConfig {
+    /// The default certificate: for handshakes without SNI or with a name no
+    /// `certificates` entry serves. Absent: the first of `certificates` is the default.
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
+    /// Certificates chosen by the client's SNI.
+    pub certificates: Vec<TlsCertificate>,
     /// "1.3" (default) or "1.2" to accept TLS 1.2 as well.
     pub min_version: crate::tls::MinVersion,
+}
+
+/// One `[[tls.certificates]]` entry: a PEM chain and key, and the server names they serve.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsCertificate {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Exact names or `*.example.com`; absent: the DNS names of the certificate's
+    /// subjectAltName.
+    pub names: Option<Vec<String>>,
 }
 
 impl Default for HttpDnsConfig {

@@ -10,3 +10,4 @@ mod proxy_stream;
 mod recursion;
 mod reload;
 mod support;
+mod tls;

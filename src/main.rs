@@ -96,7 +96,7 @@ struct ConfigArgs {
     /// The caching proxy over TLS, ALPN h2 and http/1.1 (repeatable).
     #[arg(long = "https-listen", value_name = "ADDR")]
     https_listen: Vec<SocketAddr>,
-    /// The default origin of the proxy, e.g. http://127.0.0.1:8000.
+    /// The default origin of the proxy, e.g. http://127.0.0.1:8000 or https://origin.example.com.
     #[arg(long, value_name = "URL")]
     origin: Option<String>,
 }

@@ -134,7 +134,7 @@ impl Config {
                 *hints = base.join(&*hints);
             }
             let tls = &mut config.tls;
-            let optional = [&mut tls.cert, &mut tls.key];
+            let optional = [&mut tls.cert, &mut tls.key, &mut config.proxy.origin_ca];
             let pairs = tls
                 .certificates
                 .iter_mut()

@@ -303,10 +303,14 @@ pub struct ProxyConfig {
     pub listen: Vec<SocketAddr>,
     /// HTTPS (TLS per `[tls]`, ALPN h2 and http/1.1).
     pub tls_listen: Vec<SocketAddr>,
-    /// The origin for hosts not in `hosts`, e.g. "http://127.0.0.1:8000".
+    /// The origin for hosts not in `hosts`, e.g. "http://127.0.0.1:8000" or
+    /// "https://origin.example.com".
     pub origin: Option<String>,
     /// Per-host origins, tried in order.
     pub hosts: Vec<ProxyHost>,
+    /// A PEM bundle of CA certificates trusted for https origins in addition to the public
+    /// roots (origins with certificates from a private CA).
+    pub origin_ca: Option<PathBuf>,
     /// Larger responses are passed through and not stored.
     pub max_object_size: ByteSize,
     pub connect_timeout_ms: u64,
@@ -340,6 +344,7 @@ impl Default for ProxyConfig {
             tls_listen: Vec::new(),
             origin: None,
             hosts: Vec::new(),
+            origin_ca: None,
             max_object_size: ByteSize(8 << 20),
             connect_timeout_ms: 2000,
             first_byte_timeout_ms: 10_000,

@@ -1,8 +1,13 @@
-//! TLS for every HTTPS listener of the node (HTTPDNS and the proxy): rustls with TLS 1.3 by default, ALPN h2 and http/1.1, certificates and keys from
+//! TLS for the node: the server side of every HTTPS listener (HTTPDNS and the proxy) and the
+//! client side of https origins.
+//!
+//! Listeners: rustls with TLS 1.3 by default, ALPN h2 and http/1.1, certificates and keys from
 //! PEM files chosen by SNI (`certs`), or, when none is configured, a self-signed one generated
 //! at start and written out so clients can trust it. Certificates from files reload with the
 //! zones (SIGHUP, `POST /admin/reload`): the whole set is loaded and checked, then swapped in
 //! one step; new handshakes use it, one broken pair changes nothing.
+//!
+//! Origins (`origin`): the Mozilla root store plus `proxy.origin_ca`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,6 +20,7 @@ use rustls::server::ResolvesServerCert;
 use crate::config::TlsConfig;
 
 mod certs;
+pub mod origin;
 
 pub use certs::{CertSet, CertStore, check_server_name};
 

@@ -1,5 +1,7 @@
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use super::origin::OriginConnector;
 use super::*;
 use crate::config::TlsCertificate;
 
@@ -179,4 +181,29 @@ fn configured_server_names_are_checked() {
     ] {
         assert!(check_server_name(bad).is_err(), "{bad:?}");
     }
+}
+
+#[test]
+fn origin_ca_problems_name_the_key_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let timeout = Duration::from_secs(1);
+    assert!(OriginConnector::new(timeout, None).is_ok());
+    let missing = dir.path().join("missing.pem");
+    let error = OriginConnector::new(timeout, Some(&missing))
+        .err()
+        .expect("a missing file")
+        .to_string();
+    assert!(
+        error.starts_with("proxy.origin_ca: ") && error.contains("missing.pem"),
+        "{error}"
+    );
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let error = OriginConnector::new(timeout, Some(&empty))
+        .err()
+        .expect("no certificate")
+        .to_string();
+    assert!(error.contains("no PEM certificate"), "{error}");
+    let (ca, _, _) = certificate(dir.path(), "ca", &["origin.test"]);
+    assert!(OriginConnector::new(timeout, Some(&ca)).is_ok());
 }

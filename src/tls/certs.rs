@@ -142,8 +142,16 @@ impl CertSet {
         let Some(name) = server_name else {
             return &self.default;
         };
-        let name = normalize(name);
-        if let Some(found) = self.exact.get(&name) {
+        // Allocates only for names that are not lowercase already (rustls lowercases SNI).
+        let name = name.strip_suffix('.').unwrap_or(name);
+        let lowered;
+        let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            lowered = name.to_ascii_lowercase();
+            lowered.as_str()
+        } else {
+            name
+        };
+        if let Some(found) = self.exact.get(name) {
             return found;
         }
         name.split_once('.')

@@ -49,7 +49,7 @@ pub struct Reloader {
     config: Arc<Config>,
     state: Arc<ArcSwap<DnsState>>,
     metrics: Arc<Metrics>,
-    /// The HTTPS certificate, reloaded from its files with the rest; None without HTTPS.
+    /// The HTTPS certificates, reloaded from their files with the rest; None without HTTPS.
     certs: Option<Arc<CertStore>>,
     /// Serializes reloads so two at once cannot swap in an older state last.
     lock: Arc<tokio::sync::Mutex<()>>,
@@ -64,16 +64,16 @@ impl Reloader {
         let certs = self.certs.clone();
         // Everything is built and checked before anything is swapped: all or nothing.
         let loaded = tokio::task::spawn_blocking(move || {
-            let cert = certs
+            let certs = certs
                 .as_ref()
                 .map(|c| c.load())
                 .transpose()
                 .map_err(|e| e.to_string());
-            match (load_state(&config), cert) {
-                (Ok(state), Ok(cert)) => Ok((state, cert.flatten())),
-                (state, cert) => {
+            match (load_state(&config), certs) {
+                (Ok(state), Ok(certs)) => Ok((state, certs.flatten())),
+                (state, certs) => {
                     let mut problems = state.err().unwrap_or_default();
-                    problems.extend(cert.err());
+                    problems.extend(certs.err());
                     Err(problems)
                 }
             }
@@ -81,12 +81,12 @@ impl Reloader {
         .await
         .unwrap_or_else(|e| Err(vec![format!("reload task failed: {e}")]));
         match loaded {
-            Ok((state, cert)) => {
+            Ok((state, certs)) => {
                 let summary = summary(&state);
                 self.metrics.dns.zones.set(state.zones.len() as i64);
                 self.state.store(Arc::new(state));
-                if let (Some(store), Some(cert)) = (&self.certs, cert) {
-                    store.swap(cert);
+                if let (Some(store), Some(certs)) = (&self.certs, certs) {
+                    store.swap(certs);
                 }
                 self.metrics
                     .reloads
@@ -173,14 +173,11 @@ impl Node {
             false => {
                 let generated_dir =
                     std::env::temp_dir().join(format!("edgenode-{}", std::process::id()));
-                let c = &config.tls;
-                let setup = crate::tls::setup(
-                    c.cert.as_deref(),
-                    c.key.as_deref(),
-                    c.min_version,
-                    &generated_dir,
-                )
-                .map_err(|e| StartError::Load(vec![e.to_string()]))?;
+                let setup = crate::tls::setup(&config.tls, &generated_dir)
+                    .map_err(|e| StartError::Load(vec![e.to_string()]))?;
+                for line in setup.store.current().summary() {
+                    tracing::info!(certificate = %line, "tls");
+                }
                 Some(setup)
             }
         };

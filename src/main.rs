@@ -96,7 +96,7 @@ struct ConfigArgs {
     /// The caching proxy over TLS, ALPN h2 and http/1.1 (repeatable).
     #[arg(long = "https-listen", value_name = "ADDR")]
     https_listen: Vec<SocketAddr>,
-    /// The default origin of the proxy, e.g. http://127.0.0.1:8000.
+    /// The default origin of the proxy, e.g. http://127.0.0.1:8000 or https://origin.example.com.
     #[arg(long, value_name = "URL")]
     origin: Option<String>,
 }
@@ -224,10 +224,17 @@ fn check(args: &ConfigArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     let mut problems: Vec<String> = config.validate().iter().map(ToString::to_string).collect();
-    if let (Some(cert), Some(key)) = (&config.tls.cert, &config.tls.key) {
-        let scratch = std::env::temp_dir();
-        match edgenode::tls::setup(Some(cert), Some(key), config.tls.min_version, &scratch) {
-            Ok(_) => println!("tls {}: ok", cert.display()),
+    let tls = &config.tls;
+    // A half-configured tls.cert/tls.key is already one of validate()'s problems.
+    let half_configured = tls.cert.is_some() != tls.key.is_some();
+    if !half_configured && (tls.cert.is_some() || !tls.certificates.is_empty()) {
+        // Certificates from files: nothing is generated in the scratch directory.
+        match edgenode::tls::setup(tls, &std::env::temp_dir()) {
+            Ok(setup) => {
+                for line in setup.store.current().summary() {
+                    println!("tls {line}: ok");
+                }
+            }
             Err(e) => problems.push(e.to_string()),
         }
     }

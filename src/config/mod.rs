@@ -137,10 +137,13 @@ impl Config {
             if let Some(hints) = &mut config.recursion.root_hints {
                 *hints = base.join(&*hints);
             }
-            for path in [&mut config.tls.cert, &mut config.tls.key]
-                .into_iter()
-                .flatten()
-            {
+            let tls = &mut config.tls;
+            let optional = [&mut tls.cert, &mut tls.key, &mut config.proxy.origin_ca];
+            let pairs = tls
+                .certificates
+                .iter_mut()
+                .flat_map(|c| [&mut c.cert, &mut c.key]);
+            for path in optional.into_iter().flatten().chain(pairs) {
                 *path = base.join(&*path);
             }
         }
@@ -313,6 +316,26 @@ impl Config {
                 "tls.cert",
                 "tls.cert and tls.key go together: set both or neither".into(),
             );
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, entry) in self.tls.certificates.iter().enumerate() {
+            let key = format!("tls.certificates[{i}].names");
+            let Some(listed) = &entry.names else {
+                continue;
+            };
+            if listed.is_empty() {
+                invalid(
+                    &key,
+                    "empty: list server names, or omit names to take the certificate's own".into(),
+                );
+            }
+            for name in listed {
+                if let Err(message) = crate::tls::check_server_name(name) {
+                    invalid(&key, message);
+                } else if !names.insert(name.trim_end_matches('.').to_ascii_lowercase()) {
+                    invalid(&key, format!("{name:?} is listed by an earlier entry too"));
+                }
+            }
         }
         if self.cache.memory.0 < 1 << 20 {
             invalid(

@@ -93,14 +93,29 @@ pub struct HttpDnsAccount {
     pub burst: u32,
 }
 
-/// The certificate of every HTTPS listener; none: a self-signed one generated at start.
+/// The certificates of every HTTPS listener; none: a self-signed one generated at start.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsConfig {
+    /// The default certificate: for handshakes without SNI or with a name no
+    /// `certificates` entry serves. Absent: the first of `certificates` is the default.
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
+    /// Certificates chosen by the client's SNI.
+    pub certificates: Vec<TlsCertificate>,
     /// "1.3" (default) or "1.2" to accept TLS 1.2 as well.
     pub min_version: crate::tls::MinVersion,
+}
+
+/// One `[[tls.certificates]]` entry: a PEM chain and key, and the server names they serve.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsCertificate {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Exact names or `*.example.com`; absent: the DNS names of the certificate's
+    /// subjectAltName.
+    pub names: Option<Vec<String>>,
 }
 
 impl Default for HttpDnsConfig {
@@ -288,10 +303,14 @@ pub struct ProxyConfig {
     pub listen: Vec<SocketAddr>,
     /// HTTPS (TLS per `[tls]`, ALPN h2 and http/1.1).
     pub tls_listen: Vec<SocketAddr>,
-    /// The origin for hosts not in `hosts`, e.g. "http://127.0.0.1:8000".
+    /// The origin for hosts not in `hosts`, e.g. "http://127.0.0.1:8000" or
+    /// "https://origin.example.com".
     pub origin: Option<String>,
     /// Per-host origins, tried in order.
     pub hosts: Vec<ProxyHost>,
+    /// A PEM bundle of CA certificates trusted for https origins in addition to the public
+    /// roots (origins with certificates from a private CA).
+    pub origin_ca: Option<PathBuf>,
     /// Larger responses are passed through and not stored.
     pub max_object_size: ByteSize,
     pub connect_timeout_ms: u64,
@@ -325,6 +344,7 @@ impl Default for ProxyConfig {
             tls_listen: Vec::new(),
             origin: None,
             hosts: Vec::new(),
+            origin_ca: None,
             max_object_size: ByteSize(8 << 20),
             connect_timeout_ms: 2000,
             first_byte_timeout_ms: 10_000,

@@ -80,3 +80,24 @@ fn recursion_settings_are_checked() {
     assert!(err.to_string().contains("unknown unit"), "{err}");
     assert!(!Config::embedded().unwrap().recursion.enabled());
 }
+
+#[test]
+fn tls_certificate_entries_are_checked_by_key_path() {
+    let text = "[[tls.certificates]]\ncert = \"a.pem\"\nkey = \"a.key\"\nnames = [\"a.test\", \"*.a.test\"]\n\
+                [[tls.certificates]]\ncert = \"b.pem\"\nkey = \"b.key\"\nnames = [\"A.test\", \"b.*.test\"]\n\
+                [[tls.certificates]]\ncert = \"c.pem\"\nkey = \"c.key\"\nnames = []\n\
+                [proxy]\norigin_ca = \"ca.pem\"\n";
+    let config = Config::from_toml_str(text, "etc/t.toml", Some(Path::new("etc"))).expect("parses");
+    assert_eq!(config.tls.certificates[1].key, PathBuf::from("etc/b.key"));
+    assert_eq!(config.proxy.origin_ca, Some(PathBuf::from("etc/ca.pem")));
+    let problems: Vec<String> = config.validate().iter().map(|p| p.to_string()).collect();
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert!(
+        problems[0].contains("tls.certificates[1].names: \"A.test\" is listed by an earlier entry")
+    );
+    assert!(problems[1].contains("tls.certificates[1].names: \"b.*.test\": a wildcard"));
+    assert!(problems[2].contains("tls.certificates[2].names: empty"));
+    let err = Config::from_toml_str("[[tls.certificates]]\ncert = \"a.pem\"\n", "t", None)
+        .expect_err("key is required");
+    assert!(err.to_string().contains("key"), "{err}");
+}

@@ -1,5 +1,6 @@
-//! The origin side: which origin serves a host, a pooled HTTP client with connect, first-byte
-//! and total timeouts, bounded retries for idempotent requests, and a circuit breaker per origin.
+//! The origin side: which origin serves a host, a pooled HTTP client (plain or TLS, see
+//! `tls::origin`) with connect, first-byte and total timeouts, bounded retries for idempotent
+//! requests, and a circuit breaker per origin.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,11 +15,11 @@ use hyper::header::HeaderValue;
 use hyper::http::uri::{Authority, Scheme};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::time::Instant;
 
 use crate::config::ProxyConfig;
+use crate::tls::origin::OriginConnector;
 
 /// Why the origin gave no response; decides 502 versus 504 and whether stale may be served.
 #[derive(Debug, thiserror::Error)]
@@ -105,7 +106,7 @@ struct Origin {
 }
 
 pub struct Upstream {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<OriginConnector, Full<Bytes>>,
     /// Host (lowercase, without port) -> its origins, tried in order.
     hosts: HashMap<String, Vec<Arc<Origin>>>,
     /// For hosts not in the table.
@@ -124,9 +125,10 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 
 impl Upstream {
     pub fn new(config: &ProxyConfig) -> Result<Upstream, String> {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(Duration::from_millis(config.connect_timeout_ms)));
-        connector.set_nodelay(true);
+        // The TLS handshake of an https origin counts against the first-byte timeout.
+        let connect_timeout = Duration::from_millis(config.connect_timeout_ms);
+        let connector = OriginConnector::new(connect_timeout, config.origin_ca.as_deref())
+            .map_err(|e| e.to_string())?;
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
@@ -360,9 +362,9 @@ fn parse_origin(url: &str) -> Result<Arc<Origin>, String> {
     let scheme = uri
         .scheme()
         .cloned()
-        .ok_or("a scheme (http://) is required")?;
-    if scheme != Scheme::HTTP {
-        return Err("only http:// origins are supported so far".into());
+        .ok_or("a scheme (http:// or https://) is required")?;
+    if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
+        return Err("only http:// and https:// origins are supported".into());
     }
     let authority = uri.authority().cloned().ok_or("a host is required")?;
     Ok(Arc::new(Origin {

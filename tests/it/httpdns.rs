@@ -517,11 +517,9 @@ fn curl_and_kdig_over_tls() {
     );
 }
 
-/// Writes a new self-signed certificate for localhost to `cert.pem` / `key.pem` in `dir`.
+/// Writes a new self-signed certificate for localhost to `localhost.pem` / `localhost.key`.
 fn new_certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let cert = write_file(dir, "cert.pem", &generated.cert.pem());
-    let key = write_file(dir, "key.pem", &generated.signing_key.serialize_pem());
+    let (cert, key, _) = crate::support::certificate(dir, "localhost", &["localhost"]);
     (cert, key)
 }
 
@@ -580,10 +578,10 @@ async fn certificates_reload_without_a_restart() {
     );
     assert_eq!(curl_status(tls, &first), "000", "the old one is gone");
 
-    write_file(dir.path(), "key.pem", "garbage\n");
+    write_file(dir.path(), "localhost.key", "garbage\n");
     let (status, body) = crate::dns::http(node.admin.unwrap(), "POST", "/admin/reload", None).await;
     assert_eq!(status, 422);
-    assert!(body.contains("key.pem"), "{body}");
+    assert!(body.contains("localhost.key"), "{body}");
     assert_eq!(
         curl_status(tls, &cert),
         "200",

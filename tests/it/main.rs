@@ -7,6 +7,8 @@ mod httpdns;
 mod nsd_diff;
 mod proxy;
 mod proxy_stream;
+mod proxy_tls;
 mod recursion;
 mod reload;
 mod support;
+mod tls;

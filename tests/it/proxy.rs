@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,35 +14,62 @@ use crate::dns::http;
 use crate::support::{Node, http_request};
 
 /// A small origin: every path answers as listed in `respond`; requests are counted per path.
-struct Origin {
+pub(crate) struct Origin {
     addr: SocketAddr,
     counts: Arc<Mutex<HashMap<String, usize>>>,
     /// While set, every request gets a 500.
     failing: Arc<AtomicBool>,
+    /// Connections served (over TLS: completed handshakes), to see the proxy reuse them.
+    connections: Arc<AtomicUsize>,
+    scheme: &'static str,
 }
 
 impl Origin {
-    async fn start() -> Origin {
+    pub(crate) async fn start() -> Origin {
+        Origin::start_with(None).await
+    }
+
+    /// The same origin over TLS (HTTP/1.1) with `acceptor`'s certificate.
+    pub(crate) async fn start_tls(acceptor: tokio_rustls::TlsAcceptor) -> Origin {
+        Origin::start_with(Some(acceptor)).await
+    }
+
+    async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> Origin {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let counts = Arc::new(Mutex::new(HashMap::new()));
         let failing = Arc::new(AtomicBool::new(false));
-        let (c, f) = (Arc::clone(&counts), Arc::clone(&failing));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let (c, f, n) = (
+            Arc::clone(&counts),
+            Arc::clone(&failing),
+            Arc::clone(&connections),
+        );
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (c, f) = (Arc::clone(&c), Arc::clone(&f));
+                let (c, f, n, tls) = (Arc::clone(&c), Arc::clone(&f), Arc::clone(&n), tls.clone());
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
                         let (c, f) = (Arc::clone(&c), Arc::clone(&f));
                         async move { Ok::<_, std::convert::Infallible>(respond(req, &c, &f).await) }
                     });
+                    let http = hyper::server::conn::http1::Builder::new();
+                    let Some(acceptor) = tls else {
+                        n.fetch_add(1, Ordering::SeqCst);
+                        let io = hyper_util::rt::TokioIo::new(stream);
+                        let _ = http.serve_connection(io, service).await;
+                        return;
+                    };
+                    let Ok(stream) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    n.fetch_add(1, Ordering::SeqCst);
                     let io = hyper_util::rt::TokioIo::new(stream);
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(io, service)
-                        .await;
+                    let _ = http.serve_connection(io, service).await;
                 });
             }
         });
@@ -50,14 +77,20 @@ impl Origin {
             addr,
             counts,
             failing,
+            connections,
+            scheme,
         }
     }
 
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
+    pub(crate) fn url(&self) -> String {
+        format!("{}://{}", self.scheme, self.addr)
     }
 
-    fn count(&self, path: &str) -> usize {
+    pub(crate) fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn count(&self, path: &str) -> usize {
         self.counts.lock().unwrap().get(path).copied().unwrap_or(0)
     }
 }
@@ -141,13 +174,17 @@ async fn respond(
     response.body(Full::new(Bytes::from(body))).unwrap()
 }
 
-async fn get(node: &Node, path: &str, headers: &[(&str, &str)]) -> (u16, hyper::HeaderMap, String) {
+pub(crate) async fn get(
+    node: &Node,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, hyper::HeaderMap, String) {
     let (status, headers, body) =
         http_request(node.http.unwrap(), "GET", path, headers, Vec::new()).await;
     (status, headers, String::from_utf8_lossy(&body).into_owned())
 }
 
-fn cache_status(headers: &hyper::HeaderMap) -> String {
+pub(crate) fn cache_status(headers: &hyper::HeaderMap) -> String {
     headers
         .get("cache-status")
         .map(|v| v.to_str().unwrap().to_string())

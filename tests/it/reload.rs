@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use hickory_proto::rr::{RData, RecordType};
 
 use crate::dns::{http, http_get};
-use crate::support::{Node, ask, dns_client, query, repo_root, write_file};
+use crate::support::{Node, ask, dns_client, edgenode, query, repo_root, write_file};
 
 fn copy_zones(to: &Path) {
     for name in ["example.test.zone", "example.test.geo.toml"] {
@@ -124,16 +124,6 @@ async fn admin_token_is_required_when_configured() {
         http(admin, "POST", "/admin/reload", Some("s3cret")).await.0,
         200
     );
-}
-
-fn edgenode(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_edgenode"))
-        .args(args)
-        .current_dir(repo_root())
-        .output()
-        .unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (out.status.success(), text(&out.stdout), text(&out.stderr))
 }
 
 #[test]

@@ -306,3 +306,108 @@ pub async fn http_request(
         .to_bytes();
     (status, headers, body)
 }
+
+/// Runs `edgenode ARGS...` to completion from the repository root: (success, stdout, stderr).
+pub fn edgenode(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_edgenode"))
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .expect("run edgenode");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+/// A self-signed certificate for `names` written to `dir/{stem}.pem` and its key to
+/// `dir/{stem}.key`: (certificate path, key path, certificate DER).
+pub fn certificate(dir: &Path, stem: &str, names: &[&str]) -> (PathBuf, PathBuf, Vec<u8>) {
+    let names = names.iter().map(ToString::to_string).collect::<Vec<_>>();
+    let generated = rcgen::generate_simple_self_signed(names).expect("rcgen certificate");
+    let cert = write_file(dir, &format!("{stem}.pem"), &generated.cert.pem());
+    let key = write_file(
+        dir,
+        &format!("{stem}.key"),
+        &generated.signing_key.serialize_pem(),
+    );
+    (cert, key, generated.cert.der().to_vec())
+}
+
+/// What a TLS handshake got: the server's certificate (DER) and the protocol version.
+pub struct Handshake {
+    pub certificate: Vec<u8>,
+    pub version: rustls::ProtocolVersion,
+}
+
+/// A TLS handshake with `addr` offering only `versions`, sending `server_name` as SNI (an IP
+/// address sends none). The certificate is not verified: tests compare it with the one they
+/// expect. Err is the handshake's error.
+pub async fn tls_handshake(
+    addr: SocketAddr,
+    server_name: &str,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<Handshake, std::io::Error> {
+    use std::sync::Arc;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_protocol_versions(versions)
+        .expect("protocol versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    let name =
+        rustls::pki_types::ServerName::try_from(server_name.to_string()).expect("a server name");
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await?;
+    let connection = tls.get_ref().1;
+    Ok(Handshake {
+        certificate: connection
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|cert| cert.to_vec())
+            .unwrap_or_default(),
+        version: connection.protocol_version().expect("negotiated"),
+    })
+}
+
+/// Accepts any server certificate, still checking the handshake signatures.
+#[derive(Debug)]
+struct AnyCertificate(std::sync::Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        let algorithms = &self.0.signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        let algorithms = &self.0.signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

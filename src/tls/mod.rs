@@ -1,0 +1,147 @@
+//! TLS for the node: the server side of every HTTPS listener (HTTPDNS and the proxy) and the
+//! client side of https origins.
+//!
+//! Listeners: rustls with TLS 1.3 by default, ALPN h2 and http/1.1, certificates and keys from
+//! PEM files chosen by SNI (`certs`), or, when none is configured, a self-signed one generated
+//! at start and written out so clients can trust it. Certificates from files reload with the
+//! zones (SIGHUP, `POST /admin/reload`): the whole set is loaded and checked, then swapped in
+//! one step; new handshakes use it, one broken pair changes nothing.
+//!
+//! Origins (`origin`): the Mozilla root store plus `proxy.origin_ca`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::ResolvesServerCert;
+
+use crate::config::TlsConfig;
+
+mod certs;
+pub mod origin;
+
+pub use certs::{CertSet, CertStore, check_server_name};
+
+/// Why TLS could not be set up; names the config key and the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// A file named by a config key (`tls.certificates[1].key`) cannot be used.
+    #[error("{key}: {path}: {message}")]
+    File {
+        key: String,
+        path: PathBuf,
+        message: String,
+    },
+    #[error("tls.cert and tls.key go together: set both or neither")]
+    HalfConfigured,
+    #[error("cannot generate a self-signed certificate: {0}")]
+    Generate(String),
+    #[error("{0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// A ready server configuration, and where its certificate came from.
+pub struct TlsSetup {
+    pub config: Arc<ServerConfig>,
+    /// The certificates handshakes choose from; swapped whole by a reload.
+    pub store: Arc<CertStore>,
+    /// The PEM file of the generated certificate when self-signed (clients pass it as their CA).
+    pub self_signed_cert: Option<PathBuf>,
+}
+
+/// TLS versions to offer (config `tls.min_version`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+pub enum MinVersion {
+    #[default]
+    #[serde(rename = "1.3")]
+    Tls13,
+    #[serde(rename = "1.2")]
+    Tls12,
+}
+
+/// Loads the certificates `[tls]` names (`cert`/`key` and `[[tls.certificates]]`), or
+/// generates a self-signed certificate for localhost and 127.0.0.1 into `generated_dir` when
+/// it names none.
+pub fn setup(config: &TlsConfig, generated_dir: &Path) -> Result<TlsSetup, TlsError> {
+    let (store, self_signed_cert) = match CertStore::from_config(config)? {
+        Some(store) => (store, None),
+        None => {
+            let (chain, key, path) = self_signed(generated_dir)?;
+            (CertStore::generated(chain, key)?, Some(path))
+        }
+    };
+    let store = Arc::new(store);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions: &[&rustls::SupportedProtocolVersion] = match config.min_version {
+        MinVersion::Tls13 => &[&rustls::version::TLS13],
+        MinVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+    };
+    let mut server = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::clone(&store) as Arc<dyn ResolvesServerCert>);
+    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsSetup {
+        config: Arc::new(server),
+        store,
+        self_signed_cert,
+    })
+}
+
+/// The PEM certificates in `path` (a chain, or a CA bundle); `key` is the config key naming it.
+fn read_certificates(path: &Path, key: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let fail = |message: String| TlsError::File {
+        key: key.to_string(),
+        path: path.to_path_buf(),
+        message,
+    };
+    let chain = CertificateDer::pem_file_iter(path)
+        .map_err(|e| fail(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| fail(e.to_string()))?;
+    if chain.is_empty() {
+        return Err(fail("no PEM certificate in the file".into()));
+    }
+    Ok(chain)
+}
+
+fn read_key(path: &Path, key: &str) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| TlsError::File {
+        key: key.to_string(),
+        path: path.to_path_buf(),
+        message: format!("no usable private key: {e}"),
+    })
+}
+
+/// A certificate for "localhost" and 127.0.0.1/::1, written to `dir/edgenode-selfsigned.pem`.
+fn self_signed(
+    dir: &Path,
+) -> Result<
+    (
+        Vec<CertificateDer<'static>>,
+        PrivateKeyDer<'static>,
+        PathBuf,
+    ),
+    TlsError,
+> {
+    let names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
+    let generated =
+        rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
+    let path = dir.join("edgenode-selfsigned.pem");
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&path, generated.cert.pem()))
+        .map_err(|e| TlsError::Generate(format!("{}: {e}", path.display())))?;
+    let key = PrivateKeyDer::try_from(generated.signing_key.serialize_der())
+        .map_err(|e| TlsError::Generate(e.to_string()))?;
+    Ok((vec![generated.cert.der().clone()], key, path))
+}
+
+#[cfg(test)]
+mod tests;

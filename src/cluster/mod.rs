@@ -584,4 +584,67 @@ mod tests {
         assert!(status.peers.iter().all(|p| p.up && p.missed == 1));
         assert_eq!(cluster.view().healthy.len(), 4);
     }
+
+    /// A peer answering heartbeats on 127.0.0.1: its JSON description.
+    async fn heartbeat_server(member: Member) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let body = serde_json::to_string(&member).unwrap();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let body = body.clone();
+                let service = hyper::service::service_fn(move |_req| {
+                    let body = body.clone();
+                    async move {
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                            http_body_util::Full::new(Bytes::from(body)),
+                        ))
+                    }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new().serve_connection(io, service),
+                );
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn discovered_peers_are_known_by_what_their_heartbeat_says() {
+        let peer = Member {
+            id: Arc::from("found"),
+            country: "JP".parse().ok(),
+            continent: "AS".parse().ok(),
+            addresses: vec!["192.0.2.50".parse().unwrap()],
+            proxy: None,
+            admin: None,
+            weight: 50,
+        };
+        let admin = heartbeat_server(peer).await;
+        let config = ClusterConfig {
+            id: "self".into(),
+            discovery: Some(crate::config::DiscoveryConfig {
+                name: "127.0.0.1".into(),
+                proxy_port: 8080,
+                admin_port: admin.port(),
+                interval_secs: 30,
+            }),
+            ..ClusterConfig::default()
+        };
+        let cluster = Cluster::new(&config);
+        assert!(cluster.enabled());
+        cluster.discover("127.0.0.1", 8080, admin.port()).await;
+        assert_eq!(cluster.peers().len(), 1);
+        cluster.heartbeat_round().await;
+        let status = cluster.status();
+        let found = &status.peers[0];
+        assert!(found.up && found.discovered);
+        assert_eq!(&*found.member.id, "found");
+        assert_eq!(found.member.weight, 50);
+        assert_eq!(found.member.proxy, Some("127.0.0.1:8080".parse().unwrap()));
+        assert_eq!(found.member.admin, Some(admin));
+        let nearest = cluster.nearest("JP".parse().ok(), None, b"client", 1);
+        assert_eq!(&*nearest[0].id, "found");
+    }
 }

@@ -225,7 +225,8 @@ impl Node {
             idle_timeout: Duration::from_secs(config.dns.tcp_idle_timeout),
             max_connections: config.dns.tcp_max_connections,
         };
-        listeners.serve(handler.clone(), limits, &shutdown, &mut tasks);
+        let rrl = crate::dns::rrl::Rrl::new(&config.dns.rrl).map(Arc::new);
+        listeners.serve(handler.clone(), limits, rrl, &shutdown, &mut tasks);
 
         let service = HttpDns::new(&config.httpdns, handler, metrics.httpdns_requests.clone());
         tasks.spawn(Arc::clone(&service).sweep_limiters(shutdown.clone()));

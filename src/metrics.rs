@@ -63,6 +63,13 @@ pub struct DnsMetrics {
     pub recursion: Family<OutcomeLabels, Counter>,
     /// Expired answers served because the upstreams failed (RFC 8767).
     pub stale_answers: Counter,
+    /// UDP responses held back by response rate limiting: dropped, or slipped (sent truncated).
+    pub rrl: Family<ActionLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabels {
+    pub action: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -128,6 +135,11 @@ impl Metrics {
             "dns_stale_answers",
             "Expired answers served because the upstreams failed (RFC 8767)",
             dns.stale_answers.clone(),
+        );
+        registry.register(
+            "dns_rrl",
+            "UDP responses held back by response rate limiting, by action: dropped, slipped (sent truncated)",
+            dns.rrl.clone(),
         );
         let httpdns_requests = Family::<HttpRequestLabels, Counter>::default();
         registry.register(

@@ -23,6 +23,43 @@ pub struct DnsConfig {
     pub tcp_max_connections: usize,
     /// Log one line per query (off by default: it costs throughput).
     pub query_log: bool,
+    /// Response rate limiting for UDP.
+    pub rrl: RrlConfig,
+}
+
+/// `[dns.rrl]`: UDP responses per client network and kind of response (answers per name and
+/// type, negative answers, errors); beyond the budget dropped, every `slip`-th sent truncated.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RrlConfig {
+    /// Per network and kind; 0 turns RRL off.
+    pub responses_per_second: u32,
+    /// Seconds of budget a quiet network may spend at once (the burst).
+    pub window: u32,
+    /// Every this many limited responses, one goes out truncated (TC=1) instead of being
+    /// dropped, so a real client retries over TCP; 0 drops them all.
+    pub slip: u32,
+    /// Client addresses are grouped into networks of these prefixes.
+    pub ipv4_prefix: u8,
+    pub ipv6_prefix: u8,
+    /// Networks never limited (monitoring, local resolvers, load tests).
+    pub exempt: Vec<ipnet::IpNet>,
+}
+
+impl Default for RrlConfig {
+    fn default() -> Self {
+        Self {
+            responses_per_second: 200,
+            window: 2,
+            slip: 2,
+            ipv4_prefix: 24,
+            ipv6_prefix: 56,
+            exempt: vec![
+                "127.0.0.0/8".parse().expect("literal network"),
+                "::1/128".parse().expect("literal network"),
+            ],
+        }
+    }
 }
 
 /// Recursive resolution for names outside the served zones; off unless `forwarders` or
@@ -273,6 +310,7 @@ impl Default for DnsConfig {
             tcp_idle_timeout: 10,
             tcp_max_connections: 1024,
             query_log: false,
+            rrl: RrlConfig::default(),
         }
     }
 }

@@ -98,6 +98,11 @@ impl DnsHandler {
         }
     }
 
+    /// The DNS metrics this handler counts into.
+    pub fn metrics(&self) -> &DnsMetrics {
+        &self.metrics
+    }
+
     /// Answers the query in `raw` from `src` into `out`, or hands it to recursion.
     /// Drops what is too short for a header and responses (no replies to replies: reflection).
     pub fn respond(

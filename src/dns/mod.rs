@@ -5,6 +5,7 @@ pub mod handler;
 pub mod lookup;
 pub mod policy;
 pub mod recursion;
+pub mod rrl;
 pub mod server;
 pub mod wire;
 pub mod zone;

@@ -18,7 +18,12 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+
 use super::handler::{DnsHandler, Reply, Transport};
+use super::rrl::{self, Rrl, Verdict};
+use crate::metrics::ActionLabels;
 
 /// Bound DNS sockets, UDP and TCP on the same port for each configured address.
 pub struct DnsListeners {
@@ -82,11 +87,20 @@ impl DnsListeners {
         self,
         handler: DnsHandler,
         limits: TcpLimits,
+        rrl: Option<Arc<Rrl>>,
         shutdown: &CancellationToken,
         tasks: &mut JoinSet<()>,
     ) {
+        if let Some(rrl) = &rrl {
+            tasks.spawn(sweep(Arc::clone(rrl), shutdown.clone()));
+        }
         for socket in self.udp {
-            tasks.spawn(serve_udp(socket, handler.clone(), shutdown.clone()));
+            let udp = Udp {
+                socket: Arc::new(socket),
+                rrl: rrl.clone(),
+                rrl_metric: handler.metrics().rrl.clone(),
+            };
+            tasks.spawn(serve_udp(udp, handler.clone(), shutdown.clone()));
         }
         let connections = Arc::new(Semaphore::new(limits.max_connections));
         for listener in self.tcp {
@@ -102,14 +116,21 @@ impl DnsListeners {
     }
 }
 
-async fn serve_udp(socket: UdpSocket, handler: DnsHandler, shutdown: CancellationToken) {
-    let socket = Arc::new(socket);
+/// One UDP socket and what every response sent on it passes through.
+#[derive(Clone)]
+struct Udp {
+    socket: Arc<UdpSocket>,
+    rrl: Option<Arc<Rrl>>,
+    rrl_metric: Family<ActionLabels, Counter>,
+}
+
+async fn serve_udp(udp: Udp, handler: DnsHandler, shutdown: CancellationToken) {
     let mut packet = vec![0u8; MAX_MESSAGE];
     let mut response = Vec::with_capacity(4096);
     loop {
         let received = tokio::select! {
             _ = shutdown.cancelled() => return,
-            received = socket.recv_from(&mut packet) => received,
+            received = udp.socket.recv_from(&mut packet) => received,
         };
         let (len, src) = match received {
             Ok(pair) => pair,
@@ -134,26 +155,62 @@ async fn serve_udp(socket: UdpSocket, handler: DnsHandler, shutdown: Cancellatio
                     (reply, response)
                 });
                 match (&mut answer).now_or_never() {
-                    Some((reply, response)) => send(&socket, reply, &response, src).await,
+                    Some((reply, response)) => udp.send(reply, &response, src).await,
                     None => {
-                        let socket = Arc::clone(&socket);
+                        let udp = udp.clone();
                         tokio::spawn(async move {
                             let (reply, response) = answer.await;
-                            send(&socket, reply, &response, src).await;
+                            udp.send(reply, &response, src).await;
                         });
                     }
                 }
             }
-            reply => send(&socket, reply, &response, src).await,
+            reply => udp.send(reply, &response, src).await,
         }
     }
 }
 
-async fn send(socket: &UdpSocket, reply: Reply, response: &[u8], dst: SocketAddr) {
-    if let Reply::Send = reply
-        && let Err(error) = socket.send_to(response, dst).await
-    {
-        tracing::debug!(%error, %dst, "udp send error");
+impl Udp {
+    /// Sends a response, unless response rate limiting holds it back (or slips it).
+    async fn send(&self, reply: Reply, response: &[u8], dst: SocketAddr) {
+        let Reply::Send = reply else {
+            return;
+        };
+        let verdict = match &self.rrl {
+            Some(rrl) => rrl.check(dst.ip(), response),
+            None => Verdict::Send,
+        };
+        let mut truncated = Vec::new();
+        let out = match verdict {
+            Verdict::Send => response,
+            Verdict::Slip if rrl::truncate(response, &mut truncated) => {
+                self.count("slipped");
+                &truncated
+            }
+            Verdict::Slip | Verdict::Drop => {
+                self.count("dropped");
+                return;
+            }
+        };
+        if let Err(error) = self.socket.send_to(out, dst).await {
+            tracing::debug!(%error, %dst, "udp send error");
+        }
+    }
+
+    fn count(&self, action: &'static str) {
+        self.rrl_metric
+            .get_or_create(&ActionLabels { action })
+            .inc();
+    }
+}
+
+/// Forgets idle networks in the rate limiter's table now and then.
+async fn sweep(rrl: Arc<Rrl>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(rrl::SWEEP_EVERY) => rrl.sweep(),
+        }
     }
 }
 

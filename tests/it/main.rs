@@ -11,5 +11,6 @@ mod proxy_stream;
 mod proxy_tls;
 mod recursion;
 mod reload;
+mod rrl;
 mod support;
 mod tls;

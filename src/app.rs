@@ -18,6 +18,7 @@ use crate::dns::recursion::Recursion;
 use crate::dns::server::{DnsListeners, TcpLimits};
 use crate::dns::{DnsState, ZoneSet};
 use crate::geo::Geo;
+use crate::http_server::Limits;
 use crate::httpdns::HttpDns;
 use crate::metrics::{Metrics, ReloadLabels};
 use crate::proxy::Proxy;
@@ -190,6 +191,7 @@ impl Node {
         };
         let (httpdns, httpdns_tls) = (local(&httpdns_listeners), local(&httpdns_tls_listeners));
         let (http, https) = (local(&proxy_listeners), local(&proxy_tls_listeners));
+        let http_limits = Limits::new(&config.http, metrics.http_limits.clone());
         let proxy =
             Proxy::new(&config.proxy, cache.clone()).map_err(|e| StartError::Load(vec![e]))?;
         let admin = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
@@ -239,6 +241,7 @@ impl Node {
                 listener,
                 acceptor,
                 handle,
+                http_limits.clone(),
                 shutdown.clone(),
             ));
         }
@@ -253,6 +256,7 @@ impl Node {
                 listener,
                 acceptor,
                 handle,
+                http_limits.clone(),
                 shutdown.clone(),
             ));
         }
@@ -265,7 +269,7 @@ impl Node {
                 recursion,
                 Arc::clone(&proxy),
             );
-            tasks.spawn(admin.serve(listener, shutdown.clone()));
+            tasks.spawn(admin.serve(listener, http_limits, shutdown.clone()));
         }
         tasks.spawn(reload_on_sighup(reloader.clone(), shutdown.clone()));
 

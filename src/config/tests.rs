@@ -80,3 +80,24 @@ fn recursion_settings_are_checked() {
     assert!(err.to_string().contains("unknown unit"), "{err}");
     assert!(!Config::embedded().unwrap().recursion.enabled());
 }
+
+#[test]
+fn http_limits_have_defaults_and_are_checked() {
+    let config = Config::embedded().unwrap();
+    assert_eq!(config.http.header_timeout_ms, 10_000);
+    assert_eq!(config.http.max_header_bytes, ByteSize(64 << 10));
+    assert_eq!(config.http.max_streams, 256);
+    let text = "[http]\nheader_timeout_ms = 0\nmax_headers = 0\nmax_header_bytes = \"4KiB\"\n\
+                max_streams = 0\n";
+    let config = Config::from_toml_str(text, "t.toml", None).expect("parses");
+    let problems: Vec<String> = config.validate().iter().map(|p| p.to_string()).collect();
+    assert_eq!(problems.len(), 4, "{problems:?}");
+    for (problem, key) in problems.iter().zip([
+        "http.header_timeout_ms",
+        "http.max_streams",
+        "http.max_headers",
+        "http.max_header_bytes",
+    ]) {
+        assert!(problem.contains(key), "{problem} should name {key}");
+    }
+}

@@ -192,8 +192,8 @@ impl Node {
         let (httpdns, httpdns_tls) = (local(&httpdns_listeners), local(&httpdns_tls_listeners));
         let (http, https) = (local(&proxy_listeners), local(&proxy_tls_listeners));
         let http_limits = Limits::new(&config.http, metrics.http_limits.clone());
-        let proxy =
-            Proxy::new(&config.proxy, cache.clone()).map_err(|e| StartError::Load(vec![e]))?;
+        let proxy = Proxy::new(&config.proxy, cache.clone(), http_limits.clone())
+            .map_err(|e| StartError::Load(vec![e]))?;
         let admin = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
 
         let reloader = Reloader {

@@ -330,6 +330,8 @@ pub struct ProxyConfig {
     pub hosts: Vec<ProxyHost>,
     /// Larger responses are passed through and not stored.
     pub max_object_size: ByteSize,
+    /// Largest request body passed to the origin (POST, PUT); larger gets 413.
+    pub max_request_body: ByteSize,
     pub connect_timeout_ms: u64,
     /// Until the origin's response headers arrive.
     pub first_byte_timeout_ms: u64,
@@ -362,6 +364,7 @@ impl Default for ProxyConfig {
             origin: None,
             hosts: Vec::new(),
             max_object_size: ByteSize(8 << 20),
+            max_request_body: ByteSize(16 << 20),
             connect_timeout_ms: 2000,
             first_byte_timeout_ms: 10_000,
             total_timeout_ms: 30_000,

@@ -8,6 +8,7 @@
 
 mod fill;
 pub mod policy;
+mod request;
 mod store;
 pub mod upstream;
 
@@ -16,14 +17,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 
 use crate::cache::{Cache, CacheKey, CacheOutcome, Lookup as CoreLookup, Namespace, PurgeMode};
 use crate::config::ProxyConfig;
-use crate::http_server::{Body, full};
+use crate::http_server::{Body, Limits, full, read_body};
 use policy::{CacheControl, Reuse};
 use store::Stored;
 use upstream::{Upstream, UpstreamError};
@@ -41,9 +42,6 @@ const CLIENT_CONDITIONALS: [HeaderName; 6] = [
 /// Cache-Status of an object too large to store, streamed through instead.
 const TOO_LARGE: &str = "edgenode; fwd=miss; detail=\"too-large\"";
 
-/// Largest request body passed to the origin (POST, PUT); larger gets 413.
-const MAX_REQUEST_BODY: usize = 16 << 20;
-
 /// The proxy service, shared by every connection.
 pub struct Proxy {
     upstream: Upstream,
@@ -52,15 +50,21 @@ pub struct Proxy {
     heuristic_max: Duration,
     /// Stale-on-error window when the response does not give one.
     grace: Duration,
+    /// Largest request body passed to the origin; larger gets 413.
+    max_request_body: usize,
+    /// The body read timeout, and the metric of clients stopped by a limit.
+    limits: Limits,
 }
 
 impl Proxy {
-    pub fn new(config: &ProxyConfig, cache: Cache) -> Result<Arc<Proxy>, String> {
+    pub fn new(config: &ProxyConfig, cache: Cache, limits: Limits) -> Result<Arc<Proxy>, String> {
         Ok(Arc::new(Proxy {
             upstream: Upstream::new(config)?,
             cache,
             heuristic_max: Duration::from_secs(config.heuristic_max_secs),
             grace: Duration::from_secs(config.grace_secs),
+            max_request_body: usize::try_from(config.max_request_body.0).unwrap_or(usize::MAX),
+            limits,
         }))
     }
 
@@ -130,13 +134,10 @@ impl Proxy {
         let key = cache_key(&host, &path);
 
         if !policy::is_cacheable_method(&method) {
-            let body = match Limited::new(req.into_body(), MAX_REQUEST_BODY)
-                .collect()
-                .await
-            {
-                Ok(body) => body.to_bytes(),
-                Err(_) => {
-                    return self.error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+            let body = match read_body(req.into_body(), self.max_request_body, &self.limits).await {
+                Ok(body) => body,
+                Err(error) => {
+                    return request::closing(self.error(error.status(), &error.to_string()));
                 }
             };
             return self

@@ -122,7 +122,10 @@ impl Proxy {
         req: Request<Incoming>,
         _peer: SocketAddr,
     ) -> Response<Body> {
-        let host = request_host(&req);
+        let host = match request::host(&req) {
+            Ok(host) => host,
+            Err(reason) => return self.error(StatusCode::BAD_REQUEST, reason),
+        };
         let path = req
             .uri()
             .path_and_query()
@@ -131,6 +134,7 @@ impl Proxy {
         let method = req.method().clone();
         let mut headers = req.headers().clone();
         policy::strip_hop_by_hop(&mut headers);
+        request::prepare_forwarded(&mut headers, &host);
         let key = cache_key(&host, &path);
 
         if !policy::is_cacheable_method(&method) {
@@ -468,27 +472,6 @@ fn strip_body_for_head(response: &mut Response<Body>, head: bool) {
     if head {
         *response.body_mut() = full(Bytes::new());
     }
-}
-
-/// The host the client asked for: the URI's authority (HTTP/2) or the Host header, lowercased,
-/// without the port.
-fn request_host(req: &Request<Incoming>) -> String {
-    let raw = req
-        .uri()
-        .host()
-        .map(str::to_string)
-        .or_else(|| {
-            req.headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
-    let host = raw
-        .rsplit_once(':')
-        .filter(|(h, p)| !h.ends_with(']') || p.is_empty())
-        .map_or(raw.as_str(), |(h, _)| h);
-    host.to_ascii_lowercase()
 }
 
 /// What a purge names.

@@ -225,7 +225,12 @@ impl Node {
         };
         listeners.serve(handler.clone(), limits, &shutdown, &mut tasks);
 
-        let service = HttpDns::new(&config.httpdns, handler, metrics.httpdns_requests.clone());
+        let service = HttpDns::new(
+            &config.httpdns,
+            http_limits.clone(),
+            handler,
+            metrics.httpdns_requests.clone(),
+        );
         tasks.spawn(Arc::clone(&service).sweep_limiters(shutdown.clone()));
         let acceptor = tls
             .as_ref()

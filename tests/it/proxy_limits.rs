@@ -399,12 +399,17 @@ async fn ambiguous_requests_are_refused_and_never_forwarded() {
             b"GET http://user@a.test/cached HTTP/1.1\r\nHost: a.test\r\n\r\n",
         ),
     ];
-    for (what, request) in refused {
+    for (i, (what, request)) in refused.into_iter().enumerate() {
         let mut client = Raw::connect(addr).await;
         client.send(request).await;
         let answer = client.response().await;
         let (status, text) = answer.unwrap_or_else(|| panic!("{what}: closed, no answer"));
         assert_eq!(status, 400, "{what}: {text}");
+        // The framing errors (the first eight) leave the connection unusable: it is closed.
+        if i < 8 {
+            let closed = client.closed_within(Duration::from_secs(5)).await;
+            assert!(closed, "{what}: kept open");
+        }
         assert_eq!(origin.total(), 0, "{what} reached the origin");
     }
     assert_hits(&node, "bad_request", 7).await;

@@ -526,7 +526,7 @@ async fn cache_keys_are_normalised_and_cannot_be_poisoned() {
     );
 
     // HTTP/2: the :authority is the host.
-    let h2 = h2_client(addr).await;
+    let (h2, connection) = h2_client(addr).await;
     let request = hyper::Request::get("http://H2.test/reflect")
         .body(())
         .unwrap();
@@ -535,6 +535,7 @@ async fn cache_keys_are_normalised_and_cannot_be_poisoned() {
         (status, body),
         (200, plain.replace("example.test", "h2.test"))
     );
+    close(connection).await;
 }
 
 /// An HTTP/2 client that follows the SETTINGS opens at most `http.max_streams` streams at once
@@ -543,7 +544,7 @@ async fn cache_keys_are_normalised_and_cannot_be_poisoned() {
 async fn http2_clients_get_the_stream_limit_and_keep_to_it() {
     let origin = Origin::start().await;
     let node = node_for(&origin, "[http]\nmax_streams = 8\n");
-    let client = h2_client(node.http.unwrap()).await;
+    let (client, connection) = h2_client(node.http.unwrap()).await;
     // One exchange first, so that the server's SETTINGS are in.
     let request = hyper::Request::get("http://a.test/cached")
         .body(())
@@ -567,6 +568,7 @@ async fn http2_clients_get_the_stream_limit_and_keep_to_it() {
         assert_eq!(request.await.unwrap(), (200, "held".to_string()));
     }
     assert_eq!(origin.peak_holding(), 8);
+    close(connection).await;
 }
 
 /// A client that ignores the limit gets REFUSED_STREAM for every stream beyond it; the others
@@ -684,14 +686,24 @@ async fn wait_for_holding(origin: &Origin, count: usize) {
     }
 }
 
-/// An `h2` client over cleartext (prior knowledge) to `addr`.
-async fn h2_client(addr: SocketAddr) -> h2::client::SendRequest<Bytes> {
+/// An `h2` client over cleartext (prior knowledge) to `addr`, and the task driving its
+/// connection: end it with `close` before the node is dropped, or the node's graceful stop
+/// waits out its drain timeout for a client that cannot answer its GOAWAY.
+async fn h2_client(
+    addr: SocketAddr,
+) -> (h2::client::SendRequest<Bytes>, tokio::task::JoinHandle<()>) {
     let tcp = TcpStream::connect(addr).await.unwrap();
     let (client, connection) = h2::client::handshake(tcp).await.unwrap();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let _ = connection.await;
     });
-    client
+    (client, task)
+}
+
+/// Ends an `h2_client` connection (its socket is closed once the task is dropped).
+async fn close(connection: tokio::task::JoinHandle<()>) {
+    connection.abort();
+    let _ = connection.await;
 }
 
 /// Sends a body-less request (once the client may open a stream) and reads the whole answer:

@@ -19,6 +19,7 @@ use crate::dns::recursion::Recursion;
 use crate::dns::server::{DnsListeners, TcpLimits};
 use crate::dns::{DnsState, ZoneSet};
 use crate::geo::Geo;
+use crate::http_server::Limits;
 use crate::httpdns::HttpDns;
 use crate::metrics::{Metrics, ReloadLabels};
 use crate::proxy::Proxy;
@@ -189,9 +190,11 @@ impl Node {
         };
         let (httpdns, httpdns_tls) = (local(&httpdns_listeners), local(&httpdns_tls_listeners));
         let (http, https) = (local(&proxy_listeners), local(&proxy_tls_listeners));
+        let http_limits = Limits::new(&config.http, metrics.http_limits.clone());
         let proxy = Proxy::new(
             &config.proxy,
             cache.clone(),
+            http_limits.clone(),
             Arc::clone(&cluster),
             metrics.proxy.clone(),
         )
@@ -228,7 +231,12 @@ impl Node {
         let rrl = crate::dns::rrl::Rrl::new(&config.dns.rrl).map(Arc::new);
         listeners.serve(handler.clone(), limits, rrl, &shutdown, &mut tasks);
 
-        let service = HttpDns::new(&config.httpdns, handler, metrics.httpdns_requests.clone());
+        let service = HttpDns::new(
+            &config.httpdns,
+            http_limits.clone(),
+            handler,
+            metrics.httpdns_requests.clone(),
+        );
         tasks.spawn(Arc::clone(&service).sweep_limiters(shutdown.clone()));
         let acceptor = tls
             .as_ref()
@@ -244,6 +252,7 @@ impl Node {
                 listener,
                 acceptor,
                 handle,
+                http_limits.clone(),
                 shutdown.clone(),
             ));
         }
@@ -258,6 +267,7 @@ impl Node {
                 listener,
                 acceptor,
                 handle,
+                http_limits.clone(),
                 shutdown.clone(),
             ));
         }
@@ -271,7 +281,7 @@ impl Node {
                 Arc::clone(&proxy),
                 Arc::clone(&cluster),
             );
-            tasks.spawn(admin.serve(listener, shutdown.clone()));
+            tasks.spawn(admin.serve(listener, http_limits, shutdown.clone()));
         }
         tasks.spawn(reload_on_sighup(reloader.clone(), shutdown.clone()));
         if cluster.enabled() {

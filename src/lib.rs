@@ -7,7 +7,7 @@
 //! - [`geo`]: client address -> [`geo::GeoScope`] from MaxMind DB files and a CIDR override table.
 //! - [`dns`]: zone loading, geo answer policies, the authoritative lookup, the hickory-server handler.
 //! - [`httpdns`]: HTTPDNS (DNSPod and Alibaba Cloud styles), JSON DoH and RFC 8484 DoH on `dns`.
-//! - [`http_server`]: the HTTP/1.1 + HTTP/2 accept loop all HTTP listeners share.
+//! - [`http_server`]: the HTTP/1.1 + HTTP/2 accept loop all HTTP listeners share, with their limits.
 //! - [`tls`]: rustls for the HTTPS listeners (certificates chosen by SNI, reloadable, ALPN) and
 //!   the connector to https origins.
 //! - [`proxy`]: the CDN cache: RFC 9111 caching reverse proxy on the cache core, origins, purge.

@@ -48,6 +48,11 @@ pub struct HttpRequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    pub limit: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReloadLabels {
     pub result: &'static str,
 }
@@ -94,6 +99,8 @@ pub struct Metrics {
     pub proxy: ProxyMetrics,
     /// HTTPDNS and DoH requests by endpoint and status.
     pub httpdns_requests: Family<HttpRequestLabels, Counter>,
+    /// HTTP clients stopped by a limit of `[http]` or the proxy's body size, by limit.
+    pub http_limits: Family<LimitLabels, Counter>,
     pub reloads: Family<ReloadLabels, Counter>,
 }
 
@@ -147,6 +154,13 @@ impl Metrics {
             "HTTPDNS and DoH requests by endpoint and HTTP status",
             httpdns_requests.clone(),
         );
+        let http_limits = Family::<LimitLabels, Counter>::default();
+        registry.register(
+            "http_limits",
+            "HTTP requests or connections stopped by a limit (header_timeout, header_too_large, \
+             bad_request, body_timeout, body_too_large, bad_body)",
+            http_limits.clone(),
+        );
         registry.register(
             "reloads",
             "Reloads of zones, policies and GeoIP data, by result",
@@ -157,6 +171,7 @@ impl Metrics {
             dns,
             proxy,
             httpdns_requests,
+            http_limits,
             reloads,
         })
     }

@@ -34,7 +34,7 @@ pub struct Admin {
     cluster: Arc<Cluster>,
 }
 
-use crate::http_server::{Body, full};
+use crate::http_server::{Body, Limits, full};
 
 impl Admin {
     pub fn new(
@@ -56,12 +56,12 @@ impl Admin {
     }
 
     /// Serves admin requests until `shutdown`, then lets open requests finish.
-    pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) {
+    pub async fn serve(self, listener: TcpListener, limits: Limits, shutdown: CancellationToken) {
         let handler = move |req, _peer| {
             let admin = self.clone();
             async move { admin.route(req).await }
         };
-        crate::http_server::serve(listener, None, handler, shutdown).await;
+        crate::http_server::serve(listener, None, handler, limits, shutdown).await;
     }
 
     async fn route(&self, req: Request<Incoming>) -> Response<Body> {

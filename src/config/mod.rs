@@ -14,6 +14,11 @@ mod sections;
 pub use cluster::*;
 pub use sections::*;
 
+/// Bounds on `http.max_headers` (hyper allocates room for that many fields per request) and
+/// `http.max_header_bytes` (hyper's smallest HTTP/1.1 read buffer).
+const MAX_HEADER_FIELDS: usize = 10_000;
+const MIN_HEADER_BYTES: u64 = 8192;
+
 /// The embedded configuration used when no `--config` is given.
 pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
 
@@ -44,6 +49,7 @@ pub struct Config {
     pub dns: DnsConfig,
     pub recursion: RecursionConfig,
     pub httpdns: HttpDnsConfig,
+    pub http: HttpConfig,
     pub proxy: ProxyConfig,
     pub tls: TlsConfig,
     pub cache: CacheConfig,
@@ -82,6 +88,7 @@ impl Default for Config {
             dns: DnsConfig::default(),
             recursion: RecursionConfig::default(),
             httpdns: HttpDnsConfig::default(),
+            http: HttpConfig::default(),
             proxy: ProxyConfig::default(),
             tls: TlsConfig::default(),
             cache: CacheConfig::default(),
@@ -297,6 +304,32 @@ impl Config {
                     "require_signature needs a secret".into(),
                 );
             }
+        }
+        let l = &self.http;
+        for (key, value) in [
+            ("http.header_timeout_ms", l.header_timeout_ms),
+            ("http.body_timeout_ms", l.body_timeout_ms),
+            ("http.max_streams", u64::from(l.max_streams)),
+            ("http.max_pending_resets", l.max_pending_resets as u64),
+        ] {
+            if value == 0 {
+                invalid(key, "must be at least 1".into());
+            }
+        }
+        if !(1..=MAX_HEADER_FIELDS).contains(&l.max_headers) {
+            invalid(
+                "http.max_headers",
+                format!("{} is outside 1..={MAX_HEADER_FIELDS}", l.max_headers),
+            );
+        }
+        if !(MIN_HEADER_BYTES..=u64::from(u32::MAX)).contains(&l.max_header_bytes.0) {
+            invalid(
+                "http.max_header_bytes",
+                format!(
+                    "{} bytes is outside 8KiB..4GiB (the HTTP/1.1 read buffer needs 8KiB)",
+                    l.max_header_bytes.0
+                ),
+            );
         }
         let p = &self.proxy;
         for (key, value) in [

@@ -170,6 +170,42 @@ impl Default for HttpDnsConfig {
     }
 }
 
+/// Limits on every HTTP listener (proxy, HTTPDNS, admin): how long and how much a client may
+/// send before it is answered 4xx or disconnected.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// From accept, the TLS handshake and the first request's header section must arrive within
+    /// this; so must each later HTTP/1.1 request's (an idle keep-alive connection is closed).
+    pub header_timeout_ms: u64,
+    /// Once its headers are in, a request body the server reads must arrive whole within this.
+    pub body_timeout_ms: u64,
+    /// Request header fields at most (HTTP/1.1); more is a 431.
+    pub max_headers: usize,
+    /// Size of a request head: HTTP/1.1 request line and fields (more is a 431); HTTP/2 the
+    /// decoded field list (SETTINGS_MAX_HEADER_LIST_SIZE).
+    pub max_header_bytes: ByteSize,
+    /// HTTP/2 streams open at once per connection (SETTINGS_MAX_CONCURRENT_STREAMS).
+    pub max_streams: u32,
+    /// HTTP/2, per connection: streams the client resets before they are served, and streams
+    /// the server resets for the client's errors; one more closes the connection with GOAWAY
+    /// (rapid reset, CVE-2023-44487).
+    pub max_pending_resets: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
+            max_headers: 100,
+            max_header_bytes: ByteSize(64 << 10),
+            max_streams: 256,
+            max_pending_resets: 64,
+        }
+    }
+}
+
 /// The one cache core shared by every cache of the node.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -351,6 +387,8 @@ pub struct ProxyConfig {
     pub origin_ca: Option<PathBuf>,
     /// Larger responses are passed through and not stored.
     pub max_object_size: ByteSize,
+    /// Largest request body passed to the origin (POST, PUT); larger gets 413.
+    pub max_request_body: ByteSize,
     pub connect_timeout_ms: u64,
     /// Until the origin's response headers arrive.
     pub first_byte_timeout_ms: u64,
@@ -384,6 +422,7 @@ impl Default for ProxyConfig {
             hosts: Vec::new(),
             origin_ca: None,
             max_object_size: ByteSize(8 << 20),
+            max_request_body: ByteSize(16 << 20),
             connect_timeout_ms: 2000,
             first_byte_timeout_ms: 10_000,
             total_timeout_ms: 30_000,

@@ -9,9 +9,8 @@ use base64::Engine;
 use hickory_proto::op::{Edns, Message, Query};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
 use hickory_proto::rr::{Name, RecordType};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{ACCEPT, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use ipnet::IpNet;
 use md5::{Digest, Md5};
@@ -19,7 +18,7 @@ use md5::{Digest, Md5};
 use super::render::{self, HostAnswer};
 use super::{ApiError, Endpoint, HttpDns};
 use crate::dns::handler::{Reply, Transport};
-use crate::http_server::Body;
+use crate::http_server::{Body, BodyError, read_body};
 
 /// Query-string parameters; the first value of a repeated key wins.
 pub(super) struct Params(HashMap<String, String>);
@@ -395,18 +394,16 @@ impl HttpDns {
             let message = format!("a DNS query body is at most {} bytes", self.max_body);
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge", message)
         };
-        let declared = req
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-        if declared.is_some_and(|len| len > self.max_body) {
-            return Err(too_large());
-        }
-        let body = Limited::new(req.into_body(), self.max_body)
-            .collect()
+        let body = read_body(req.into_body(), self.max_body, &self.limits)
             .await
-            .map_err(|_| too_large())?;
-        Ok(body.to_bytes().to_vec())
+            .map_err(|error| match error {
+                BodyError::TooLarge(_) => too_large(),
+                BodyError::Timeout(_) => {
+                    ApiError::new(error.status(), "RequestTimeout", error.to_string())
+                }
+                _ => ApiError::new(error.status(), "MalformedBody", error.to_string()),
+            })?;
+        Ok(body.to_vec())
     }
 }
 

@@ -26,7 +26,7 @@ use prometheus_client::metrics::family::Family;
 
 use crate::config::HttpDnsConfig;
 use crate::dns::handler::DnsHandler;
-use crate::http_server::Body;
+use crate::http_server::{Body, Limits};
 use crate::metrics::HttpRequestLabels;
 
 /// A request's endpoint, for routing and the metrics label.
@@ -73,6 +73,8 @@ pub struct HttpDns {
     trusted_proxies: Vec<IpNet>,
     max_hosts: usize,
     max_body: usize,
+    /// The body read timeout, and the metric of clients stopped by a limit.
+    limits: Limits,
     /// Per client address; None: unlimited.
     client_limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
     requests: Family<HttpRequestLabels, Counter>,
@@ -130,6 +132,7 @@ const LIMITER_SWEEP: Duration = Duration::from_secs(60);
 impl HttpDns {
     pub fn new(
         config: &HttpDnsConfig,
+        limits: Limits,
         dns: DnsHandler,
         requests: Family<HttpRequestLabels, Counter>,
     ) -> Arc<HttpDns> {
@@ -151,6 +154,7 @@ impl HttpDns {
             trusted_proxies: config.trusted_proxies.clone(),
             max_hosts: config.max_hosts,
             max_body: config.max_body,
+            limits,
             client_limiter: quota(config.client_rate, config.client_burst).map(RateLimiter::keyed),
             requests,
         })

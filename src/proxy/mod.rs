@@ -9,6 +9,7 @@
 mod fill;
 mod flight;
 pub mod policy;
+mod request;
 mod store;
 pub mod upstream;
 
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
@@ -25,7 +26,7 @@ use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 use crate::cache::{Cache, CacheKey, Lookup as CoreLookup, Namespace, PurgeMode};
 use crate::cluster::{Cluster, SIBLING_HEADER};
 use crate::config::ProxyConfig;
-use crate::http_server::{Body, full};
+use crate::http_server::{Body, Limits, full, read_body};
 use crate::metrics::ProxyMetrics;
 use fill::Ask;
 use policy::{CacheControl, Reuse};
@@ -42,9 +43,6 @@ const CLIENT_CONDITIONALS: [HeaderName; 6] = [
     header::RANGE,
 ];
 
-/// Largest request body passed to the origin (POST, PUT); larger gets 413.
-const MAX_REQUEST_BODY: usize = 16 << 20;
-
 /// The proxy service, shared by every connection.
 pub struct Proxy {
     upstream: Upstream,
@@ -56,12 +54,17 @@ pub struct Proxy {
     heuristic_max: Duration,
     /// Stale-on-error window when the response does not give one.
     grace: Duration,
+    /// Largest request body passed to the origin; larger gets 413.
+    max_request_body: usize,
+    /// The body read timeout, and the metric of clients stopped by a limit.
+    limits: Limits,
 }
 
 impl Proxy {
     pub fn new(
         config: &ProxyConfig,
         cache: Cache,
+        limits: Limits,
         cluster: Arc<Cluster>,
         metrics: ProxyMetrics,
     ) -> Result<Arc<Proxy>, String> {
@@ -72,6 +75,8 @@ impl Proxy {
             metrics,
             heuristic_max: Duration::from_secs(config.heuristic_max_secs),
             grace: Duration::from_secs(config.grace_secs),
+            max_request_body: usize::try_from(config.max_request_body.0).unwrap_or(usize::MAX),
+            limits,
         }))
     }
 
@@ -129,7 +134,10 @@ impl Proxy {
         req: Request<Incoming>,
         _peer: SocketAddr,
     ) -> Response<Body> {
-        let host = request_host(&req);
+        let host = match request::host(&req) {
+            Ok(host) => host,
+            Err(reason) => return self.error(StatusCode::BAD_REQUEST, reason),
+        };
         let path = req
             .uri()
             .path_and_query()
@@ -138,16 +146,14 @@ impl Proxy {
         let method = req.method().clone();
         let mut headers = req.headers().clone();
         policy::strip_hop_by_hop(&mut headers);
+        request::prepare_forwarded(&mut headers, &host);
         let from_sibling = self.sibling_request(&mut headers);
 
         if !policy::is_cacheable_method(&method) {
-            let body = match Limited::new(req.into_body(), MAX_REQUEST_BODY)
-                .collect()
-                .await
-            {
-                Ok(body) => body.to_bytes(),
-                Err(_) => {
-                    return self.error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+            let body = match read_body(req.into_body(), self.max_request_body, &self.limits).await {
+                Ok(body) => body,
+                Err(error) => {
+                    return request::closing(self.error(error.status(), &error.to_string()));
                 }
             };
             return self.pass(&host, &method, &path, &headers, body).await;
@@ -384,27 +390,6 @@ impl Proxy {
 
 fn storable_reason(stored: &Stored) -> Option<&'static str> {
     stored.not_storable.map(policy::NotStorable::as_str)
-}
-
-/// The host the client asked for: the URI's authority (HTTP/2) or the Host header, lowercased,
-/// without the port.
-fn request_host(req: &Request<Incoming>) -> String {
-    let raw = req
-        .uri()
-        .host()
-        .map(str::to_string)
-        .or_else(|| {
-            req.headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
-    let host = raw
-        .rsplit_once(':')
-        .filter(|(h, p)| !h.ends_with(']') || p.is_empty())
-        .map_or(raw.as_str(), |(h, _)| h);
-    host.to_ascii_lowercase()
 }
 
 /// What a purge names.

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::proxy::{Origin, cache_status};
+use crate::origin::{Origin, cache_status};
 use crate::support::{Node, http_request, write_file};
 
 /// One node of a test cluster and where it listens.

@@ -331,6 +331,37 @@ async fn json_and_rfc8484_doh() {
     );
 }
 
+/// An RFC 8484 POST body that stalls gets 408 at `http.body_timeout_ms`.
+#[tokio::test]
+async fn stalled_doh_bodies_get_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path(), "[http]\nbody_timeout_ms = 300\n");
+    let mut stream = tokio::net::TcpStream::connect(node.httpdns.unwrap())
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    stream
+        .write_all(
+            b"POST /dns-query HTTP/1.1\r\nHost: a.test\r\nContent-Type: application/dns-message\r\n\
+              Content-Length: 40\r\n\r\nonly part",
+        )
+        .await
+        .unwrap();
+    // The rest of the body is never read: the answer ends the connection (with a reset, if
+    // the node closes with our bytes unread; what arrived before it stays in `answer`).
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    );
+    let _ = read.await.expect("an answer within 10 s");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("RequestTimeout"), "{answer}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(250));
+}
+
 /// For one client subnet, HTTPDNS, DoH and UDP DNS give the same answer.
 #[tokio::test]
 async fn httpdns_and_udp_agree_for_a_client_subnet() {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::proxy::{Origin, cache_status, get};
+use crate::origin::{Origin, cache_status, get};
 use crate::support::{Node, certificate, edgenode, repo_root, write_file};
 
 /// The test origin over TLS with a certificate for `names`; returns it and the certificate.

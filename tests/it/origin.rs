@@ -1,0 +1,282 @@
+//! The test origin the proxy tests put behind a node (HTTP/1.1 on 127.0.0.1:0, a fixed answer
+//! per path, and a count of every request it gets), and the client helpers those tests share.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response, StatusCode};
+use tokio::sync::watch;
+
+use crate::support::{Node, http_request, repo_root, write_file};
+
+/// A small origin: every path answers as listed in `respond`; requests are counted per path
+/// (GET by path, other methods as "METHOD path").
+pub struct Origin {
+    pub addr: SocketAddr,
+    state: Arc<State>,
+    /// While set, every request gets a 500.
+    pub failing: Arc<AtomicBool>,
+    scheme: &'static str,
+}
+
+struct State {
+    counts: Mutex<HashMap<String, usize>>,
+    failing: Arc<AtomicBool>,
+    /// `/hold/...` requests being answered now, and the most there ever were at once.
+    holding: AtomicUsize,
+    peak_holding: AtomicUsize,
+    /// `/hold/...` requests wait until this is true.
+    released: watch::Receiver<bool>,
+    release: watch::Sender<bool>,
+    /// Connections served (over TLS: completed handshakes).
+    connections: AtomicUsize,
+}
+
+impl Origin {
+    pub async fn start() -> Origin {
+        Origin::start_with(None).await
+    }
+
+    /// The same origin over TLS (HTTP/1.1) with `acceptor`'s certificate.
+    pub async fn start_tls(acceptor: tokio_rustls::TlsAcceptor) -> Origin {
+        Origin::start_with(Some(acceptor)).await
+    }
+
+    async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> Origin {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let failing = Arc::new(AtomicBool::new(false));
+        let (release, released) = watch::channel(false);
+        let state = Arc::new(State {
+            counts: Mutex::new(HashMap::new()),
+            failing: Arc::clone(&failing),
+            holding: AtomicUsize::new(0),
+            peak_holding: AtomicUsize::new(0),
+            released,
+            release,
+            connections: AtomicUsize::new(0),
+        });
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let shared = Arc::clone(&state);
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (state, tls) = (Arc::clone(&shared), tls.clone());
+                tokio::spawn(async move {
+                    let counted = Arc::clone(&state);
+                    let service = hyper::service::service_fn(move |req| {
+                        let state = Arc::clone(&state);
+                        async move { Ok::<_, std::convert::Infallible>(respond(req, &state).await) }
+                    });
+                    let http = hyper::server::conn::http1::Builder::new();
+                    let Some(acceptor) = tls else {
+                        counted.connections.fetch_add(1, Ordering::SeqCst);
+                        let io = hyper_util::rt::TokioIo::new(stream);
+                        let _ = http.serve_connection(io, service).await;
+                        return;
+                    };
+                    let Ok(stream) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    counted.connections.fetch_add(1, Ordering::SeqCst);
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let _ = http.serve_connection(io, service).await;
+                });
+            }
+        });
+        Origin {
+            addr,
+            state,
+            failing,
+            scheme,
+        }
+    }
+
+    /// Connections served (over TLS: completed handshakes), to see the proxy reuse them.
+    pub fn connections(&self) -> usize {
+        self.state.connections.load(Ordering::SeqCst)
+    }
+
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// Requests for `path` ("/x" for GET, "POST /x" for others).
+    pub fn count(&self, path: &str) -> usize {
+        let counts = self.state.counts.lock().unwrap();
+        counts.get(path).copied().unwrap_or(0)
+    }
+
+    /// Every request the origin has received.
+    pub fn total(&self) -> usize {
+        self.state.counts.lock().unwrap().values().sum()
+    }
+
+    /// `/hold/...` requests waiting now, and the most that ever waited at once.
+    pub fn holding(&self) -> usize {
+        self.state.holding.load(Ordering::SeqCst)
+    }
+
+    pub fn peak_holding(&self) -> usize {
+        self.state.peak_holding.load(Ordering::SeqCst)
+    }
+
+    /// Lets every `/hold/...` request (now and later) answer.
+    pub fn release(&self) {
+        self.state.release.send_replace(true);
+    }
+}
+
+pub async fn get(
+    node: &Node,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, hyper::HeaderMap, String) {
+    let (status, headers, body) =
+        http_request(node.http.unwrap(), "GET", path, headers, Vec::new()).await;
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+pub fn cache_status(headers: &hyper::HeaderMap) -> String {
+    headers
+        .get("cache-status")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+/// A node in front of `origin` with every listener on port 0; `extra` is appended to its
+/// `[proxy]` section and may open further sections (`[http]`).
+pub fn node_for(origin: &Origin, extra: &str) -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[dns]\nzones = \"{}\"\n[proxy]\norigin = \"{}\"\n{extra}",
+        repo_root().join("zones").display(),
+        origin.url()
+    );
+    Node::with_config(&write_file(dir.path(), "edgenode.toml", &text))
+}
+
+async fn respond(req: Request<hyper::body::Incoming>, state: &State) -> Response<Full<Bytes>> {
+    let path = req.uri().path().to_string();
+    let key = format!("{} {}", req.method(), path);
+    let counts = &state.counts;
+    *counts
+        .lock()
+        .unwrap()
+        .entry(if req.method() == hyper::Method::GET {
+            path.clone()
+        } else {
+            key
+        })
+        .or_default() += 1;
+    if state.failing.load(Ordering::SeqCst) {
+        return Response::builder()
+            .status(500)
+            .body(Full::new(Bytes::from("down")))
+            .unwrap();
+    }
+    let field = |name: &str| {
+        req.headers().get(name).map_or("-".to_string(), |v| {
+            String::from_utf8_lossy(v.as_bytes()).into()
+        })
+    };
+    let language = field("accept-language");
+    let language = if language == "-" {
+        "none".into()
+    } else {
+        language
+    };
+    if path == "/reflect" {
+        // What an origin that builds links from request fields would put in its page.
+        let body = format!(
+            "host={} x-forwarded-host={} x-original-url={} forwarded={} content-length={}",
+            field("host"),
+            field("x-forwarded-host"),
+            field("x-original-url"),
+            field("forwarded"),
+            field("content-length"),
+        );
+        return Response::builder()
+            .header("cache-control", "max-age=60")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+    }
+    if path.starts_with("/hold/") {
+        return hold(state).await;
+    }
+    if path == "/echo" {
+        let body = req.into_body().collect().await.map(|b| b.to_bytes());
+        return Response::builder()
+            .body(Full::new(body.unwrap_or_default()))
+            .unwrap();
+    }
+    let (cache_control, extra): (&str, Vec<(&str, String)>) = match path.as_str() {
+        "/cached" | "/big" => ("max-age=60", vec![]),
+        "/short" => ("max-age=1, stale-if-error=60", vec![]),
+        "/swr" => ("max-age=1, stale-while-revalidate=30", vec![]),
+        "/validated" => {
+            let matches = req
+                .headers()
+                .get("if-none-match")
+                .is_some_and(|v| v == "\"v7\"");
+            if matches {
+                let not_modified = Response::builder().status(304).header("etag", "\"v7\"");
+                return not_modified
+                    .header("cache-control", "max-age=60")
+                    .body(Full::new(Bytes::new()))
+                    .unwrap();
+            }
+            ("max-age=1", vec![("etag", "\"v7\"".to_string())])
+        }
+        "/strict" => ("max-age=1, must-revalidate", vec![]),
+        "/private" => ("private, max-age=60", vec![]),
+        "/nostore" => ("no-store", vec![]),
+        "/tagged" => ("max-age=60", vec![("cache-tag", "red blue".into())]),
+        "/etag" => ("max-age=60", vec![("etag", "\"v1\"".into())]),
+        "/vary" => ("max-age=60", vec![("vary", "Accept-Language".into())]),
+        "/slow" => {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            ("max-age=60", vec![])
+        }
+        _ => {
+            return Response::builder()
+                .status(404)
+                .body(Full::new(Bytes::from("no")))
+                .unwrap();
+        }
+    };
+    let count = counts.lock().unwrap().get(&path).copied().unwrap_or(0);
+    let body = match path.as_str() {
+        "/big" => "x".repeat(200 << 10),
+        "/vary" => language,
+        "/swr" => format!("version {count}"),
+        _ => format!("hello from {path}"),
+    };
+    let mut response = Response::builder()
+        .status(StatusCode::OK)
+        .header("cache-control", cache_control);
+    for (name, value) in extra {
+        response = response.header(name, value);
+    }
+    response.body(Full::new(Bytes::from(body))).unwrap()
+}
+
+/// Waits for `Origin::release` (at most 30 s), counting the requests waiting meanwhile.
+async fn hold(state: &State) -> Response<Full<Bytes>> {
+    let now = state.holding.fetch_add(1, Ordering::SeqCst) + 1;
+    state.peak_holding.fetch_max(now, Ordering::SeqCst);
+    let mut released = state.released.clone();
+    let _ = tokio::time::timeout(Duration::from_secs(30), released.wait_for(|r| *r)).await;
+    state.holding.fetch_sub(1, Ordering::SeqCst);
+    Response::builder()
+        .header("cache-control", "no-store")
+        .body(Full::new(Bytes::from("held")))
+        .unwrap()
+}

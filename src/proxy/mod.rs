@@ -174,6 +174,15 @@ impl Proxy {
             None => self.fetch(&ask).await,
         };
         if method == Method::HEAD {
+            // The GET response's length, without its body (RFC 9110 9.3.2).
+            let length = hyper::body::Body::size_hint(response.body()).exact();
+            if let Some(length) = length
+                && !response.headers().contains_key(header::CONTENT_LENGTH)
+            {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+            }
             *response.body_mut() = full(Bytes::new());
         }
         response

@@ -6,6 +6,7 @@ pub mod lookup;
 pub mod policy;
 pub mod recursion;
 pub mod server;
+pub mod steering;
 pub mod wire;
 pub mod zone;
 

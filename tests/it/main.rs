@@ -10,5 +10,6 @@ mod proxy_stream;
 mod proxy_tls;
 mod recursion;
 mod reload;
+mod steering;
 mod support;
 mod tls;

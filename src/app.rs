@@ -220,6 +220,7 @@ impl Node {
         let handler = DnsHandler::new(
             state,
             recursion.clone(),
+            Arc::clone(&cluster) as Arc<dyn crate::dns::steering::NodePool>,
             metrics.dns.clone(),
             config.dns.edns_payload,
             config.dns.query_log,

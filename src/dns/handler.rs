@@ -17,6 +17,7 @@ use super::DnsState;
 use super::lookup::{Answer, resolve};
 use super::policy::Client;
 use super::recursion::Recursion;
+use super::steering::NodePool;
 use super::wire;
 use crate::metrics::{DnsMetrics, QueryLabels, Region, RegionLabels};
 
@@ -30,6 +31,8 @@ pub struct DnsHandler {
     state: Arc<ArcSwap<DnsState>>,
     /// Recursive resolution for allowed clients; None: names outside our zones are REFUSED.
     recursion: Option<Arc<Recursion>>,
+    /// The nodes pool entries answer with (the cluster); outlives reloads, read lock-free.
+    nodes: Arc<dyn NodePool>,
     metrics: DnsMetrics,
     /// Our largest UDP response (dns.edns_payload).
     edns_payload: u16,
@@ -85,6 +88,7 @@ impl DnsHandler {
     pub fn new(
         state: Arc<ArcSwap<DnsState>>,
         recursion: Option<Arc<Recursion>>,
+        nodes: Arc<dyn NodePool>,
         metrics: DnsMetrics,
         edns_payload: u16,
         query_log: bool,
@@ -92,6 +96,7 @@ impl DnsHandler {
         Self {
             state,
             recursion,
+            nodes,
             metrics,
             edns_payload,
             query_log,
@@ -158,7 +163,8 @@ impl DnsHandler {
                         parts,
                     }));
                 }
-                let mut client = Client::new(parts.client_addr, &state.geo);
+                let mut client =
+                    Client::new(parts.client_addr, &state.geo).with_nodes(&*self.nodes);
                 let answer = resolve(&state.zones, query.original().name(), qtype, &mut client);
                 if let Some((label, prefix)) = client.decision.take() {
                     set_scope(&mut parts, prefix);

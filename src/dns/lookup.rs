@@ -6,7 +6,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
 use super::ZoneSet;
-use super::policy::Client;
+use super::policy::{Client, RrsetPolicy};
 use super::zone::{Found, Node, RrSet, Zone};
 
 /// Longest CNAME chain followed inside the served zones before answering what we have.
@@ -73,15 +73,19 @@ pub fn resolve<'z>(
         let follows_cname = !matches!(qtype, RecordType::CNAME | RecordType::ANY);
         if let Some(cname) = node.get(RecordType::CNAME).filter(|_| follows_cname) {
             let records = select(cname, client);
+            let target = match records.first().map(|r| &r.data) {
+                Some(RData::CNAME(target)) => Some(target.0.clone()),
+                _ => None,
+            };
             push_all(&mut answer.answers, records, rename);
-            let Some(RData::CNAME(target)) = records.first().map(|r| &r.data) else {
+            let Some(target) = target else {
                 return answer;
             };
-            let target_lower = LowerName::new(&target.0);
+            let target_lower = LowerName::new(&target);
             if target_lower == name {
                 return answer; // a loop: the client sees the chain and gives up
             }
-            owner = target.0.clone();
+            owner = target;
             name = target_lower;
             continue;
         }
@@ -90,11 +94,14 @@ pub fn resolve<'z>(
             RecordType::ANY => node.rrsets.first(),
             _ => node.get(qtype),
         };
-        match rrset {
-            Some(set) => {
-                let records = select(set, client);
+        // A pool entry with no node to offer and no zone file records is empty: NODATA.
+        let records = rrset
+            .map(|set| select(set, client))
+            .filter(|r| !r.is_empty());
+        match records {
+            Some(records) => {
+                additional_addresses(zones, &records, client, &mut answer.additional);
                 push_all(&mut answer.answers, records, rename);
-                additional_addresses(zones, records, client, &mut answer.additional);
             }
             None => answer.authority.push(Cow::Borrowed(zone.negative_soa())),
         }
@@ -127,7 +134,7 @@ fn referral<'z>(zone: &'z Zone, cut: &'z Node, client: &mut Client<'_>, answer: 
 /// needs them. MX and SRV targets are left for the resolver to ask, which keeps UDP answers small.
 fn additional_addresses<'z>(
     zones: &'z ZoneSet,
-    records: &'z [Record],
+    records: &[Record],
     client: &mut Client<'_>,
     out: &mut Vec<Cow<'z, Record>>,
 ) {
@@ -149,30 +156,43 @@ fn additional_addresses<'z>(
 fn push_addresses<'z>(node: &'z Node, client: &mut Client<'_>, out: &mut Vec<Cow<'z, Record>>) {
     for rtype in [RecordType::A, RecordType::AAAA] {
         if let Some(set) = node.get(rtype) {
-            for record in select(set, client) {
-                if !out.iter().any(|r| r.as_ref() == record) {
-                    out.push(Cow::Borrowed(record));
+            for_each(select(set, client), |record| {
+                if !out.iter().any(|r| r.as_ref() == record.as_ref()) {
+                    out.push(record);
                 }
-            }
+            });
         }
     }
 }
 
-/// The records of `set` for this client: a geo alternative or the zone file's own.
-fn select<'z>(set: &'z RrSet, client: &mut Client<'_>) -> &'z [Record] {
-    match set.geo.as_deref().and_then(|geo| geo.select(client)) {
-        Some(selection) => &selection.records,
-        None => &set.records,
+/// The records of `set` for this client: a geo alternative, a pool's nodes (built for this
+/// answer), or the zone file's own.
+fn select<'z>(set: &'z RrSet, client: &mut Client<'_>) -> Cow<'z, [Record]> {
+    match set.policy.as_deref() {
+        None => Cow::Borrowed(&set.records),
+        Some(RrsetPolicy::Geo(geo)) => match geo.select(client) {
+            Some(selection) => Cow::Borrowed(&selection.records),
+            None => Cow::Borrowed(&set.records),
+        },
+        Some(RrsetPolicy::Pool(pool)) => pool.answer(client),
     }
 }
 
-fn push_all<'z>(out: &mut Vec<Cow<'z, Record>>, records: &'z [Record], rename: Option<&Name>) {
-    match rename {
-        None => out.extend(records.iter().map(Cow::Borrowed)),
-        Some(owner) => out.extend(records.iter().map(|r| {
-            let mut synthesized = r.clone();
+fn push_all<'z>(out: &mut Vec<Cow<'z, Record>>, records: Cow<'z, [Record]>, rename: Option<&Name>) {
+    for_each(records, |record| match rename {
+        None => out.push(record),
+        Some(owner) => {
+            let mut synthesized = record.into_owned();
             synthesized.name = owner.clone();
-            Cow::Owned(synthesized)
-        })),
+            out.push(Cow::Owned(synthesized));
+        }
+    });
+}
+
+/// Hands out each record, borrowed from the zone or owned, without copying either.
+fn for_each<'z>(records: Cow<'z, [Record]>, mut f: impl FnMut(Cow<'z, Record>)) {
+    match records {
+        Cow::Borrowed(records) => records.iter().for_each(|r| f(Cow::Borrowed(r))),
+        Cow::Owned(records) => records.into_iter().for_each(|r| f(Cow::Owned(r))),
     }
 }

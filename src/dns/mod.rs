@@ -7,6 +7,7 @@ pub mod policy;
 pub mod recursion;
 pub mod rrl;
 pub mod server;
+pub mod steering;
 pub mod wire;
 pub mod zone;
 

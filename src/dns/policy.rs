@@ -15,6 +15,10 @@
 //!
 //! The most specific matching selector wins: cidr (longest prefix), then asn, country,
 //! continent, and finally the default.
+//!
+//! Instead of selectors, an A or AAAA entry may name a pool of nodes (`pool = "cluster"`,
+//! with `count` and `ttl`): it is answered with the healthy nodes nearest the client
+//! (see [`super::steering`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -28,6 +32,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use super::ZoneError;
+use super::steering::{NodePool, PoolRrset};
 use super::zone::Zone;
 use crate::geo::{CONTINENTS, Code, Geo, GeoScope};
 
@@ -42,11 +47,15 @@ type Alternatives = BTreeMap<String, Vec<String>>;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RrsetSpec {
-    name: String,
+pub(super) struct RrsetSpec {
+    pub(super) name: String,
     #[serde(rename = "type")]
-    rtype: String,
-    ttl: Option<u32>,
+    pub(super) rtype: String,
+    pub(super) ttl: Option<u32>,
+    /// A pool of nodes answers instead of fixed records (only "cluster" today).
+    pub(super) pool: Option<String>,
+    /// Pool entries: nodes per answer at most.
+    pub(super) count: Option<u32>,
     #[serde(default)]
     cidr: Alternatives,
     #[serde(default)]
@@ -56,6 +65,26 @@ struct RrsetSpec {
     #[serde(default)]
     continent: Alternatives,
     default: Option<Vec<String>>,
+}
+
+impl RrsetSpec {
+    /// Whether any geo alternative (or a default) is given.
+    pub(super) fn has_selectors(&self) -> bool {
+        !(self.cidr.is_empty()
+            && self.asn.is_empty()
+            && self.country.is_empty()
+            && self.continent.is_empty()
+            && self.default.is_none())
+    }
+}
+
+/// What a policy file says about one RRset.
+#[derive(Debug)]
+pub enum RrsetPolicy {
+    /// Alternative records chosen by where the client is.
+    Geo(GeoRrset),
+    /// The healthy nodes of a pool nearest the client.
+    Pool(PoolRrset),
 }
 
 /// The geo alternatives of one RRset.
@@ -83,6 +112,8 @@ pub struct Selection {
 pub struct Client<'g> {
     pub addr: IpAddr,
     geo: &'g Geo,
+    /// Where pool entries find their nodes; None: pool entries answer their fallback.
+    pub(super) nodes: Option<&'g dyn NodePool>,
     scope: Option<GeoScope>,
     /// The selection that shaped the answer and the RFC 7871 scope prefix it implies.
     pub decision: Option<(Arc<str>, u8)>,
@@ -93,12 +124,19 @@ impl<'g> Client<'g> {
         Self {
             addr,
             geo,
+            nodes: None,
             scope: None,
             decision: None,
         }
     }
 
-    fn scope(&mut self) -> &GeoScope {
+    /// Lets pool entries answer with the nodes of `nodes`.
+    pub fn with_nodes(mut self, nodes: &'g dyn NodePool) -> Self {
+        self.nodes = Some(nodes);
+        self
+    }
+
+    pub(super) fn scope(&mut self) -> &GeoScope {
         let (geo, addr) = (self.geo, self.addr);
         self.scope.get_or_insert_with(|| geo.lookup(addr))
     }
@@ -130,7 +168,7 @@ impl GeoRrset {
     }
 }
 
-static DEFAULT_LABEL: std::sync::LazyLock<Arc<str>> =
+pub(super) static DEFAULT_LABEL: std::sync::LazyLock<Arc<str>> =
     std::sync::LazyLock::new(|| Arc::from("default"));
 
 /// Reads `path` and attaches its alternatives to the RRsets of `zone`; returns every problem.
@@ -160,7 +198,12 @@ pub fn apply_policy_file(zone: &mut Zone, origin: &Name, path: &Path) -> Vec<Zon
             let msg = format!("rrset {} {}: {msg}", spec.name, spec.rtype);
             problems.push(ZoneError::new(path, line, msg));
         };
-        if let Err(msg) = attach(zone, origin, &spec) {
+        let attached = if spec.pool.is_some() {
+            super::steering::attach_pool(zone, origin, &spec)
+        } else {
+            attach(zone, origin, &spec)
+        };
+        if let Err(msg) = attached {
             msg.into_iter().for_each(&mut err);
         }
     }
@@ -171,6 +214,9 @@ fn attach(zone: &mut Zone, origin: &Name, spec: &RrsetSpec) -> Result<(), Vec<St
     let owner = Name::parse(&spec.name, Some(origin)).map_err(|e| vec![format!("name: {e}")])?;
     let rtype = RecordType::from_str(&spec.rtype.to_ascii_uppercase())
         .map_err(|e| vec![format!("type: {e}")])?;
+    if spec.count.is_some() {
+        return Err(vec!["count: only a pool entry has a count".into()]);
+    }
     let lower = LowerName::new(&owner);
     let Some(existing) = zone.node(&lower).and_then(|n| n.get(rtype)) else {
         return Err(vec![format!(
@@ -240,7 +286,7 @@ fn attach(zone: &mut Zone, origin: &Name, spec: &RrsetSpec) -> Result<(), Vec<St
         .node_mut(&lower)
         .and_then(|n| n.rrsets.iter_mut().find(|s| s.rtype == rtype))
     {
-        set.geo = Some(Box::new(geo));
+        set.policy = Some(Box::new(RrsetPolicy::Geo(geo)));
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
 use hickory_proto::serialize::txt::Parser;
 
 use super::ZoneError;
-use super::policy::GeoRrset;
+use super::policy::RrsetPolicy;
 
 /// A zone: every owner name (including empty non-terminals) mapped to its RRsets.
 #[derive(Debug)]
@@ -35,8 +35,8 @@ pub struct RrSet {
     pub rtype: RecordType,
     /// The zone file's records: the answer when no geo selector matches.
     pub records: Vec<Record>,
-    /// Geo-dependent alternatives from the zone's policy file, if any.
-    pub geo: Option<Box<GeoRrset>>,
+    /// Geo alternatives or a node pool from the zone's policy file, if any.
+    pub policy: Option<Box<RrsetPolicy>>,
 }
 
 impl Node {
@@ -91,7 +91,7 @@ impl Zone {
             node.rrsets.push(RrSet {
                 rtype: key.record_type,
                 records,
-                geo: None,
+                policy: None,
             });
         }
 
@@ -156,6 +156,32 @@ impl Zone {
 
     pub fn node_mut(&mut self, name: &LowerName) -> Option<&mut Node> {
         self.nodes.get_mut(name)
+    }
+
+    /// The `rtype` RRset at `name`, created empty (with its node and any empty non-terminals
+    /// above it) when the zone file has none: for policies that answer without the zone file's
+    /// records. The caller checks that `name` is in the zone and not below a cut.
+    pub fn rrset_or_insert(&mut self, name: &LowerName, rtype: RecordType) -> &mut RrSet {
+        if !self.nodes.contains_key(name) {
+            let mut parent = name.base_name();
+            while self.origin.zone_of(&parent) && !self.nodes.contains_key(&parent) {
+                self.nodes.insert(parent.clone(), Node::default());
+                parent = parent.base_name();
+            }
+        }
+        let node = self.nodes.entry(name.clone()).or_default();
+        let index = match node.rrsets.iter().position(|s| s.rtype == rtype) {
+            Some(index) => index,
+            None => {
+                node.rrsets.push(RrSet {
+                    rtype,
+                    records: Vec::new(),
+                    policy: None,
+                });
+                node.rrsets.len() - 1
+            }
+        };
+        &mut node.rrsets[index]
     }
 
     /// The SOA for the authority section of negative answers.

@@ -14,5 +14,6 @@ mod proxy_tls;
 mod recursion;
 mod reload;
 mod rrl;
+mod steering;
 mod support;
 mod tls;

@@ -5,6 +5,7 @@ mod dns;
 mod geoip;
 mod httpdns;
 mod nsd_diff;
+mod preload;
 mod proxy;
 mod proxy_stream;
 mod proxy_tls;

@@ -151,6 +151,12 @@ async fn respond(
             tokio::time::sleep(Duration::from_millis(200)).await;
             ("max-age=60", vec![])
         }
+        "/broken" => {
+            return Response::builder()
+                .status(500)
+                .body(Full::new(Bytes::from("broken")))
+                .unwrap();
+        }
         _ => {
             return Response::builder()
                 .status(404)

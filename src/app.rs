@@ -274,6 +274,12 @@ impl Node {
         }
 
         if let Some(listener) = admin_listener {
+            let preload = crate::admin::preload::Preloader::new(
+                Arc::clone(&proxy),
+                Arc::clone(&cluster),
+                config.proxy.preload_concurrency,
+                shutdown.clone(),
+            );
             let admin = crate::admin::Admin::new(
                 Arc::clone(&metrics),
                 reloader.clone(),
@@ -281,6 +287,7 @@ impl Node {
                 recursion,
                 Arc::clone(&proxy),
                 Arc::clone(&cluster),
+                preload,
             );
             tasks.spawn(admin.serve(listener, http_limits, shutdown.clone()));
         }

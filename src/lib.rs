@@ -12,7 +12,9 @@
 //! - [`tls`]: rustls for the HTTPS listeners (certificates chosen by SNI, reloadable, ALPN) and
 //!   the connector to https origins.
 //! - [`proxy`]: the CDN cache: RFC 9111 caching reverse proxy on the cache core, origins, purge.
-//! - [`admin`]: the admin HTTP listener: `/metrics`, `/healthz`, `POST /admin/reload`.
+//! - [`admin`]: the admin HTTP listener: `/metrics`, `/healthz`, `POST /admin/reload`, purge,
+//!   preload jobs.
+//! - [`cli`]: `edgenode preload` and `edgenode purge`, clients of a node's admin API.
 //! - [`metrics`]: the Prometheus registry and the metric handles each module keeps.
 //! - [`app`]: builds the node from a config, owns listeners, reload and shutdown.
 #![forbid(unsafe_code)]
@@ -20,6 +22,7 @@
 pub mod admin;
 pub mod app;
 pub mod cache;
+pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod dns;

@@ -1,4 +1,5 @@
-//! The `edgenode` command line: `serve`, `check`, `geoip lookup`, `geoip build`.
+//! The `edgenode` command line: `serve`, `check`, `geoip lookup`, `geoip build`, `preload`,
+//! `purge`.
 #![forbid(unsafe_code)]
 
 use std::net::{IpAddr, SocketAddr};
@@ -7,6 +8,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use edgenode::app::{Node, load_state};
+use edgenode::cli::purge::PurgeWhat;
+use edgenode::cli::{AdminClient, CliError};
 use edgenode::config::{Config, LogFormat, Overrides};
 use edgenode::geo::Geo;
 
@@ -30,6 +33,56 @@ enum Command {
     /// GeoIP tools.
     #[command(subcommand)]
     Geoip(GeoipCommand),
+    /// Warm a node's cache with the URLs of FILE (on each URL's owner in a cluster); exit 1 if
+    /// any URL failed.
+    Preload {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// Warm every URL on every node of the cluster, not only on its owner.
+        #[arg(long)]
+        all: bool,
+        /// One absolute URL per line (`#` comments and blank lines skipped); `-` reads stdin.
+        file: PathBuf,
+    },
+    /// Purge cached objects on a node, or on every node of its cluster; exit 1 if any node
+    /// failed.
+    Purge {
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[command(flatten)]
+        target: PurgeTargetArgs,
+        /// Mark stale instead of removing (still served when the origin fails).
+        #[arg(long)]
+        soft: bool,
+        /// Purge on the node and on every peer its `GET /admin/cluster` lists.
+        #[arg(long)]
+        cluster: bool,
+    },
+}
+
+/// Where a node's admin API is.
+#[derive(Args, Clone)]
+struct AdminArgs {
+    /// The node's admin address, e.g. http://127.0.0.1:9153.
+    #[arg(long, value_name = "URL")]
+    admin: String,
+    /// Bearer token for /admin/* (admin.token).
+    #[arg(long, env = "EDGENODE_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+#[derive(Args, Clone)]
+#[group(required = true, multiple = false)]
+struct PurgeTargetArgs {
+    /// One URL (http://host/path?query, or host/path) and its stored variants.
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// Every URL starting with this (http://host/path/ or host/path/).
+    #[arg(long, value_name = "PREFIX")]
+    prefix: Option<String>,
+    /// Every object the origin tagged so (Cache-Tag).
+    #[arg(long, value_name = "TAG")]
+    tag: Option<String>,
 }
 
 // Parsed once per process: the size of the `Lookup` variant (all the config flags) costs nothing.
@@ -146,6 +199,61 @@ fn main() -> ExitCode {
         Command::Check(args) => check(&args),
         Command::Geoip(GeoipCommand::Lookup { ip, config }) => geoip_lookup(ip, &config),
         Command::Geoip(GeoipCommand::Build { input, output }) => geoip_build(&input, &output),
+        Command::Preload { admin, all, file } => preload(&admin, all, &file),
+        Command::Purge {
+            admin,
+            target,
+            soft,
+            cluster,
+        } => purge(&admin, &target, soft, cluster),
+    }
+}
+
+fn preload(admin: &AdminArgs, all: bool, file: &std::path::Path) -> ExitCode {
+    let urls = match edgenode::cli::preload::read_list(file) {
+        Ok(urls) => urls,
+        Err(e) => return fail(e),
+    };
+    run_client(admin, |client| async move {
+        edgenode::cli::preload::run(&client, &urls, all).await
+    })
+}
+
+fn purge(admin: &AdminArgs, target: &PurgeTargetArgs, soft: bool, cluster: bool) -> ExitCode {
+    let what = match (&target.url, &target.prefix, &target.tag) {
+        (Some(url), _, _) => PurgeWhat::Url(url.clone()),
+        (_, Some(prefix), _) => PurgeWhat::Prefix(prefix.clone()),
+        (_, _, Some(tag)) => PurgeWhat::Tag(tag.clone()),
+        // clap's group requires one of them.
+        _ => return fail("give one of --url, --prefix, --tag"),
+    };
+    run_client(admin, |client| async move {
+        edgenode::cli::purge::run(&client, &what, soft, cluster).await
+    })
+}
+
+/// Runs an admin client command: exit 0 when it reports success, 1 when it reports a
+/// failure (already printed) or cannot finish.
+fn run_client<F, Fut>(admin: &AdminArgs, command: F) -> ExitCode
+where
+    F: FnOnce(AdminClient) -> Fut,
+    Fut: std::future::Future<Output = Result<bool, CliError>>,
+{
+    let client = match AdminClient::new(&admin.admin, admin.token.clone()) {
+        Ok(client) => client,
+        Err(e) => return fail(e),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(format!("cannot start the runtime: {e}")),
+    };
+    match runtime.block_on(command(client)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => fail(e),
     }
 }
 

@@ -1,6 +1,8 @@
 //! The admin HTTP listener: `GET /metrics` (Prometheus text), `GET /healthz`, `GET /readyz`,
-//! `POST /admin/reload`. `/admin/*` needs `Authorization: Bearer <admin.token>` when a token is
+//! `POST /admin/reload`, purge, and preload jobs (`preload`). `/admin/*` needs `Authorization: Bearer <admin.token>` when a token is
 //! configured (and config validation requires one beyond loopback).
+
+pub mod preload;
 
 use std::sync::Arc;
 
@@ -18,6 +20,7 @@ use crate::dns::recursion::Recursion;
 use crate::metrics::Metrics;
 use crate::proxy::{Proxy, PurgeTarget};
 use hickory_proto::rr::Name;
+use preload::Preloader;
 
 /// Shared by every admin connection; cheap to clone.
 #[derive(Clone)]
@@ -32,6 +35,8 @@ pub struct Admin {
     proxy: Arc<Proxy>,
     /// For heartbeats and `/admin/cluster`.
     cluster: Arc<Cluster>,
+    /// Runs and keeps `/admin/preload` jobs.
+    preload: Arc<Preloader>,
 }
 
 use crate::http_server::{Body, Limits, full};
@@ -44,6 +49,7 @@ impl Admin {
         recursion: Option<Arc<Recursion>>,
         proxy: Arc<Proxy>,
         cluster: Arc<Cluster>,
+        preload: Arc<Preloader>,
     ) -> Self {
         Self {
             metrics,
@@ -52,6 +58,7 @@ impl Admin {
             recursion,
             proxy,
             cluster,
+            preload,
         }
     }
 
@@ -98,11 +105,22 @@ impl Admin {
                 self.flush(req.uri().query().unwrap_or("")).await
             }
             (&Method::POST, "/admin/purge") => self.purge(req.uri().query().unwrap_or("")).await,
+            (&Method::POST, "/admin/preload") => {
+                let query = req.uri().query().unwrap_or("").to_string();
+                preload::post(&self.preload, req, &query).await
+            }
+            (&Method::GET, "/admin/preload") => json(StatusCode::OK, self.preload.jobs()),
+            (&Method::GET, path) if path.starts_with("/admin/preload/") => {
+                preload::get(&self.preload, &path["/admin/preload/".len()..])
+            }
             (
                 _,
                 "/metrics" | "/healthz" | "/readyz" | "/admin/reload" | "/admin/dns/flush"
-                | "/admin/purge" | "/cluster/heartbeat" | "/admin/cluster",
+                | "/admin/purge" | "/cluster/heartbeat" | "/admin/cluster" | "/admin/preload",
             ) => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
+            (_, path) if path.starts_with("/admin/preload/") => {
+                text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
+            }
             _ => text(StatusCode::NOT_FOUND, "not found\n"),
         }
     }

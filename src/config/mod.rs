@@ -344,6 +344,9 @@ impl Config {
         if p.breaker_failures == 0 {
             invalid("proxy.breaker_failures", "must be at least 1".into());
         }
+        if p.preload_concurrency == 0 {
+            invalid("proxy.preload_concurrency", "must be at least 1".into());
+        }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             invalid(
                 "tls.cert",

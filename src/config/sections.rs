@@ -404,6 +404,9 @@ pub struct ProxyConfig {
     /// How long past expiry a stored response may be served when the origin fails, when the
     /// response itself does not say (stale-if-error), in seconds.
     pub grace_secs: u64,
+    /// URLs warmed at once by `POST /admin/preload`, over all jobs: a preload must not crowd
+    /// out clients' fetches from the origin.
+    pub preload_concurrency: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -431,6 +434,7 @@ impl Default for ProxyConfig {
             breaker_open_secs: 10,
             heuristic_max_secs: 86_400,
             grace_secs: 3600,
+            preload_concurrency: 8,
         }
     }
 }

@@ -9,6 +9,7 @@
 mod fill;
 mod flight;
 pub mod policy;
+mod preload;
 mod request;
 mod store;
 pub mod upstream;
@@ -32,6 +33,8 @@ use fill::Ask;
 use policy::{CacheControl, Reuse};
 use store::Stored;
 use upstream::{Upstream, UpstreamError};
+
+pub use preload::Warmed;
 
 /// Client request fields a cache fill does not forward: the cache answers them itself.
 const CLIENT_CONDITIONALS: [HeaderName; 6] = [

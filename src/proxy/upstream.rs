@@ -273,6 +273,11 @@ impl Upstream {
         self.first_byte_timeout
     }
 
+    /// How long one origin exchange may take, body included (`proxy.total_timeout_ms`).
+    pub fn total_timeout(&self) -> Duration {
+        self.total_timeout
+    }
+
     /// The largest body the cache keeps (`proxy.max_object_size`).
     pub fn max_body(&self) -> usize {
         self.max_body

@@ -7,6 +7,7 @@ mod geoip;
 mod httpdns;
 mod nsd_diff;
 mod origin;
+mod preload;
 mod proxy;
 mod proxy_limits;
 mod proxy_stream;

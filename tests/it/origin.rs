@@ -238,6 +238,12 @@ async fn respond(req: Request<hyper::body::Incoming>, state: &State) -> Response
         "/strict" => ("max-age=1, must-revalidate", vec![]),
         "/private" => ("private, max-age=60", vec![]),
         "/nostore" => ("no-store", vec![]),
+        "/broken" => {
+            return Response::builder()
+                .status(500)
+                .body(Full::new(Bytes::from("broken")))
+                .unwrap();
+        }
         "/tagged" => ("max-age=60", vec![("cache-tag", "red blue".into())]),
         "/etag" => ("max-age=60", vec![("etag", "\"v1\"".into())]),
         "/vary" => ("max-age=60", vec![("vary", "Accept-Language".into())]),

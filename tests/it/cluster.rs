@@ -234,3 +234,85 @@ fn a_dead_owner_sends_fills_to_the_origin() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A peer that answers heartbeats (so it stays up) but never answers on its proxy port.
+async fn hanging_peer() -> (SocketAddr, SocketAddr) {
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (admin_addr, proxy_addr) = (admin.local_addr().unwrap(), proxy.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = admin.accept().await {
+            let service = hyper::service::service_fn(|_req| async {
+                let me = r#"{"id":"hanging","country":null,"continent":null,"addresses":[],"weight":100}"#;
+                Ok::<_, std::convert::Infallible>(hyper::Response::new(http_body_util::Full::new(
+                    bytes::Bytes::from(me),
+                )))
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(io, service));
+        }
+    });
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = proxy.accept().await {
+            held.push(stream);
+        }
+    });
+    (admin_addr, proxy_addr)
+}
+
+/// An owner that is up but hangs: the fill goes to the origin once `sibling_timeout_ms` is
+/// over, and counts as `sibling-failed`.
+#[test]
+fn a_hanging_owner_is_given_up_after_the_sibling_timeout() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let origin = runtime.block_on(Origin::start());
+    let (admin, proxy) = runtime.block_on(hanging_peer());
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[dns]\nzones = \"{}\"\n[proxy]\norigin = \"{}\"\n\
+         [cluster]\nid = \"node1\"\nheartbeat_ms = 200\nheartbeat_timeout_ms = 150\n\
+         sibling_timeout_ms = 300\n\
+         [[cluster.peers]]\nid = \"hanging\"\nproxy = \"{proxy}\"\nadmin = \"{admin}\"\n",
+        crate::support::repo_root().join("zones").display(),
+        origin.url()
+    );
+    let config = write_file(dir.path(), "node1.toml", &text);
+    let node = Node::with_config(&config);
+    let node_admin = node.admin.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while peers_up(node_admin) != 1 {
+        assert!(Instant::now() < deadline, "the hanging peer never came up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let host = "shop.example.test";
+    // A URL the hanging peer owns.
+    let path = (0..1000)
+        .map(|i| format!("/cached?{i}"))
+        .find(|path| {
+            let key = format!("{host}{path}");
+            let score = |id| edgenode::cluster::score(id, 100, key.as_bytes());
+            score("hanging") > score("node1")
+        })
+        .unwrap();
+    let started = Instant::now();
+    let (status, _, body) = runtime.block_on(http_request(
+        node.http.unwrap(),
+        "GET",
+        &path,
+        &[("host", host)],
+        Vec::new(),
+    ));
+    let took = started.elapsed();
+    assert_eq!((status, &body[..]), (200, &b"hello from /cached"[..]));
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+        "took {took:?}"
+    );
+    assert_eq!(origin.count("/cached"), 1);
+    let failed = metric(
+        node_admin,
+        "edgenode_proxy_fetches_total{source=\"sibling-failed\"}",
+    );
+    assert_eq!(failed, 1.0);
+}

@@ -3,6 +3,7 @@
 
 mod cluster;
 mod dns;
+mod drain;
 mod geoip;
 mod httpdns;
 mod nsd_diff;

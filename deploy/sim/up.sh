@@ -147,9 +147,10 @@ TOML
     done
 }
 
-# The repository's zones plus a steering policy: cdn.example.test answers with the two healthy
-# nodes nearest the client. The zone file's own cdn records answer where the policy is not
-# applied (another server loading the same files).
+# The repository's zones, with cdn.example.test steered: answered with the two healthy nodes
+# nearest the client (the repository's zones/ has this policy; it is added when missing).
+# The zone file's own cdn records answer where the policy is not applied (another server
+# loading the same files); for a binary without steering, pool entries are taken out.
 steering_policy='
 # Added by deploy/sim/up.sh: the two healthy cluster nodes nearest the client.
 [[rrset]]
@@ -162,15 +163,25 @@ write_zones() {
     local dir=$1 with_policy=$2 n
     rm -rf "$dir"
     cp -R "$REPO_ROOT/zones" "$dir"
-    {
-        echo
-        echo "; Added by deploy/sim/up.sh: every node of the simulation."
-        for ((n = 1; n <= count; n++)); do
-            echo "cdn     20  IN A    $(node_ip "$n")"
-        done
-    } >>"$dir/example.test.zone"
+    if ! grep -Eq '^cdn[[:space:]]' "$dir/example.test.zone"; then
+        {
+            echo
+            echo "; Added by deploy/sim/up.sh: every node of the simulation."
+            for ((n = 1; n <= count; n++)); do
+                echo "cdn     20  IN A    $(node_ip "$n")"
+            done
+        } >>"$dir/example.test.zone"
+    fi
     if ((with_policy)); then
-        echo "$steering_policy" >>"$dir/example.test.geo.toml"
+        if ! grep -q '^name = "cdn"' "$dir/example.test.geo.toml"; then
+            echo "$steering_policy" >>"$dir/example.test.geo.toml"
+        fi
+    else
+        # Every [[rrset]] table with a pool key goes.
+        awk '/^\[\[rrset\]\]/ { flush(); } { block = block $0 "\n" } /^pool *=/ { pool = 1 }
+             function flush() { if (!pool) printf "%s", block; block = ""; pool = 0 }
+             END { flush() }' "$dir/example.test.geo.toml" >"$dir/geo.tmp"
+        mv "$dir/geo.tmp" "$dir/example.test.geo.toml"
     fi
 }
 

@@ -147,6 +147,22 @@ fn kubernetes_manifests_fit_together() {
             .expect("named port");
         assert!(port_names.contains(&port), "{probe} port {port}");
     }
+    // Every $(VAR) in the arguments comes from the container's env.
+    let env: Vec<&str> = container["env"]
+        .as_vec()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    for arg in strings(&container["args"]) {
+        for var in arg
+            .split("$(")
+            .skip(1)
+            .filter_map(|rest| rest.split_once(')'))
+        {
+            assert!(env.contains(&var.0), "{arg}: {} is not in env", var.0);
+        }
+    }
     // Locked down, and bounded.
     let security = &container["securityContext"];
     assert_eq!(security["readOnlyRootFilesystem"].as_bool(), Some(true));
@@ -284,7 +300,12 @@ fn materialize_pod(manifests: &[Manifest], root: &Path) -> Vec<String> {
         .map(|arg| {
             let mut arg = arg
                 .replace("$(POD_NAME)", "edgenode-7x2kq")
-                .replace("$(POD_IP)", "10.42.0.17");
+                .replace("$(POD_IP)", "10.42.0.17")
+                .replace("$(HOST_IP)", "192.0.2.17");
+            assert!(
+                !arg.contains("$("),
+                "a variable the test does not know: {arg}"
+            );
             for (path, dir) in &mounts {
                 arg = arg.replace(path.as_str(), &dir.display().to_string());
             }

@@ -152,6 +152,13 @@ struct ConfigArgs {
     /// The default origin of the proxy, e.g. http://127.0.0.1:8000 or https://origin.example.com.
     #[arg(long, value_name = "URL")]
     origin: Option<String>,
+    /// This node's id in the cluster (replaces cluster.id; e.g. a Kubernetes pod's name).
+    #[arg(long = "cluster-id", value_name = "ID")]
+    cluster_id: Option<String>,
+    /// An address DNS steering answers with for this node (repeatable; replaces
+    /// cluster.addresses).
+    #[arg(long = "cluster-address", value_name = "IP")]
+    cluster_addresses: Vec<IpAddr>,
 }
 
 impl ConfigArgs {
@@ -172,6 +179,8 @@ impl ConfigArgs {
             http_listen: self.http_listen.clone(),
             https_listen: self.https_listen.clone(),
             origin: self.origin.clone(),
+            cluster_id: self.cluster_id.clone(),
+            cluster_addresses: self.cluster_addresses.clone(),
         }
     }
 

@@ -3,7 +3,7 @@
 //! Parse, then validate, in one place: unknown keys are errors, and every problem is reported
 //! with the file and the key path (`dns.edns_payload`) or the line the TOML parser names.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -80,6 +80,10 @@ pub struct Overrides {
     pub http_listen: Vec<SocketAddr>,
     pub https_listen: Vec<SocketAddr>,
     pub origin: Option<String>,
+    /// `cluster.id`: one config file for many nodes (a Kubernetes pod's name).
+    pub cluster_id: Option<String>,
+    /// `cluster.addresses` (a pod's or host's IP).
+    pub cluster_addresses: Vec<IpAddr>,
 }
 
 impl Default for Config {
@@ -202,6 +206,12 @@ impl Config {
         }
         if let Some(origin) = &o.origin {
             self.proxy.origin = Some(origin.clone());
+        }
+        if let Some(id) = &o.cluster_id {
+            self.cluster.id = id.clone();
+        }
+        if !o.cluster_addresses.is_empty() {
+            self.cluster.addresses = o.cluster_addresses.clone();
         }
     }
 

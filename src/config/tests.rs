@@ -48,6 +48,36 @@ fn cli_overrides_replace_file_values_and_paths_follow_the_file() {
     assert_eq!(config.geoip.files, vec![PathBuf::from("etc/a.mmdb")]);
 }
 
+/// One config file for every pod of a DaemonSet: each pod's name and address come from flags.
+#[test]
+fn cluster_overrides_give_each_node_its_identity() {
+    let text = "[cluster]\nid = \"from-file\"\naddresses = [\"10.0.0.1\"]\n\
+                [[cluster.peers]]\nid = \"peer\"\nproxy = \"10.0.0.2:8080\"\nadmin = \"10.0.0.2:9153\"\n";
+    let mut config = Config::from_toml_str(text, "t.toml", None).unwrap();
+    config.apply(&Overrides::default());
+    assert_eq!(config.cluster.id, "from-file");
+    config.apply(&Overrides {
+        cluster_id: Some("edgenode-7x2kq".into()),
+        cluster_addresses: vec!["10.1.2.3".parse().unwrap(), "fd00::3".parse().unwrap()],
+        ..Overrides::default()
+    });
+    assert_eq!(config.cluster.id, "edgenode-7x2kq");
+    assert_eq!(config.cluster.addresses.len(), 2);
+    assert!(config.validate().is_empty(), "{:?}", config.validate());
+    // A flag's value is checked like the file's: a peer's id, or no id at all, is refused.
+    for id in ["peer", ""] {
+        config.apply(&Overrides {
+            cluster_id: Some(id.into()),
+            ..Overrides::default()
+        });
+        let problems: Vec<String> = config.validate().iter().map(|p| p.to_string()).collect();
+        assert!(
+            problems.iter().any(|p| p.contains("cluster.")),
+            "{id:?}: {problems:?}"
+        );
+    }
+}
+
 #[test]
 fn deploy_example_configs_parse_and_validate() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");

@@ -2,6 +2,7 @@
 //! them with real clients (hickory, dig, HTTP).
 
 mod cluster;
+mod deploy;
 mod dns;
 mod drain;
 mod geoip;

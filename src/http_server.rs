@@ -23,6 +23,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -59,6 +60,7 @@ pub async fn serve<H, F>(
 {
     let graceful = GracefulShutdown::new();
     let builder = connection_builder(&limits);
+    let open = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -69,6 +71,11 @@ pub async fn serve<H, F>(
                     continue;
                 }
             },
+        };
+        let Ok(permit) = Arc::clone(&open).try_acquire_owned() else {
+            limits.hit(Limit::Connections);
+            tracing::debug!(%peer, "too many open connections; closing the new one");
+            continue;
         };
         let _ = stream.set_nodelay(true);
         // The TLS handshake and the first request's headers must both arrive by then.
@@ -85,6 +92,8 @@ pub async fn serve<H, F>(
         let (acceptor, builder, limits) = (tls.clone(), builder.clone(), limits.clone());
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            // Held for as long as the connection is served.
+            let _permit = permit;
             let io: Box<dyn Io> = match acceptor {
                 None => Box::new(stream),
                 Some(acceptor) => {

@@ -321,6 +321,7 @@ impl Config {
             ("http.body_timeout_ms", l.body_timeout_ms),
             ("http.max_streams", u64::from(l.max_streams)),
             ("http.max_pending_resets", l.max_pending_resets as u64),
+            ("http.max_connections", l.max_connections as u64),
         ] {
             if value == 0 {
                 invalid(key, "must be at least 1".into());

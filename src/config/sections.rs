@@ -191,6 +191,8 @@ pub struct HttpConfig {
     /// the server resets for the client's errors; one more closes the connection with GOAWAY
     /// (rapid reset, CVE-2023-44487).
     pub max_pending_resets: usize,
+    /// Connections open at once per listener; one more is closed as soon as it is accepted.
+    pub max_connections: usize,
 }
 
 impl Default for HttpConfig {
@@ -202,6 +204,7 @@ impl Default for HttpConfig {
             max_header_bytes: ByteSize(64 << 10),
             max_streams: 256,
             max_pending_resets: 64,
+            max_connections: 10_000,
         }
     }
 }

@@ -28,6 +28,8 @@ pub struct Limits {
     pub max_header_bytes: usize,
     pub max_streams: u32,
     pub max_pending_resets: usize,
+    /// Connections open at once per listener.
+    pub max_connections: usize,
     /// `edgenode_http_limits_total{limit}`: one count per client stopped by a limit.
     hits: Family<LimitLabels, Counter>,
 }
@@ -47,12 +49,15 @@ pub enum Limit {
     BodyTooLarge,
     /// The request body's framing is broken (a bad chunk size) or the client vanished: 400.
     BadBody,
+    /// `max_connections` were open: the new one was closed at once.
+    Connections,
 }
 
 impl Limit {
     pub fn as_str(self) -> &'static str {
         match self {
             Limit::HeaderTimeout => "header_timeout",
+            Limit::Connections => "connections",
             Limit::HeaderTooLarge => "header_too_large",
             Limit::BadRequest => "bad_request",
             Limit::BodyTimeout => "body_timeout",
@@ -73,6 +78,7 @@ impl Limits {
                 .max(MIN_HEADER_BYTES),
             max_streams: config.max_streams,
             max_pending_resets: config.max_pending_resets,
+            max_connections: config.max_connections.max(1),
             hits,
         }
     }

@@ -3,6 +3,7 @@
 //! client cannot use to poison another's answer. Malformed and slow input goes over raw TCP
 //! sockets; HTTP/2 (in `http2`) over the `h2` crate's client and raw frames.
 
+mod connections;
 mod http2;
 
 use std::net::SocketAddr;

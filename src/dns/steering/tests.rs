@@ -48,6 +48,10 @@ struct FakePool {
 }
 
 impl NodePool for FakePool {
+    fn epoch(&self) -> u64 {
+        0
+    }
+
     fn nearest(
         &self,
         country: Option<Code>,

@@ -33,7 +33,7 @@
 #   free_port                         a port in 20000-31999 with no UDP or TCP socket on it
 #
 # Servers (all on 127.0.0.1)
-#   build_edgenode                    cargo build --release; sets edgenode_bin
+#   build_edgenode                    cargo build --release (or $EDGENODE_BIN); sets edgenode_bin
 #   start_edgenode ARGS...            `edgenode serve ARGS` in the background (stdout
 #                                     $D/edgenode.out, stderr $D/edgenode.log); sets edgenode_pid
 #                                     and waits for its `ready` line
@@ -253,6 +253,12 @@ edgenode_bin=
 edgenode_pid=
 
 build_edgenode() {
+    # EDGENODE_BIN: a binary built elsewhere (another target dir or profile); no build here.
+    if [[ -n ${EDGENODE_BIN:-} ]]; then
+        edgenode_bin=$EDGENODE_BIN
+        say "using $edgenode_bin"
+        return
+    fi
     say "cargo build --release"
     cargo build --release --quiet
     edgenode_bin=target/release/edgenode

@@ -70,6 +70,13 @@ pub struct DnsMetrics {
     pub stale_answers: Counter,
     /// UDP responses held back by response rate limiting: dropped, or slipped (sent truncated).
     pub rrl: Family<ActionLabels, Counter>,
+    /// Queries by what the answer cache did: hit, miss (answered and stored), uncacheable.
+    pub answer_cache: Family<ResultLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -147,6 +154,12 @@ impl Metrics {
             "dns_rrl",
             "UDP responses held back by response rate limiting, by action: dropped, slipped (sent truncated)",
             dns.rrl.clone(),
+        );
+        registry.register(
+            "dns_answer_cache",
+            "Authoritative queries by answer cache result: hit, miss (answered, then stored), \
+             uncacheable (recursion, errors, query log on, too large)",
+            dns.answer_cache.clone(),
         );
         let httpdns_requests = Family::<HttpRequestLabels, Counter>::default();
         registry.register(

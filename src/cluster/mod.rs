@@ -10,6 +10,7 @@ mod rendezvous;
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -105,6 +106,9 @@ pub struct Cluster {
     config: ClusterConfig,
     peers: Mutex<Vec<Peer>>,
     view: ArcSwap<View>,
+    /// Advanced after each change of the healthy set (`publish`), so that DNS answers built
+    /// from an older view can tell they are stale (the answer cache, `NodePool::epoch`).
+    epoch: AtomicU64,
     client: Client<HttpConnector, Empty<Bytes>>,
     metrics: Metrics,
 }
@@ -156,6 +160,7 @@ impl Cluster {
                 healthy: vec![Arc::clone(&me)],
                 self_preservation: false,
             }),
+            epoch: AtomicU64::new(0),
             me,
             config: config.clone(),
             peers: Mutex::new(peers),
@@ -176,6 +181,11 @@ impl Cluster {
 
     pub fn view(&self) -> Arc<View> {
         self.view.load_full()
+    }
+
+    /// How many times the healthy set has changed; read it before `nearest` (see `epoch`).
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
     }
 
     /// How long a sibling fetch may take to answer.
@@ -444,10 +454,17 @@ impl Cluster {
         self.metrics
             .self_preservation
             .set(i64::from(self_preservation));
+        // Every heartbeat round publishes; only a real change (a node up or down, or a
+        // discovered node's new description) advances the epoch.
+        let changed = self.view.load().healthy != healthy;
         self.view.store(Arc::new(View {
             healthy,
             self_preservation,
         }));
+        if changed {
+            // After the store: whoever reads the new epoch sees the new view.
+            self.epoch.fetch_add(1, Ordering::Release);
+        }
     }
 }
 

@@ -21,8 +21,11 @@ pub struct DnsConfig {
     pub tcp_idle_timeout: u64,
     /// Open TCP connections at most; more are closed at once (RFC 7766 section 6.2.2).
     pub tcp_max_connections: usize,
-    /// Log one line per query (off by default: it costs throughput).
+    /// Log one line per query (off by default: it costs throughput; it also bypasses the
+    /// answer cache).
     pub query_log: bool,
+    /// Pre-built authoritative responses kept for repeated queries, at most (0: off).
+    pub answer_cache_entries: usize,
     /// Response rate limiting for UDP.
     pub rrl: RrlConfig,
 }
@@ -349,6 +352,7 @@ impl Default for DnsConfig {
             tcp_idle_timeout: 10,
             tcp_max_connections: 1024,
             query_log: false,
+            answer_cache_entries: 65_536,
             rrl: RrlConfig::default(),
         }
     }

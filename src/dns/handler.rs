@@ -13,13 +13,16 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 
+use prometheus_client::metrics::counter::Counter;
+
 use super::DnsState;
+use super::answer_cache::{Location, Stored};
 use super::lookup::{Answer, resolve};
 use super::policy::Client;
 use super::recursion::Recursion;
 use super::steering::NodePool;
 use super::wire;
-use crate::metrics::{DnsMetrics, QueryLabels, Region, RegionLabels};
+use crate::metrics::{DnsMetrics, QueryLabels, Region, RegionLabels, ResultLabels};
 
 /// Largest response over UDP without EDNS (RFC 1035 section 4.2.1).
 const PLAIN_UDP_LIMIT: usize = 512;
@@ -37,6 +40,8 @@ pub struct DnsHandler {
     /// Our largest UDP response (dns.edns_payload).
     edns_payload: u16,
     query_log: bool,
+    /// `edgenode_dns_answer_cache_total` by result.
+    cache_outcomes: CacheCounters,
 }
 
 /// How a query arrived: sets the response size limit and the metrics label.
@@ -82,6 +87,62 @@ struct ResponseParts {
     client_subnet: Option<ClientSubnet>,
     /// The address geo decisions use: the client subnet's when given, else the source's.
     client_addr: IpAddr,
+    client_addr_from_subnet: bool,
+}
+
+/// What the slow path tells the answer cache about an authoritative answer it sent.
+struct Learned {
+    qtype: RecordType,
+    rcode: ResponseCode,
+    /// The geo region label and `Client::stable_prefix`, when a policy or pool shaped it.
+    decision: Option<(Arc<str>, u8)>,
+    client_addr: IpAddr,
+    from_subnet: bool,
+}
+
+/// What the answer cache did with one query: the `edgenode_dns_answer_cache_total` label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// Answered from a stored response.
+    Hit,
+    /// Answered by the slow path, then stored.
+    Miss,
+    /// Answered (or dropped) by the slow path and not storable: recursion, errors, too large.
+    Uncacheable,
+}
+
+impl CacheOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheOutcome::Hit => "hit",
+            CacheOutcome::Miss => "miss",
+            CacheOutcome::Uncacheable => "uncacheable",
+        }
+    }
+}
+
+/// The answer cache counters, looked up once.
+#[derive(Clone)]
+struct CacheCounters([Counter; 3]);
+
+impl CacheCounters {
+    fn new(metrics: &DnsMetrics) -> CacheCounters {
+        let counter = |outcome: CacheOutcome| {
+            let labels = ResultLabels {
+                result: outcome.as_str(),
+            };
+            metrics.answer_cache.get_or_create(&labels).clone()
+        };
+        CacheCounters([
+            counter(CacheOutcome::Hit),
+            counter(CacheOutcome::Miss),
+            counter(CacheOutcome::Uncacheable),
+        ])
+    }
+
+    fn count(&self, outcome: CacheOutcome) {
+        self.0[outcome as usize].inc();
+    }
 }
 
 impl DnsHandler {
@@ -97,6 +158,7 @@ impl DnsHandler {
             state,
             recursion,
             nodes,
+            cache_outcomes: CacheCounters::new(&metrics),
             metrics,
             edns_payload,
             query_log,
@@ -110,6 +172,8 @@ impl DnsHandler {
 
     /// Answers the query in `raw` from `src` into `out`, or hands it to recursion.
     /// Drops what is too short for a header and responses (no replies to replies: reflection).
+    /// Repeated authoritative queries are answered from the state's answer cache, byte for
+    /// byte what the slow path would send.
     pub fn respond(
         &self,
         raw: &[u8],
@@ -117,11 +181,94 @@ impl DnsHandler {
         transport: Transport,
         out: &mut Vec<u8>,
     ) -> Reply {
+        let state = self.state.load();
+        let query = match self.query_log {
+            // The log line needs the parsed query: every query takes the slow path.
+            true => None,
+            false => {
+                let recursion_available = self.may_recurse(src);
+                state.answers.query(raw, transport, recursion_available)
+            }
+        };
+        let Some(query) = query else {
+            return self.respond_slow(&state, raw, src, transport, out).0;
+        };
+        // Read before the slow path consults the pool: an answer is never newer than its epoch.
+        let epoch = self.nodes.epoch();
+        if state.answers.answer(&query, src.ip(), epoch, out) {
+            self.cache_outcomes.count(CacheOutcome::Hit);
+            return Reply::Send;
+        }
+        let (reply, learned) = self.respond_slow(&state, raw, src, transport, out);
+        match learned {
+            Some(learned) if matches!(reply, Reply::Send) => {
+                let (stored, location) = self.learn(learned, transport, epoch, out);
+                state.answers.insert(&query, stored, location);
+                self.cache_outcomes.count(CacheOutcome::Miss);
+            }
+            _ => self.cache_outcomes.count(CacheOutcome::Uncacheable),
+        }
+        reply
+    }
+
+    /// Whether `src` may recurse here (the RA bit, and recursion instead of REFUSED).
+    fn may_recurse(&self, src: SocketAddr) -> bool {
+        self.recursion.as_ref().is_some_and(|r| r.allows(src.ip()))
+    }
+
+    /// What the answer cache keeps of a response the slow path just wrote into `out`.
+    fn learn(
+        &self,
+        learned: Learned,
+        transport: Transport,
+        epoch: u64,
+        out: &[u8],
+    ) -> (Stored, Option<Location>) {
+        let labels = QueryLabels {
+            proto: transport.as_str(),
+            qtype: learned.qtype.into(),
+            rcode: rcode_label(learned.rcode),
+        };
+        let queries = self.metrics.queries.get_or_create(&labels).clone();
+        let (region, location) = match learned.decision {
+            Some((label, prefix)) => {
+                let labels = RegionLabels {
+                    region: Region(label),
+                };
+                let region = self.metrics.geo_decisions.get_or_create(&labels).clone();
+                let location = Location {
+                    client: learned.client_addr,
+                    from_subnet: learned.from_subnet,
+                    prefix,
+                    epoch,
+                };
+                (Some(region), Some(location))
+            }
+            None => (None, None),
+        };
+        let stored = Stored {
+            wire: out.into(),
+            queries,
+            region,
+        };
+        (stored, location)
+    }
+
+    /// The full path: hickory parses the query, `lookup::resolve` answers it, `wire` encodes
+    /// it. Also returns what the answer cache needs to keep an authoritative answer.
+    fn respond_slow(
+        &self,
+        state: &DnsState,
+        raw: &[u8],
+        src: SocketAddr,
+        transport: Transport,
+        out: &mut Vec<u8>,
+    ) -> (Reply, Option<Learned>) {
         let Ok(header) = Header::read(&mut BinDecoder::new(raw)) else {
-            return Reply::Drop;
+            return (Reply::Drop, None);
         };
         if header.metadata.message_type == MessageType::Response {
-            return Reply::Drop;
+            return (Reply::Drop, None);
         }
         let proto = transport.as_str();
         let protocol = match transport {
@@ -136,15 +283,15 @@ impl DnsHandler {
                 metadata.response_code = ResponseCode::FormErr;
                 let answer = error_answer(ResponseCode::FormErr);
                 if wire::encode(out, metadata, None, &answer, None, PLAIN_UDP_LIMIT).is_err() {
-                    return Reply::Drop;
+                    return (Reply::Drop, None);
                 }
                 self.count(proto, RecordType::ZERO, ResponseCode::FormErr);
-                return Reply::Send;
+                return (Reply::Send, None);
             }
         };
         let (mut parts, checked) = self.prepare(&request);
-        let state = self.state.load();
         let query = request.queries.queries().first();
+        let mut learned = None;
         let answer = match (checked, query) {
             (Ok(()), Some(query)) => {
                 let qtype = query.query_type();
@@ -157,28 +304,45 @@ impl DnsHandler {
                         .find(query.name(), qtype == RecordType::DS)
                         .is_none()
                 {
-                    return Reply::Recurse(Box::new(Pending {
+                    let pending = Pending {
                         request,
                         proto,
                         parts,
-                    }));
+                    };
+                    return (Reply::Recurse(Box::new(pending)), None);
                 }
                 let mut client =
                     Client::new(parts.client_addr, &state.geo).with_nodes(&*self.nodes);
                 let answer = resolve(&state.zones, query.original().name(), qtype, &mut client);
+                let mut decision = None;
                 if let Some((label, prefix)) = client.decision.take() {
                     set_scope(&mut parts, prefix);
                     let region = RegionLabels {
-                        region: Region(label),
+                        region: Region(Arc::clone(&label)),
                     };
                     self.metrics.geo_decisions.get_or_create(&region).inc();
+                    decision = Some((label, client.stable_prefix));
                 }
+                learned = Some(Learned {
+                    qtype,
+                    rcode: answer.rcode,
+                    decision,
+                    client_addr: parts.client_addr,
+                    from_subnet: parts.client_addr_from_subnet,
+                });
                 answer
             }
             (Err(rcode), _) => error_answer(rcode),
             (Ok(()), None) => error_answer(ResponseCode::FormErr),
         };
-        self.finish(&request, proto, parts, &answer, out)
+        match self.finish(&request, proto, parts, &answer, out) {
+            Some(rcode) => {
+                // The rcode as sent (BADVERS would differ); only authoritative answers are kept.
+                let learned = learned.filter(|l| l.rcode == rcode);
+                (Reply::Send, learned)
+            }
+            None => (Reply::Drop, None),
+        }
     }
 
     /// Resolves a query `respond` handed over and encodes the answer into `out`.
@@ -206,16 +370,16 @@ impl DnsHandler {
             }
             None => error_answer(ResponseCode::ServFail),
         };
-        self.finish(&request, proto, parts, &answer, out)
+        match self.finish(&request, proto, parts, &answer, out) {
+            Some(_) => Reply::Send,
+            None => Reply::Drop,
+        }
     }
 
     /// Header flags, our OPT record and the client's location; or the error the query earns.
     fn prepare(&self, request: &Request) -> (ResponseParts, Result<(), ResponseCode>) {
         let mut metadata = Metadata::response_from_request(&request.metadata);
-        metadata.recursion_available = self
-            .recursion
-            .as_ref()
-            .is_some_and(|r| r.allows(request.src().ip()));
+        metadata.recursion_available = self.may_recurse(request.src());
         let mut edns = None;
         let mut client_subnet = None;
         let checked = check_request(request).and_then(|()| {
@@ -227,19 +391,21 @@ impl DnsHandler {
             Ok(())
         });
         // A source prefix of 0 opts out of tailoring: locate the resolver itself (RFC 7871 7.1.2).
-        let client_addr = client_subnet
-            .filter(|s| s.source_prefix() > 0)
-            .map_or(request.src().ip(), |s| s.addr());
+        let tailored = client_subnet.filter(|s| s.source_prefix() > 0);
+        let client_addr = tailored.map_or(request.src().ip(), |s| s.addr());
         let mut parts = ResponseParts {
             metadata,
             edns,
             client_subnet,
             client_addr,
+            client_addr_from_subnet: tailored.is_some(),
         };
         set_scope(&mut parts, 0);
         (parts, checked)
     }
 
+    /// Encodes the response into `out` and counts it; returns the rcode sent, or None when
+    /// nothing can be sent.
     fn finish(
         &self,
         request: &Request,
@@ -247,7 +413,7 @@ impl DnsHandler {
         parts: ResponseParts,
         answer: &Answer<'_>,
         out: &mut Vec<u8>,
-    ) -> Reply {
+    ) -> Option<ResponseCode> {
         let ResponseParts {
             mut metadata,
             edns,
@@ -267,7 +433,7 @@ impl DnsHandler {
             Ok(header) => header,
             Err(error) => {
                 tracing::warn!(%error, src = %request.src(), "cannot encode a response");
-                return Reply::Drop;
+                return None;
             }
         };
         let qtype = query.map_or(RecordType::ZERO, |q| q.query_type());
@@ -280,7 +446,7 @@ impl DnsHandler {
                 tc = header.metadata.truncation, "query"
             );
         }
-        Reply::Send
+        Some(header.metadata.response_code)
     }
 
     fn count(&self, proto: &'static str, qtype: RecordType, rcode: ResponseCode) {

@@ -1,6 +1,7 @@
 //! Authoritative DNS: zones from `<zone>.zone` master files, geo policies from `<zone>.geo.toml`,
-//! the lookup algorithm, and the hickory-server request handler.
+//! the lookup algorithm, the request handler, and the answer cache in front of it.
 
+pub mod answer_cache;
 pub mod handler;
 pub mod lookup;
 pub mod policy;
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 use hickory_proto::rr::{LowerName, Name};
 
 use crate::geo::Geo;
+use answer_cache::AnswerCache;
 use zone::Zone;
 
 /// One problem in a zone or policy file, with the line when it is known.
@@ -177,8 +179,21 @@ fn load_zone(path: &Path) -> Result<Zone, Vec<ZoneError>> {
     Ok(zone)
 }
 
-/// What one reload swaps in atomically: the zones with their policies, and the GeoIP data.
+/// What one reload swaps in atomically: the zones with their policies, the GeoIP data, and
+/// the answer cache built from them (a reload starts with an empty one).
 pub struct DnsState {
     pub zones: ZoneSet,
     pub geo: Geo,
+    pub answers: AnswerCache,
+}
+
+impl DnsState {
+    /// With an answer cache of at most `answer_cache_entries` entries (0: off).
+    pub fn new(zones: ZoneSet, geo: Geo, answer_cache_entries: usize) -> DnsState {
+        DnsState {
+            zones,
+            geo,
+            answers: AnswerCache::new(answer_cache_entries),
+        }
+    }
 }

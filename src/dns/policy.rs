@@ -34,7 +34,7 @@ use serde::Deserialize;
 use super::ZoneError;
 use super::steering::{NodePool, PoolRrset};
 use super::zone::Zone;
-use crate::geo::{CONTINENTS, Code, Geo, GeoScope};
+use crate::geo::{CONTINENTS, Code, Geo, GeoScope, common_prefix_len};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,6 +117,11 @@ pub struct Client<'g> {
     scope: Option<GeoScope>,
     /// The selection that shaped the answer and the RFC 7871 scope prefix it implies.
     pub decision: Option<(Arc<str>, u8)>,
+    /// Every address sharing this many leading bits with `addr` makes the same choices in the
+    /// policies consulted so far (cidr membership, GeoScope), so gets the same answer: what
+    /// the answer cache keys a located answer by. Unlike the decision's ECS prefix it counts
+    /// the cidr selectors the address missed, too.
+    pub stable_prefix: u8,
 }
 
 impl<'g> Client<'g> {
@@ -127,6 +132,7 @@ impl<'g> Client<'g> {
             nodes: None,
             scope: None,
             decision: None,
+            stable_prefix: 0,
         }
     }
 
@@ -138,14 +144,30 @@ impl<'g> Client<'g> {
 
     pub(super) fn scope(&mut self) -> &GeoScope {
         let (geo, addr) = (self.geo, self.addr);
-        self.scope.get_or_insert_with(|| geo.lookup(addr))
+        let scope = self.scope.get_or_insert_with(|| geo.lookup(addr));
+        self.stable_prefix = self.stable_prefix.max(scope.prefix_len);
+        scope
+    }
+
+    /// Notes that the answer depends on whether `addr` is inside `net`.
+    fn consulted(&mut self, net: &IpNet) -> bool {
+        let inside = net.contains(&self.addr);
+        // Inside: the whole network answers alike. Outside: so do all addresses that differ
+        // from the network within one more bit than they share. Another family: never inside.
+        let bits = match common_prefix_len(self.addr, *net) {
+            Some(_) if inside => net.prefix_len(),
+            Some(common) => common.saturating_add(1).min(net.prefix_len()),
+            None => 0,
+        };
+        self.stable_prefix = self.stable_prefix.max(bits);
+        inside
     }
 }
 
 impl GeoRrset {
     /// The alternative for `client`, or None to answer the zone file's records.
     pub fn select<'a>(&'a self, client: &mut Client<'_>) -> Option<&'a Selection> {
-        if let Some((net, sel)) = self.cidr.iter().find(|(net, _)| net.contains(&client.addr)) {
+        if let Some((net, sel)) = self.cidr.iter().find(|(net, _)| client.consulted(net)) {
             client.decision = Some((sel.label.clone(), net.prefix_len()));
             return Some(sel);
         }

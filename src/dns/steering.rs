@@ -64,7 +64,13 @@ impl Family {
 /// chosen node contributes all its addresses of `family`; nodes with none are skipped, not
 /// counted. Empty only when no healthy node has an address of `family`, whoever asks. It runs
 /// on the query path: no I/O, no blocking.
+///
+/// `epoch` changes whenever `nearest` may start answering differently (the healthy set or a
+/// member's description changed), and is advanced only after the change is visible to
+/// `nearest`: an answer built after reading epoch `e` is stale once `epoch` is not `e`.
 pub trait NodePool: Send + Sync {
+    fn epoch(&self) -> u64;
+
     fn nearest(
         &self,
         country: Option<Code>,
@@ -76,6 +82,10 @@ pub trait NodePool: Send + Sync {
 }
 
 impl NodePool for Cluster {
+    fn epoch(&self) -> u64 {
+        Cluster::epoch(self)
+    }
+
     fn nearest(
         &self,
         country: Option<Code>,

@@ -47,10 +47,11 @@ fn state(dir: &Path) -> DnsState {
     let csv = "175.16.199.0/24,CN,AS,4134\n175.16.200.0/24,CN,AS,\n81.2.69.0/24,GB,EU,\n";
     let mmdb = build_mmdb_from_csv_str("t.csv", csv).unwrap();
     std::fs::write(dir.join("geo.mmdb"), mmdb).unwrap();
-    DnsState {
-        zones: ZoneSet::load_dir(dir).unwrap(),
-        geo: Geo::load(&[dir.join("geo.mmdb")], &[]).unwrap(),
-    }
+    DnsState::new(
+        ZoneSet::load_dir(dir).unwrap(),
+        Geo::load(&[dir.join("geo.mmdb")], &[]).unwrap(),
+        0,
+    )
 }
 
 fn answer(state: &DnsState, name: &str, client: &str) -> (Vec<String>, u32, Option<String>) {

@@ -31,6 +31,7 @@ pub use build::{build_mmdb_from_csv, build_mmdb_from_csv_str};
 pub use code::{CONTINENTS, Code, CodeError};
 pub use continents::continent_of;
 pub use error::GeoError;
+pub use overrides::common_prefix_len;
 
 use mmdb::Database;
 use overrides::OverrideTable;

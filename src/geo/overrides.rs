@@ -155,7 +155,7 @@ impl OverrideTable {
 }
 
 /// How many leading bits `ip` shares with `net`'s address; `None` across families.
-fn common_prefix_len(ip: IpAddr, net: IpNet) -> Option<u8> {
+pub fn common_prefix_len(ip: IpAddr, net: IpNet) -> Option<u8> {
     let bits = match (ip, net) {
         (IpAddr::V4(a), IpNet::V4(n)) => (u32::from(a) ^ u32::from(n.addr())).leading_zeros(),
         (IpAddr::V6(a), IpNet::V6(n)) => (u128::from(a) ^ u128::from(n.addr())).leading_zeros(),

@@ -48,6 +48,10 @@ struct FakePool {
 }
 
 impl NodePool for FakePool {
+    fn epoch(&self) -> u64 {
+        0
+    }
+
     fn nearest(
         &self,
         country: Option<Code>,
@@ -77,10 +81,7 @@ fn state(dir: &Path, policy: &str) -> Result<DnsState, Vec<String>> {
     }];
     let zones =
         ZoneSet::load_dir(dir).map_err(|e| e.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
-    Ok(DnsState {
-        zones,
-        geo: Geo::load(&[], &overrides).unwrap(),
-    })
+    Ok(DnsState::new(zones, Geo::load(&[], &overrides).unwrap(), 0))
 }
 
 struct Asked {

@@ -1,0 +1,415 @@
+//! The answer cache: wire responses the slow path built, handed out again for the same query
+//! by copying the bytes and patching the ID (issue 7's first lever).
+//!
+//! **Key.** The query exactly as received after its ID (flags with RD/CD/AD, the counts, the
+//! question, the OPT record with its payload size, DO bit and options such as ECS), plus what
+//! else the response depends on: the transport (its size limit) and whether the source may
+//! recurse (the RA bit). The slow path is a function of these bytes, so nothing is parsed here:
+//! a hit means the slow path already accepted these very bytes and answered them cacheably.
+//! The question name keeps its case: hickory's `BinEncoder` matches compression candidates
+//! byte for byte, so a differently cased question changes which answer names compress against
+//! it, and with that the response's length; patching the case would not be byte-identical.
+//! Each spelling gets its own entry.
+//!
+//! **Located answers.** An answer shaped by a geo policy or a steering pool depends on the
+//! client's address (the ECS address when the query has a usable one, else the source). The
+//! question's entry then says "located" and lists the prefix lengths its answers were stored
+//! under; each answer lives in an entry of its own keyed by the question and the client's
+//! address cut to `Client::stable_prefix`, the number of leading bits every address sharing
+//! them answers alike with (GeoScope's `prefix_len`, raised for cidr selectors the address
+//! missed). A lookup tries each listed prefix; any match is valid for this client, so a hit
+//! needs no GeoIP lookup. Pool answers also depend on cluster health: located answers carry
+//! the `NodePool::epoch` read before they were built, and another epoch is a miss.
+//!
+//! **What is stored.** Only authoritative answers the slow path sent (never recursion, errors
+//! or dropped queries), at most [`MAX_RESPONSE`] bytes, for queries of at most [`MAX_QUERY`],
+//! with the metric handles the slow path counted into, so hits count alike.
+//!
+//! **Bounds and invalidation.** At most `dns.answer_cache_entries` entries (questions and
+//! located answers together) in shards behind `RwLock`s; a full shard is cleared before the
+//! next insert. The cache lives in `DnsState`, so a reload starts with an empty one.
+
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::net::IpAddr;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use prometheus_client::metrics::counter::Counter;
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+use super::handler::Transport;
+
+#[cfg(test)]
+mod tests;
+
+/// Longest query answered from the cache (a 255-byte name, an OPT record with ECS and a
+/// cookie fit easily); longer ones take the slow path.
+pub const MAX_QUERY: usize = 512;
+/// Largest response kept (the default EDNS payload): bounds an entry's memory.
+pub const MAX_RESPONSE: usize = 1232;
+/// Prefix lengths one located question is stored under at most (GeoIP networks of a handful
+/// of sizes); answers for clients needing another one are not stored.
+const MAX_PREFIXES: usize = 8;
+const MAX_SHARDS: usize = 64;
+/// Shards are not made smaller than this, so that clearing one loses little.
+const MIN_PER_SHARD: usize = 64;
+/// A DNS header; shorter messages are never answered.
+const HEADER_LEN: usize = 12;
+
+/// Pre-built responses by query; see the module documentation.
+pub struct AnswerCache {
+    /// Empty when the cache is off (`dns.answer_cache_entries = 0`).
+    shards: Box<[RwLock<Shard>]>,
+    per_shard: usize,
+    /// Keys are hashes of client-chosen bytes: a per-process seed keeps collisions unplannable.
+    seed: u64,
+}
+
+/// Entries by the hash of their key; the entry holds the key itself for the final comparison.
+type Shard = HashMap<u64, Entry, BuildHasherDefault<PreHashed>>;
+
+/// A query as the cache sees it, borrowed from the received bytes.
+#[derive(Clone, Copy)]
+pub struct Query<'q> {
+    /// Transport and recursion bits (see `AnswerCache::query`).
+    context: u8,
+    id: [u8; 2],
+    /// Everything after the ID.
+    bytes: &'q [u8],
+    hash: u64,
+}
+
+/// One response as sent, with the metric handles a hit counts into.
+pub struct Stored {
+    pub wire: Box<[u8]>,
+    /// `edgenode_dns_queries_total` with this response's labels.
+    pub queries: Counter,
+    /// `edgenode_dns_geo_decisions_total` of the region that shaped it, if any.
+    pub region: Option<Counter>,
+}
+
+/// Where a located answer applies.
+pub struct Location {
+    /// The address geo decisions used.
+    pub client: IpAddr,
+    /// Whether that address came from the query's ECS option (else it is the source's).
+    pub from_subnet: bool,
+    /// `Client::stable_prefix` of the decision.
+    pub prefix: u8,
+    /// `NodePool::epoch` read before the answer was built.
+    pub epoch: u64,
+}
+
+struct Entry {
+    context: u8,
+    query: Box<[u8]>,
+    kind: Kind,
+}
+
+enum Kind {
+    /// The same response for every client.
+    Fixed(Stored),
+    /// Located answers exist for this query, each under its own key.
+    Located {
+        /// The client address is the query's ECS address (fixed by the key): no need to
+        /// look at the source.
+        subnet_client: Option<IpAddr>,
+        prefixes: Prefixes,
+    },
+    /// One located answer.
+    InSubnet {
+        subnet: Subnet,
+        epoch: u64,
+        stored: Stored,
+    },
+}
+
+#[derive(Clone, Copy, Default)]
+struct Prefixes {
+    len: u8,
+    lens: [u8; MAX_PREFIXES],
+}
+
+impl Prefixes {
+    fn as_slice(&self) -> &[u8] {
+        &self.lens[..usize::from(self.len)]
+    }
+
+    /// Adds `prefix`; false when it is not there and there is no room.
+    fn add(&mut self, prefix: u8) -> bool {
+        if self.as_slice().contains(&prefix) {
+            return true;
+        }
+        let Some(slot) = self.lens.get_mut(usize::from(self.len)) else {
+            return false;
+        };
+        *slot = prefix;
+        self.len += 1;
+        true
+    }
+}
+
+/// A client address cut to a prefix.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Subnet {
+    bits: u128,
+    prefix: u8,
+    v6: bool,
+}
+
+impl Subnet {
+    fn new(addr: IpAddr, prefix: u8) -> Subnet {
+        let (bits, width, v6) = match addr {
+            IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32u32, false),
+            IpAddr::V6(v6) => (u128::from(v6), 128, true),
+        };
+        let prefix = u32::from(prefix).min(width);
+        let host = width - prefix;
+        let bits = match host {
+            0 => bits,
+            _ if host >= 128 => 0,
+            _ => bits & !((1u128 << host) - 1),
+        };
+        Subnet {
+            bits,
+            prefix: prefix as u8,
+            v6,
+        }
+    }
+}
+
+impl AnswerCache {
+    /// A cache of at most `entries` entries; 0 turns it off.
+    pub fn new(entries: usize) -> AnswerCache {
+        let shards = (entries / MIN_PER_SHARD).clamp(1, MAX_SHARDS);
+        let shards = if entries == 0 {
+            0
+        } else {
+            // A power of two at most `shards`, so that `entries` is never exceeded.
+            1 << shards.ilog2()
+        };
+        AnswerCache {
+            shards: (0..shards).map(|_| RwLock::default()).collect(),
+            per_shard: entries.checked_div(shards).unwrap_or(0),
+            seed: RandomState::new().hash_one(0u8),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        !self.shards.is_empty()
+    }
+
+    /// Entries held now (questions and located answers).
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| read(s).len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The cache's view of `raw`, or None when the cache is off or the message is too short
+    /// or too long to be kept.
+    pub fn query<'q>(
+        &self,
+        raw: &'q [u8],
+        transport: Transport,
+        recursion_available: bool,
+    ) -> Option<Query<'q>> {
+        if !self.enabled() || !(HEADER_LEN..=MAX_QUERY).contains(&raw.len()) {
+            return None;
+        }
+        let transport = match transport {
+            Transport::Udp => 0,
+            Transport::Tcp => 1,
+            Transport::Https => 2,
+        };
+        let context = transport | u8::from(recursion_available) << 2;
+        let bytes = &raw[2..];
+        let seed = self.seed ^ u64::from(context).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        Some(Query {
+            context,
+            id: [raw[0], raw[1]],
+            bytes,
+            hash: xxh3_64_with_seed(bytes, seed),
+        })
+    }
+
+    /// Writes the stored response to `query` from `source` into `out` with the query's ID and
+    /// counts it; false on a miss. `epoch` is the node pool's current one.
+    pub fn answer(&self, query: &Query<'_>, source: IpAddr, epoch: u64, out: &mut Vec<u8>) -> bool {
+        let (client, prefixes) = {
+            let shard = read(self.shard(query.hash));
+            let Some(entry) = shard.get(&query.hash).filter(|e| e.answers(query)) else {
+                return false;
+            };
+            match &entry.kind {
+                Kind::Fixed(stored) => {
+                    send(stored, query, out);
+                    return true;
+                }
+                Kind::Located {
+                    subnet_client,
+                    prefixes,
+                } => (subnet_client.unwrap_or(source), *prefixes),
+                Kind::InSubnet { .. } => return false,
+            }
+        };
+        for &prefix in prefixes.as_slice() {
+            let subnet = Subnet::new(client, prefix);
+            let hash = self.subnet_hash(query.hash, subnet);
+            let shard = read(self.shard(hash));
+            let found = shard.get(&hash).filter(|e| e.answers(query));
+            if let Some(Entry {
+                kind:
+                    Kind::InSubnet {
+                        subnet: stored_subnet,
+                        epoch: stored_epoch,
+                        stored,
+                    },
+                ..
+            }) = found
+                && *stored_subnet == subnet
+                && *stored_epoch == epoch
+            {
+                send(stored, query, out);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Keeps `stored` as the response to `query`, for every client or, with `location`, for
+    /// the clients of its subnet.
+    pub fn insert(&self, query: &Query<'_>, stored: Stored, location: Option<Location>) {
+        if stored.wire.len() > MAX_RESPONSE {
+            return;
+        }
+        let Some(location) = location else {
+            let entry = Entry::new(query, Kind::Fixed(stored));
+            self.put(query.hash, entry);
+            return;
+        };
+        let subnet_client = location.from_subnet.then_some(location.client);
+        {
+            let mut shard = self.write(query.hash);
+            match shard.get_mut(&query.hash).filter(|e| e.answers(query)) {
+                Some(Entry {
+                    kind: Kind::Located { prefixes, .. },
+                    ..
+                }) => {
+                    if !prefixes.add(location.prefix) {
+                        return;
+                    }
+                }
+                // A question is located for every client or for none; never both.
+                Some(_) => return,
+                None => {
+                    let mut prefixes = Prefixes::default();
+                    prefixes.add(location.prefix);
+                    let kind = Kind::Located {
+                        subnet_client,
+                        prefixes,
+                    };
+                    make_room(&mut shard, query.hash, self.per_shard);
+                    shard.insert(query.hash, Entry::new(query, kind));
+                }
+            }
+        }
+        let subnet = Subnet::new(location.client, location.prefix);
+        let hash = self.subnet_hash(query.hash, subnet);
+        let kind = Kind::InSubnet {
+            subnet,
+            epoch: location.epoch,
+            stored,
+        };
+        self.put(hash, Entry::new(query, kind));
+    }
+
+    fn put(&self, hash: u64, entry: Entry) {
+        let mut shard = self.write(hash);
+        make_room(&mut shard, hash, self.per_shard);
+        shard.insert(hash, entry);
+    }
+
+    fn subnet_hash(&self, query_hash: u64, subnet: Subnet) -> u64 {
+        let mut key = [0u8; 26];
+        key[..8].copy_from_slice(&query_hash.to_le_bytes());
+        key[8..24].copy_from_slice(&subnet.bits.to_le_bytes());
+        key[24] = subnet.prefix;
+        key[25] = u8::from(subnet.v6);
+        xxh3_64_with_seed(&key, self.seed)
+    }
+
+    fn shard(&self, hash: u64) -> &RwLock<Shard> {
+        // The middle bits: the map uses the low ones for buckets and the high ones for tags.
+        &self.shards[(hash >> 32) as usize % self.shards.len()]
+    }
+
+    fn write(&self, hash: u64) -> RwLockWriteGuard<'_, Shard> {
+        self.shard(hash)
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Entry {
+    fn new(query: &Query<'_>, kind: Kind) -> Entry {
+        Entry {
+            context: query.context,
+            query: query.bytes.into(),
+            kind,
+        }
+    }
+
+    fn answers(&self, query: &Query<'_>) -> bool {
+        self.context == query.context && *self.query == *query.bytes
+    }
+}
+
+/// Clears a full shard before a new key goes in: crude, but O(1) per insert on average and
+/// free on hits (no recency to track).
+fn make_room(shard: &mut Shard, hash: u64, per_shard: usize) {
+    if shard.len() >= per_shard && !shard.contains_key(&hash) {
+        shard.clear();
+    }
+}
+
+fn send(stored: &Stored, query: &Query<'_>, out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(&stored.wire);
+    if let Some(id) = out.get_mut(..2) {
+        id.copy_from_slice(&query.id);
+    }
+    stored.queries.inc();
+    if let Some(region) = &stored.region {
+        region.inc();
+    }
+}
+
+fn read(shard: &RwLock<Shard>) -> RwLockReadGuard<'_, Shard> {
+    // A panic elsewhere cannot leave a map half-updated in a way that matters here.
+    shard.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The map's hasher for keys that are already hashes.
+#[derive(Default)]
+struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed; fold anything else in anyway.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}

@@ -367,9 +367,9 @@ if $quick; then quick_note=" (--quick)"; fi
 cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 if awk -v l="${load_before%% *}" 'BEGIN {exit !(l >= 1)}'; then
-    loaded="the machine was loaded: other work was running (1-minute load average $load_before before the run), so the figures are noisy"
+    loaded="**loaded**: other work was running on it, so the figures are noisy"
 else
-    loaded="the machine was quiet (1-minute load average below 1 before the run)"
+    loaded="quiet (1-minute load average below 1 before the run)"
 fi
 udp_both="Knot $(run_stat udp knot rps) QPS at $(fixed "$(run_stat udp knot cpu)" 3) CPU s per 100k, NSD $(run_stat udp nsd rps) QPS at $(fixed "$(run_stat udp nsd cpu)" 3)"
 skipped_text="every zone in zones/ (${zones[*]})"
@@ -397,7 +397,7 @@ ${rows}
   cache). h2load -c $connections -m $streams -t 1, ${warm_up} s warm-up not measured; wrk -t1 -c$connections.
 - Memory: edgenode-mem's RSS $(mib "$mem_rss") MiB after $cache_objects objects (1 KiB bodies, $(mib "$payload_kib") MiB) were
   fetched through it and fetched again ($mem_misses of the second pass reached the origin); $(mib "$mem_rss_empty") MiB before.
-- Requests that reached the origin during the measured proxy runs: $origin_during (0: every request was a cache hit).
+- Requests that reached the origin during the measured proxy runs: $origin_during (0 means every request was a hit).
 EOF
 )
 printf '\n%s\n' "$report"

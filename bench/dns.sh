@@ -45,62 +45,14 @@ build_edgenode
 first_zone=$(basename "${zone_files[0]}" .zone)
 
 say "starting NSD (server-count $nsd_servers) and edgenode"
-zone_clauses=$(
-    for zone_file in "${zone_files[@]}"; do
-        # provide-xfr: the query file is generated from a transfer of the zone.
-        printf 'zone:\n    name: "%s"\n    zonefile: "%s"\n    provide-xfr: 127.0.0.1 NOKEY\n' \
-            "$(basename "$zone_file" .zone)" "$PWD/$zone_file"
-    done
-)
+zone_clauses=$(nsd_zone_clauses "${zone_files[@]}")
 start_nsd "$nsd_servers" "$D" "$first_zone" "$zone_clauses"
 start_edgenode --zones zones --dns-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0
 edgenode_port=$(listening_port dns-udp)
 
 # --- the query file -----------------------------------------------------------------------------
 
-# Every (owner, type) of every zone, from an AXFR: fully qualified names, one record per line.
-: >"$D/records"
-for zone_file in "${zone_files[@]}"; do
-    zone=$(basename "$zone_file" .zone)
-    dig @127.0.0.1 -p "$nsd_port" +time=2 +tries=1 +onesoa +noall +answer "$zone" AXFR |
-        awk -v zone="$zone." '$4 != "RRSIG" && $4 != "NSEC" {print tolower($1), $4, zone}' >>"$D/records"
-done
-[[ -s $D/records ]] || { echo "error: no records transferred from NSD" >&2; exit 1; }
-
-# 1000 queries, in a fixed order: 50% positive answers (every owner/type in turn, A at CNAME
-# owners; wildcard owners get a concrete label), 20% the geo name www.<first zone> A, 15% NXDOMAIN, 15% NODATA (a type
-# absent at an existing owner).
-awk -v geo="www.$first_zone." '
-    { owner = $1; type = $2; zone = $3
-      sub(/^\*\./, "bench-wild.", owner)
-      # Clients ask for addresses and get the CNAME chain with them.
-      key = owner " " (type == "CNAME" ? "A" : type)
-      if (!(key in seen)) { seen[key] = 1; positive[np++] = key }
-      types[owner] = types[owner] " " type " "
-      # No NODATA query where the answer would be a CNAME or a referral instead.
-      if (type == "CNAME" || (type == "NS" && owner != zone)) no_nodata[owner] = 1
-      if (!(zone in zseen)) { zseen[zone] = 1; zones[nz++] = zone } }
-    END {
-      for (owner in types) {
-        if (owner in no_nodata) continue
-        split("TXT MX CAA AAAA A", candidates, " ")
-        for (i = 1; i <= 5; i++) if (index(types[owner], " " candidates[i] " ") == 0) {
-          nodata[nn++] = owner " " candidates[i]; break }
-      }
-      # for (k in array) order is unspecified: sort the NODATA list for a stable file.
-      for (i = 1; i < nn; i++) for (j = i; j > 0 && nodata[j-1] > nodata[j]; j--) {
-        t = nodata[j]; nodata[j] = nodata[j-1]; nodata[j-1] = t }
-      p = x = d = 0
-      for (i = 0; i < 1000; i++) {
-        slot = i % 20
-        if (slot < 10)      print positive[p++ % np]
-        else if (slot < 14) print geo " A"
-        else if (slot < 17) { printf "nx-%d.%s A\n", x, zones[x % nz]; x++ }
-        else if (nn > 0)    print nodata[d++ % nn]
-        else                print positive[p++ % np]
-      }
-    }' "$D/records" >"$D/queries"
-say "query file: $(wc -l <"$D/queries") queries over $(wc -l <"$D/records") records of ${#zone_files[@]} zone(s)"
+dns_query_mix "$nsd_port" "$D/queries" "${zone_files[@]}"
 
 # --- the runs -----------------------------------------------------------------------------------
 

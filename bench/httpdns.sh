@@ -96,13 +96,7 @@ certificate=$(edgenode_says tls-certificate)
 
 # --- the workloads ------------------------------------------------------------------------------
 
-# The RFC 8484 query: ID 0 (section 4.1: cache friendly), RD, one question NAME A, base64url
-# without padding.
-wire='\x00\x00\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00'
-IFS=. read -ra labels <<<"$name"
-for label in "${labels[@]}"; do wire+=$(printf '\\x%02x' "${#label}")$label; done
-wire+='\x00\x00\x01\x00\x01'
-doh_query=$(printf '%b' "$wire" | base64 -w0 | tr '+/' '-_' | tr -d '=')
+doh_query=$(doh_query "$name")
 
 workloads=(doh-get doh-json dnspod alibaba)
 declare -A path_of=(
@@ -151,97 +145,25 @@ done
 
 : >"$D/results"
 
-# run_h2 WORKLOAD: one h2load run, appends
+# run_h2 WORKLOAD: one h2load run (loads.sh), appends
 # "WORKLOAD req/s requests p99_ms server_ticks client_cpu_s wall_s body_bytes codes"
 # to $D/results (codes: h2load's status code counts, with _ for spaces).
 run_h2() {
-    local w=$1 out before after rc=0 summary rows p99
-    out=$D/h2load.$w.$RANDOM
-    (
-        TIMEFORMAT='%R %U %S'
-        time h2load -D "$seconds" --warm-up-time="$warm_up" -c "$connections" -m "$streams" -t 1 \
-            --log-file="$out.log" "https://127.0.0.1:$https_port${path_of[$w]}" >"$out" 2>&1
-    ) 2>"$out.time" &
-    client_pid=$!
-    # h2load measures from the end of its warm-up (during which all connections and their TLS
-    # handshakes are made) until it stops its clients, and so does the server's CPU figure.
-    sleep "$warm_up"
-    before=$(cpu_ticks "$edgenode_pid")
-    wait "$client_pid" || rc=$?
-    after=$(cpu_ticks "$edgenode_pid")
-    client_pid=
-    check_alive "$edgenode_pid" "edgenode exited during the $w run"
-    # "req/s requests failed errored timeout 2xx tls alpn codes"
-    summary=$(awk '
-        /^finished in/ { rps = $4 }
-        /^requests:/ { total = $2; failed = $10; errored = $12; timeout = $14 }
-        /^status codes:/ { sub(/^status codes: */, ""); ok = $1; codes = $0; gsub(/,? /, "_", codes) }
-        /^TLS Protocol:/ { tls = $3 }
-        /^Application protocol:/ { alpn = $3 }
-        END { printf "%s %d %d %d %d %d %s %s %s\n", rps, total, failed, errored, timeout, ok,
-              tls, alpn, codes }' "$out")
-    read -r rps total failed errored timeout ok tls alpn codes <<<"$summary"
-    # The log has one row per measured request; h2load's status code counts may include a
-    # response or two of the warm-up (one more 2xx than requests), so they must only be all 2xx.
-    read -r rows bad < <(awk '$2 != 200 {bad++} END {printf "%d %d\n", NR, bad}' "$out.log")
-    if ((rc != 0 || total == 0 || failed + errored + timeout > 0 || ok < total || rows != total || bad > 0)) ||
-        [[ $codes != *_2xx_0_3xx_0_4xx_0_5xx || $tls != TLSv1.3 || $alpn != h2 ]]; then
-        cat "$out" >&2
-        echo "error: h2load $w: exit $rc, $total requests, $failed failed, $errored errored," \
-            "$timeout timeout, ${codes//_/ }, $tls $alpn; log: $rows rows, $bad not 200" \
-            "(see $out)" >&2
-        if awk '$2 == 429 {found = 1; exit} END {exit !found}' "$out.log"; then
-            echo "  429 Too Many Requests: an HTTPDNS rate limit (client_rate, an account's rate) is on" >&2
-        fi
-        keep=true
-        exit 1
-    fi
-    p99=$(awk '{print $3 / 1000}' "$out.log" | quantile 0.99)
-    $keep || rm -f "$out.log"
-    read -r wall user sys <"$out.time"
-    awk -v w="$w" -v rps="$rps" -v total="$total" -v p99="$p99" -v ticks="$((after - before))" \
-        -v cpu="$(awk -v u="$user" -v s="$sys" 'BEGIN {print u + s}')" -v wall="$wall" \
-        -v bytes="${bytes_of[$w]}" -v codes="$codes" \
-        'BEGIN {printf "%s %.0f %d %.2f %d %.2f %.2f %d %s\n", w, rps, total, p99, ticks, cpu, wall,
-            bytes, codes}' >>"$D/results"
+    local w=$1
+    h2load_measure "$w" "$edgenode_pid" "https://127.0.0.1:$https_port${path_of[$w]}"
+    printf '%s %.0f %d %.2f %d %.2f %.2f %d %s\n' "$w" "$m_rps" "$m_total" "$m_p99" "$m_ticks" \
+        "$m_client_cpu" "$m_wall" "${bytes_of[$w]}" "$m_codes" >>"$D/results"
     tail -n 1 "$D/results" | awk -v tck="$clk_tck" -v s="$seconds" '{
         printf "    %-9s %8s req/s  p99 %6.2f ms  %5.2f s server CPU (%.2f cores)  %s\n",
             $1, $2, $4, $5 / tck, $5 / tck / s, $9}' | tr _ ' ' >&2
 }
 
-# run_udp: one dnsperf run, appends the same fields as run_h2 ("udp QPS answers p99_ms
-# server_ticks client_cpu_s wall_s response_bytes codes", plus the queries lost).
+# run_udp: one dnsperf run (loads.sh), appends the same fields as run_h2 ("udp QPS answers
+# p99_ms server_ticks client_cpu_s wall_s response_bytes codes", plus the queries lost).
 run_udp() {
-    local out before after rc=0 summary p99
-    out=$D/dnsperf.udp.$RANDOM
-    before=$(cpu_ticks "$edgenode_pid")
-    (
-        TIMEFORMAT='%R %U %S'
-        time dnsperf -s 127.0.0.1 -p "$dns_port" -d "$D/queries" -c 10 -q 100 -l "$seconds" -v \
-            >"$out.log" 2>&1
-    ) 2>"$out.time" &
-    client_pid=$!
-    wait "$client_pid" || rc=$?
-    after=$(cpu_ticks "$edgenode_pid")
-    client_pid=
-    check_alive "$edgenode_pid" "edgenode exited during the udp run"
-    # The statistics, without the per-query lines ("> NOERROR NAME A LATENCY").
-    grep -v '^> ' "$out.log" >"$out" || true
-    if ((rc != 0)); then
-        cat "$out" >&2
-        echo "error: dnsperf failed (exit $rc)" >&2
-        exit 1
-    fi
-    summary=$(dnsperf_summary "$out")
-    read -r qps completed lost bytes codes <<<"$summary"
-    p99=$(awk '$1 == ">" {print $NF * 1000}' "$out.log" | quantile 0.99)
-    $keep || rm -f "$out.log"
-    read -r wall user sys <"$out.time"
-    awk -v qps="$qps" -v total="$completed" -v p99="$p99" -v ticks="$((after - before))" \
-        -v cpu="$(awk -v u="$user" -v s="$sys" 'BEGIN {print u + s}')" -v wall="$wall" \
-        -v bytes="$bytes" -v codes="$codes" -v lost="$lost" \
-        'BEGIN {printf "udp %s %d %.2f %d %.2f %.2f %d %s %d\n", qps, total, p99, ticks, cpu, wall,
-            bytes, codes, lost}' >>"$D/results"
+    dnsperf_measure udp "$edgenode_pid" "$dns_port" "$D/queries" -c 10 -q 100
+    printf 'udp %s %d %.2f %d %.2f %.2f %d %s %d\n' "$m_rps" "$m_total" "$m_p99" "$m_ticks" \
+        "$m_client_cpu" "$m_wall" "$m_bytes" "$m_codes" "$m_lost" >>"$D/results"
     tail -n 1 "$D/results" | awk -v tck="$clk_tck" -v s="$seconds" '{
         printf "    %-9s %8s QPS    p99 %6.2f ms  %5.2f s server CPU (%.2f cores)  lost %s, %s\n",
             $1, $2, $4, $5 / tck, $5 / tck / s, $10, $9}' | tr _ ' ' >&2

@@ -1,8 +1,11 @@
 # shellcheck shell=bash
-# bench/lib.sh: what bench/dns.sh, bench/recursive.sh and bench/httpdns.sh share. Each sources it
-# right after its header comment and `set -euo pipefail`:
+# bench/lib.sh: what the bench scripts (dns.sh, recursive.sh, httpdns.sh, proxy.sh, soak.sh,
+# run.sh) share. Each sources it right after its header comment and `set -euo pipefail`:
 #
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#
+# It sources bench/servers.sh (reference servers, the origin, query files) and bench/loads.sh
+# (one measured h2load, wrk or dnsperf run), whose headers list what they provide.
 #
 # Sourcing only defines functions and globals: the defaults rounds=3, seconds=10, clients=10,
 # keep=false (a script sets its own defaults after the source line), and the state below (D,
@@ -35,15 +38,20 @@
 # Servers (all on 127.0.0.1)
 #   build_edgenode                    cargo build --release (or $EDGENODE_BIN); sets edgenode_bin
 #   start_edgenode ARGS...            `edgenode serve ARGS` in the background (stdout
-#                                     $D/edgenode.out, stderr $D/edgenode.log); sets edgenode_pid
-#                                     and waits for its `ready` line
+#                                     $D/NAME.out, stderr $D/NAME.log, NAME: $edgenode_name,
+#                                     edgenode by default, so that a script can run several);
+#                                     sets edgenode_pid and waits for its `ready` line
 #   edgenode_says WORD...             the word after the first stdout line starting with WORD...
+#                                     (of the node $edgenode_name)
 #   listening_port KIND               the port of its `listening KIND ADDRESS` line (dns-udp, ...)
 #   edgenode_failed MESSAGE           "error: MESSAGE", its output and log; exits 1
 #   dns_status PORT NAME TYPE [dig options]
 #                                     dig's status (NOERROR, ...; "timeout" without an answer)
 #   wait_for_noerror PORT NAME TYPE [dig options]
 #                                     waits up to 10 s for a NOERROR answer
+#   launch_dns_server NAME CHECK_ZONE DIG_OPTION WRITE_CONF COMMAND...
+#                                     a DNS server on a free port (up to 3 tries) until CHECK_ZONE
+#                                     answers; sets launched_pid, launched_port
 #   start_nsd SERVERS ZONESDIR CHECK_ZONE ZONE_CLAUSES
 #                                     NSD (`nsd -d`, server-count SERVERS, no rate limit) on a
 #                                     free port, the `zone:` clauses given as text; waits for
@@ -251,6 +259,7 @@ free_port() {
 
 edgenode_bin=
 edgenode_pid=
+edgenode_name=edgenode
 
 build_edgenode() {
     # EDGENODE_BIN: a binary built elsewhere (another target dir or profile); no build here.
@@ -266,19 +275,19 @@ build_edgenode() {
 
 edgenode_failed() { # message
     echo "error: $1; its output and log:" >&2
-    cat "$D/edgenode.out" >&2
-    tail -n 30 "$D/edgenode.log" >&2
+    cat "$D/$edgenode_name.out" >&2
+    tail -n 30 "$D/$edgenode_name.log" >&2
     exit 1
 }
 
 # Environment assignments before the call (TMPDIR=... start_edgenode ...) reach edgenode.
 start_edgenode() { # serve arguments...
     local i
-    "$edgenode_bin" serve "$@" >"$D/edgenode.out" 2>"$D/edgenode.log" &
+    "$edgenode_bin" serve "$@" >"$D/$edgenode_name.out" 2>"$D/$edgenode_name.log" &
     edgenode_pid=$!
     server_pids+=("$edgenode_pid")
     for ((i = 0; i < 300; i++)); do
-        grep -qx ready "$D/edgenode.out" 2>/dev/null && return 0
+        grep -qx ready "$D/$edgenode_name.out" 2>/dev/null && return 0
         kill -0 "$edgenode_pid" 2>/dev/null || break
         sleep 0.1
     done
@@ -289,7 +298,7 @@ start_edgenode() { # serve arguments...
 edgenode_says() { # word...
     local value
     value=$(awk -v words="$*" 'BEGIN {n = split(words, w, " ")}
-        { for (i = 1; i <= n; i++) if ($i != w[i]) next; print $(n + 1); exit }' "$D/edgenode.out")
+        { for (i = 1; i <= n; i++) if ($i != w[i]) next; print $(n + 1); exit }' "$D/$edgenode_name.out")
     [[ -n $value ]] || edgenode_failed "edgenode printed no '$*' line"
     echo "$value"
 }
@@ -318,18 +327,48 @@ wait_for_noerror() { # port name type [dig options]
     return 1
 }
 
+# launch_dns_server NAME CHECK_ZONE DIG_OPTION WRITE_CONF COMMAND...: up to 3 times, on a free
+# port: `WRITE_CONF PORT` writes the server's config, COMMAND runs in the background (output in
+# $D/NAME.log) until CHECK_ZONE SOA gets NOERROR there (dig DIG_OPTION: +norec for an
+# authoritative server, +rec through a resolver); sets launched_pid and launched_port.
+launched_pid=
+launched_port=
+launch_dns_server() { # name check_zone dig_option write_conf command...
+    local name=$1 check_zone=$2 dig_option=$3 write_conf=$4 port
+    shift 4
+    for _ in 1 2 3; do
+        port=$(free_port)
+        "$write_conf" "$port"
+        "$@" >"$D/$name.log" 2>&1 &
+        launched_pid=$!
+        server_pids+=("$launched_pid")
+        if wait_for_noerror "$port" "$check_zone" SOA "$dig_option"; then
+            launched_port=$port
+            return 0
+        fi
+        kill -TERM "$launched_pid" 2>/dev/null || true
+        wait "$launched_pid" 2>/dev/null || true
+    done
+    echo "error: $name did not answer $check_zone SOA; its log:" >&2
+    tail -n 30 "$D/$name.log" >&2
+    exit 1
+}
+
 nsd_pid=
 nsd_port=
 
 start_nsd() { # servers zonesdir check_zone zone_clauses
-    local servers=$1 zonesdir=$2 check_zone=$3 zone_clauses=$4 port conf
-    for _ in 1 2 3; do
-        port=$(free_port)
-        conf=$D/nsd.conf
-        cat >"$conf" <<EOF
+    local servers=$1 zonesdir=$2 zone_clauses=$4
+    launch_dns_server nsd "$3" +norec write_nsd_conf nsd -d -c "$D/nsd.conf"
+    # shellcheck disable=SC2034 # for the script
+    nsd_pid=$launched_pid nsd_port=$launched_port
+}
+
+write_nsd_conf() { # port (and start_nsd's locals)
+    cat >"$D/nsd.conf" <<EOF
 server:
-    ip-address: 127.0.0.1@$port
-    port: $port
+    ip-address: 127.0.0.1@$1
+    port: $1
     server-count: $servers
     reuseport: yes
     username: ""
@@ -346,20 +385,6 @@ remote-control:
     control-enable: no
 $zone_clauses
 EOF
-        nsd -d -c "$conf" >"$D/nsd.log" 2>&1 &
-        nsd_pid=$!
-        server_pids+=("$nsd_pid")
-        if wait_for_noerror "$port" "$check_zone" SOA +norec; then
-            # shellcheck disable=SC2034 # for the script
-            nsd_port=$port
-            return 0
-        fi
-        kill -TERM "$nsd_pid" 2>/dev/null || true
-        wait "$nsd_pid" 2>/dev/null || true
-    done
-    echo "error: NSD did not start; its log:" >&2
-    cat "$D/nsd.log" >&2
-    exit 1
 }
 
 # --- dnsperf runs -------------------------------------------------------------------------------
@@ -436,3 +461,8 @@ table_header() { # column...
     for ((i = 1; i < $#; i++)); do printf -- '---:|'; done
     printf '\n'
 }
+
+# shellcheck source-path=SCRIPTDIR source=servers.sh
+source "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
+# shellcheck source-path=SCRIPTDIR source=loads.sh
+source "$(dirname "${BASH_SOURCE[0]}")/loads.sh"

@@ -74,87 +74,14 @@ bench_setup proxy cargo sha256sum curl=curl openssl=openssl nginx=nginx h2load=n
 # Up to 10 s for each server to stop after SIGTERM (lib.sh's default: 5).
 stop_seconds=10
 
-# --- the objects, the certificate, the origin ---------------------------------------------------
+# --- the objects and the origin ----------------------------------------------------------------
 
 build_edgenode
 
-objects=(1k 100k)
-declare -A size_of=([1k]=1024 [100k]=102400) sum_of=()
-mkdir -p "$D/origin" "$D/cache"
-for object in "${objects[@]}"; do
-    head -c "${size_of[$object]}" /dev/urandom >"$D/origin/$object"
-    sum_of[$object]=$(sha256sum <"$D/origin/$object" | awk '{print $1}')
-done
-
-# nginx's certificate: ECDSA P-256 like edgenode's (rcgen's default), for 127.0.0.1.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
-    -addext subjectAltName=IP:127.0.0.1,DNS:localhost \
-    -keyout "$D/nginx.key" -out "$D/nginx.crt" 2>"$D/openssl.log" ||
-    { cat "$D/openssl.log" >&2; echo "error: openssl could not make a certificate" >&2; exit 1; }
-
-# The directives every nginx here needs to run as root from $D: NAME is the instance.
-nginx_common() { # name
-    cat <<EOF
-user root;
-daemon off;
-pid $D/$1.pid;
-error_log $D/$1.error.log warn;
-EOF
-}
-
-nginx_temp_paths() { # name
-    local kind
-    for kind in client_body proxy fastcgi uwsgi scgi; do
-        mkdir -p "$D/$1-temp/$kind"
-        printf '    %s_temp_path %s;\n' "$kind" "$D/$1-temp/$kind"
-    done
-}
-
-# start_nginx NAME CONF CHECK_URL: nginx in the foreground (so that $! is its master); waits
-# until CHECK_URL answers; sets nginx_started_pid.
-nginx_started_pid=
-start_nginx() { # name conf check_url
-    local name=$1 conf=$2 url=$3 i
-    nginx -t -q -c "$conf" -p "$D/" -e "$D/$name.error.log" 2>"$D/$name.test.log" ||
-        { cat "$D/$name.test.log" >&2; echo "error: nginx ($name) rejects $conf" >&2; exit 1; }
-    nginx -c "$conf" -p "$D/" -e "$D/$name.error.log" >"$D/$name.out" 2>&1 &
-    nginx_started_pid=$!
-    server_pids+=("$nginx_started_pid")
-    for ((i = 0; i < 100; i++)); do
-        curl -sk -o /dev/null --max-time 1 "$url" && return 0
-        kill -0 "$nginx_started_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "error: nginx ($name) did not answer $url; its log:" >&2
-    tail -n 30 "$D/$name.error.log" "$D/$name.out" >&2
-    exit 1
-}
-
-origin_port=$(free_port)
-cat >"$D/origin.conf" <<EOF
-# bench/proxy.sh: the origin, a static server (its CPU is not counted).
-$(nginx_common origin)
-worker_processes 1;
-events { worker_connections 1024; }
-http {
-$(nginx_temp_paths origin)
-    access_log $D/origin.access.log;
-    default_type application/octet-stream;
-    keepalive_requests 10000000;
-    server {
-        listen 127.0.0.1:$origin_port;
-        root $D/origin;
-        add_header Cache-Control "max-age=3600" always;
-    }
-}
-EOF
-say "starting the origin (nginx, static, port $origin_port)"
-start_nginx origin "$D/origin.conf" "http://127.0.0.1:$origin_port/1k"
-origin_pid=$nginx_started_pid
+start_origin
 
 # --- the caches ---------------------------------------------------------------------------------
 
-declare -A pid_of https_port_of http_port_of cacert_of
 servers=(edgenode nginx)
 
 say "starting edgenode (proxy to the origin)"
@@ -167,91 +94,15 @@ http_port_of[edgenode]=$(listening_port http)
 https_port_of[edgenode]=$(listening_port https)
 cacert_of[edgenode]=$(edgenode_says tls-certificate)
 
-https_port=$(free_port)
-http_port=$(free_port)
-while ((http_port == https_port)); do http_port=$(free_port); done
-cat >"$D/nginx.conf" <<EOF
-# bench/proxy.sh: nginx as a TLS 1.3 + HTTP/2 (and plain HTTP/1.1) caching proxy.
-$(nginx_common nginx)
-worker_processes 2;
-events { worker_connections 1024; }
-http {
-$(nginx_temp_paths nginx)
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 10000000;
-    proxy_cache_path $D/cache keys_zone=edge:10m;
-    upstream origin {
-        server 127.0.0.1:$origin_port;
-        keepalive 32;
-    }
-    server {
-        listen 127.0.0.1:$https_port ssl http2 reuseport;
-        listen 127.0.0.1:$http_port reuseport;
-        ssl_certificate $D/nginx.crt;
-        ssl_certificate_key $D/nginx.key;
-        ssl_protocols TLSv1.3;
-        location / {
-            proxy_pass http://origin;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_cache edge;
-            proxy_cache_revalidate on;
-            proxy_cache_valid 200 1h;
-            add_header X-Cache \$upstream_cache_status;
-        }
-    }
-}
-EOF
-say "starting nginx (proxy_cache, 2 workers, https $https_port, http $http_port)"
-start_nginx nginx "$D/nginx.conf" "https://127.0.0.1:$https_port/1k"
-pid_of[nginx]=$nginx_started_pid
-http_port_of[nginx]=$http_port
-https_port_of[nginx]=$https_port
+start_nginx_proxy "$origin_port"
+pid_of[nginx]=$nginx_proxy_pid
+http_port_of[nginx]=$nginx_http_port
+https_port_of[nginx]=$nginx_https_port
 cacert_of[nginx]=$D/nginx.crt
 
 # --- warm-up and checks -------------------------------------------------------------------------
 
-# fetch SERVER SCHEME OBJECT OUT: one GET with curl (h2 over TLS 1.3 checking the server's
-# certificate, or plain HTTP/1.1); prints "STATUS HTTP_VERSION CACHE_HEADER".
-fetch() { # server scheme object out
-    local server=$1 scheme=$2 object=$3 out=$4 meta options=()
-    if [[ $scheme == https ]]; then
-        options=(--http2 --tlsv1.3 --cacert "${cacert_of[$server]}"
-            "https://127.0.0.1:${https_port_of[$server]}/$object")
-    else
-        options=(--http1.1 "http://127.0.0.1:${http_port_of[$server]}/$object")
-    fi
-    meta=$(curl -sS --max-time 5 -D "$out.headers" -o "$out" -w '%{http_code} %{http_version}' \
-        "${options[@]}" 2>&1) || meta="curl-failed"
-    echo "$meta $(awk -v s="$server" 'tolower($1) == (s == "nginx" ? "x-cache:" : "cache-status:") {
-            sub(/^[^:]*: */, ""); sub(/\r$/, ""); gsub(/ /, "_"); print; exit }' "$out.headers" 2>/dev/null)"
-}
-
-say "warming both caches (each object through each listener, twice) and checking the hits"
-for server in "${servers[@]}"; do
-    for scheme in https http; do
-        for object in "${objects[@]}"; do
-            out=$D/check.$server.$scheme.$object
-            first=$(fetch "$server" "$scheme" "$object" "$out")
-            second=$(fetch "$server" "$scheme" "$object" "$out")
-            read -r code version cache <<<"$second"
-            sum=$(sha256sum <"$out" | awk '{print $1}')
-            printf '    %-8s %-5s /%-4s first: %s; second: %s\n' "$server" "$scheme" "$object" \
-                "${first//_/ }" "${second//_/ }" >&2
-            want_version=$([[ $scheme == https ]] && echo 2 || echo 1.1)
-            if [[ $server == nginx ]]; then want_cache=HIT; else want_cache="edgenode;_hit"; fi
-            if [[ $code != 200 || $version != "$want_version" || $cache != "$want_cache" ||
-                $sum != "${sum_of[$object]}" ]]; then
-                echo "error: $server's second $scheme response for /$object is not a 200 HTTP/$want_version" \
-                    "cache hit ($want_cache) with the origin's ${size_of[$object]} bytes; its headers:" >&2
-                cat "$out.headers" >&2
-                exit 1
-            fi
-        done
-    done
-done
+warm_proxy "${servers[@]}"
 
 declare -A rss_warm pss_warm
 for server in "${servers[@]}"; do
@@ -272,113 +123,22 @@ declare -A label_of=(
 declare -A tls_of=()
 : >"$D/results"
 
-# A wrk size or latency ("1.23ms", "150.00MB") in ms or bytes.
-wrk_ms() { awk -v v="$1" 'BEGIN {
-    n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-    f = (u == "us" ? 0.001 : u == "ms" ? 1 : u == "s" ? 1000 : u == "m" ? 60000 : -1)
-    if (f < 0) { print "nan"; exit } printf "%.3f\n", n * f }'; }
-wrk_bytes() { awk -v v="$1" 'BEGIN {
-    n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-    f = (u == "B" ? 1 : u == "KB" ? 1024 : u == "MB" ? 1048576 : u == "GB" ? 1073741824 : u == "TB" ? 1099511627776 : -1)
-    if (f < 0) { print "nan"; exit } printf "%.0f\n", n * f }'; }
-
-# run_load SERVER WORKLOAD: one measured run; appends
+# run_load SERVER WORKLOAD: one measured run (loads.sh); appends
 # "SERVER WORKLOAD req/s requests p99_ms server_ticks client_cpu_s wall_s bytes_per_response
 # status_0_rows" to $D/results (bytes per response: h2load's traffic or wrk's bytes read over the
 # requests, rough: responses cut by the start and end of the measured phase make it +-3%).
 run_load() { # server workload
-    local server=$1 w=$2 out pid before after rc=0 rps total p99 bytes wall user sys straddling=0
-    local object=${object_of[$2]}
-    out=$D/$w.$server.$RANDOM
-    pid=${pid_of[$server]}
+    local server=$1 w=$2 object=${object_of[$2]}
     if [[ $w == h2-* ]]; then
-        (
-            TIMEFORMAT='%R %U %S'
-            time h2load -D "$seconds" --warm-up-time="$warm_up" -c "$connections" -m "$streams" -t 1 \
-                --log-file="$out.log" "https://127.0.0.1:${https_port_of[$server]}/$object" >"$out" 2>&1
-        ) 2>"$out.time" &
-        client_pid=$!
-        # h2load measures from the end of its warm-up (during which all connections and their TLS
-        # handshakes are made) until it stops its clients, and so does the server's CPU figure.
-        sleep "$warm_up"
-        before=$(cpu_ticks "$pid")
-        wait "$client_pid" || rc=$?
-        after=$(cpu_ticks "$pid")
-        client_pid=
-        check_alive "$pid" "$server exited during the $w run"
-        local summary failed errored timeout ok tls alpn codes cipher kex rows bad traffic
-        # "req/s requests failed errored timeout 2xx tls alpn codes cipher key-exchange traffic"
-        summary=$(awk '
-            /^finished in/ { rps = $4 }
-            /^requests:/ { total = $2; failed = $10; errored = $12; timeout = $14 }
-            /^status codes:/ { sub(/^status codes: */, ""); ok = $1; codes = $0; gsub(/,? /, "_", codes) }
-            /^TLS Protocol:/ { tls = $3 }
-            /^Cipher:/ { cipher = $2 }
-            /^Server Temp Key:/ { kex = $4 }
-            /^Application protocol:/ { alpn = $3 }
-            /^traffic:/ { traffic = $3; gsub(/[()]/, "", traffic) }
-            END { printf "%s %d %d %d %d %d %s %s %s %s %s %d\n", rps, total, failed, errored, timeout,
-                  ok, tls, alpn, codes, cipher, kex, traffic }' "$out")
-        read -r rps total failed errored timeout ok tls alpn codes cipher kex traffic <<<"$summary"
-        # The log has one row per measured request. A request whose response headers came during
-        # the warm-up and whose stream closed after it is logged with status 0 (and counted as
-        # succeeded, not among the status codes): with 100 KiB responses a few of the 500 in
-        # flight at the boundary. Any other status but 200 stops the script.
-        read -r rows bad straddling < <(awk '$2 == 0 {z++} $2 != 200 && $2 != 0 {bad++}
-            END {printf "%d %d %d\n", NR, bad, z}' "$out.log")
-        if ((rc != 0 || total == 0 || failed + errored + timeout > 0 || ok + straddling < total ||
-            rows != total || bad > 0 || straddling > connections * streams)) ||
-            [[ $codes != *_2xx_0_3xx_0_4xx_0_5xx || $tls != TLSv1.3 || $alpn != h2 ]]; then
-            cat "$out" >&2
-            echo "error: h2load $w against $server: exit $rc, $total requests, $failed failed," \
-                "$errored errored, $timeout timeout, ${codes//_/ }, $tls $alpn; log: $rows rows," \
-                "$bad neither 200 nor 0, $straddling 0 (see $out)" >&2
-            keep=true
-            exit 1
-        fi
-        tls_of[$server]="$tls $cipher $kex"
-        p99=$(awk '{print $3 / 1000}' "$out.log" | quantile 0.99)
-        # traffic counts the warm-up's responses too; per request it is close enough.
-        bytes=$(awk -v t="$traffic" -v n="$ok" 'BEGIN {printf "%.0f", t / n}')
-        $keep || rm -f "$out.log"
+        h2load_measure "$w against $server" "${pid_of[$server]}" \
+            "https://127.0.0.1:${https_port_of[$server]}/$object"
+        tls_of[$server]=$m_tls
     else
-        before=$(cpu_ticks "$pid")
-        (
-            TIMEFORMAT='%R %U %S'
-            time wrk -t1 -c"$connections" -d"${seconds}s" --latency \
-                "http://127.0.0.1:${http_port_of[$server]}/$object" >"$out" 2>&1
-        ) 2>"$out.time" &
-        client_pid=$!
-        wait "$client_pid" || rc=$?
-        after=$(cpu_ticks "$pid")
-        client_pid=
-        check_alive "$pid" "$server exited during the $w run"
-        local read_size socket_errors non2xx p99_text
-        # "requests read_size req/s p99 socket_errors non2xx"
-        read -r total read_size rps p99_text socket_errors non2xx < <(awk '
-            / requests in / { total = $1; read = $5; sub(/,$/, "", read) }
-            /^Requests\/sec:/ { rps = $2 }
-            $1 == "99%" { p99 = $2 }
-            /Socket errors:/ { socket = $0; sub(/^ *Socket errors: */, "", socket); gsub(/[ ,]+/, "_", socket) }
-            /Non-2xx or 3xx responses:/ { non2xx = $NF }
-            END { printf "%d %s %s %s %s %d\n", total, read, rps, p99, (socket == "" ? "none" : socket),
-                  non2xx }' "$out")
-        if ((rc != 0 || total == 0 || non2xx > 0)) || [[ $socket_errors != none ]]; then
-            cat "$out" >&2
-            echo "error: wrk $w against $server: exit $rc, $total requests, socket errors" \
-                "${socket_errors//_/ }, $non2xx non-2xx/3xx responses (see $out)" >&2
-            keep=true
-            exit 1
-        fi
-        p99=$(wrk_ms "$p99_text")
-        bytes=$(awk -v b="$(wrk_bytes "$read_size")" -v n="$total" 'BEGIN {printf "%.0f", b / n}')
+        wrk_measure "$w against $server" "${pid_of[$server]}" \
+            "http://127.0.0.1:${http_port_of[$server]}/$object"
     fi
-    read -r wall user sys <"$out.time"
-    awk -v s="$server" -v w="$w" -v rps="$rps" -v total="$total" -v p99="$p99" \
-        -v ticks="$((after - before))" -v cpu="$(awk -v u="$user" -v s="$sys" 'BEGIN {print u + s}')" \
-        -v wall="$wall" -v bytes="$bytes" -v z="$straddling" \
-        'BEGIN {printf "%s %s %.0f %d %.2f %d %.2f %.2f %d %d\n", s, w, rps, total, p99, ticks, cpu, wall, bytes, z}' \
-        >>"$D/results"
+    printf '%s %s %.0f %d %.2f %d %.2f %.2f %d %d\n' "$server" "$w" "$m_rps" "$m_total" "$m_p99" \
+        "$m_ticks" "$m_client_cpu" "$m_wall" "$m_bytes" "$m_straddling" >>"$D/results"
     tail -n 1 "$D/results" | awk -v tck="$clk_tck" -v s="$seconds" '{
         printf "    %-8s %-8s %8s req/s  p99 %7.2f ms  %5.2f s server CPU (%.2f cores), %.3f s per 100k\n",
             $1, $2, $3, $5, $6 / tck, $6 / tck / s, $6 / tck / $4 * 100000}' >&2

@@ -53,79 +53,12 @@ bench_setup recursive cargo dig=bind9-dnsutils nsd=nsd dnsperf=dnsperf unbound=u
 
 zone=bench.test
 mkdir -p "$D/zones" "$D/empty-zones"
-{
-    cat <<EOF
-\$ORIGIN $zone.
-\$TTL 3600
-@ IN SOA ns1 hostmaster 1 3600 900 604800 3600
-@ IN NS ns1
-ns1 IN A 127.0.0.1
-EOF
-    awk -v n="$names" 'BEGIN {
-        for (i = 1; i <= n; i++) printf "www%d IN A 10.%d.%d.%d\n", i, int(i / 65536) % 256, int(i / 256) % 256, i % 256 }'
-} >"$D/zones/$zone.zone"
-
-# Every name once, A, shuffled with a fixed seed so that every run uses the same file.
-awk -v n="$names" -v zone="$zone" 'BEGIN {
-    srand(20261125)
-    for (i = 1; i <= n; i++) q[i] = i
-    for (i = n; i > 1; i--) { j = int(rand() * i) + 1; t = q[i]; q[i] = q[j]; q[j] = t }
-    for (i = 1; i <= n; i++) printf "www%d.%s. A\n", q[i], zone }' >"$D/queries"
+write_bench_zone "$zone" "$names" "$D/zones/$zone.zone"
+bench_queries "$zone" "$names" "$D/queries"
 
 # --- servers ------------------------------------------------------------------------------------
 
 build_edgenode
-
-start_unbound() {
-    local port conf
-    for _ in 1 2 3; do
-        port=$(free_port)
-        conf=$D/unbound.conf
-        cat >"$conf" <<EOF
-server:
-    interface: 127.0.0.1@$port
-    port: $port
-    num-threads: 2
-    so-reuseport: yes
-    username: ""
-    chroot: ""
-    directory: "$D"
-    pidfile: "$D/unbound.pid"
-    use-syslog: no
-    logfile: ""
-    verbosity: 1
-    do-ip6: no
-    do-not-query-localhost: no
-    module-config: "iterator"
-    access-control: 127.0.0.0/8 allow
-    ratelimit: 0
-    ip-ratelimit: 0
-    msg-cache-size: 64m
-    rrset-cache-size: 64m
-    minimal-responses: yes
-    local-zone: "test." nodefault
-    domain-insecure: "test."
-remote-control:
-    control-enable: no
-forward-zone:
-    name: "."
-    forward-addr: 127.0.0.1@$nsd_port
-EOF
-        unbound -d -c "$conf" >"$D/unbound.log" 2>&1 &
-        unbound_pid=$!
-        server_pids+=("$unbound_pid")
-        # Recursion desired, through the forwarder: the zone's SOA comes from NSD.
-        if wait_for_noerror "$port" "$zone" SOA; then
-            unbound_port=$port
-            return 0
-        fi
-        kill -TERM "$unbound_pid" 2>/dev/null || true
-        wait "$unbound_pid" 2>/dev/null || true
-    done
-    echo "error: Unbound did not answer; its log:" >&2
-    tail -n 30 "$D/unbound.log" >&2
-    exit 1
-}
 
 say "starting NSD (upstream for $zone, $names names) and the resolvers, edgenode and Unbound"
 start_nsd 1 "$D/zones" "$zone" "zone:
@@ -136,26 +69,16 @@ start_edgenode --zones "$D/empty-zones" --dns-listen 127.0.0.1:0 \
 edgenode_port=$(listening_port dns-udp)
 wait_for_noerror "$edgenode_port" "$zone" SOA ||
     edgenode_failed "edgenode does not resolve through its forwarder (www1.$zone A: $(dns_status "$edgenode_port" "www1.$zone" A))"
-start_unbound
+start_unbound "$nsd_port" "$zone"
 
 # --- the runs -----------------------------------------------------------------------------------
 
 # warm NAME PID PORT: one pass over the whole file to fill the cache, then a second pass that
-# must find every name there (all NOERROR, nothing lost); and one answer must hold the address.
+# must find every name there; and one answer must hold the address.
 warm() {
-    local name=$1 pid=$2 port=$3 pass completed lost codes answer
-    for pass in fill check; do
-        dnsperf_to "$name" "$port" "$D/dnsperf.$name.warm-$pass" -n 1 -q 20
-        read -r _ completed lost _ codes < <(dnsperf_summary "$D/dnsperf.$name.warm-$pass")
-        printf '    %-9s %-5s %5d answered, %d lost: %s\n' "$name" "$pass" "$completed" "$lost" "${codes//_/ }" >&2
-    done
-    check_alive "$pid" "$name exited during the warm-up"
-    if ((lost > 0 || completed != names)) || [[ $codes != NOERROR_"$names"_* ]]; then
-        echo "error: $name's cache is not warm after two passes (see $D/dnsperf.$name.warm-check)" >&2
-        keep=true
-        exit 1
-    fi
-    answer=$(dig @127.0.0.1 -p "$port" +time=1 +tries=1 +short "www1.$zone" A 2>/dev/null || true)
+    local name=$1 answer
+    warm_resolver "$1" "$2" "$3" "$D/queries"
+    answer=$(dig @127.0.0.1 -p "$3" +time=1 +tries=1 +short "www1.$zone" A 2>/dev/null || true)
     [[ $answer == 10.0.0.1 ]] ||
         { echo "error: $name answers www1.$zone A with '$answer', not 10.0.0.1" >&2; exit 1; }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::header::{self, HeaderValue};
+use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{HeaderMap, Method, Response, StatusCode};
 
 use super::flight::{Disposition, Flight, Head, Phase, Reader};
@@ -463,6 +463,7 @@ impl Proxy {
         if storable.is_ok() {
             policy::strip_unshared_fields(&mut headers);
         }
+        let headers = owned(&headers);
         let stored = Stored {
             not_storable: storable.err(),
             status: fetched.status,
@@ -508,6 +509,21 @@ impl Proxy {
         !(cc.no_cache || cc.must_revalidate || cc.proxy_revalidate)
             && meta.staleness() <= self.grace
     }
+}
+
+/// `headers` in allocations of their own, sized to fit. hyper parses a response head into
+/// values (and unusual names) that are slices of the connection's read buffer; a stored copy
+/// that kept them would keep that whole buffer alive, several KiB per object.
+fn owned(headers: &HeaderMap) -> HeaderMap {
+    let mut owned = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let name =
+            HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or_else(|_| name.clone());
+        let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+        copy.set_sensitive(value.is_sensitive());
+        owned.append(name, copy);
+    }
+    owned
 }
 
 /// A fill that got no usable response: its clients learn why, and it is counted and retired.

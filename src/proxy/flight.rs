@@ -225,8 +225,8 @@ impl Flight {
         });
     }
 
-    /// The whole body, when every byte was kept; in one piece from now on (the stored copy
-    /// and the readers still streaming share it).
+    /// The whole body, when every byte was kept, in one allocation of its own; in one piece
+    /// from now on (the stored copy and the readers still streaming share it).
     pub fn whole_body(&self) -> Option<Bytes> {
         let mut whole = None;
         self.state.send_if_modified(|state| {
@@ -234,15 +234,12 @@ impl Flight {
             if !body.keep_all || body.kept_from() != 0 {
                 return false;
             }
-            let joined = match body.chunks.len() {
-                0 => Bytes::new(),
-                1 => body.chunks[0].clone(),
-                _ => {
-                    let mut joined = BytesMut::with_capacity(body.received as usize);
-                    body.chunks.iter().for_each(|c| joined.extend_from_slice(c));
-                    joined.freeze()
-                }
-            };
+            // Always a copy of its own: a chunk from hyper is a slice of the connection's read
+            // buffer, and keeping it would keep that whole buffer (8 KiB and more) alive for as
+            // long as the object is stored.
+            let mut joined = BytesMut::with_capacity(body.received as usize);
+            body.chunks.iter().for_each(|c| joined.extend_from_slice(c));
+            let joined = joined.freeze();
             body.chunks = VecDeque::from([joined.clone()]);
             body.starts = VecDeque::from([0]);
             whole = Some(joined);

@@ -4,6 +4,7 @@
 mod cluster;
 mod dns;
 mod drain;
+mod fuzz_corpus;
 mod geoip;
 mod httpdns;
 mod nsd_diff;

@@ -5,6 +5,7 @@ mod cluster;
 mod deploy;
 mod dns;
 mod drain;
+mod fuzz_corpus;
 mod geoip;
 mod httpdns;
 mod nsd_diff;

@@ -230,7 +230,8 @@ impl Node {
             max_connections: config.dns.tcp_max_connections,
         };
         let rrl = crate::dns::rrl::Rrl::new(&config.dns.rrl).map(Arc::new);
-        listeners.serve(handler.clone(), limits, rrl, &shutdown, &mut tasks);
+        let udp = crate::dns::server::UdpSyscalls::from_config(config.dns.udp_batch);
+        listeners.serve(handler.clone(), udp, limits, rrl, &shutdown, &mut tasks);
 
         let service = HttpDns::new(
             &config.httpdns,

@@ -26,6 +26,9 @@ pub struct DnsConfig {
     pub query_log: bool,
     /// Pre-built authoritative responses kept for repeated queries, at most (0: off).
     pub answer_cache_entries: usize,
+    /// Receive and send UDP in batches (recvmmsg/sendmmsg, Linux only; elsewhere ignored).
+    /// Off: one system call per datagram each way, for comparison.
+    pub udp_batch: bool,
     /// Response rate limiting for UDP.
     pub rrl: RrlConfig,
 }
@@ -353,6 +356,7 @@ impl Default for DnsConfig {
             tcp_max_connections: 1024,
             query_log: false,
             answer_cache_entries: 65_536,
+            udp_batch: true,
             rrl: RrlConfig::default(),
         }
     }

@@ -3,7 +3,11 @@
 //!
 //! hickory-server's `Server` spawns a task per UDP packet and re-encodes through its own
 //! response encoder; answering inline from one receive loop per core costs about half the CPU
-//! per answer, and lets `wire` truncate at RRset boundaries.
+//! per answer, and lets `wire` truncate at RRset boundaries. On Linux the UDP loop batches its
+//! system calls (`batch`: one recvmmsg and one sendmmsg per burst of queries).
+
+#[cfg(target_os = "linux")]
+mod batch;
 
 use std::io;
 use std::net::SocketAddr;
@@ -21,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
-use super::handler::{DnsHandler, Reply, Transport};
+use super::handler::{DnsHandler, Pending, Reply, Transport};
 use super::rrl::{self, Rrl, Verdict};
 use crate::metrics::ActionLabels;
 
@@ -30,6 +34,25 @@ pub struct DnsListeners {
     /// Several per address (SO_REUSEPORT), so that every core receives.
     pub udp: Vec<UdpSocket>,
     pub tcp: Vec<TcpListener>,
+}
+
+/// How a UDP loop talks to its socket (config `dns.udp_batch`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UdpSyscalls {
+    /// One recvmmsg and one sendmmsg per burst of up to `batch::BATCH` datagrams (Linux only).
+    Batched,
+    /// One recvfrom and one sendto per datagram.
+    PerPacket,
+}
+
+impl UdpSyscalls {
+    /// `Batched` where the OS has recvmmsg/sendmmsg and the config asks for it.
+    pub fn from_config(udp_batch: bool) -> UdpSyscalls {
+        match udp_batch && cfg!(target_os = "linux") {
+            true => UdpSyscalls::Batched,
+            false => UdpSyscalls::PerPacket,
+        }
+    }
 }
 
 /// TCP limits (config `dns.tcp_idle_timeout`, `dns.tcp_max_connections`).
@@ -86,6 +109,7 @@ impl DnsListeners {
     pub fn serve(
         self,
         handler: DnsHandler,
+        syscalls: UdpSyscalls,
         limits: TcpLimits,
         rrl: Option<Arc<Rrl>>,
         shutdown: &CancellationToken,
@@ -100,7 +124,12 @@ impl DnsListeners {
                 rrl: rrl.clone(),
                 rrl_metric: handler.metrics().rrl.clone(),
             };
-            tasks.spawn(serve_udp(udp, handler.clone(), shutdown.clone()));
+            let (handler, shutdown) = (handler.clone(), shutdown.clone());
+            match syscalls {
+                #[cfg(target_os = "linux")]
+                UdpSyscalls::Batched => tasks.spawn(batch::serve_udp(udp, handler, shutdown)),
+                _ => tasks.spawn(serve_udp(udp, handler, shutdown)),
+            };
         }
         let connections = Arc::new(Semaphore::new(limits.max_connections));
         for listener in self.tcp {
@@ -124,6 +153,7 @@ struct Udp {
     rrl_metric: Family<ActionLabels, Counter>,
 }
 
+/// The portable loop: one recvfrom and one sendto per query.
 async fn serve_udp(udp: Udp, handler: DnsHandler, shutdown: CancellationToken) {
     let mut packet = vec![0u8; MAX_MESSAGE];
     let mut response = Vec::with_capacity(4096);
@@ -145,24 +175,9 @@ async fn serve_udp(udp: Udp, handler: DnsHandler, shutdown: CancellationToken) {
             continue;
         }
         match handler.respond(&packet[..len], src, Transport::Udp, &mut response) {
-            // Recursion may wait on upstreams. A cache hit is ready at the first poll and is
-            // answered inline; anything else continues in a task so this loop keeps receiving.
             Reply::Recurse(pending) => {
-                let recursion = handler.clone();
-                let mut answer = Box::pin(async move {
-                    let mut response = Vec::new();
-                    let reply = recursion.recurse(*pending, &mut response).await;
-                    (reply, response)
-                });
-                match (&mut answer).now_or_never() {
-                    Some((reply, response)) => udp.send(reply, &response, src).await,
-                    None => {
-                        let udp = udp.clone();
-                        tokio::spawn(async move {
-                            let (reply, response) = answer.await;
-                            udp.send(reply, &response, src).await;
-                        });
-                    }
+                if let Some((reply, response)) = udp.recurse(&handler, pending, src) {
+                    udp.send(reply, &response, src).await;
                 }
             }
             reply => udp.send(reply, &response, src).await,
@@ -171,29 +186,68 @@ async fn serve_udp(udp: Udp, handler: DnsHandler, shutdown: CancellationToken) {
 }
 
 impl Udp {
+    /// Recursion may wait on upstreams. A cache hit is ready at the first poll and is returned
+    /// to be answered inline; anything else continues in a task that sends its own answer, so
+    /// the receive loop keeps receiving.
+    fn recurse(
+        &self,
+        handler: &DnsHandler,
+        pending: Box<Pending>,
+        src: SocketAddr,
+    ) -> Option<(Reply, Vec<u8>)> {
+        let recursion = handler.clone();
+        let mut answer = Box::pin(async move {
+            let mut response = Vec::new();
+            let reply = recursion.recurse(*pending, &mut response).await;
+            (reply, response)
+        });
+        if let Some(ready) = (&mut answer).now_or_never() {
+            return Some(ready);
+        }
+        let udp = self.clone();
+        tokio::spawn(async move {
+            let (reply, response) = answer.await;
+            udp.send(reply, &response, src).await;
+        });
+        None
+    }
+
     /// Sends a response, unless response rate limiting holds it back (or slips it).
     async fn send(&self, reply: Reply, response: &[u8], dst: SocketAddr) {
         let Reply::Send = reply else {
             return;
         };
+        let mut truncated = Vec::new();
+        let Some(out) = self.admit(response, dst, &mut truncated) else {
+            return;
+        };
+        if let Err(error) = self.socket.send_to(out, dst).await {
+            tracing::debug!(%error, %dst, "udp send error");
+        }
+    }
+
+    /// What response rate limiting lets out for `dst`: the response, its truncated form
+    /// (built in `truncated`) or nothing.
+    fn admit<'a>(
+        &self,
+        response: &'a [u8],
+        dst: SocketAddr,
+        truncated: &'a mut Vec<u8>,
+    ) -> Option<&'a [u8]> {
         let verdict = match &self.rrl {
             Some(rrl) => rrl.check(dst.ip(), response),
             None => Verdict::Send,
         };
-        let mut truncated = Vec::new();
-        let out = match verdict {
-            Verdict::Send => response,
-            Verdict::Slip if rrl::truncate(response, &mut truncated) => {
+        match verdict {
+            Verdict::Send => Some(response),
+            Verdict::Slip if rrl::truncate(response, truncated) => {
                 self.count("slipped");
-                &truncated
+                Some(truncated)
             }
             Verdict::Slip | Verdict::Drop => {
                 self.count("dropped");
-                return;
+                None
             }
-        };
-        if let Err(error) = self.socket.send_to(out, dst).await {
-            tracing::debug!(%error, %dst, "udp send error");
         }
     }
 

@@ -21,3 +21,4 @@ mod rrl;
 mod steering;
 mod support;
 mod tls;
+mod udp_batch;

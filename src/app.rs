@@ -243,36 +243,28 @@ impl Node {
         let acceptor = tls
             .as_ref()
             .map(|t| tokio_rustls::TlsAcceptor::from(Arc::clone(&t.config)));
-        let plain = httpdns_listeners.into_iter().map(|l| (l, None));
-        let secure = httpdns_tls_listeners
-            .into_iter()
-            .map(|l| (l, acceptor.clone()));
-        for (listener, acceptor) in plain.chain(secure) {
-            let service = Arc::clone(&service);
-            let handle = move |req, peer| Arc::clone(&service).handle(req, peer);
-            tasks.spawn(crate::http_server::serve(
-                listener,
-                acceptor,
-                handle,
-                http_limits.clone(),
-                shutdown.clone(),
-            ));
-        }
-        let plain = proxy_listeners.into_iter().map(|l| (l, None));
-        let secure = proxy_tls_listeners
-            .into_iter()
-            .map(|l| (l, acceptor.clone()));
-        for (listener, acceptor) in plain.chain(secure) {
+        let service_handle = move |req, peer| Arc::clone(&service).handle(req, peer);
+        let listeners = HttpListeners {
+            acceptor: &acceptor,
+            limits: &http_limits,
+            shutdown: &shutdown,
+        };
+        listeners.spawn(
+            &mut tasks,
+            httpdns_listeners,
+            httpdns_tls_listeners,
+            service_handle,
+        );
+        let proxy_handle = {
             let proxy = Arc::clone(&proxy);
-            let handle = move |req, peer| Arc::clone(&proxy).handle(req, peer);
-            tasks.spawn(crate::http_server::serve(
-                listener,
-                acceptor,
-                handle,
-                http_limits.clone(),
-                shutdown.clone(),
-            ));
-        }
+            move |req, peer| Arc::clone(&proxy).handle(req, peer)
+        };
+        listeners.spawn(
+            &mut tasks,
+            proxy_listeners,
+            proxy_tls_listeners,
+            proxy_handle,
+        );
 
         if let Some(listener) = admin_listener {
             let preload = crate::admin::preload::Preloader::new(
@@ -320,6 +312,44 @@ impl Node {
         // The generated certificate lives in a directory of its own, made for this process.
         if let Some(dir) = self.self_signed_cert.as_ref().and_then(|c| c.parent()) {
             let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// What every HTTP listener of the node is served with.
+struct HttpListeners<'a> {
+    acceptor: &'a Option<tokio_rustls::TlsAcceptor>,
+    limits: &'a Limits,
+    shutdown: &'a CancellationToken,
+}
+
+impl HttpListeners<'_> {
+    /// Serves `plain` listeners as they are and `secure` ones over TLS, each request by
+    /// `handle`.
+    fn spawn<H, F>(
+        &self,
+        tasks: &mut JoinSet<()>,
+        plain: Vec<TcpListener>,
+        secure: Vec<TcpListener>,
+        handle: H,
+    ) where
+        H: Fn(hyper::Request<hyper::body::Incoming>, SocketAddr) -> F
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        F: std::future::Future<Output = hyper::Response<crate::http_server::Body>> + Send + 'static,
+    {
+        let plain = plain.into_iter().map(|l| (l, None));
+        let secure = secure.into_iter().map(|l| (l, self.acceptor.clone()));
+        for (listener, acceptor) in plain.chain(secure) {
+            tasks.spawn(crate::http_server::serve(
+                listener,
+                acceptor,
+                handle.clone(),
+                self.limits.clone(),
+                self.shutdown.clone(),
+            ));
         }
     }
 }

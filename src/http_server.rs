@@ -10,7 +10,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,13 +20,13 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// The response body every handler of the node returns: in memory, or streamed (a proxied
 /// object too large to store).
@@ -58,7 +58,7 @@ pub async fn serve<H, F>(
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
-    let graceful = GracefulShutdown::new();
+    let connections = TaskTracker::new();
     let builder = connection_builder(&limits);
     let open = Arc::new(Semaphore::new(limits.max_connections));
     loop {
@@ -78,67 +78,191 @@ pub async fn serve<H, F>(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        // The TLS handshake and the first request's headers must both arrive by then.
-        let deadline = Instant::now() + limits.header_timeout;
-        // Set by the first request: after that hyper's own timeouts and limits apply.
-        let started = Arc::new(AtomicBool::new(false));
+        let activity = Arc::new(Activity::new());
         let handler = handler.clone();
-        let request_started = Arc::clone(&started);
+        let on_request = Arc::clone(&activity);
         let service = hyper::service::service_fn(move |req| {
-            request_started.store(true, Ordering::Relaxed);
+            let in_flight = InFlight::start(&on_request);
             let response = handler(req, peer);
-            async move { Ok::<_, Infallible>(response.await) }
-        });
-        let (acceptor, builder, limits) = (tls.clone(), builder.clone(), limits.clone());
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            // Held for as long as the connection is served.
-            let _permit = permit;
-            let io: Box<dyn Io> = match acceptor {
-                None => Box::new(stream),
-                Some(acceptor) => {
-                    match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => Box::new(stream),
-                        Ok(Err(error)) => {
-                            tracing::debug!(%error, %peer, "tls handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            limits.hit(Limit::HeaderTimeout);
-                            return;
-                        }
-                    }
-                }
-            };
-            let connection = builder.serve_connection(TokioIo::new(io), service);
-            let connection = watcher.watch(connection.into_owned());
-            tokio::pin!(connection);
-            // hyper times out HTTP/1.1 headers, but not a client that sends nothing, or only
-            // part of the HTTP/2 preface, or no HTTP/2 request: such a connection is dropped.
-            let ended = tokio::select! {
-                result = &mut connection => Some(result),
-                _ = tokio::time::sleep_until(deadline) => None,
-            };
-            let result = match ended {
-                Some(result) => result,
-                None if !started.load(Ordering::Relaxed) => {
-                    limits.hit(Limit::HeaderTimeout);
-                    tracing::debug!(%peer, "no request before the header timeout; closing");
-                    return;
-                }
-                None => connection.await,
-            };
-            if let Err(error) = result {
-                limits.count_connection_error(&*error);
-                tracing::debug!(%error, %peer, "http connection ended with an error");
+            async move {
+                let response = response.await;
+                drop(in_flight);
+                Ok::<_, Infallible>(response)
             }
         });
+        let connection = Connection {
+            peer,
+            activity,
+            limits: limits.clone(),
+            shutdown: shutdown.clone(),
+        };
+        let (acceptor, builder) = (tls.clone(), builder.clone());
+        connections.spawn(async move {
+            // Held for as long as the connection is served.
+            let _permit = permit;
+            connection.serve(stream, acceptor, builder, service).await;
+        });
     }
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+    connections.close();
+    if tokio::time::timeout(DRAIN_TIMEOUT, connections.wait())
         .await
         .is_err()
     {
         tracing::debug!("http connections still open after the drain timeout; closing them");
+    }
+}
+
+/// Requests in flight on one connection, and since when none has been.
+struct Activity {
+    opened: Instant,
+    in_flight: AtomicUsize,
+    /// Whether a request has ever started (before one, the header timeout applies).
+    started: AtomicBool,
+    /// Milliseconds after `opened` at which the last request in flight ended.
+    idle_since_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            opened: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            started: AtomicBool::new(false),
+            idle_since_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// When the connection will have been idle for `timeout`; None while a request is in flight.
+    fn idle_deadline(&self, timeout: Duration) -> Option<Instant> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let since = Duration::from_millis(self.idle_since_ms.load(Ordering::Acquire));
+        Some(self.opened + since + timeout)
+    }
+}
+
+/// One request being answered; its end marks the connection's activity.
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn start(activity: &Arc<Activity>) -> InFlight {
+        activity.started.store(true, Ordering::Relaxed);
+        activity.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(Arc::clone(activity))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let now = self.0.opened.elapsed().as_millis();
+        self.0
+            .idle_since_ms
+            .fetch_max(u64::try_from(now).unwrap_or(u64::MAX), Ordering::AcqRel);
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// One accepted connection and what its serving needs to know.
+struct Connection {
+    peer: SocketAddr,
+    activity: Arc<Activity>,
+    limits: Limits,
+    shutdown: CancellationToken,
+}
+
+impl Connection {
+    /// TLS handshake (if any), then HTTP until the client leaves, a limit closes the
+    /// connection, or the node stops (gracefully: requests in flight finish).
+    async fn serve<S>(
+        self,
+        stream: TcpStream,
+        acceptor: Option<TlsAcceptor>,
+        builder: auto::Builder<TokioExecutor>,
+        service: S,
+    ) where
+        S: hyper::service::Service<
+                Request<Incoming>,
+                Response = Response<Body>,
+                Error = Infallible,
+            > + Send
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        let Connection {
+            peer,
+            activity,
+            limits,
+            shutdown,
+        } = self;
+        // The TLS handshake and the first request's headers must both arrive by then.
+        let first_request_by = activity.opened + limits.header_timeout;
+        let io: Box<dyn Io> = match acceptor {
+            None => Box::new(stream),
+            Some(acceptor) => {
+                match tokio::time::timeout_at(first_request_by, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => Box::new(stream),
+                    Ok(Err(error)) => {
+                        tracing::debug!(%error, %peer, "tls handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        limits.hit(Limit::HeaderTimeout);
+                        return;
+                    }
+                }
+            }
+        };
+        let connection = builder.serve_connection(TokioIo::new(io), service);
+        let connection = connection.into_owned();
+        tokio::pin!(connection);
+        // hyper times out HTTP/1.1 headers, but not a client that sends nothing, or only part
+        // of the HTTP/2 preface, or no HTTP/2 request: such a connection is dropped. Nor does
+        // it close an HTTP/2 connection with no streams: that is the idle timeout.
+        let mut check_at = first_request_by.min(activity.opened + limits.idle_timeout);
+        let mut closing = false;
+        let result = loop {
+            tokio::select! {
+                result = &mut connection => break result,
+                _ = shutdown.cancelled(), if !closing => {
+                    closing = true;
+                    check_at = Instant::now() + DRAIN_TIMEOUT;
+                    connection.as_mut().graceful_shutdown();
+                }
+                _ = tokio::time::sleep_until(check_at) => {
+                    if closing {
+                        // A client that never finishes the graceful close (an HTTP/2 client
+                        // that ignores GOAWAY's ping, say) is cut off.
+                        tracing::debug!(%peer, "graceful close not finished in time; dropping");
+                        return;
+                    }
+                    if !activity.started.load(Ordering::Relaxed) {
+                        if Instant::now() < first_request_by {
+                            check_at = first_request_by;
+                            continue;
+                        }
+                        limits.hit(Limit::HeaderTimeout);
+                        tracing::debug!(%peer, "no request before the header timeout; closing");
+                        return;
+                    }
+                    match activity.idle_deadline(limits.idle_timeout) {
+                        Some(at) if at <= Instant::now() => {
+                            limits.hit(Limit::IdleTimeout);
+                            tracing::debug!(%peer, "idle connection; closing it gracefully");
+                            closing = true;
+                            check_at = Instant::now() + DRAIN_TIMEOUT;
+                            connection.as_mut().graceful_shutdown();
+                        }
+                        Some(at) => check_at = at,
+                        None => check_at = Instant::now() + limits.idle_timeout,
+                    }
+                }
+            }
+        };
+        if let Err(error) = result {
+            limits.count_connection_error(&*error);
+            tracing::debug!(%error, %peer, "http connection ended with an error");
+        }
     }
 }
 

@@ -319,6 +319,7 @@ impl Config {
         for (key, value) in [
             ("http.header_timeout_ms", l.header_timeout_ms),
             ("http.body_timeout_ms", l.body_timeout_ms),
+            ("http.idle_timeout_ms", l.idle_timeout_ms),
             ("http.max_streams", u64::from(l.max_streams)),
             ("http.max_pending_resets", l.max_pending_resets as u64),
             ("http.max_connections", l.max_connections as u64),

@@ -186,6 +186,10 @@ pub struct HttpConfig {
     pub header_timeout_ms: u64,
     /// Once its headers are in, a request body the server reads must arrive whole within this.
     pub body_timeout_ms: u64,
+    /// A connection with no request in flight for this long is closed: HTTP/2 with GOAWAY
+    /// (pings do not count as activity); HTTP/1.1 between requests (`header_timeout_ms` also
+    /// applies there, whichever is shorter).
+    pub idle_timeout_ms: u64,
     /// Request header fields at most (HTTP/1.1); more is a 431.
     pub max_headers: usize,
     /// Size of a request head: HTTP/1.1 request line and fields (more is a 431); HTTP/2 the
@@ -206,6 +210,7 @@ impl Default for HttpConfig {
         Self {
             header_timeout_ms: 10_000,
             body_timeout_ms: 30_000,
+            idle_timeout_ms: 60_000,
             max_headers: 100,
             max_header_bytes: ByteSize(64 << 10),
             max_streams: 256,

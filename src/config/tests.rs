@@ -136,16 +136,18 @@ fn tls_certificate_entries_are_checked_by_key_path() {
 fn http_limits_have_defaults_and_are_checked() {
     let config = Config::embedded().unwrap();
     assert_eq!(config.http.header_timeout_ms, 10_000);
+    assert_eq!(config.http.idle_timeout_ms, 60_000);
     assert_eq!(config.http.max_header_bytes, ByteSize(64 << 10));
     assert_eq!(config.http.max_streams, 256);
     assert_eq!(config.proxy.max_request_body, ByteSize(16 << 20));
-    let text = "[http]\nheader_timeout_ms = 0\nmax_headers = 0\nmax_header_bytes = \"4KiB\"\n\
-                max_streams = 0\n[proxy]\nmax_request_body = \"1KiB\"\n";
+    let text = "[http]\nheader_timeout_ms = 0\nidle_timeout_ms = 0\nmax_headers = 0\n\
+                max_header_bytes = \"4KiB\"\nmax_streams = 0\n[proxy]\nmax_request_body = \"1KiB\"\n";
     let config = Config::from_toml_str(text, "t.toml", None).expect("parses");
     let problems: Vec<String> = config.validate().iter().map(|p| p.to_string()).collect();
-    assert_eq!(problems.len(), 4, "{problems:?}");
+    assert_eq!(problems.len(), 5, "{problems:?}");
     for (problem, key) in problems.iter().zip([
         "http.header_timeout_ms",
+        "http.idle_timeout_ms",
         "http.max_streams",
         "http.max_headers",
         "http.max_header_bytes",

@@ -23,6 +23,8 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// A request body read whole by a handler, from when it starts reading.
     pub body_timeout: Duration,
+    /// No request in flight for this long: the connection is closed gracefully.
+    pub idle_timeout: Duration,
     pub max_headers: usize,
     /// HTTP/1.1 request head (hyper's read buffer); HTTP/2 decoded header list.
     pub max_header_bytes: usize,
@@ -51,6 +53,8 @@ pub enum Limit {
     BadBody,
     /// `max_connections` were open: the new one was closed at once.
     Connections,
+    /// No request in flight for `idle_timeout`: closed gracefully (HTTP/2 GOAWAY).
+    IdleTimeout,
 }
 
 impl Limit {
@@ -58,6 +62,7 @@ impl Limit {
         match self {
             Limit::HeaderTimeout => "header_timeout",
             Limit::Connections => "connections",
+            Limit::IdleTimeout => "idle_timeout",
             Limit::HeaderTooLarge => "header_too_large",
             Limit::BadRequest => "bad_request",
             Limit::BodyTimeout => "body_timeout",
@@ -72,6 +77,7 @@ impl Limits {
         Limits {
             header_timeout: Duration::from_millis(config.header_timeout_ms),
             body_timeout: Duration::from_millis(config.body_timeout_ms),
+            idle_timeout: Duration::from_millis(config.idle_timeout_ms),
             max_headers: config.max_headers,
             // validate() keeps it in range; clamp anyway, since hyper panics outside it.
             max_header_bytes: (config.max_header_bytes.0.min(u64::from(u32::MAX)) as usize)

@@ -1,8 +1,17 @@
-//! The node with MaxMind's own test databases and with corrupt ones (from ../shared/geoip).
+//! The node with MaxMind's own test databases and with corrupt ones (from ../shared/geoip), and
+//! a GeoIP file broken between two reloads.
 
+use std::path::Path;
 use std::process::Command;
 
-use crate::support::{Node, dig, have_tool, repo_root, shared_geoip};
+use hickory_proto::op::Message;
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
+use hickory_proto::rr::{RData, RecordType};
+
+use crate::dns::http;
+use crate::support::{
+    Node, ask, dig, dns_client, edgenode, have_tool, query, repo_root, shared_geoip, write_file,
+};
 
 /// The README example: MaxMind's test country DB puts 175.16.199.0/24 in Asia and
 /// 216.160.83.56/29 in North America.
@@ -66,4 +75,85 @@ fn corrupt_databases_are_refused_with_their_path() {
             assert!(!stderr.contains("panicked"), "{command} {name}: {stderr}");
         }
     }
+}
+
+/// `edgenode geoip build` from one CSV line: `network,country,continent`.
+fn build_mmdb(dir: &Path, line: &str, out: &Path) {
+    let csv = write_file(
+        dir,
+        "geo.csv",
+        &format!("network,country,continent,asn\n{line}\n"),
+    );
+    let (ok, stdout, stderr) = edgenode(&[
+        "geoip",
+        "build",
+        csv.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stdout}{stderr}");
+}
+
+/// A GeoIP file replaced by a broken one: the reload fails naming the file, the old database
+/// keeps deciding (cached answers included); a good file afterwards is taken at once.
+#[tokio::test]
+async fn a_reload_with_a_broken_database_keeps_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mmdb = dir.path().join("geo.mmdb");
+    build_mmdb(dir.path(), "175.16.199.0/24,CN,AS", &mmdb);
+    let node = Node::start(&[
+        "--geoip",
+        mmdb.to_str().unwrap(),
+        "--dns-listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ]);
+    let admin = node.admin.unwrap();
+    let udp = dns_client(node.dns(), false).await;
+    let www_for_subnet = || {
+        let mut message = query("www.example.test.", RecordType::A, Some(1232));
+        if let Some(edns) = message.edns.as_mut() {
+            let subnet = ClientSubnet::new("175.16.199.0".parse().unwrap(), 24, 0);
+            edns.options_mut().insert(EdnsOption::Subnet(subnet));
+        }
+        message
+    };
+    let first_a = |m: &Message| match m.answers.first().map(|a| &a.data) {
+        Some(RData::A(a)) => a.0.to_string(),
+        other => format!("{other:?}"),
+    };
+    assert_eq!(first_a(&ask(&udp, www_for_subnet()).await), "127.0.1.10");
+
+    // Truncated to half, then a file of garbage, then (when ../shared is there) every database
+    // that must be rejected.
+    let good = std::fs::read(&mmdb).unwrap();
+    let mut broken = vec![good[..good.len() / 2].to_vec(), b"not a database".to_vec()];
+    match shared_geoip() {
+        Some(geoip) => {
+            let bad = geoip.join("maxmind-bad");
+            let list = std::fs::read_to_string(bad.join("MUST-REJECT.txt")).unwrap();
+            for name in list.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                broken.push(std::fs::read(bad.join(name)).unwrap());
+            }
+        }
+        None => println!("../shared/geoip absent: only the project's own broken files"),
+    }
+    for (i, bytes) in broken.iter().enumerate() {
+        std::fs::write(&mmdb, bytes).unwrap();
+        let (status, body) = http(admin, "POST", "/admin/reload", None).await;
+        assert_eq!(status, 422, "broken file {i}: {body}");
+        assert!(body.contains("geo.mmdb"), "broken file {i}: {body}");
+        assert_eq!(
+            first_a(&ask(&udp, www_for_subnet()).await),
+            "127.0.1.10",
+            "broken file {i}"
+        );
+    }
+
+    // A good database that moves the subnet to Europe is used at once.
+    build_mmdb(dir.path(), "175.16.199.0/24,DE,EU", &mmdb);
+    let (status, body) = http(admin, "POST", "/admin/reload", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(first_a(&ask(&udp, www_for_subnet()).await), "127.0.3.10");
 }

@@ -146,14 +146,15 @@ impl Proxy {
             .path_and_query()
             .map_or("/", |p| p.as_str())
             .to_string();
-        let method = req.method().clone();
-        let mut headers = req.headers().clone();
+        let (parts, body) = req.into_parts();
+        let method = parts.method;
+        let mut headers = parts.headers;
         policy::strip_hop_by_hop(&mut headers);
         request::prepare_forwarded(&mut headers, &host);
         let from_sibling = self.sibling_request(&mut headers);
 
         if !policy::is_cacheable_method(&method) {
-            let body = match read_body(req.into_body(), self.max_request_body, &self.limits).await {
+            let body = match read_body(body, self.max_request_body, &self.limits).await {
                 Ok(body) => body,
                 Err(error) => {
                     return request::closing(self.error(error.status(), &error.to_string()));

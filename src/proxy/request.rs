@@ -11,6 +11,7 @@
 use hyper::header::{self, HeaderValue};
 use hyper::{HeaderMap, Request, Response, Version};
 
+use super::policy;
 use crate::http_server::Body;
 
 /// Request fields that name another host, URL, scheme, port or method than the request's own.
@@ -102,9 +103,7 @@ fn normalise(raw: &str) -> Option<String> {
 /// and so are `Content-Length` and `Expect`: the node reads any body itself and frames what it
 /// forwards anew (a GET's body is never forwarded, so its length must not be either).
 pub(super) fn prepare_forwarded(headers: &mut HeaderMap, host: &str) {
-    for name in OVERRIDE_FIELDS {
-        headers.remove(name);
-    }
+    policy::remove_named(headers, &OVERRIDE_FIELDS);
     headers.remove(header::CONTENT_LENGTH);
     headers.remove(header::EXPECT);
     match HeaderValue::from_str(host) {

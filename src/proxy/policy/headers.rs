@@ -33,7 +33,19 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(&name);
     }
-    for name in HOP_BY_HOP {
+    remove_named(headers, &HOP_BY_HOP);
+}
+
+/// Removes every field whose name is in `names` (lowercase). Looks at the fields present
+/// rather than looking up each name: most messages carry none of them, and a lookup by `&str`
+/// parses and hashes the name each time.
+pub fn remove_named(headers: &mut HeaderMap, names: &[&str]) {
+    let present: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| names.contains(&name.as_str()))
+        .cloned()
+        .collect();
+    for name in present {
         headers.remove(name);
     }
 }

@@ -36,8 +36,14 @@ pub fn parse_http_date(value: &[u8]) -> Option<SystemTime> {
 /// against the date.
 pub fn parse_http_date_at(value: &[u8], now: SystemTime) -> Option<SystemTime> {
     let text = std::str::from_utf8(value).ok()?;
-    let fields: Vec<&str> = text.split_ascii_whitespace().collect();
-    let (year, month, day, time) = match fields.as_slice() {
+    // At most six fields (IMF-fixdate); no allocation, parsed on every cache hit.
+    let mut fields = [""; 6];
+    let mut count = 0;
+    for field in text.split_ascii_whitespace() {
+        *fields.get_mut(count)? = field;
+        count += 1;
+    }
+    let (year, month, day, time) = match &fields[..count] {
         // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
         [day_name, day, month, year, time, "GMT"] if has_day_name(day_name, true) => (
             four_digit_year(year)?,

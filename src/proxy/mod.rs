@@ -46,6 +46,9 @@ const CLIENT_CONDITIONALS: [HeaderName; 6] = [
     header::RANGE,
 ];
 
+/// The `Cache-Status` response field (RFC 9211).
+const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
+
 /// The proxy service, shared by every connection.
 pub struct Proxy {
     upstream: Upstream,
@@ -350,15 +353,13 @@ impl Proxy {
         cache_status: &str,
     ) -> Response<Body> {
         policy::strip_hop_by_hop(&mut headers);
-        if let Some(age) = age
-            && let Ok(value) = HeaderValue::from_str(&age.as_secs().to_string())
-        {
-            headers.insert(header::AGE, value);
+        if let Some(age) = age {
+            headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
         }
         let via = HeaderValue::from_static("1.1 edgenode");
         headers.append(header::VIA, via);
         if let Ok(value) = HeaderValue::from_str(cache_status) {
-            headers.insert(HeaderName::from_static("cache-status"), value);
+            headers.insert(CACHE_STATUS, value);
         }
         let mut response = Response::new(body);
         *response.status_mut() = status;

@@ -84,6 +84,11 @@ pub fn setup(config: &TlsConfig, generated_dir: &Path) -> Result<TlsSetup, TlsEr
         .with_no_client_auth()
         .with_cert_resolver(Arc::clone(&store) as Arc<dyn ResolvesServerCert>);
     server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // Session resumption by stateless tickets (keys random per process, rotated every 6 h,
+    // tickets valid 12 h), as nginx's default: a returning client skips the certificate and
+    // the key exchange's signature, and no per-client state is kept (rustls's default is a
+    // 256-entry session cache, which a busy node cycles through in moments).
+    server.ticketer = rustls::crypto::ring::Ticketer::new()?;
     Ok(TlsSetup {
         config: Arc::new(server),
         store,

@@ -373,7 +373,7 @@ pub async fn tls_handshake(
 
 /// Accepts any server certificate, still checking the handshake signatures.
 #[derive(Debug)]
-struct AnyCertificate(std::sync::Arc<rustls::crypto::CryptoProvider>);
+pub struct AnyCertificate(pub std::sync::Arc<rustls::crypto::CryptoProvider>);
 
 impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
     fn verify_server_cert(

@@ -151,3 +151,62 @@ async fn tls_1_2_only_when_configured() {
         "1.3 when the client offers it"
     );
 }
+
+/// TLS 1.3 session resumption by stateless tickets: a client that comes back resumes, also
+/// after many more clients than a session cache would hold (rustls keeps 256 by default).
+#[tokio::test]
+async fn returning_clients_resume_their_sessions() {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path(), "");
+    let listener = node.https.unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let client = || {
+        let config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_protocol_versions(TLS13_ONLY)
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(crate::support::AnyCertificate(Arc::clone(
+                &provider,
+            ))))
+            .with_no_client_auth();
+        Arc::new(config)
+    };
+    // One request per connection, read to the end, so that the client takes in the tickets
+    // the server sends after the handshake; returns how the handshake went.
+    let visit = |config: Arc<rustls::ClientConfig>| async move {
+        let tcp = tokio::net::TcpStream::connect(listener).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        let kind = tls.get_ref().1.handshake_kind();
+        tls.write_all(b"GET /nothing HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = Vec::new();
+        let _ = tls.read_to_end(&mut response).await;
+        assert!(response.starts_with(b"HTTP/1.1 "), "{response:?}");
+        kind
+    };
+    let returning = client();
+    assert_eq!(
+        visit(Arc::clone(&returning)).await,
+        Some(rustls::HandshakeKind::Full)
+    );
+    assert_eq!(
+        visit(Arc::clone(&returning)).await,
+        Some(rustls::HandshakeKind::Resumed)
+    );
+    for _ in 0..300 {
+        visit(client()).await;
+    }
+    assert_eq!(
+        visit(returning).await,
+        Some(rustls::HandshakeKind::Resumed),
+        "resumed after 300 other clients"
+    );
+}

@@ -147,11 +147,17 @@ impl CompactHead {
         map
     }
 
-    /// Only the fields named `name`, as a `HeaderMap`.
+    /// Only the fields named `name`, as a `HeaderMap` (the others are skipped unbuilt).
     pub fn only(&self, name: &HeaderName) -> HeaderMap {
         let mut map = HeaderMap::new();
-        for (n, value) in self.iter().filter(|(n, _)| n == name) {
-            map.append(n, value);
+        let named = |n: &Name<'_>| match n {
+            Name::Known(known) => *known == name,
+            Name::Text(text) => *text == name.as_str().as_bytes(),
+        };
+        for (_, value) in self.raw().filter(|(n, _)| named(n)) {
+            if let Some(value) = self.value(value) {
+                map.append(name, value);
+            }
         }
         map
     }
@@ -177,6 +183,17 @@ impl CompactHead {
     /// The fields in order. Values share the buffer (no copy); a name in `KNOWN` is a copy of a
     /// constant, any other name is allocated.
     pub fn iter(&self) -> impl Iterator<Item = (HeaderName, HeaderValue)> + '_ {
+        self.raw().filter_map(|(name, value)| {
+            let name = match name {
+                Name::Known(known) => known.clone(),
+                Name::Text(text) => HeaderName::from_bytes(text).ok()?,
+            };
+            Some((name, self.value(value)?))
+        })
+    }
+
+    /// The fields in order: each one's name, and where its value is.
+    fn raw(&self) -> impl Iterator<Item = (Name<'_>, ValueAt)> + '_ {
         let table = self.table();
         let text_end = self.packed.len().saturating_sub(4 + table.len());
         let mut start = 0usize;
@@ -189,15 +206,35 @@ impl CompactHead {
                 return None;
             }
             let name = match field.name_len {
-                0 => KNOWN.get(usize::from(field.known))?.clone(),
-                _ => HeaderName::from_bytes(&self.packed[from..value_start]).ok()?,
+                0 => Name::Known(KNOWN.get(usize::from(field.known))?),
+                _ => Name::Text(&self.packed[from..value_start]),
             };
-            let mut value =
-                HeaderValue::from_maybe_shared(self.packed.slice(value_start..end)).ok()?;
-            value.set_sensitive(field.sensitive);
+            let value = ValueAt {
+                range: value_start..end,
+                sensitive: field.sensitive,
+            };
             Some((name, value))
         })
     }
+
+    /// A value as a slice of the buffer.
+    fn value(&self, at: ValueAt) -> Option<HeaderValue> {
+        let mut value = HeaderValue::from_maybe_shared(self.packed.slice(at.range)).ok()?;
+        value.set_sensitive(at.sensitive);
+        Some(value)
+    }
+}
+
+/// A field's name in a [`CompactHead`], before it is built.
+enum Name<'a> {
+    Known(&'static HeaderName),
+    Text(&'a [u8]),
+}
+
+/// Where a field's value is in a [`CompactHead`]'s buffer.
+struct ValueAt {
+    range: std::ops::Range<usize>,
+    sensitive: bool,
 }
 
 #[cfg(test)]
@@ -224,6 +261,11 @@ mod tests {
         let custom: Vec<_> = back.get_all("x-custom").iter().collect();
         assert_eq!(custom, ["one", ""]);
         assert_eq!(head.only(&header::SET_COOKIE).len(), 2);
+        let custom = head.only(&HeaderName::from_static("x-custom"));
+        assert_eq!(
+            custom.get_all("x-custom").iter().collect::<Vec<_>>(),
+            ["one", ""]
+        );
         let text = "text/plain".len() + "x-custom".len() * 2 + 3 + 3 + 3 + "x-token".len() + 6;
         assert_eq!(head.heap_bytes(), text + 6 * 8 + 4);
     }

@@ -302,6 +302,9 @@ impl Inner {
         meta: EntryMeta,
     ) -> Instant {
         let stored_at = self.clock.now();
+        // The key in an allocation of its own, sized to fit: the caller's may be a `String`'s
+        // buffer with spare capacity, or a slice keeping a larger buffer alive.
+        let key = CacheKey::new(key.namespace, Bytes::copy_from_slice(&key.key));
         let entry = Entry::new(&key, value, meta, stored_at);
         self.stats.stored(key.namespace, entry.charge);
         self.store.insert(key, Arc::new(entry)).await;

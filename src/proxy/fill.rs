@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::header::{self, HeaderName, HeaderValue};
+use hyper::header::{self, HeaderValue};
 use hyper::{HeaderMap, Method, Response, StatusCode};
 
 use super::flight::{Disposition, Flight, Head, Phase, Reader};
@@ -99,11 +99,10 @@ impl Proxy {
             return key;
         }
         match self.cache.get::<Stored>(&ask.key).await {
-            Lookup::Fresh { value, .. } | Lookup::Stale { value, .. } => {
-                policy::vary_key(&value.headers, &ask.headers)
-                    .filter(|v| !v.is_empty())
-                    .map_or_else(|| ask.key.clone(), |v| variant_key(&ask.key, &v))
-            }
+            Lookup::Fresh { value, .. } | Lookup::Stale { value, .. } => value
+                .vary_key_for(&ask.headers)
+                .filter(|v| !v.is_empty())
+                .map_or_else(|| ask.key.clone(), |v| variant_key(&ask.key, &v)),
             Lookup::Miss => ask.key.clone(),
         }
     }
@@ -115,9 +114,19 @@ impl Proxy {
             Phase::Pending => Joining::Retry(None),
             Phase::Failed(error) => Joining::Answer(self.after_failure(ask, &error).await),
             Phase::Complete(stored) => {
-                let age = stored.meta(SystemTime::now(), self.heuristic_max).age;
+                let headers = stored.headers();
+                let age = stored
+                    .meta_with(&headers, SystemTime::now(), self.heuristic_max)
+                    .age;
                 let status = format!("edgenode; fwd=stale; fwd-status=304; stored{collapsed}");
-                Joining::Answer(self.serve(&Method::GET, &stored, age, &ask.headers, &status))
+                Joining::Answer(self.serve(
+                    &Method::GET,
+                    &stored,
+                    headers,
+                    age,
+                    &ask.headers,
+                    &status,
+                ))
             }
             Phase::Streaming(head) => {
                 if !leader {
@@ -167,7 +176,17 @@ impl Proxy {
         let whole = head.status == StatusCode::OK && head.disposition == Disposition::Store;
         if whole && ask.headers.contains_key(header::RANGE) {
             return match reader.finished().await {
-                Some(stored) => self.serve(&Method::GET, &stored, meta.age, &ask.headers, &status),
+                Some(stored) => {
+                    let headers = stored.headers();
+                    self.serve(
+                        &Method::GET,
+                        &stored,
+                        headers,
+                        meta.age,
+                        &ask.headers,
+                        &status,
+                    )
+                }
                 None => self.error(StatusCode::BAD_GATEWAY, "the origin's body failed"),
             };
         }
@@ -200,7 +219,8 @@ impl Proxy {
         if let Some((stored, _)) = self.stored_variant(&ask.key, &ask.headers).await
             && storable_reason(&stored).is_none()
         {
-            let meta = stored.meta(SystemTime::now(), self.heuristic_max);
+            let headers = stored.headers();
+            let meta = stored.meta_with(&headers, SystemTime::now(), self.heuristic_max);
             let status = if policy::reuse(&meta, &ask.request_cc) == Reuse::Fresh {
                 Some("edgenode; hit")
             } else if policy::serve_stale_on_error(&meta, &ask.request_cc)
@@ -211,7 +231,14 @@ impl Proxy {
                 None
             };
             if let Some(status) = status {
-                return self.serve(&Method::GET, &stored, meta.age, &ask.headers, status);
+                return self.serve(
+                    &Method::GET,
+                    &stored,
+                    headers,
+                    meta.age,
+                    &ask.headers,
+                    status,
+                );
             }
         }
         self.upstream_error(error)
@@ -253,7 +280,7 @@ impl Proxy {
             upstream_headers.remove(name);
         }
         if let Some((previous, _)) = &previous {
-            upstream_headers.extend(policy::validation_headers(&previous.headers));
+            upstream_headers.extend(policy::validation_headers(&previous.headers()));
         }
         let request_time = SystemTime::now();
         let opened = self.open_for_fill(ask, upstream_headers).await;
@@ -272,9 +299,9 @@ impl Proxy {
         }
         if let Some((previous, slot)) = previous
             && status == StatusCode::NOT_MODIFIED
-            && policy::validated_by(&previous.headers, opened.response.headers())
+            && policy::validated_by(&previous.headers(), opened.response.headers())
         {
-            let mut merged = previous.headers.clone();
+            let mut merged = previous.headers();
             policy::merge_304(&mut merged, opened.response.headers());
             let refreshed = Fetched {
                 status: previous.status,
@@ -463,17 +490,16 @@ impl Proxy {
         if storable.is_ok() {
             policy::strip_unshared_fields(&mut headers);
         }
-        let headers = owned(&headers);
-        let stored = Stored {
-            not_storable: storable.err(),
-            status: fetched.status,
-            vary_key: policy::vary_key(&headers, req_headers),
-            headers,
-            body: fetched.body,
+        let stored = Stored::new(
+            storable.err(),
+            fetched.status,
+            &headers,
+            fetched.body,
             request_time,
             response_time,
-        };
-        let meta = stored.meta(response_time, self.heuristic_max);
+            policy::vary_key(&headers, req_headers),
+        );
+        let meta = stored.meta_with(&headers, response_time, self.heuristic_max);
         let (fresh_for, stale_for) = match storable {
             Err(_) => (Duration::ZERO, Duration::ZERO),
             Ok(()) => {
@@ -509,21 +535,6 @@ impl Proxy {
         !(cc.no_cache || cc.must_revalidate || cc.proxy_revalidate)
             && meta.staleness() <= self.grace
     }
-}
-
-/// `headers` in allocations of their own, sized to fit. hyper parses a response head into
-/// values (and unusual names) that are slices of the connection's read buffer; a stored copy
-/// that kept them would keep that whole buffer alive, several KiB per object.
-fn owned(headers: &HeaderMap) -> HeaderMap {
-    let mut owned = HeaderMap::with_capacity(headers.len());
-    for (name, value) in headers {
-        let name =
-            HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or_else(|_| name.clone());
-        let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
-        copy.set_sensitive(value.is_sensitive());
-        owned.append(name, copy);
-    }
-    owned
 }
 
 /// A fill that got no usable response: its clients learn why, and it is counted and retired.

@@ -6,6 +6,7 @@
 //! key (host + path + query) -> cache phase (`CacheOutcome`: hit, stale, miss, bypass) ->
 //! upstream (`upstream`: origin table, timeouts, retries, circuit breaker).
 
+mod compact_head;
 mod fill;
 mod flight;
 pub mod policy;
@@ -129,7 +130,7 @@ impl Proxy {
         if first.selected_by(req_headers) {
             return Some((first, key));
         }
-        let other = variant_key(primary, &policy::vary_key(&first.headers, req_headers)?);
+        let other = variant_key(primary, &first.vary_key_for(req_headers)?);
         lookup(other)
             .await
             .filter(|(stored, _)| stored.selected_by(req_headers))
@@ -219,7 +220,8 @@ impl Proxy {
         if storable_reason(&stored).is_some() {
             return None;
         }
-        let meta = stored.meta(SystemTime::now(), self.heuristic_max);
+        let headers = stored.headers();
+        let meta = stored.meta_with(&headers, SystemTime::now(), self.heuristic_max);
         let status = match policy::reuse(&meta, &ask.request_cc) {
             Reuse::Fresh => "edgenode; hit",
             Reuse::StaleWhileRevalidate => {
@@ -229,19 +231,27 @@ impl Proxy {
             Reuse::StaleAccepted => "edgenode; hit; detail=\"max-stale\"",
             _ => return None,
         };
-        Some(self.serve(&Method::GET, &stored, meta.age, &ask.headers, status))
+        Some(self.serve(
+            &Method::GET,
+            &stored,
+            headers,
+            meta.age,
+            &ask.headers,
+            status,
+        ))
     }
 
-    /// A response from a stored object: Age, conditional 304s, and single byte ranges.
+    /// A response from a stored object, whose fields `headers` are (`Stored::headers`): Age,
+    /// conditional 304s, and single byte ranges.
     fn serve(
         &self,
         method: &Method,
         stored: &Stored,
+        mut headers: HeaderMap,
         age: Duration,
         req_headers: &HeaderMap,
         cache_status: &str,
     ) -> Response<Body> {
-        let mut headers = stored.headers.clone();
         headers.remove(header::CONTENT_LENGTH);
         if stored.status != StatusCode::OK {
             return self.respond(
@@ -252,7 +262,7 @@ impl Proxy {
                 cache_status,
             );
         }
-        if policy::not_modified(req_headers, &stored.headers) {
+        if policy::not_modified(req_headers, &headers) {
             return self.respond(
                 StatusCode::NOT_MODIFIED,
                 headers,
@@ -263,7 +273,7 @@ impl Proxy {
         }
         headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
         let len = stored.body.len() as u64;
-        match policy::byte_range(method, req_headers, &stored.headers, len) {
+        match policy::byte_range(method, req_headers, &headers, len) {
             Ok(None) => self.respond(
                 StatusCode::OK,
                 headers,

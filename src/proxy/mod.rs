@@ -254,7 +254,7 @@ impl Proxy {
     ) -> Response<Body> {
         headers.remove(header::CONTENT_LENGTH);
         if stored.status != StatusCode::OK {
-            return self.respond(
+            return self.respond_stored(
                 stored.status,
                 headers,
                 stored.body.clone(),
@@ -263,7 +263,7 @@ impl Proxy {
             );
         }
         if policy::not_modified(req_headers, &headers) {
-            return self.respond(
+            return self.respond_stored(
                 StatusCode::NOT_MODIFIED,
                 headers,
                 Bytes::new(),
@@ -274,7 +274,7 @@ impl Proxy {
         headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
         let len = stored.body.len() as u64;
         match policy::byte_range(method, req_headers, &headers, len) {
-            Ok(None) => self.respond(
+            Ok(None) => self.respond_stored(
                 StatusCode::OK,
                 headers,
                 stored.body.clone(),
@@ -287,7 +287,7 @@ impl Proxy {
                     headers.insert(header::CONTENT_RANGE, value);
                 }
                 let body = stored.body.slice(start as usize..=end as usize);
-                self.respond(
+                self.respond_stored(
                     StatusCode::PARTIAL_CONTENT,
                     headers,
                     body,
@@ -300,7 +300,7 @@ impl Proxy {
                 if let Ok(value) = HeaderValue::from_str(&format!("bytes */{len}")) {
                     headers.insert(header::CONTENT_RANGE, value);
                 }
-                self.respond(
+                self.respond_stored(
                     StatusCode::RANGE_NOT_SATISFIABLE,
                     headers,
                     Bytes::new(),
@@ -363,6 +363,31 @@ impl Proxy {
         cache_status: &str,
     ) -> Response<Body> {
         policy::strip_hop_by_hop(&mut headers);
+        self.finish(status, headers, body, age, cache_status)
+    }
+
+    /// As [`Proxy::respond`], for a stored object's fields: hop-by-hop ones were removed
+    /// before it was stored.
+    fn respond_stored(
+        &self,
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+        age: Option<Duration>,
+        cache_status: &str,
+    ) -> Response<Body> {
+        self.finish(status, headers, full(body), age, cache_status)
+    }
+
+    /// Age, Via and Cache-Status added to `headers`.
+    fn finish(
+        &self,
+        status: StatusCode,
+        mut headers: HeaderMap,
+        body: Body,
+        age: Option<Duration>,
+        cache_status: &str,
+    ) -> Response<Body> {
         if let Some(age) = age {
             headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
         }

@@ -34,7 +34,7 @@ use hyper::http::{HeaderMap, Method, StatusCode};
 pub use cache_control::CacheControl;
 pub use conditional::{not_modified, validated_by, validation_headers};
 pub use freshness::{
-    Reuse, StoredMeta, current_age, freshness_lifetime, reuse, serve_stale_on_error,
+    Reuse, StoredMeta, current_age, freshness_lifetime, initial_age, reuse, serve_stale_on_error,
 };
 pub use headers::{merge_304, remove_named, strip_hop_by_hop, strip_unshared_fields};
 pub use http_date::{format_http_date, parse_http_date, parse_http_date_at};

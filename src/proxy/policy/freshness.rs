@@ -83,6 +83,17 @@ pub fn current_age(
     response_time: SystemTime,
     now: SystemTime,
 ) -> Duration {
+    let resident_time = now.duration_since(response_time).unwrap_or_default();
+    initial_age(resp_headers, request_time, response_time).saturating_add(resident_time)
+}
+
+/// The `corrected_initial_age` of RFC 9111 4.2.3: the part of [`current_age`] fixed when the
+/// response arrives (its `Age`, the request's round trip, and how old its `Date` says it is).
+pub fn initial_age(
+    resp_headers: &HeaderMap,
+    request_time: SystemTime,
+    response_time: SystemTime,
+) -> Duration {
     let age_value = resp_headers
         .get(AGE)
         .and_then(|v| split_list(v.as_bytes()).next())
@@ -94,9 +105,7 @@ pub fn current_age(
         .duration_since(request_time)
         .unwrap_or_default();
     let corrected_age_value = age_value.saturating_add(response_delay);
-    let corrected_initial_age = apparent_age.max(corrected_age_value);
-    let resident_time = now.duration_since(response_time).unwrap_or_default();
-    corrected_initial_age.saturating_add(resident_time)
+    apparent_age.max(corrected_age_value)
 }
 
 /// What [`reuse`] needs to know about a stored response at the moment of a new request.
@@ -120,6 +129,19 @@ impl StoredMeta {
         now: SystemTime,
         heuristic_cap: Duration,
     ) -> StoredMeta {
+        let age = current_age(resp_headers, request_time, response_time, now);
+        StoredMeta::with_age(resp_headers, status, response_time, age, heuristic_cap)
+    }
+
+    /// As [`StoredMeta::new`], for a caller that knows the response's current age (a stored
+    /// object keeps its [`initial_age`] and adds the time since it arrived).
+    pub fn with_age(
+        resp_headers: &HeaderMap,
+        status: StatusCode,
+        response_time: SystemTime,
+        age: Duration,
+        heuristic_cap: Duration,
+    ) -> StoredMeta {
         let cache_control = CacheControl::parse(resp_headers);
         let lifetime = lifetime(
             &cache_control,
@@ -130,7 +152,7 @@ impl StoredMeta {
         );
         StoredMeta {
             lifetime: lifetime.unwrap_or_default(),
-            age: current_age(resp_headers, request_time, response_time, now),
+            age,
             cache_control,
         }
     }

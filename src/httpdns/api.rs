@@ -335,10 +335,8 @@ impl HttpDns {
         } else {
             "application/json"
         };
-        let mut response = render::json(StatusCode::OK, &render::doh_json(&message, subnet));
-        if let Ok(value) = hyper::header::HeaderValue::from_str(content_type) {
-            response.headers_mut().insert(CONTENT_TYPE, value);
-        }
+        let body = render::doh_json(&message, subnet);
+        let mut response = render::bytes(StatusCode::OK, content_type, body);
         render::cache_control(&mut response, &message);
         Ok(response)
     }

@@ -222,6 +222,12 @@ impl Cache {
         self.inner.store(key, value, meta).await;
     }
 
+    /// Counts a hit the caller answered from its own copy of an entry's value (the DNS answer
+    /// cache's wire copies of recursive answers), so that the statistics count every answer.
+    pub fn count_hit(&self, namespace: Namespace) {
+        self.inner.stats.answered(namespace, CacheOutcome::Hit);
+    }
+
     /// A snapshot of the counters, per namespace.
     pub fn stats(&self) -> CacheStats {
         let store = &self.inner.store;

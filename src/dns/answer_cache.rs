@@ -21,9 +21,11 @@
 //! needs no GeoIP lookup. Pool answers also depend on cluster health: located answers carry
 //! the `NodePool::epoch` read before they were built, and another epoch is a miss.
 //!
-//! **What is stored.** Only authoritative answers the slow path sent (never recursion, errors
-//! or dropped queries), at most [`MAX_RESPONSE`] bytes, for queries of at most [`MAX_QUERY`],
-//! with the metric handles the slow path counted into, so hits count alike.
+//! **What is stored.** Authoritative answers the slow path sent (never errors or dropped
+//! queries), at most [`MAX_RESPONSE`] bytes, for queries of at most [`MAX_QUERY`], with the
+//! metric handles the slow path counted into, so hits count alike. Recursive answers built
+//! from a fresh entry of the recursion cache are kept too, with their TTLs rewritten on every
+//! hit to what the slow path would send (`aged`), and served only while that entry is fresh.
 //!
 //! **Bounds and invalidation.** At most `dns.answer_cache_entries` entries (questions and
 //! located answers together) in shards behind `RwLock`s; a full shard is cleared before the
@@ -40,8 +42,13 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use super::handler::Transport;
 
+mod aged;
+#[cfg(test)]
+mod recursive_tests;
 #[cfg(test)]
 mod tests;
+
+pub use aged::Aged;
 
 /// Longest query answered from the cache (a 255-byte name, an OPT record with ECS and a
 /// cookie fit easily); longer ones take the slow path.
@@ -78,6 +85,35 @@ pub struct Query<'q> {
     /// Everything after the ID.
     bytes: &'q [u8],
     hash: u64,
+}
+
+/// A `Query` whose bytes are owned, for a recursive answer to be stored once it is known.
+pub struct OwnedQuery {
+    context: u8,
+    bytes: Box<[u8]>,
+    hash: u64,
+}
+
+impl OwnedQuery {
+    /// The query as the cache sees it (with ID 0: inserts ignore it).
+    pub fn as_query(&self) -> Query<'_> {
+        Query {
+            context: self.context,
+            id: [0; 2],
+            bytes: &self.bytes,
+            hash: self.hash,
+        }
+    }
+}
+
+impl Query<'_> {
+    pub fn to_owned(&self) -> OwnedQuery {
+        OwnedQuery {
+            context: self.context,
+            bytes: self.bytes.into(),
+            hash: self.hash,
+        }
+    }
 }
 
 /// One response as sent, with the metric handles a hit counts into.
@@ -123,6 +159,8 @@ enum Kind {
         epoch: u64,
         stored: Stored,
     },
+    /// A recursive answer whose TTLs age (boxed: the largest kind, and the rarest per query).
+    Recursive(Box<Aged>),
 }
 
 #[derive(Clone, Copy, Default)]
@@ -253,6 +291,7 @@ impl AnswerCache {
                     subnet_client,
                     prefixes,
                 } => (subnet_client.unwrap_or(source), *prefixes),
+                Kind::Recursive(aged) => return aged.serve(query, out),
                 Kind::InSubnet { .. } => return false,
             }
         };
@@ -325,6 +364,17 @@ impl AnswerCache {
             stored,
         };
         self.put(hash, Entry::new(query, kind));
+    }
+
+    /// Keeps a recursive answer to `query` (replacing an older one).
+    pub fn insert_recursive(&self, query: &Query<'_>, aged: Aged) {
+        if aged.len() > MAX_RESPONSE {
+            return;
+        }
+        self.put(
+            query.hash,
+            Entry::new(query, Kind::Recursive(Box::new(aged))),
+        );
     }
 
     fn put(&self, hash: u64, entry: Entry) {

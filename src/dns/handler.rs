@@ -16,7 +16,7 @@ use hickory_server::server::Request;
 use prometheus_client::metrics::counter::Counter;
 
 use super::DnsState;
-use super::answer_cache::{Location, Stored};
+use super::answer_cache::{Aged, Location, OwnedQuery, Stored};
 use super::lookup::{Answer, resolve};
 use super::policy::Client;
 use super::recursion::Recursion;
@@ -78,6 +78,15 @@ pub struct Pending {
     request: Request,
     proto: &'static str,
     parts: ResponseParts,
+    /// Where the answer goes in the answer cache, when it may (a fresh recursive answer).
+    learn: Option<LearnRecursive>,
+}
+
+/// The answer cache a recursive answer goes into, and the query it answers.
+struct LearnRecursive {
+    /// The snapshot the query was checked against: a reload drops its answers.
+    state: Arc<DnsState>,
+    query: OwnedQuery,
 }
 
 /// Response fields settled before the answer is known.
@@ -199,12 +208,21 @@ impl DnsHandler {
             self.cache_outcomes.count(CacheOutcome::Hit);
             return Reply::Send;
         }
-        let (reply, learned) = self.respond_slow(&state, raw, src, transport, out);
+        let (mut reply, learned) = self.respond_slow(&state, raw, src, transport, out);
         match learned {
             Some(learned) if matches!(reply, Reply::Send) => {
                 let (stored, location) = self.learn(learned, transport, epoch, out);
                 state.answers.insert(&query, stored, location);
                 self.cache_outcomes.count(CacheOutcome::Miss);
+            }
+            // `recurse` counts it once the answer is known.
+            _ if matches!(reply, Reply::Recurse(_)) => {
+                if let Reply::Recurse(pending) = &mut reply {
+                    pending.learn = Some(LearnRecursive {
+                        state: arc_swap::Guard::into_inner(state),
+                        query: query.to_owned(),
+                    });
+                }
             }
             _ => self.cache_outcomes.count(CacheOutcome::Uncacheable),
         }
@@ -308,6 +326,7 @@ impl DnsHandler {
                         request,
                         proto,
                         parts,
+                        learn: None,
                     };
                     return (Reply::Recurse(Box::new(pending)), None);
                 }
@@ -351,6 +370,7 @@ impl DnsHandler {
             request,
             proto,
             mut parts,
+            learn,
         } = pending;
         let (Some(recursion), Some(query)) = (&self.recursion, request.queries.queries().first())
         else {
@@ -358,6 +378,7 @@ impl DnsHandler {
         };
         let dnssec_ok = request.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
         let checking_disabled = request.metadata.checking_disabled;
+        let mut fresh = None;
         let answer = match recursion
             .resolve(query.original(), checking_disabled, dnssec_ok)
             .await
@@ -366,14 +387,43 @@ impl DnsHandler {
                 // AD only for clients that show they understand it (RFC 6840 section 5.8).
                 let wants_ad = request.metadata.authentic_data || dnssec_ok;
                 parts.metadata.authentic_data = resolved.authentic_data && wants_ad;
+                fresh = resolved.fresh;
                 resolved.answer
             }
             None => error_answer(ResponseCode::ServFail),
         };
-        match self.finish(&request, proto, parts, &answer, out) {
-            Some(_) => Reply::Send,
-            None => Reply::Drop,
+        let Some(rcode) = self.finish(&request, proto, parts, &answer, out) else {
+            if learn.is_some() {
+                self.cache_outcomes.count(CacheOutcome::Uncacheable);
+            }
+            return Reply::Drop;
+        };
+        if let Some(learn) = learn {
+            // The response is a function of the query bytes (the key) and of the entry it was
+            // built from: it may be sent again while that entry is fresh.
+            let aged = fresh.and_then(|fresh| {
+                let labels = QueryLabels {
+                    proto,
+                    qtype: query.query_type().into(),
+                    rcode: rcode_label(rcode),
+                };
+                let stored = Stored {
+                    wire: out.as_slice().into(),
+                    queries: self.metrics.queries.get_or_create(&labels).clone(),
+                    region: None,
+                };
+                Aged::new(stored, fresh, Arc::clone(recursion.hits()))
+            });
+            match aged {
+                Some(aged) => {
+                    let query = learn.query.as_query();
+                    learn.state.answers.insert_recursive(&query, aged);
+                    self.cache_outcomes.count(CacheOutcome::Miss);
+                }
+                None => self.cache_outcomes.count(CacheOutcome::Uncacheable),
+            }
         }
+        Reply::Send
     }
 
     /// Header flags, our OPT record and the client's location; or the error the query earns.

@@ -122,7 +122,10 @@ impl HttpDns {
         let mut out = Vec::with_capacity(512);
         let src = SocketAddr::new(client, 0);
         let reply = match self.dns.respond(query, src, Transport::Https, &mut out) {
-            Reply::Recurse(pending) => self.dns.recurse(*pending, &mut out).await,
+            // Boxed: recursion's future (cache fill, upstream exchange) is kilobytes, and
+            // inline it would make every request's future that large, copied whole each time
+            // hyper spawns and polls it, authoritative answers included.
+            Reply::Recurse(pending) => Box::pin(self.dns.recurse(*pending, &mut out)).await,
             reply => reply,
         };
         match reply {
@@ -335,10 +338,8 @@ impl HttpDns {
         } else {
             "application/json"
         };
-        let mut response = render::json(StatusCode::OK, &render::doh_json(&message, subnet));
-        if let Ok(value) = hyper::header::HeaderValue::from_str(content_type) {
-            response.headers_mut().insert(CONTENT_TYPE, value);
-        }
+        let body = render::doh_json(&message, subnet);
+        let mut response = render::bytes(StatusCode::OK, content_type, body);
         render::cache_control(&mut response, &message);
         Ok(response)
     }

@@ -8,12 +8,15 @@ mod iterative;
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use ipnet::IpNet;
+use prometheus_client::metrics::counter::Counter;
+use tokio::time::Instant;
 
 use super::lookup::Answer;
 use crate::cache::{Cache, CacheKey, CacheOutcome, EntryMeta, Namespace, PurgeMode};
@@ -48,6 +51,8 @@ enum Upstream {
 /// A recursive answer as the cache keeps it, minimal: the answer section, the authority
 /// section of a negative answer, and the AD flag.
 struct CachedResponse {
+    /// How long the entry is fresh (its `EntryMeta::fresh_for`).
+    fresh_for: Duration,
     rcode: ResponseCode,
     answers: Vec<Record>,
     authority: Vec<Record>,
@@ -58,6 +63,46 @@ struct CachedResponse {
 pub struct Resolved {
     pub answer: Answer<'static>,
     pub authentic_data: bool,
+    /// Set when the answer came from a fresh cache entry: until when the wire response built
+    /// from it may be served again with aged TTLs (None: stale, not to be kept).
+    pub fresh: Option<Freshness>,
+}
+
+/// Where a fresh answer stands in its cache entry's life, for the answer cache's copy.
+#[derive(Clone, Copy, Debug)]
+pub struct Freshness {
+    /// The instant the entry's age counts from.
+    pub stored_at: Instant,
+    /// When the entry stops being fresh (the slow path must then decide: refill or stale).
+    pub fresh_until: Instant,
+    /// The whole seconds subtracted from the TTLs of this answer.
+    pub age_secs: u32,
+    /// `RecursiveHits::generation` read before the cache lookup.
+    pub generation: u64,
+}
+
+/// What a recursive answer served from the answer cache's wire copy checks and counts, so that
+/// a hit there behaves as a hit of `Recursion::resolve`: flushes invalidate it, and the
+/// recursion and cache metrics count it.
+pub struct RecursiveHits {
+    /// Bumped by every flush; a wire copy built before it is not served.
+    generation: AtomicU64,
+    /// `edgenode_dns_recursion_total{outcome="hit"}`.
+    hits: Counter,
+    /// The cache core, whose DNS namespace counts the hit.
+    cache: Cache,
+}
+
+impl RecursiveHits {
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Counts a hit served from a wire copy.
+    pub fn count(&self) {
+        self.hits.inc();
+        self.cache.count_hit(Namespace::Dns);
+    }
 }
 
 /// TTL rules of cached answers (config `recursion.*_ttl`, `stale_*`).
@@ -78,6 +123,8 @@ pub struct Recursion {
     allow: Vec<IpNet>,
     ttl: TtlPolicy,
     metrics: DnsMetrics,
+    /// Shared with the answer cache's wire copies of our answers.
+    hits: Arc<RecursiveHits>,
 }
 
 impl Recursion {
@@ -95,8 +142,19 @@ impl Recursion {
         } else {
             return Ok(None);
         };
+        let hits = Arc::new(RecursiveHits {
+            generation: AtomicU64::new(0),
+            hits: metrics
+                .recursion
+                .get_or_create(&OutcomeLabels {
+                    outcome: CacheOutcome::Hit.as_str(),
+                })
+                .clone(),
+            cache: cache.clone(),
+        });
         Ok(Some(Recursion {
             upstream: Arc::new(upstream),
+            hits,
             cache,
             allow: config.allow.clone(),
             ttl: TtlPolicy {
@@ -122,6 +180,11 @@ impl Recursion {
         self.allow.iter().any(|net| net.contains(&client))
     }
 
+    /// What wire copies of our answers check and count on a hit.
+    pub fn hits(&self) -> &Arc<RecursiveHits> {
+        &self.hits
+    }
+
     /// Answers from the cache or the upstreams; None means SERVFAIL (upstreams failed and no
     /// stale answer is left).
     pub async fn resolve(
@@ -130,6 +193,8 @@ impl Recursion {
         checking_disabled: bool,
         dnssec_ok: bool,
     ) -> Option<Resolved> {
+        // Read before the lookup: a flush after it invalidates what this lookup returns.
+        let generation = self.hits.generation();
         let key = cache_key(query, checking_disabled, dnssec_ok);
         let upstream = Arc::clone(&self.upstream);
         let (owned_query, ttl) = (query.clone(), self.ttl);
@@ -159,6 +224,17 @@ impl Recursion {
             self.metrics.stale_answers.inc();
         }
         let age = filled.age.as_secs().min(u64::from(u32::MAX)) as u32;
+        let fresh = match filled.outcome {
+            CacheOutcome::Stale => None,
+            _ => Instant::now()
+                .checked_sub(filled.age)
+                .map(|stored_at| Freshness {
+                    stored_at,
+                    fresh_until: stored_at + filled.value.fresh_for,
+                    age_secs: age,
+                    generation,
+                }),
+        };
         let ttl_of = |record: &Record| match filled.outcome {
             CacheOutcome::Stale => self.ttl.stale_ttl,
             _ => record
@@ -186,15 +262,21 @@ impl Recursion {
                 additional: Vec::new(),
             },
             authentic_data: cached.authentic_data,
+            fresh,
         })
     }
 
     /// Drops (or, soft, marks stale) every cached answer for `name`, all types and flags, like
     /// `unbound-control flush`. Returns how many entries were affected.
     pub async fn flush(&self, name: &Name, mode: PurgeMode) -> usize {
-        self.cache
+        let flushed = self
+            .cache
             .purge_prefix(Namespace::Dns, &name_prefix(name), mode)
-            .await
+            .await;
+        // After the purge: a lookup that read the old generation may have seen the old entry.
+        // Every wire copy goes, not only this name's (flushes are rare; hits refill them).
+        self.hits.generation.fetch_add(1, Ordering::AcqRel);
+        flushed
     }
 
     fn count(&self, outcome: &'static str) {
@@ -217,7 +299,8 @@ impl CachedResponse {
             RecordType::SOA | RecordType::NSEC | RecordType::NSEC3 | RecordType::RRSIG => !positive,
             _ => false,
         };
-        let cached = CachedResponse {
+        let mut cached = CachedResponse {
+            fresh_for: Duration::ZERO,
             rcode: message.metadata.response_code,
             authentic_data: message.metadata.authentic_data,
             answers: message.answers,
@@ -237,8 +320,9 @@ impl CachedResponse {
             soa.unwrap_or(0).min(ttl.max_negative)
         };
         let fresh = fresh.clamp(ttl.min, ttl.max);
+        cached.fresh_for = Duration::from_secs(u64::from(fresh));
         let meta = EntryMeta {
-            fresh_for: Duration::from_secs(u64::from(fresh)),
+            fresh_for: cached.fresh_for,
             stale_for: Duration::from_secs(u64::from(ttl.stale_window)),
             weight: cached.wire_size(),
             tags: Vec::new(),

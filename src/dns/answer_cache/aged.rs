@@ -1,0 +1,127 @@
+//! Recursive answers in the answer cache: the wire response the slow path built from a fresh
+//! cache entry, served again with every TTL of the answer and authority sections set to what
+//! the slow path would write now (the record's TTL at age 0 minus the entry's age in whole
+//! seconds, RFC 1035 section 3.2.1 / RFC 2181 section 8), until the entry stops being fresh.
+//! After that the slow path decides again (refill, or serve-stale), and a flush invalidates
+//! every copy through `RecursiveHits::generation`.
+//!
+//! The OPT record's TTL field holds the extended rcode and flags: the additional section is
+//! never rewritten (recursive answers carry nothing else there).
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::{HEADER_LEN, Query, Stored, send};
+use crate::dns::recursion::{Freshness, RecursiveHits};
+
+/// A recursive response and what rewriting its TTLs needs.
+pub struct Aged {
+    stored: Stored,
+    /// Offset of each rewritten TTL field in `stored.wire`, with the TTL at age 0.
+    ttls: Box<[(u16, u32)]>,
+    /// The instant the cache entry's age counts from.
+    stored_at: Instant,
+    fresh_until: Instant,
+    /// Checked and counted on every hit.
+    hits: Arc<RecursiveHits>,
+    /// `hits.generation()` when the answer was looked up.
+    generation: u64,
+}
+
+impl Aged {
+    /// The copy of `stored`, a response built from an entry at `fresh`; None when its TTLs
+    /// cannot be found (a message this module does not walk) or one has already reached 0.
+    pub fn new(stored: Stored, fresh: Freshness, hits: Arc<RecursiveHits>) -> Option<Aged> {
+        let offsets = ttl_offsets(&stored.wire)?;
+        let mut ttls = Vec::with_capacity(offsets.len());
+        for offset in offsets {
+            let sent = read_u32(&stored.wire, offset)?;
+            if sent == 0 {
+                return None;
+            }
+            ttls.push((
+                u16::try_from(offset).ok()?,
+                sent.saturating_add(fresh.age_secs),
+            ));
+        }
+        Some(Aged {
+            stored,
+            ttls: ttls.into(),
+            stored_at: fresh.stored_at,
+            fresh_until: fresh.fresh_until,
+            hits,
+            generation: fresh.generation,
+        })
+    }
+
+    /// Writes the response to `query` into `out` if the entry is still fresh and unflushed.
+    pub(super) fn serve(&self, query: &Query<'_>, out: &mut Vec<u8>) -> bool {
+        let now = Instant::now();
+        if now >= self.fresh_until || self.hits.generation() != self.generation {
+            return false;
+        }
+        let age = now.saturating_duration_since(self.stored_at).as_secs();
+        let age = u32::try_from(age).unwrap_or(u32::MAX);
+        send(&self.stored, query, out);
+        for &(offset, ttl) in self.ttls.iter() {
+            let offset = usize::from(offset);
+            if let Some(field) = out.get_mut(offset..offset + 4) {
+                field.copy_from_slice(&ttl.saturating_sub(age).to_be_bytes());
+            }
+        }
+        self.hits.count();
+        true
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.stored.wire.len()
+    }
+}
+
+/// Offsets of the TTL fields of the answer and authority records in a DNS message; None when
+/// the message is cut short or malformed.
+pub fn ttl_offsets(wire: &[u8]) -> Option<Vec<usize>> {
+    let count = |at: usize| -> Option<usize> { Some(usize::from(read_u16(wire, at)?)) };
+    let (questions, answers, authorities) = (count(4)?, count(6)?, count(8)?);
+    let mut at = HEADER_LEN;
+    for _ in 0..questions {
+        at = skip_name(wire, at)? + 4;
+    }
+    let mut offsets = Vec::with_capacity(answers + authorities);
+    for _ in 0..answers + authorities {
+        // Type and class, then the TTL, then the rdata length and the rdata.
+        let ttl = skip_name(wire, at)? + 4;
+        let rdata_len = usize::from(read_u16(wire, ttl + 4)?);
+        at = ttl + 6 + rdata_len;
+        if at > wire.len() {
+            return None;
+        }
+        offsets.push(ttl);
+    }
+    Some(offsets)
+}
+
+/// The offset after the (possibly compressed) name at `at`.
+fn skip_name(wire: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        let len = *wire.get(at)?;
+        match len {
+            0 => return Some(at + 1),
+            // A compression pointer ends the name.
+            _ if len & 0xC0 == 0xC0 => return wire.get(at + 1).map(|_| at + 2),
+            _ if len & 0xC0 != 0 => return None,
+            _ => at += 1 + usize::from(len),
+        }
+    }
+}
+
+fn read_u16(wire: &[u8], at: usize) -> Option<u16> {
+    let bytes = wire.get(at..at + 2)?;
+    Some(u16::from_be_bytes([bytes[0], bytes[1]]))
+}
+
+fn read_u32(wire: &[u8], at: usize) -> Option<u32> {
+    let bytes = wire.get(at..at + 4)?;
+    Some(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+}

@@ -41,6 +41,7 @@ use prometheus_client::metrics::counter::Counter;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use super::handler::Transport;
+use crate::metrics::{DnsMetrics, ResultLabels};
 
 mod aged;
 #[cfg(test)]
@@ -461,5 +462,50 @@ impl Hasher for PreHashed {
 
     fn write_u64(&mut self, n: u64) {
         self.0 = n;
+    }
+}
+
+/// What the answer cache did with one query: the `edgenode_dns_answer_cache_total` label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// Answered from a stored response.
+    Hit,
+    /// Answered by the slow path, then stored.
+    Miss,
+    /// Answered (or dropped) by the slow path and not storable: recursion, errors, too large.
+    Uncacheable,
+}
+
+impl CacheOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheOutcome::Hit => "hit",
+            CacheOutcome::Miss => "miss",
+            CacheOutcome::Uncacheable => "uncacheable",
+        }
+    }
+}
+
+/// The answer cache counters, looked up once.
+#[derive(Clone)]
+pub(super) struct CacheCounters([Counter; 3]);
+
+impl CacheCounters {
+    pub(super) fn new(metrics: &DnsMetrics) -> CacheCounters {
+        let counter = |outcome: CacheOutcome| {
+            let labels = ResultLabels {
+                result: outcome.as_str(),
+            };
+            metrics.answer_cache.get_or_create(&labels).clone()
+        };
+        CacheCounters([
+            counter(CacheOutcome::Hit),
+            counter(CacheOutcome::Miss),
+            counter(CacheOutcome::Uncacheable),
+        ])
+    }
+
+    pub(super) fn count(&self, outcome: CacheOutcome) {
+        self.0[outcome as usize].inc();
     }
 }

@@ -13,16 +13,14 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 
-use prometheus_client::metrics::counter::Counter;
-
 use super::DnsState;
-use super::answer_cache::{Aged, Location, OwnedQuery, Stored};
+use super::answer_cache::{Aged, CacheCounters, CacheOutcome, Location, OwnedQuery, Stored};
 use super::lookup::{Answer, resolve};
 use super::policy::Client;
 use super::recursion::Recursion;
 use super::steering::NodePool;
 use super::wire;
-use crate::metrics::{DnsMetrics, QueryLabels, Region, RegionLabels, ResultLabels};
+use crate::metrics::{DnsMetrics, QueryLabels, Region, RegionLabels};
 
 /// Largest response over UDP without EDNS (RFC 1035 section 4.2.1).
 const PLAIN_UDP_LIMIT: usize = 512;
@@ -107,51 +105,6 @@ struct Learned {
     decision: Option<(Arc<str>, u8)>,
     client_addr: IpAddr,
     from_subnet: bool,
-}
-
-/// What the answer cache did with one query: the `edgenode_dns_answer_cache_total` label.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CacheOutcome {
-    /// Answered from a stored response.
-    Hit,
-    /// Answered by the slow path, then stored.
-    Miss,
-    /// Answered (or dropped) by the slow path and not storable: recursion, errors, too large.
-    Uncacheable,
-}
-
-impl CacheOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CacheOutcome::Hit => "hit",
-            CacheOutcome::Miss => "miss",
-            CacheOutcome::Uncacheable => "uncacheable",
-        }
-    }
-}
-
-/// The answer cache counters, looked up once.
-#[derive(Clone)]
-struct CacheCounters([Counter; 3]);
-
-impl CacheCounters {
-    fn new(metrics: &DnsMetrics) -> CacheCounters {
-        let counter = |outcome: CacheOutcome| {
-            let labels = ResultLabels {
-                result: outcome.as_str(),
-            };
-            metrics.answer_cache.get_or_create(&labels).clone()
-        };
-        CacheCounters([
-            counter(CacheOutcome::Hit),
-            counter(CacheOutcome::Miss),
-            counter(CacheOutcome::Uncacheable),
-        ])
-    }
-
-    fn count(&self, outcome: CacheOutcome) {
-        self.0[outcome as usize].inc();
-    }
 }
 
 impl DnsHandler {

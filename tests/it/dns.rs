@@ -236,22 +236,10 @@ async fn client_subnet_picks_the_answer_and_sets_the_scope() {
         .status()
         .unwrap();
     assert!(status.success());
-    let node = Node::start(&[
-        "--geoip",
-        mmdb.to_str().unwrap(),
-        "--dns-listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-    ]);
+    let node = Node::with_geoip(&mmdb);
     let udp = dns_client(node.dns(), false).await;
     let ecs = |subnet: &str, prefix: u8| {
-        let mut message = query("www.example.test.", RecordType::A, Some(1232));
-        if let Some(edns) = message.edns.as_mut() {
-            let subnet = ClientSubnet::new(subnet.parse().unwrap(), prefix, 0);
-            edns.options_mut().insert(EdnsOption::Subnet(subnet));
-        }
-        message
+        crate::support::query_from_subnet("www.example.test.", RecordType::A, subnet, prefix)
     };
     let scope = |m: &Message| match m.edns.as_ref().and_then(|e| e.option(EdnsCode::Subnet)) {
         Some(EdnsOption::Subnet(s)) => (s.source_prefix(), s.scope_prefix()),

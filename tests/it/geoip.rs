@@ -5,12 +5,12 @@ use std::path::Path;
 use std::process::Command;
 
 use hickory_proto::op::Message;
-use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
 use hickory_proto::rr::{RData, RecordType};
 
 use crate::dns::http;
 use crate::support::{
-    Node, ask, dig, dns_client, edgenode, have_tool, query, repo_root, shared_geoip, write_file,
+    Node, ask, dig, dns_client, edgenode, have_tool, query_from_subnet, repo_root, shared_geoip,
+    write_file,
 };
 
 /// The README example: MaxMind's test country DB puts 175.16.199.0/24 in Asia and
@@ -101,24 +101,11 @@ async fn a_reload_with_a_broken_database_keeps_the_old_one() {
     let dir = tempfile::tempdir().unwrap();
     let mmdb = dir.path().join("geo.mmdb");
     build_mmdb(dir.path(), "175.16.199.0/24,CN,AS", &mmdb);
-    let node = Node::start(&[
-        "--geoip",
-        mmdb.to_str().unwrap(),
-        "--dns-listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-    ]);
+    let node = Node::with_geoip(&mmdb);
     let admin = node.admin.unwrap();
     let udp = dns_client(node.dns(), false).await;
-    let www_for_subnet = || {
-        let mut message = query("www.example.test.", RecordType::A, Some(1232));
-        if let Some(edns) = message.edns.as_mut() {
-            let subnet = ClientSubnet::new("175.16.199.0".parse().unwrap(), 24, 0);
-            edns.options_mut().insert(EdnsOption::Subnet(subnet));
-        }
-        message
-    };
+    let www_for_subnet =
+        || query_from_subnet("www.example.test.", RecordType::A, "175.16.199.0", 24);
     let first_a = |m: &Message| match m.answers.first().map(|a| &a.data) {
         Some(RData::A(a)) => a.0.to_string(),
         other => format!("{other:?}"),

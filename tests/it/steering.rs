@@ -11,13 +11,11 @@ use base64::Engine;
 use hickory_net::client::Client;
 use hickory_net::runtime::TokioRuntimeProvider;
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::{RData, RecordType};
 
 use crate::dns::http;
-use crate::support::{
-    Node, ask, dig, dns_client, edgenode, have_tool, http_request, query, write_file,
-};
+use crate::support::{Node, ask, dig, dns_client, edgenode, have_tool, http_request, write_file};
 
 const ZONE: &str = "$ORIGIN steer.test.\n$TTL 300\n\
 @    IN SOA ns1 hostmaster 1 3600 600 1209600 60\n\
@@ -154,12 +152,7 @@ async fn ask_from(client: &DnsClient, name: &str, rtype: RecordType, subnet: &st
 }
 
 fn from_subnet(name: &str, rtype: RecordType, subnet: &str) -> Message {
-    let mut message = query(name, rtype, Some(1232));
-    if let Some(edns) = message.edns.as_mut() {
-        let subnet = ClientSubnet::new(subnet.parse().unwrap(), 24, 0);
-        edns.options_mut().insert(EdnsOption::Subnet(subnet));
-    }
-    message
+    crate::support::query_from_subnet(name, rtype, subnet, 24)
 }
 
 fn addresses(message: &Message) -> Vec<String> {

@@ -109,6 +109,19 @@ impl Node {
         ])
     }
 
+    /// `serve --geoip FILE` with the repository's zones, every listener on port 0.
+    pub fn with_geoip(mmdb: &Path) -> Node {
+        let mmdb = mmdb.to_str().expect("utf-8 path");
+        Node::start(&[
+            "--geoip",
+            mmdb,
+            "--dns-listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+    }
+
     /// `serve --config FILE`, every listener on port 0.
     pub fn with_config(config: &Path) -> Node {
         let config = config.to_str().expect("utf-8 path");
@@ -245,6 +258,23 @@ pub fn query(
         let mut edns = Edns::new();
         edns.set_max_payload(payload);
         message.set_edns(edns);
+    }
+    message
+}
+
+/// `query` with EDNS and an ECS option for `subnet`/`prefix` (RFC 7871), as a resolver
+/// forwarding for a client in that network sends it.
+pub fn query_from_subnet(
+    name: &str,
+    rtype: hickory_proto::rr::RecordType,
+    subnet: &str,
+    prefix: u8,
+) -> hickory_proto::op::Message {
+    use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
+    let mut message = query(name, rtype, Some(1232));
+    if let Some(edns) = message.edns.as_mut() {
+        let subnet = ClientSubnet::new(subnet.parse().expect("a test subnet"), prefix, 0);
+        edns.options_mut().insert(EdnsOption::Subnet(subnet));
     }
     message
 }

@@ -253,62 +253,35 @@ impl Proxy {
         cache_status: &str,
     ) -> Response<Body> {
         headers.remove(header::CONTENT_LENGTH);
-        if stored.status != StatusCode::OK {
-            return self.respond_stored(
-                stored.status,
-                headers,
-                stored.body.clone(),
-                Some(age),
-                cache_status,
-            );
-        }
-        if policy::not_modified(req_headers, &headers) {
-            return self.respond_stored(
-                StatusCode::NOT_MODIFIED,
-                headers,
-                Bytes::new(),
-                Some(age),
-                cache_status,
-            );
-        }
-        headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-        let len = stored.body.len() as u64;
-        match policy::byte_range(method, req_headers, &headers, len) {
-            Ok(None) => self.respond_stored(
-                StatusCode::OK,
-                headers,
-                stored.body.clone(),
-                Some(age),
-                cache_status,
-            ),
-            Ok(Some(range)) => {
-                let (start, end) = (range.first, range.last);
-                if let Ok(value) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
-                    headers.insert(header::CONTENT_RANGE, value);
+        let (status, headers, body) = if stored.status != StatusCode::OK {
+            (stored.status, headers, stored.body.clone())
+        } else if policy::not_modified(req_headers, &headers) {
+            (StatusCode::NOT_MODIFIED, headers, Bytes::new())
+        } else {
+            headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+            let len = stored.body.len() as u64;
+            match policy::byte_range(method, req_headers, &headers, len) {
+                Ok(None) => (StatusCode::OK, headers, stored.body.clone()),
+                Ok(Some(range)) => {
+                    let (start, end) = (range.first, range.last);
+                    if let Ok(value) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}"))
+                    {
+                        headers.insert(header::CONTENT_RANGE, value);
+                    }
+                    let body = stored.body.slice(start as usize..=end as usize);
+                    (StatusCode::PARTIAL_CONTENT, headers, body)
                 }
-                let body = stored.body.slice(start as usize..=end as usize);
-                self.respond_stored(
-                    StatusCode::PARTIAL_CONTENT,
-                    headers,
-                    body,
-                    Some(age),
-                    cache_status,
-                )
-            }
-            Err(_) => {
-                let mut headers = HeaderMap::new();
-                if let Ok(value) = HeaderValue::from_str(&format!("bytes */{len}")) {
-                    headers.insert(header::CONTENT_RANGE, value);
+                Err(_) => {
+                    let mut headers = HeaderMap::new();
+                    if let Ok(value) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                        headers.insert(header::CONTENT_RANGE, value);
+                    }
+                    (StatusCode::RANGE_NOT_SATISFIABLE, headers, Bytes::new())
                 }
-                self.respond_stored(
-                    StatusCode::RANGE_NOT_SATISFIABLE,
-                    headers,
-                    Bytes::new(),
-                    Some(age),
-                    cache_status,
-                )
             }
-        }
+        };
+        // Hop-by-hop fields were removed before the object was stored.
+        self.finish(status, headers, full(body), Some(age), cache_status)
     }
 
     /// Requests the cache does not keep (unsafe methods) go to the origin and stream back; a
@@ -364,19 +337,6 @@ impl Proxy {
     ) -> Response<Body> {
         policy::strip_hop_by_hop(&mut headers);
         self.finish(status, headers, body, age, cache_status)
-    }
-
-    /// As [`Proxy::respond`], for a stored object's fields: hop-by-hop ones were removed
-    /// before it was stored.
-    fn respond_stored(
-        &self,
-        status: StatusCode,
-        headers: HeaderMap,
-        body: Bytes,
-        age: Option<Duration>,
-        cache_status: &str,
-    ) -> Response<Body> {
-        self.finish(status, headers, full(body), age, cache_status)
     }
 
     /// Age, Via and Cache-Status added to `headers`.

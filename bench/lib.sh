@@ -239,6 +239,27 @@ memory_kib() {
     echo "$rss $pss"
 }
 
+# fill_and_check PID NAME N OUT: fetches N distinct 1 KiB objects (/m/1 .. /m/N) through the
+# edgenode at PID (NAME, for listening_port) with h2load over one h2c connection, twice: a fill
+# pass, then a check pass whose requests must all be hits. Exits on a failed pass; OUT is the
+# prefix of h2load's logs. Needs $D/origin.access.log (start_origin).
+fill_and_check() { # pid name n out
+    local pid=$1 name=$2 n=$3 out=$4 port pass before ok fetched
+    port=$(edgenode_name=$name listening_port http)
+    awk -v n="$n" -v p="$port" 'BEGIN {for (i = 1; i <= n; i++) printf "http://127.0.0.1:%d/m/%d\n", p, i}' >"$out.urls"
+    for pass in fill check; do
+        before=$(wc -l <"$D/origin.access.log")
+        h2load -n "$n" -c 1 -m 20 -t 1 -i "$out.urls" >"$out.$pass" 2>&1 ||
+            { cat "$out.$pass" >&2; echo "error: h2load ($pass) failed against $name" >&2; exit 1; }
+        check_alive "$pid" "$name exited during the $pass pass"
+        ok=$(awk '/^status codes:/ {print $3}' "$out.$pass")
+        fetched=$(($(wc -l <"$D/origin.access.log") - before))
+        say "    $pass: $ok of $n 2xx, $fetched from the origin ($(awk '/^finished in/ {print $4}' "$out.$pass") req/s)"
+        ((ok == n)) || { cat "$out.$pass" >&2; echo "error: not every response was 2xx" >&2; exit 1; }
+    done
+    ((fetched == 0)) || { echo "error: the check pass reached the origin $fetched times" >&2; exit 1; }
+}
+
 # A random port in 20000-31999 (below the ephemeral range) with no UDP or TCP socket on it.
 free_port() {
     local port hex

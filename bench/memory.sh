@@ -30,22 +30,10 @@ memory = "1GiB"
 EOF
 start_edgenode --config "$D/edgenode.toml" --zones "$D/empty-zones" --dns-listen 127.0.0.1:0 \
     --http-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --origin "http://127.0.0.1:$origin_port"
-port=$(listening_port http)
 admin_port=$(listening_port admin)
 read -r rss_empty _ < <(memory_kib "$edgenode_pid")
 
-awk -v n="$objects" -v p="$port" 'BEGIN {for (i = 1; i <= n; i++) printf "http://127.0.0.1:%d/m/%d\n", p, i}' >"$D/urls"
-for pass in fill check; do
-    before_lines=$(wc -l <"$D/origin.access.log")
-    h2load -n "$objects" -c 1 -m 20 -t 1 -i "$D/urls" >"$D/h2load.$pass" 2>&1 ||
-        { cat "$D/h2load.$pass" >&2; echo "error: h2load ($pass) failed" >&2; exit 1; }
-    check_alive "$edgenode_pid" "edgenode exited during the $pass pass"
-    ok=$(awk '/^status codes:/ {print $3}' "$D/h2load.$pass")
-    fetched=$(($(wc -l <"$D/origin.access.log") - before_lines))
-    say "$pass: $ok of $objects 2xx, $fetched from the origin ($(awk '/^finished in/ {print $4}' "$D/h2load.$pass") req/s)"
-    ((ok == objects)) || { cat "$D/h2load.$pass" >&2; echo "error: not every response was 2xx" >&2; exit 1; }
-done
-((fetched == 0)) || { echo "error: the check pass reached the origin $fetched times" >&2; exit 1; }
+fill_and_check "$edgenode_pid" "$edgenode_name" "$objects" "$D/h2load"
 read -r rss _ < <(memory_kib "$edgenode_pid")
 
 metrics=$(curl -sf "http://127.0.0.1:$admin_port/metrics") || { echo "error: no /metrics" >&2; exit 1; }

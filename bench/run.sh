@@ -248,20 +248,8 @@ say "memory: $cache_objects distinct 1 KiB objects through edgenode-mem"
 edgenode_name=edgenode-mem start_edgenode --config "$D/edgenode-mem.toml" --zones "$D/empty-zones" \
     --dns-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --origin "http://127.0.0.1:$origin_port"
 mem_pid=$edgenode_pid
-mem_port=$(edgenode_name=edgenode-mem listening_port http)
 read -r mem_rss_empty _ < <(memory_kib "$mem_pid")
-awk -v n="$cache_objects" -v p="$mem_port" 'BEGIN {for (i = 1; i <= n; i++) printf "http://127.0.0.1:%d/m/%d\n", p, i}' >"$D/mem.urls"
-for pass in fill check; do
-    before_lines=$(wc -l <"$D/origin.access.log")
-    h2load -n "$cache_objects" -c 1 -m 20 -t 1 -i "$D/mem.urls" >"$D/mem.$pass" 2>&1 ||
-        { cat "$D/mem.$pass" >&2; echo "error: h2load ($pass) failed against edgenode-mem" >&2; exit 1; }
-    check_alive "$mem_pid" "edgenode-mem exited during the $pass pass"
-    ok=$(awk '/^status codes:/ {print $3}' "$D/mem.$pass")
-    fetched=$(($(wc -l <"$D/origin.access.log") - before_lines))
-    say "    $pass: $ok of $cache_objects 2xx, $fetched from the origin ($(awk '/^finished in/ {print $4}' "$D/mem.$pass") req/s)"
-    ((ok == cache_objects)) || { cat "$D/mem.$pass" >&2; echo "error: not every response was 2xx" >&2; exit 1; }
-done
-mem_misses=$fetched
+fill_and_check "$mem_pid" edgenode-mem "$cache_objects" "$D/mem"
 read -r mem_rss _ < <(memory_kib "$mem_pid")
 payload_kib=$cache_objects
 
@@ -396,7 +384,7 @@ ${rows}
   minimal-responses, 2 threads). edgenode answers DoH and HTTPDNS for $doh_name authoritatively (its answer
   cache). h2load -c $connections -m $streams -t 1, ${warm_up} s warm-up not measured; wrk -t1 -c$connections.
 - Memory: edgenode-mem's RSS $(mib "$mem_rss") MiB after $cache_objects objects (1 KiB bodies, $(mib "$payload_kib") MiB) were
-  fetched through it and fetched again ($mem_misses of the second pass reached the origin); $(mib "$mem_rss_empty") MiB before.
+  fetched through it and fetched again (none of the second pass reached the origin); $(mib "$mem_rss_empty") MiB before.
 - Requests that reached the origin during the measured proxy runs: $origin_during (0 means every request was a hit).
 EOF
 )

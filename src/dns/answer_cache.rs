@@ -41,6 +41,7 @@ use prometheus_client::metrics::counter::Counter;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use super::handler::Transport;
+use super::reader::HEADER_LEN;
 use crate::metrics::{DnsMetrics, ResultLabels};
 
 mod aged;
@@ -62,8 +63,6 @@ const MAX_PREFIXES: usize = 8;
 const MAX_SHARDS: usize = 64;
 /// Shards are not made smaller than this, so that clearing one loses little.
 const MIN_PER_SHARD: usize = 64;
-/// A DNS header; shorter messages are never answered.
-const HEADER_LEN: usize = 12;
 
 /// Pre-built responses by query; see the module documentation.
 pub struct AnswerCache {

@@ -5,6 +5,7 @@ pub mod answer_cache;
 pub mod handler;
 pub mod lookup;
 pub mod policy;
+pub mod reader;
 pub mod recursion;
 pub mod rrl;
 pub mod server;

@@ -1,120 +1,27 @@
 //! The endpoints: each turns its parameters into DNS queries for the DNS handler and renders
 //! the answers in the shape its clients expect.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::str::FromStr;
 
 use base64::Engine;
-use hickory_proto::op::{Edns, Message, Query};
-use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
-use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::rr::RecordType;
 use hyper::body::Incoming;
 use hyper::header::{ACCEPT, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::http::request::Parts;
+use hyper::{Method, Response, StatusCode};
 use ipnet::IpNet;
 use md5::{Digest, Md5};
 
+use super::question::{Params, QueryName, Question, parse_ip, parse_type};
 use super::render::{self, HostAnswer};
-use super::{ApiError, Endpoint, HttpDns};
+use super::{ApiError, Endpoint, HttpDns, doh_json};
 use crate::dns::handler::{Reply, Transport};
 use crate::http_server::{Body, BodyError, read_body};
 
-/// Query-string parameters; the first value of a repeated key wins.
-pub(super) struct Params(HashMap<String, String>);
-
-impl Params {
-    pub(super) fn parse(query: Option<&str>) -> Params {
-        let mut map = HashMap::new();
-        for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-            map.entry(key.into_owned())
-                .or_insert_with(|| value.into_owned());
-        }
-        Params(map)
-    }
-
-    pub(super) fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .get(key)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    }
-
-    fn flag(&self, key: &str) -> bool {
-        matches!(self.get(key), Some("1" | "true"))
-    }
-}
-
-/// One question for the DNS handler.
-struct Question {
-    name: Name,
-    rtype: RecordType,
-    /// Where the client is, when the request says (`ip=`, `edns_client_subnet=`).
-    subnet: Option<IpNet>,
-    checking_disabled: bool,
-    dnssec_ok: bool,
-}
-
-fn parse_name(text: Option<&str>, param: &str) -> Result<Name, ApiError> {
-    let text = text
-        .ok_or_else(|| ApiError::bad_request("MissingArgument", format!("{param} is required")))?;
-    let invalid =
-        |e: String| ApiError::bad_request("InvalidHost", format!("{param}={text:?}: {e}"));
-    if text.len() > 253 || text.contains(['/', ' ']) {
-        return Err(invalid("not a domain name".into()));
-    }
-    let mut name = Name::from_utf8(text).map_err(|e| invalid(e.to_string()))?;
-    name.set_fqdn(true);
-    Ok(name)
-}
-
-fn parse_type(text: Option<&str>) -> Result<RecordType, ApiError> {
-    let Some(text) = text else {
-        return Ok(RecordType::A);
-    };
-    let rtype = match text.parse::<u16>() {
-        Ok(number) => RecordType::from(number),
-        Err(_) => RecordType::from_str(&text.to_ascii_uppercase()).map_err(|_| {
-            ApiError::bad_request("InvalidType", format!("type={text:?} is not a record type"))
-        })?,
-    };
-    match rtype {
-        RecordType::AXFR | RecordType::IXFR | RecordType::OPT => Err(ApiError::bad_request(
-            "InvalidType",
-            format!("type={text} cannot be asked here"),
-        )),
-        rtype => Ok(rtype),
-    }
-}
-
-/// `ip=` is the client's address: a host route, so the answer is tailored to exactly it.
-fn parse_ip(text: Option<&str>) -> Result<Option<IpNet>, ApiError> {
-    text.map(|t| {
-        t.parse::<IpAddr>().map(IpNet::from).map_err(|_| {
-            ApiError::bad_request("InvalidIp", format!("ip={t:?} is not an IP address"))
-        })
-    })
-    .transpose()
-}
-
 impl HttpDns {
-    /// Asks the DNS handler, as a query from `client` would on port 53.
-    async fn ask(&self, question: &Question, client: IpAddr) -> Result<Message, ApiError> {
-        let mut message = Message::query();
-        message.add_query(Query::query(question.name.clone(), question.rtype));
-        message.metadata.recursion_desired = true;
-        message.metadata.checking_disabled = question.checking_disabled;
-        let mut edns = Edns::new();
-        edns.set_max_payload(1232);
-        edns.set_dnssec_ok(question.dnssec_ok);
-        if let Some(subnet) = question.subnet {
-            let subnet = ClientSubnet::new(subnet.network(), subnet.prefix_len(), 0);
-            edns.options_mut().insert(EdnsOption::Subnet(subnet));
-        }
-        message.set_edns(edns);
-        let bytes = message.to_vec().map_err(|e| internal(e.to_string()))?;
-        let response = self.exchange(&bytes, client).await?;
-        Message::from_vec(&response).map_err(|e| internal(e.to_string()))
+    /// Asks the DNS handler, as a query from `client` would on port 53; the wire response.
+    async fn ask(&self, question: &Question<'_>, client: IpAddr) -> Result<Vec<u8>, ApiError> {
+        self.exchange(&question.encode(), client).await
     }
 
     /// Wire-format query in, wire-format response out, through the DNS handler.
@@ -137,10 +44,10 @@ impl HttpDns {
     /// DNSPod: `GET /d?dn=NAME[&ip=][&ttl=1][&type=AAAA]` -> `1.2.3.4;5.6.7.8[,TTL]`.
     pub(super) async fn dnspod(
         &self,
-        params: &Params,
+        params: &Params<'_>,
         client: IpAddr,
     ) -> Result<Response<Body>, ApiError> {
-        let name = parse_name(params.get("dn"), "dn")?;
+        let name = QueryName::parse(params.get("dn"), "dn")?;
         let rtype = match params.get("type") {
             None => RecordType::A,
             Some(t) if t.eq_ignore_ascii_case("aaaa") => RecordType::AAAA,
@@ -154,13 +61,13 @@ impl HttpDns {
         };
         let subnet = parse_ip(params.get("ip"))?;
         let question = Question {
-            name,
+            name: &name,
             rtype,
             subnet,
             checking_disabled: false,
             dnssec_ok: false,
         };
-        let answer = HostAnswer::from_message(&self.ask(&question, client).await?);
+        let answer = host_answer(&self.ask(&question, client).await?)?;
         let addresses = if rtype == RecordType::A {
             &answer.ips
         } else {
@@ -180,7 +87,7 @@ impl HttpDns {
         &self,
         endpoint: Endpoint,
         account: Option<&str>,
-        params: &Params,
+        params: &Params<'_>,
         client: IpAddr,
     ) -> Result<Response<Body>, ApiError> {
         let host = params.get("host");
@@ -206,7 +113,7 @@ impl HttpDns {
         }
         let names = hosts
             .iter()
-            .map(|h| parse_name(Some(h), "host"))
+            .map(|h| QueryName::parse(Some(h), "host"))
             .collect::<Result<Vec<_>, _>>()?;
         let subnet = parse_ip(params.get("ip"))?;
         let families = Families::parse(params.get("query"))?;
@@ -224,27 +131,25 @@ impl HttpDns {
 
     async fn host_answer(
         &self,
-        name: &Name,
+        name: &QueryName,
         subnet: Option<IpNet>,
         families: Families,
         client: IpAddr,
     ) -> Result<HostAnswer, ApiError> {
-        let mut answer = HostAnswer::new(name);
+        let mut answer = HostAnswer::new(name.host());
         for (wanted, rtype) in [
             (families.v4, RecordType::A),
             (families.v6, RecordType::AAAA),
         ] {
             if wanted {
                 let question = Question {
-                    name: name.clone(),
+                    name,
                     rtype,
                     subnet,
                     checking_disabled: false,
                     dnssec_ok: false,
                 };
-                answer.merge(HostAnswer::from_message(
-                    &self.ask(&question, client).await?,
-                ));
+                answer.merge(host_answer(&self.ask(&question, client).await?)?);
             }
         }
         Ok(answer)
@@ -255,7 +160,7 @@ impl HttpDns {
         &self,
         account: Option<&str>,
         host: &str,
-        params: &Params,
+        params: &Params<'_>,
     ) -> Result<(), ApiError> {
         let secret = account
             .and_then(|id| self.accounts.get(id))
@@ -300,11 +205,11 @@ impl HttpDns {
     /// JSON DoH (Google / Cloudflare): `GET /resolve?name=&type=[&edns_client_subnet=][&cd=][&do=]`.
     pub(super) async fn json_doh(
         &self,
-        req: &Request<Incoming>,
-        params: &Params,
+        req: &Parts,
+        params: &Params<'_>,
         client: IpAddr,
     ) -> Result<Response<Body>, ApiError> {
-        let name = parse_name(params.get("name"), "name")?;
+        let name = QueryName::parse(params.get("name"), "name")?;
         let rtype = parse_type(params.get("type"))?;
         let subnet = params
             .get("edns_client_subnet")
@@ -321,15 +226,15 @@ impl HttpDns {
             })
             .transpose()?;
         let question = Question {
-            name,
+            name: &name,
             rtype,
             subnet,
             checking_disabled: params.flag("cd"),
             dnssec_ok: params.flag("do"),
         };
-        let message = self.ask(&question, client).await?;
+        let wire = self.ask(&question, client).await?;
         let accept = req
-            .headers()
+            .headers
             .get(ACCEPT)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
@@ -338,20 +243,23 @@ impl HttpDns {
         } else {
             "application/json"
         };
-        let body = render::doh_json(&message, subnet);
-        let mut response = render::bytes(StatusCode::OK, content_type, body);
-        render::cache_control(&mut response, &message);
-        Ok(response)
+        let body = doh_json::render(&wire, subnet).ok_or_else(malformed)?;
+        Ok(render::dns_response(
+            content_type,
+            body,
+            render::cache_control(&wire),
+        ))
     }
 
     /// RFC 8484: `GET /dns-query?dns=BASE64URL` and `POST /dns-query` (application/dns-message).
     pub(super) async fn dns_query(
         &self,
-        req: Request<Incoming>,
-        params: &Params,
+        req: &Parts,
+        body: Incoming,
+        params: &Params<'_>,
         client: IpAddr,
     ) -> Result<Response<Body>, ApiError> {
-        let query = match *req.method() {
+        let query = match req.method {
             Method::GET => {
                 let encoded = params.get("dns").ok_or_else(|| {
                     ApiError::bad_request("MissingArgument", "dns= (or name=) is required")
@@ -360,7 +268,7 @@ impl HttpDns {
                     .decode(encoded.trim_end_matches('='))
                     .map_err(|e| ApiError::bad_request("InvalidQuery", format!("dns=: {e}")))?
             }
-            Method::POST => self.read_body(req).await?,
+            Method::POST => self.read_body(req, body).await?,
             _ => {
                 return Err(ApiError::new(
                     StatusCode::METHOD_NOT_ALLOWED,
@@ -370,15 +278,17 @@ impl HttpDns {
             }
         };
         let response = self.exchange(&query, client).await?;
-        let message = Message::from_vec(&response).map_err(|e| internal(e.to_string()))?;
-        let mut http = render::bytes(StatusCode::OK, "application/dns-message", response);
-        render::cache_control(&mut http, &message);
-        Ok(http)
+        let cache_control = render::cache_control(&response);
+        Ok(render::dns_response(
+            "application/dns-message",
+            response,
+            cache_control,
+        ))
     }
 
-    async fn read_body(&self, req: Request<Incoming>) -> Result<Vec<u8>, ApiError> {
+    async fn read_body(&self, req: &Parts, body: Incoming) -> Result<Vec<u8>, ApiError> {
         let content_type = req
-            .headers()
+            .headers
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
@@ -395,15 +305,16 @@ impl HttpDns {
             let message = format!("a DNS query body is at most {} bytes", self.max_body);
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge", message)
         };
-        let body = read_body(req.into_body(), self.max_body, &self.limits)
-            .await
-            .map_err(|error| match error {
-                BodyError::TooLarge(_) => too_large(),
-                BodyError::Timeout(_) => {
-                    ApiError::new(error.status(), "RequestTimeout", error.to_string())
-                }
-                _ => ApiError::new(error.status(), "MalformedBody", error.to_string()),
-            })?;
+        let body =
+            read_body(body, self.max_body, &self.limits)
+                .await
+                .map_err(|error| match error {
+                    BodyError::TooLarge(_) => too_large(),
+                    BodyError::Timeout(_) => {
+                        ApiError::new(error.status(), "RequestTimeout", error.to_string())
+                    }
+                    _ => ApiError::new(error.status(), "MalformedBody", error.to_string()),
+                })?;
         Ok(body.to_vec())
     }
 }
@@ -443,8 +354,14 @@ impl Families {
     }
 }
 
-fn internal(message: String) -> ApiError {
+/// The DNS handler's response could not be read: never expected, as it wrote it.
+fn malformed() -> ApiError {
+    let message = "the DNS response could not be read";
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", message)
+}
+
+fn host_answer(wire: &[u8]) -> Result<HostAnswer, ApiError> {
+    HostAnswer::from_wire(wire).ok_or_else(malformed)
 }
 
 fn hex(bytes: &[u8]) -> String {

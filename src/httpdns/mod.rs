@@ -7,6 +7,8 @@
 //! `GET /dns-query?name=`, RFC 8484 `GET /dns-query?dns=` and `POST /dns-query`.
 
 mod api;
+mod doh_json;
+mod question;
 mod render;
 
 use std::collections::HashMap;
@@ -19,7 +21,8 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, RETRY_AFTER};
-use hyper::{Request, Response, StatusCode};
+use hyper::http::request::Parts;
+use hyper::{HeaderMap, Request, Response, StatusCode};
 use ipnet::IpNet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -28,6 +31,7 @@ use crate::config::HttpDnsConfig;
 use crate::dns::handler::DnsHandler;
 use crate::http_server::{Body, Limits};
 use crate::metrics::HttpRequestLabels;
+use question::Params;
 
 /// A request's endpoint, for routing and the metrics label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -179,18 +183,20 @@ impl HttpDns {
         req: Request<Incoming>,
         peer: SocketAddr,
     ) -> Response<Body> {
-        let client = self.client_address(&req, peer);
-        let path = req.uri().path().to_string();
-        let (mut endpoint, account) = route(&path);
+        let client = self.client_address(req.headers(), peer);
+        let (parts, body) = req.into_parts();
+        let (mut endpoint, account) = route(parts.uri.path());
+        let params = Params::parse(parts.uri.query());
         // `GET /dns-query?name=` is the JSON flavour (Cloudflare's), `?dns=` the RFC 8484 one.
-        if endpoint == Endpoint::Rfc8484
-            && api::Params::parse(req.uri().query()).get("name").is_some()
-        {
+        if endpoint == Endpoint::Rfc8484 && params.get("name").is_some() {
             endpoint = Endpoint::JsonDoh;
         }
         let response = match self.admit(client) {
             Err(error) => error.into_response(),
-            Ok(()) => match self.dispatch(endpoint, account, req, client).await {
+            Ok(()) => match self
+                .dispatch(endpoint, account, &parts, body, &params, client)
+                .await
+            {
                 Ok(response) => response,
                 Err(error) => error.into_response(),
             },
@@ -207,29 +213,30 @@ impl HttpDns {
         &self,
         endpoint: Endpoint,
         account: Option<&str>,
-        req: Request<Incoming>,
+        req: &Parts,
+        body: Incoming,
+        params: &Params<'_>,
         client: IpAddr,
     ) -> Result<Response<Body>, ApiError> {
         let get_only = endpoint != Endpoint::Rfc8484 && endpoint != Endpoint::Unknown;
-        if get_only && req.method() != hyper::Method::GET {
+        if get_only && req.method != hyper::Method::GET {
             return Err(ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "MethodNotAllowed",
                 "use GET",
             ));
         }
-        let params = api::Params::parse(req.uri().query());
         if let Some(id) = account {
             self.check_account(endpoint, id)?;
         }
         match endpoint {
-            Endpoint::Dnspod => self.dnspod(&params, client).await,
+            Endpoint::Dnspod => self.dnspod(params, client).await,
             Endpoint::AccountD
             | Endpoint::SignD
             | Endpoint::AccountResolve
-            | Endpoint::SignResolve => self.account_api(endpoint, account, &params, client).await,
-            Endpoint::JsonDoh => self.json_doh(&req, &params, client).await,
-            Endpoint::Rfc8484 => self.dns_query(req, &params, client).await,
+            | Endpoint::SignResolve => self.account_api(endpoint, account, params, client).await,
+            Endpoint::JsonDoh => self.json_doh(req, params, client).await,
+            Endpoint::Rfc8484 => self.dns_query(req, body, params, client).await,
             Endpoint::Unknown => Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 "NotFound",
@@ -239,12 +246,12 @@ impl HttpDns {
     }
 
     /// The client: the peer, or the last X-Forwarded-For hop when the peer is a trusted proxy.
-    fn client_address(&self, req: &Request<Incoming>, peer: SocketAddr) -> IpAddr {
+    fn client_address(&self, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
         let peer = peer.ip();
         if !self.trusted_proxies.iter().any(|net| net.contains(&peer)) {
             return peer;
         }
-        req.headers()
+        headers
             .get_all("x-forwarded-for")
             .iter()
             .filter_map(|v| v.to_str().ok())

@@ -1,17 +1,15 @@
 //! Response shapes: plain text (DNSPod), Alibaba Cloud JSON, Google/Cloudflare JSON DoH, and
 //! RFC 8484 bytes with a Cache-Control derived from the TTLs.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 use bytes::Bytes;
-use hickory_proto::op::Message;
-use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Response, StatusCode};
 use ipnet::IpNet;
-use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::dns::reader::{Records, Section};
 use crate::http_server::{Body, full};
 
 pub(super) fn bytes(
@@ -45,9 +43,7 @@ pub(super) struct HostAnswer {
 }
 
 impl HostAnswer {
-    pub(super) fn new(name: &Name) -> Self {
-        let host = name.to_utf8();
-        let host = host.strip_suffix('.').unwrap_or(&host).to_string();
+    pub(super) fn new(host: String) -> Self {
         Self {
             host,
             ips: Vec::new(),
@@ -56,20 +52,34 @@ impl HostAnswer {
         }
     }
 
-    /// The A and AAAA records of the answer section (a CNAME chain's end).
-    pub(super) fn from_message(message: &Message) -> Self {
-        let mut answer = Self::new(message.queries.first().map_or(&Name::root(), |q| q.name()));
+    /// The A and AAAA records of a response's answer section (a CNAME chain's end); None when
+    /// the response is malformed.
+    pub(super) fn from_wire(wire: &[u8]) -> Option<Self> {
+        let mut answer = Self::new(String::new());
         let mut ttl: Option<u32> = None;
-        for record in &message.answers {
-            match &record.data {
-                RData::A(a) => answer.ips.push(a.0.to_string()),
-                RData::AAAA(a) => answer.ipsv6.push(a.0.to_string()),
-                _ => continue,
+        for record in Records::new(wire)? {
+            let record = record?;
+            if record.section != Section::Answer {
+                break;
+            }
+            let rdata = wire.get(record.rdata.clone())?;
+            if let Ok(octets) = <[u8; 4]>::try_from(rdata)
+                && record.rtype == TYPE_A
+            {
+                let mut ip = String::with_capacity(15);
+                write_ipv4(&mut ip, octets);
+                answer.ips.push(ip);
+            } else if let Ok(octets) = <[u8; 16]>::try_from(rdata)
+                && record.rtype == TYPE_AAAA
+            {
+                answer.ipsv6.push(Ipv6Addr::from(octets).to_string());
+            } else {
+                continue;
             }
             ttl = Some(ttl.map_or(record.ttl, |t| t.min(record.ttl)));
         }
         answer.ttl = ttl.unwrap_or(0);
-        answer
+        Some(answer)
     }
 
     pub(super) fn merge(&mut self, other: HostAnswer) {
@@ -98,191 +108,70 @@ impl HostAnswer {
     }
 }
 
-/// The Google / Cloudflare JSON schema, serialized straight from the message: no `Value` tree
-/// per answer. Fields are declared in the order `json!` used to emit them (sorted keys), so
-/// the bytes are those of the earlier `Value` rendering.
-pub(super) fn doh_json(message: &Message, subnet: Option<IpNet>) -> Vec<u8> {
-    let meta = &message.metadata;
-    let records = |records: &[Record]| -> Vec<DohRecord> {
-        records
-            .iter()
-            .filter(|r| r.record_type() != RecordType::OPT)
-            .map(|r| DohRecord {
-                ttl: r.ttl,
-                data: r.data.to_string(),
-                name: r.name.to_utf8(),
-                rtype: u16::from(r.record_type()),
-            })
-            .collect()
-    };
-    let response = DohResponse {
-        ad: meta.authentic_data,
-        answer: records(&message.answers),
-        authority: records(&message.authorities),
-        cd: meta.checking_disabled,
-        question: message
-            .queries
-            .iter()
-            .map(|q| DohQuestion {
-                name: q.name().to_utf8(),
-                rtype: u16::from(q.query_type()),
-            })
-            .collect(),
-        ra: meta.recursion_available,
-        rd: meta.recursion_desired,
-        status: u16::from(meta.response_code),
-        tc: meta.truncation,
-        edns_client_subnet: subnet.map(|s| s.to_string()),
-    };
-    // Serializing plain structs of strings and numbers cannot fail.
-    serde_json::to_vec(&response).unwrap_or_default()
+/// `Ipv4Addr`'s display, without the formatting machinery (a hot path: every A record).
+pub(super) fn write_ipv4(text: &mut String, octets: [u8; 4]) {
+    for (i, octet) in octets.into_iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        text.push_str(itoa::Buffer::new().format(octet));
+    }
 }
 
-#[derive(Serialize)]
-struct DohResponse {
-    #[serde(rename = "AD")]
-    ad: bool,
-    #[serde(rename = "Answer")]
-    answer: Vec<DohRecord>,
-    #[serde(rename = "Authority")]
-    authority: Vec<DohRecord>,
-    #[serde(rename = "CD")]
-    cd: bool,
-    #[serde(rename = "Question")]
-    question: Vec<DohQuestion>,
-    #[serde(rename = "RA")]
-    ra: bool,
-    #[serde(rename = "RD")]
-    rd: bool,
-    #[serde(rename = "Status")]
-    status: u16,
-    #[serde(rename = "TC")]
-    tc: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    edns_client_subnet: Option<String>,
-}
-
-#[derive(Serialize)]
-struct DohRecord {
-    #[serde(rename = "TTL")]
-    ttl: u32,
-    data: String,
-    name: String,
-    #[serde(rename = "type")]
-    rtype: u16,
-}
-
-#[derive(Serialize)]
-struct DohQuestion {
-    name: String,
-    #[serde(rename = "type")]
-    rtype: u16,
-}
+const TYPE_A: u16 = 1;
+const TYPE_AAAA: u16 = 28;
+const TYPE_OPT: u16 = 41;
 
 /// RFC 8484 section 5.1: the freshness lifetime is the smallest TTL in the answer (for a
 /// negative answer, the SOA's), so HTTP caches never outlive the DNS data.
-pub(super) fn cache_control(response: &mut Response<Body>, message: &Message) {
-    let ttl = message
-        .answers
-        .iter()
-        .chain(&message.authorities)
-        .filter(|r| r.record_type() != RecordType::OPT)
-        .map(|r| r.ttl)
-        .min();
-    if let Some(ttl) = ttl
-        && let Ok(value) = HeaderValue::from_str(&format!("max-age={ttl}"))
-    {
+/// The `Cache-Control` value, none without records.
+pub(super) fn cache_control(wire: &[u8]) -> Option<HeaderValue> {
+    let mut ttl: Option<u32> = None;
+    for record in Records::new(wire).into_iter().flatten() {
+        let Some(record) = record else { break };
+        if record.section == Section::Additional {
+            break;
+        }
+        if record.rtype != TYPE_OPT {
+            ttl = Some(ttl.map_or(record.ttl, |t| t.min(record.ttl)));
+        }
+    }
+    let mut value = Vec::with_capacity(18);
+    value.extend_from_slice(b"max-age=");
+    value.extend_from_slice(itoa::Buffer::new().format(ttl?).as_bytes());
+    HeaderValue::from_maybe_shared(Bytes::from(value)).ok()
+}
+
+/// A 200 answer with its `cache_control`.
+pub(super) fn dns_response(
+    content_type: &'static str,
+    body: Vec<u8>,
+    cache_control: Option<HeaderValue>,
+) -> Response<Body> {
+    let mut response = bytes(StatusCode::OK, content_type, body);
+    if let Some(value) = cache_control {
         response.headers_mut().insert(CACHE_CONTROL, value);
     }
+    response
 }
 
 #[cfg(test)]
 mod tests {
-    use hickory_proto::op::{Message, Query, ResponseCode};
-    use hickory_proto::rr::rdata::{A, CNAME, SOA};
-    use hickory_proto::rr::{Name, RData, Record, RecordType};
-    use serde_json::{Value, json};
-
-    /// The `Value` rendering `doh_json` replaced, as the reference for its bytes.
-    fn reference(message: &Message, subnet: Option<ipnet::IpNet>) -> String {
-        let records = |records: &[Record]| -> Vec<Value> {
-            records
-                .iter()
-                .filter(|r| r.record_type() != RecordType::OPT)
-                .map(|r| {
-                    json!({
-                        "name": r.name.to_utf8(),
-                        "type": u16::from(r.record_type()),
-                        "TTL": r.ttl,
-                        "data": r.data.to_string(),
-                    })
-                })
-                .collect()
-        };
-        let meta = &message.metadata;
-        let mut value = json!({
-            "Status": u16::from(meta.response_code),
-            "TC": meta.truncation,
-            "RD": meta.recursion_desired,
-            "RA": meta.recursion_available,
-            "AD": meta.authentic_data,
-            "CD": meta.checking_disabled,
-            "Question": message.queries.iter().map(|q| json!({
-                "name": q.name().to_utf8(),
-                "type": u16::from(q.query_type()),
-            })).collect::<Vec<_>>(),
-            "Answer": records(&message.answers),
-            "Authority": records(&message.authorities),
-        });
-        if let Some(subnet) = subnet {
-            value["edns_client_subnet"] = json!(subnet.to_string());
-        }
-        value.to_string()
-    }
+    use std::net::Ipv4Addr;
 
     #[test]
-    fn doh_json_bytes_match_the_value_rendering() {
-        let name = Name::from_ascii("www.Example.test.").unwrap();
-        // A label with a quote: JSON escaping must match too.
-        let labels: [&[u8]; 3] = [b"edge\"q", b"example", b"test"];
-        let target = Name::from_labels(labels).unwrap();
-        let mut message = Message::response(7, hickory_proto::op::OpCode::Query);
-        message.metadata.recursion_desired = true;
-        message.metadata.recursion_available = true;
-        message.add_query(Query::query(name.clone(), RecordType::A));
-        message.add_answer(Record::from_rdata(
-            name.clone(),
-            60,
-            RData::CNAME(CNAME(target.clone())),
-        ));
-        message.add_answer(Record::from_rdata(
-            target,
-            30,
-            RData::A(A::new(10, 0, 0, 1)),
-        ));
-        let subnet = Some("192.0.2.0/24".parse().unwrap());
-        for subnet in [None, subnet] {
-            let rendered = super::doh_json(&message, subnet);
-            assert_eq!(
-                String::from_utf8(rendered).unwrap(),
-                reference(&message, subnet)
-            );
+    fn ipv4_text_is_the_display_form() {
+        for ip in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.0.100.7",
+            "192.0.2.1",
+            "1.22.133.9",
+        ] {
+            let ip: Ipv4Addr = ip.parse().unwrap();
+            let mut text = String::from("x");
+            super::write_ipv4(&mut text, ip.octets());
+            assert_eq!(text, format!("x{ip}"));
         }
-        let mut negative = Message::response(8, hickory_proto::op::OpCode::Query);
-        negative.metadata.response_code = ResponseCode::NXDomain;
-        negative.metadata.authentic_data = true;
-        negative.metadata.truncation = true;
-        negative.add_query(Query::query(name, RecordType::AAAA));
-        let soa = SOA::new(name_of("ns.test."), name_of("h.test."), 1, 2, 3, 4, 5);
-        negative.add_authority(Record::from_rdata(name_of("test."), 5, RData::SOA(soa)));
-        let rendered = super::doh_json(&negative, None);
-        assert_eq!(
-            String::from_utf8(rendered).unwrap(),
-            reference(&negative, None)
-        );
-    }
-
-    fn name_of(text: &str) -> Name {
-        Name::from_ascii(text).unwrap()
     }
 }

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::{HEADER_LEN, Query, Stored, send};
+use super::{Query, Stored, send};
+use crate::dns::reader::{Records, read_u16, read_u32};
 use crate::dns::recursion::{Freshness, RecursiveHits};
 
 /// A recursive response and what rewriting its TTLs needs.
@@ -82,46 +83,11 @@ impl Aged {
 /// Offsets of the TTL fields of the answer and authority records in a DNS message; None when
 /// the message is cut short or malformed.
 pub fn ttl_offsets(wire: &[u8]) -> Option<Vec<usize>> {
-    let count = |at: usize| -> Option<usize> { Some(usize::from(read_u16(wire, at)?)) };
-    let (questions, answers, authorities) = (count(4)?, count(6)?, count(8)?);
-    let mut at = HEADER_LEN;
-    for _ in 0..questions {
-        at = skip_name(wire, at)? + 4;
-    }
-    let mut offsets = Vec::with_capacity(answers + authorities);
-    for _ in 0..answers + authorities {
-        // Type and class, then the TTL, then the rdata length and the rdata.
-        let ttl = skip_name(wire, at)? + 4;
-        let rdata_len = usize::from(read_u16(wire, ttl + 4)?);
-        at = ttl + 6 + rdata_len;
-        if at > wire.len() {
-            return None;
-        }
-        offsets.push(ttl);
+    let records = usize::from(read_u16(wire, 6)?) + usize::from(read_u16(wire, 8)?);
+    let mut offsets = Vec::with_capacity(records);
+    // The additional section is not read: a record there cannot make this fail.
+    for record in Records::new(wire)?.take(records) {
+        offsets.push(record?.ttl_at);
     }
     Some(offsets)
-}
-
-/// The offset after the (possibly compressed) name at `at`.
-fn skip_name(wire: &[u8], mut at: usize) -> Option<usize> {
-    loop {
-        let len = *wire.get(at)?;
-        match len {
-            0 => return Some(at + 1),
-            // A compression pointer ends the name.
-            _ if len & 0xC0 == 0xC0 => return wire.get(at + 1).map(|_| at + 2),
-            _ if len & 0xC0 != 0 => return None,
-            _ => at += 1 + usize::from(len),
-        }
-    }
-}
-
-fn read_u16(wire: &[u8], at: usize) -> Option<u16> {
-    let bytes = wire.get(at..at + 2)?;
-    Some(u16::from_be_bytes([bytes[0], bytes[1]]))
-}
-
-fn read_u32(wire: &[u8], at: usize) -> Option<u32> {
-    let bytes = wire.get(at..at + 4)?;
-    Some(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
 }

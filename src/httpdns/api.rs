@@ -14,6 +14,7 @@ use md5::{Digest, Md5};
 
 use super::question::{Params, QueryName, Question, parse_ip, parse_type};
 use super::render::{self, HostAnswer};
+use super::rendered::Rendering;
 use super::{ApiError, Endpoint, HttpDns, doh_json};
 use crate::dns::handler::{Reply, Transport};
 use crate::http_server::{Body, BodyError, read_body};
@@ -243,12 +244,18 @@ impl HttpDns {
         } else {
             "application/json"
         };
-        let body = doh_json::render(&wire, subnet).ok_or_else(malformed)?;
-        Ok(render::dns_response(
-            content_type,
+        let render = || {
+            Some(Rendering {
+                body: doh_json::render(&wire, subnet)?.into(),
+                cache_control: render::cache_control(&wire),
+            })
+        };
+        let rendering = self.rendered.get_or_render(&wire, subnet, render);
+        let Rendering {
             body,
-            render::cache_control(&wire),
-        ))
+            cache_control,
+        } = rendering.ok_or_else(malformed)?;
+        Ok(render::dns_response(content_type, body, cache_control))
     }
 
     /// RFC 8484: `GET /dns-query?dns=BASE64URL` and `POST /dns-query` (application/dns-message).

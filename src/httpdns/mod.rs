@@ -10,6 +10,7 @@ mod api;
 mod doh_json;
 mod question;
 mod render;
+mod rendered;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -82,6 +83,8 @@ pub struct HttpDns {
     /// Per client address; None: unlimited.
     client_limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
     requests: Family<HttpRequestLabels, Counter>,
+    /// JSON DoH bodies by DNS response.
+    rendered: rendered::Rendered,
 }
 
 /// An answer to give instead of a result: status and a JSON error body.
@@ -161,6 +164,7 @@ impl HttpDns {
             limits,
             client_limiter: quota(config.client_rate, config.client_burst).map(RateLimiter::keyed),
             requests,
+            rendered: rendered::Rendered::new(),
         })
     }
 

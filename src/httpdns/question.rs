@@ -19,7 +19,21 @@ pub(super) struct Params<'q>(Vec<(Cow<'q, str>, Cow<'q, str>)>);
 
 impl<'q> Params<'q> {
     pub(super) fn parse(query: Option<&'q str>) -> Params<'q> {
-        Params(form_urlencoded::parse(query.unwrap_or("").as_bytes()).collect())
+        let pairs = query
+            .unwrap_or("")
+            .split('&')
+            .filter(|pair| !pair.is_empty());
+        Params(pairs.filter_map(Self::pair).collect())
+    }
+
+    /// `key=value`, `key` alone (an empty value); percent escapes and `+` decoded by
+    /// form_urlencoded, which is what a pair without them would come out as from it too.
+    fn pair(pair: &'q str) -> Option<(Cow<'q, str>, Cow<'q, str>)> {
+        if pair.bytes().any(|b| b == b'%' || b == b'+') {
+            return form_urlencoded::parse(pair.as_bytes()).next();
+        }
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        Some((Cow::Borrowed(key), Cow::Borrowed(value)))
     }
 
     /// The first value of `key`; None when absent or empty.
@@ -49,11 +63,14 @@ impl QueryName {
         })?;
         let invalid =
             |e: String| ApiError::bad_request("InvalidHost", format!("{param}={text:?}: {e}"));
-        if text.len() > 253 || text.contains(['/', ' ']) {
+        if text.len() > 253 {
             return Err(invalid("not a domain name".into()));
         }
         if let Some(wire) = plain_wire(text) {
             return Ok(QueryName { wire });
+        }
+        if text.contains(['/', ' ']) {
+            return Err(invalid("not a domain name".into()));
         }
         let name = Name::from_utf8(text).map_err(|e| invalid(e.to_string()))?;
         let mut wire = Vec::with_capacity(name.len() + 2);
@@ -83,23 +100,22 @@ impl QueryName {
 /// The wire form of a name whose labels are letters, digits and hyphens (not first), not
 /// punycode: for those UTS 46 only lowercases. None for anything else (hickory decides those).
 fn plain_wire(text: &str) -> Option<Vec<u8>> {
-    let text = text.strip_suffix('.').unwrap_or(text);
+    let text = text.strip_suffix('.').unwrap_or(text).as_bytes();
     let mut wire = Vec::with_capacity(text.len() + 2);
-    for label in text.split('.') {
-        let plain = !label.is_empty()
+    for label in text.split(|&b| b == b'.') {
+        let plain = label.first().is_some_and(u8::is_ascii_alphanumeric)
             && label.len() <= 63
-            && !label.starts_with('-')
             && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b == b'-')
             && !label
                 .get(..4)
-                .is_some_and(|p| p.eq_ignore_ascii_case("xn--"));
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"xn--"));
         if !plain {
             return None;
         }
         wire.push(label.len() as u8);
-        wire.extend(label.bytes().map(|b| b.to_ascii_lowercase()));
+        wire.extend(label.iter().map(u8::to_ascii_lowercase));
     }
     wire.push(0);
     Some(wire)
@@ -202,7 +218,7 @@ mod tests {
     use hickory_proto::rr::{Name, RecordType};
     use hickory_proto::serialize::binary::BinDecodable;
 
-    use super::{QueryName, Question};
+    use super::{Params, QueryName, Question};
 
     /// What the handler got before: the query hickory-proto writes.
     fn reference(text: &str, question: &Question<'_>) -> Vec<u8> {
@@ -241,6 +257,22 @@ mod tests {
         "1.2.3.4.in-addr.arpa",
         "example",
     ];
+
+    #[test]
+    fn parameters_are_what_form_urlencoded_makes_of_them() {
+        let queries = [
+            "name=www.example.test&type=A",
+            "name=a+b&type=%41%41%41%41&&x",
+            "dns=AAABAAABAAAAAAAAA3d3dwdleGFtcGxlBHRlc3QAAAEAAQ&=v&k=&k=2",
+            "name=%E4%BE%8B%E5.test&a=b=c&%ZZ=1&q=%",
+            "",
+        ];
+        for query in queries {
+            let ours = Params::parse(Some(query)).0;
+            let theirs: Vec<_> = form_urlencoded::parse(query.as_bytes()).collect();
+            assert_eq!(ours, theirs, "{query}");
+        }
+    }
 
     #[test]
     fn names_are_what_hickory_makes_of_them() {

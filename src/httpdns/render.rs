@@ -145,7 +145,7 @@ pub(super) fn cache_control(wire: &[u8]) -> Option<HeaderValue> {
 /// A 200 answer with its `cache_control`.
 pub(super) fn dns_response(
     content_type: &'static str,
-    body: Vec<u8>,
+    body: impl Into<Bytes>,
     cache_control: Option<HeaderValue>,
 ) -> Response<Body> {
     let mut response = bytes(StatusCode::OK, content_type, body);

@@ -96,7 +96,7 @@ impl Proxy {
     /// values; else the URL's key.
     async fn variant_slot(&self, ask: &Ask) -> CacheKey {
         if let Some((_, key)) = self.stored_variant(&ask.key, &ask.headers).await {
-            return key;
+            return key.into_owned();
         }
         match self.cache.get::<Stored>(&ask.key).await {
             Lookup::Fresh { value, .. } | Lookup::Stale { value, .. } => value
@@ -311,7 +311,9 @@ impl Proxy {
             let (stored, meta) =
                 self.to_entry(&ask.headers, refreshed, request_time, response_time);
             if storable_reason(&stored).is_none() {
-                self.cache.insert(slot, Arc::clone(&stored), meta).await;
+                self.cache
+                    .insert(slot.into_owned(), Arc::clone(&stored), meta)
+                    .await;
             }
             flight.complete(stored);
             return;

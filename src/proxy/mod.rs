@@ -15,6 +15,7 @@ mod request;
 mod store;
 pub mod upstream;
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -112,28 +113,30 @@ impl Proxy {
     }
 
     /// The stored variant of `primary` this request selects (RFC 9111 4.1): the one under the
-    /// URL's key, or the one beside it for this request's `Vary` values; and its key.
-    pub(super) async fn stored_variant(
+    /// URL's key, or the one beside it for this request's `Vary` values; and its key (borrowed
+    /// when it is `primary`: a hit clones no key).
+    pub(super) async fn stored_variant<'k>(
         &self,
-        primary: &CacheKey,
+        primary: &'k CacheKey,
         req_headers: &HeaderMap,
-    ) -> Option<(Arc<Stored>, CacheKey)> {
-        let lookup = |key: CacheKey| async move {
-            match self.cache.get::<Stored>(&key).await {
-                CoreLookup::Fresh { value, .. } | CoreLookup::Stale { value, .. } => {
-                    Some((value, key))
-                }
-                CoreLookup::Miss => None,
-            }
-        };
-        let (first, key) = lookup(primary.clone()).await?;
+    ) -> Option<(Arc<Stored>, Cow<'k, CacheKey>)> {
+        let first = self.stored_at(primary).await?;
         if first.selected_by(req_headers) {
-            return Some((first, key));
+            return Some((first, Cow::Borrowed(primary)));
         }
         let other = variant_key(primary, &first.vary_key_for(req_headers)?);
-        lookup(other)
-            .await
-            .filter(|(stored, _)| stored.selected_by(req_headers))
+        let stored = self.stored_at(&other).await?;
+        stored
+            .selected_by(req_headers)
+            .then_some((stored, Cow::Owned(other)))
+    }
+
+    /// The object stored under `key`, fresh or stale.
+    async fn stored_at(&self, key: &CacheKey) -> Option<Arc<Stored>> {
+        match self.cache.get::<Stored>(key).await {
+            CoreLookup::Fresh { value, .. } | CoreLookup::Stale { value, .. } => Some(value),
+            CoreLookup::Miss => None,
+        }
     }
 
     pub async fn handle(
@@ -428,5 +431,10 @@ fn variant_key(primary: &CacheKey, vary_key: &str) -> CacheKey {
 
 /// The primary cache key: host and path with query (purge by URL and prefix work on it).
 pub fn cache_key(host: &str, path_and_query: &str) -> CacheKey {
-    CacheKey::new(Namespace::Http, format!("{host}{path_and_query}"))
+    // Not `format!`: this runs on every request, and the formatting machinery costs more than
+    // the two copies.
+    let mut key = Vec::with_capacity(host.len() + path_and_query.len());
+    key.extend_from_slice(host.as_bytes());
+    key.extend_from_slice(path_and_query.as_bytes());
+    CacheKey::new(Namespace::Http, key)
 }

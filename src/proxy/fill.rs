@@ -499,7 +499,7 @@ impl Proxy {
             fetched.body,
             request_time,
             response_time,
-            policy::vary_key(&headers, req_headers),
+            req_headers,
         );
         let meta = stored.meta_with(&headers, response_time, self.heuristic_max);
         let (fresh_for, stale_for) = match storable {

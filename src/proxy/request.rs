@@ -79,13 +79,7 @@ fn normalise(raw: &str) -> Option<String> {
                 .split_once(':')
                 .map_or((raw, None), |(h, p)| (h, Some(p)));
             let name = name.strip_suffix('.').unwrap_or(name);
-            let label_ok = |label: &str| {
-                !label.is_empty()
-                    && label
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            };
-            if !name.split('.').all(label_ok) {
+            if !is_dns_name(name.as_bytes()) {
                 return None;
             }
             (name.to_ascii_lowercase(), port)
@@ -96,6 +90,25 @@ fn normalise(raw: &str) -> Option<String> {
         port.parse::<u16>().ok()?;
     }
     Some(host)
+}
+
+/// Whether `name` is labels of letters, digits, `-` and `_`, one dot between each two: no
+/// label is empty. One pass over the bytes (this runs on every request).
+fn is_dns_name(name: &[u8]) -> bool {
+    let mut label_len = 0usize;
+    for &b in name {
+        if b == b'.' {
+            if label_len == 0 {
+                return false;
+            }
+            label_len = 0;
+        } else if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            label_len += 1;
+        } else {
+            return false;
+        }
+    }
+    label_len > 0
 }
 
 /// Makes `headers` (already without hop-by-hop fields) what the origin gets: `Host` is the

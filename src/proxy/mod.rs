@@ -156,9 +156,7 @@ impl Proxy {
         let (parts, body) = req.into_parts();
         let method = parts.method;
         let mut headers = parts.headers;
-        policy::strip_hop_by_hop(&mut headers);
-        request::prepare_forwarded(&mut headers, &host);
-        let from_sibling = self.sibling_request(&mut headers);
+        let from_sibling = self.filter_request(&mut headers, &host);
 
         if !policy::is_cacheable_method(&method) {
             let body = match read_body(body, self.max_request_body, &self.limits).await {
@@ -197,6 +195,22 @@ impl Proxy {
             *response.body_mut() = full(Bytes::new());
         }
         response
+    }
+
+    /// Makes a client's `headers` what the cache and the origin see: without hop-by-hop and
+    /// override fields (`request`), with the normalised `host`. Whether the request comes from
+    /// another node of the cluster.
+    fn filter_request(&self, headers: &mut HeaderMap, host: &str) -> bool {
+        // Most requests have none of the fields the steps below remove or read.
+        let from_sibling = if request::has_filtered_field(headers) {
+            policy::strip_hop_by_hop(headers);
+            request::remove_client_fields(headers);
+            self.sibling_request(headers)
+        } else {
+            false
+        };
+        request::set_host(headers, host);
+        from_sibling
     }
 
     /// Whether the request comes from another node of the cluster (its sibling header, or

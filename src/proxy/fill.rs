@@ -125,7 +125,7 @@ impl Proxy {
                     headers,
                     age,
                     &ask.headers,
-                    &status,
+                    status,
                 ))
             }
             Phase::Streaming(head) => {
@@ -184,7 +184,7 @@ impl Proxy {
                         headers,
                         meta.age,
                         &ask.headers,
-                        &status,
+                        status,
                     )
                 }
                 None => self.error(StatusCode::BAD_GATEWAY, "the origin's body failed"),
@@ -198,7 +198,7 @@ impl Proxy {
                 headers,
                 Bytes::new(),
                 Some(meta.age),
-                &status,
+                status,
             );
         }
         if whole {
@@ -209,7 +209,7 @@ impl Proxy {
             headers,
             reader.into_body(),
             Some(meta.age),
-            &status,
+            status,
         )
     }
 

@@ -258,8 +258,8 @@ impl Proxy {
         ))
     }
 
-    /// A response from a stored object, whose fields `headers` are (`Stored::headers`): Age,
-    /// conditional 304s, and single byte ranges.
+    /// A response from a stored object, whose fields `headers` are (`Stored::headers`, so no
+    /// `Content-Length`: the body's own is sent): Age, conditional 304s, and single byte ranges.
     fn serve(
         &self,
         method: &Method,
@@ -267,9 +267,8 @@ impl Proxy {
         mut headers: HeaderMap,
         age: Duration,
         req_headers: &HeaderMap,
-        cache_status: &str,
+        cache_status: impl Into<Bytes>,
     ) -> Response<Body> {
-        headers.remove(header::CONTENT_LENGTH);
         let (status, headers, body) = if stored.status != StatusCode::OK {
             (stored.status, headers, stored.body.clone())
         } else if policy::not_modified(req_headers, &headers) {
@@ -338,7 +337,7 @@ impl Proxy {
         headers: HeaderMap,
         body: Bytes,
         age: Option<Duration>,
-        cache_status: &str,
+        cache_status: impl Into<Bytes>,
     ) -> Response<Body> {
         self.respond_with(status, headers, full(body), age, cache_status)
     }
@@ -350,7 +349,7 @@ impl Proxy {
         mut headers: HeaderMap,
         body: Body,
         age: Option<Duration>,
-        cache_status: &str,
+        cache_status: impl Into<Bytes>,
     ) -> Response<Body> {
         policy::strip_hop_by_hop(&mut headers);
         self.finish(status, headers, body, age, cache_status)
@@ -363,14 +362,15 @@ impl Proxy {
         mut headers: HeaderMap,
         body: Body,
         age: Option<Duration>,
-        cache_status: &str,
+        cache_status: impl Into<Bytes>,
     ) -> Response<Body> {
         if let Some(age) = age {
             headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
         }
         let via = HeaderValue::from_static("1.1 edgenode");
         headers.append(header::VIA, via);
-        if let Ok(value) = HeaderValue::from_str(cache_status) {
+        // From the caller's bytes, not copied: a hit's status is a `&'static str`.
+        if let Ok(value) = HeaderValue::from_maybe_shared(cache_status.into()) {
             headers.insert(CACHE_STATUS, value);
         }
         let mut response = Response::new(body);

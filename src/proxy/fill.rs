@@ -96,7 +96,7 @@ impl Proxy {
     /// values; else the URL's key.
     async fn variant_slot(&self, ask: &Ask) -> CacheKey {
         if let Some((_, key)) = self.stored_variant(&ask.key, &ask.headers).await {
-            return key;
+            return key.into_owned();
         }
         match self.cache.get::<Stored>(&ask.key).await {
             Lookup::Fresh { value, .. } | Lookup::Stale { value, .. } => value
@@ -125,7 +125,7 @@ impl Proxy {
                     headers,
                     age,
                     &ask.headers,
-                    &status,
+                    status,
                 ))
             }
             Phase::Streaming(head) => {
@@ -184,7 +184,7 @@ impl Proxy {
                         headers,
                         meta.age,
                         &ask.headers,
-                        &status,
+                        status,
                     )
                 }
                 None => self.error(StatusCode::BAD_GATEWAY, "the origin's body failed"),
@@ -198,7 +198,7 @@ impl Proxy {
                 headers,
                 Bytes::new(),
                 Some(meta.age),
-                &status,
+                status,
             );
         }
         if whole {
@@ -209,7 +209,7 @@ impl Proxy {
             headers,
             reader.into_body(),
             Some(meta.age),
-            &status,
+            status,
         )
     }
 
@@ -311,7 +311,9 @@ impl Proxy {
             let (stored, meta) =
                 self.to_entry(&ask.headers, refreshed, request_time, response_time);
             if storable_reason(&stored).is_none() {
-                self.cache.insert(slot, Arc::clone(&stored), meta).await;
+                self.cache
+                    .insert(slot.into_owned(), Arc::clone(&stored), meta)
+                    .await;
             }
             flight.complete(stored);
             return;
@@ -497,7 +499,7 @@ impl Proxy {
             fetched.body,
             request_time,
             response_time,
-            policy::vary_key(&headers, req_headers),
+            req_headers,
         );
         let meta = stored.meta_with(&headers, response_time, self.heuristic_max);
         let (fresh_for, stale_for) = match storable {

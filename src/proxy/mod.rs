@@ -15,6 +15,7 @@ mod request;
 mod store;
 pub mod upstream;
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -112,28 +113,30 @@ impl Proxy {
     }
 
     /// The stored variant of `primary` this request selects (RFC 9111 4.1): the one under the
-    /// URL's key, or the one beside it for this request's `Vary` values; and its key.
-    pub(super) async fn stored_variant(
+    /// URL's key, or the one beside it for this request's `Vary` values; and its key (borrowed
+    /// when it is `primary`: a hit clones no key).
+    pub(super) async fn stored_variant<'k>(
         &self,
-        primary: &CacheKey,
+        primary: &'k CacheKey,
         req_headers: &HeaderMap,
-    ) -> Option<(Arc<Stored>, CacheKey)> {
-        let lookup = |key: CacheKey| async move {
-            match self.cache.get::<Stored>(&key).await {
-                CoreLookup::Fresh { value, .. } | CoreLookup::Stale { value, .. } => {
-                    Some((value, key))
-                }
-                CoreLookup::Miss => None,
-            }
-        };
-        let (first, key) = lookup(primary.clone()).await?;
+    ) -> Option<(Arc<Stored>, Cow<'k, CacheKey>)> {
+        let first = self.stored_at(primary).await?;
         if first.selected_by(req_headers) {
-            return Some((first, key));
+            return Some((first, Cow::Borrowed(primary)));
         }
         let other = variant_key(primary, &first.vary_key_for(req_headers)?);
-        lookup(other)
-            .await
-            .filter(|(stored, _)| stored.selected_by(req_headers))
+        let stored = self.stored_at(&other).await?;
+        stored
+            .selected_by(req_headers)
+            .then_some((stored, Cow::Owned(other)))
+    }
+
+    /// The object stored under `key`, fresh or stale.
+    async fn stored_at(&self, key: &CacheKey) -> Option<Arc<Stored>> {
+        match self.cache.get::<Stored>(key).await {
+            CoreLookup::Fresh { value, .. } | CoreLookup::Stale { value, .. } => Some(value),
+            CoreLookup::Miss => None,
+        }
     }
 
     pub async fn handle(
@@ -153,9 +156,7 @@ impl Proxy {
         let (parts, body) = req.into_parts();
         let method = parts.method;
         let mut headers = parts.headers;
-        policy::strip_hop_by_hop(&mut headers);
-        request::prepare_forwarded(&mut headers, &host);
-        let from_sibling = self.sibling_request(&mut headers);
+        let from_sibling = self.filter_request(&mut headers, &host);
 
         if !policy::is_cacheable_method(&method) {
             let body = match read_body(body, self.max_request_body, &self.limits).await {
@@ -194,6 +195,22 @@ impl Proxy {
             *response.body_mut() = full(Bytes::new());
         }
         response
+    }
+
+    /// Makes a client's `headers` what the cache and the origin see: without hop-by-hop and
+    /// override fields (`request`), with the normalised `host`. Whether the request comes from
+    /// another node of the cluster.
+    fn filter_request(&self, headers: &mut HeaderMap, host: &str) -> bool {
+        // Most requests have none of the fields the steps below remove or read.
+        let from_sibling = if request::has_filtered_field(headers) {
+            policy::strip_hop_by_hop(headers);
+            request::remove_client_fields(headers);
+            self.sibling_request(headers)
+        } else {
+            false
+        };
+        request::set_host(headers, host);
+        from_sibling
     }
 
     /// Whether the request comes from another node of the cluster (its sibling header, or
@@ -241,8 +258,8 @@ impl Proxy {
         ))
     }
 
-    /// A response from a stored object, whose fields `headers` are (`Stored::headers`): Age,
-    /// conditional 304s, and single byte ranges.
+    /// A response from a stored object, whose fields `headers` are (`Stored::headers`, so no
+    /// `Content-Length`: the body's own is sent): Age, conditional 304s, and single byte ranges.
     fn serve(
         &self,
         method: &Method,
@@ -250,9 +267,8 @@ impl Proxy {
         mut headers: HeaderMap,
         age: Duration,
         req_headers: &HeaderMap,
-        cache_status: &str,
+        cache_status: impl Into<Bytes>,
     ) -> Response<Body> {
-        headers.remove(header::CONTENT_LENGTH);
         let (status, headers, body) = if stored.status != StatusCode::OK {
             (stored.status, headers, stored.body.clone())
         } else if policy::not_modified(req_headers, &headers) {
@@ -321,7 +337,7 @@ impl Proxy {
         headers: HeaderMap,
         body: Bytes,
         age: Option<Duration>,
-        cache_status: &str,
+        cache_status: impl Into<Bytes>,
     ) -> Response<Body> {
         self.respond_with(status, headers, full(body), age, cache_status)
     }
@@ -333,7 +349,7 @@ impl Proxy {
         mut headers: HeaderMap,
         body: Body,
         age: Option<Duration>,
-        cache_status: &str,
+        cache_status: impl Into<Bytes>,
     ) -> Response<Body> {
         policy::strip_hop_by_hop(&mut headers);
         self.finish(status, headers, body, age, cache_status)
@@ -346,14 +362,15 @@ impl Proxy {
         mut headers: HeaderMap,
         body: Body,
         age: Option<Duration>,
-        cache_status: &str,
+        cache_status: impl Into<Bytes>,
     ) -> Response<Body> {
         if let Some(age) = age {
             headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
         }
         let via = HeaderValue::from_static("1.1 edgenode");
         headers.append(header::VIA, via);
-        if let Ok(value) = HeaderValue::from_str(cache_status) {
+        // From the caller's bytes, not copied: a hit's status is a `&'static str`.
+        if let Ok(value) = HeaderValue::from_maybe_shared(cache_status.into()) {
             headers.insert(CACHE_STATUS, value);
         }
         let mut response = Response::new(body);
@@ -428,5 +445,10 @@ fn variant_key(primary: &CacheKey, vary_key: &str) -> CacheKey {
 
 /// The primary cache key: host and path with query (purge by URL and prefix work on it).
 pub fn cache_key(host: &str, path_and_query: &str) -> CacheKey {
-    CacheKey::new(Namespace::Http, format!("{host}{path_and_query}"))
+    // Not `format!`: this runs on every request, and the formatting machinery costs more than
+    // the two copies.
+    let mut key = Vec::with_capacity(host.len() + path_and_query.len());
+    key.extend_from_slice(host.as_bytes());
+    key.extend_from_slice(path_and_query.as_bytes());
+    CacheKey::new(Namespace::Http, key)
 }

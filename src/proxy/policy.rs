@@ -36,6 +36,8 @@ pub use conditional::{not_modified, validated_by, validation_headers};
 pub use freshness::{
     Reuse, StoredMeta, current_age, freshness_lifetime, initial_age, reuse, serve_stale_on_error,
 };
+#[cfg(test)]
+pub(crate) use headers::HOP_BY_HOP;
 pub use headers::{merge_304, remove_named, strip_hop_by_hop, strip_unshared_fields};
 pub use http_date::{format_http_date, parse_http_date, parse_http_date_at};
 pub use range::{ByteRange, RangeError, byte_range};

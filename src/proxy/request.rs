@@ -12,6 +12,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{HeaderMap, Request, Response, Version};
 
 use super::policy;
+use crate::cluster::SIBLING_HEADER;
 use crate::http_server::Body;
 
 /// Request fields that name another host, URL, scheme, port or method than the request's own.
@@ -79,13 +80,7 @@ fn normalise(raw: &str) -> Option<String> {
                 .split_once(':')
                 .map_or((raw, None), |(h, p)| (h, Some(p)));
             let name = name.strip_suffix('.').unwrap_or(name);
-            let label_ok = |label: &str| {
-                !label.is_empty()
-                    && label
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            };
-            if !name.split('.').all(label_ok) {
+            if !is_dns_name(name.as_bytes()) {
                 return None;
             }
             (name.to_ascii_lowercase(), port)
@@ -98,14 +93,80 @@ fn normalise(raw: &str) -> Option<String> {
     Some(host)
 }
 
-/// Makes `headers` (already without hop-by-hop fields) what the origin gets: `Host` is the
-/// normalised host (the request target's, in absolute-form), the override fields are removed,
-/// and so are `Content-Length` and `Expect`: the node reads any body itself and frames what it
-/// forwards anew (a GET's body is never forwarded, so its length must not be either).
-pub(super) fn prepare_forwarded(headers: &mut HeaderMap, host: &str) {
+/// Whether `name` is labels of letters, digits, `-` and `_`, one dot between each two: no
+/// label is empty. One pass over the bytes (this runs on every request).
+fn is_dns_name(name: &[u8]) -> bool {
+    let mut label_len = 0usize;
+    for &b in name {
+        if b == b'.' {
+            if label_len == 0 {
+                return false;
+            }
+            label_len = 0;
+        } else if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            label_len += 1;
+        } else {
+            return false;
+        }
+    }
+    label_len > 0
+}
+
+/// Whether `headers` has a field the request filter removes or reads: a hop-by-hop one
+/// (`policy::strip_hop_by_hop`), an override field, `Content-Length`, `Expect`, or a mark of
+/// another node (the sibling header, `Via`). Most requests have none, and then this one look at
+/// their names spares the filter's lookups (each hashes a name; one by `&str` parses it first).
+pub(super) fn has_filtered_field(headers: &HeaderMap) -> bool {
+    headers.keys().any(|name| is_filtered(name.as_str()))
+}
+
+/// The names [`has_filtered_field`] looks for (a test checks them against the lists).
+fn is_filtered(name: &str) -> bool {
+    matches!(
+        name,
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "proxy-authorization"
+            | "proxy-authenticate"
+            | "proxy-authentication-info"
+            | "forwarded"
+            | "x-forwarded-host"
+            | "x-forwarded-server"
+            | "x-forwarded-port"
+            | "x-forwarded-proto"
+            | "x-forwarded-scheme"
+            | "x-forwarded-prefix"
+            | "x-original-host"
+            | "x-host"
+            | "x-original-url"
+            | "x-rewrite-url"
+            | "x-http-method-override"
+            | "x-http-method"
+            | "x-method-override"
+            | "content-length"
+            | "expect"
+            | SIBLING_HEADER
+            | "via"
+    )
+}
+
+/// Removes what the origin must not get of `headers` (already without hop-by-hop fields): the
+/// override fields, and `Content-Length` and `Expect`: the node reads any body itself and frames
+/// what it forwards anew (a GET's body is never forwarded, so its length must not be either).
+pub(super) fn remove_client_fields(headers: &mut HeaderMap) {
     policy::remove_named(headers, &OVERRIDE_FIELDS);
     headers.remove(header::CONTENT_LENGTH);
     headers.remove(header::EXPECT);
+}
+
+/// Sets `Host` to the normalised host (the request target's, in absolute-form); none for an
+/// HTTP/1.0 request that named none.
+pub(super) fn set_host(headers: &mut HeaderMap, host: &str) {
     match HeaderValue::from_str(host) {
         Ok(value) if !host.is_empty() => {
             headers.insert(header::HOST, value);
@@ -206,12 +267,34 @@ mod tests {
         ] {
             headers.insert(name, HeaderValue::from_static(value));
         }
-        prepare_forwarded(&mut headers, "example.test");
+        assert!(has_filtered_field(&headers));
+        remove_client_fields(&mut headers);
+        set_host(&mut headers, "example.test");
         let mut names: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
         names.sort_unstable();
         assert_eq!(names, ["accept-language", "host"]);
         assert_eq!(headers[header::HOST], "example.test");
-        prepare_forwarded(&mut headers, "");
+        assert!(!has_filtered_field(&headers));
+        set_host(&mut headers, "");
         assert!(!headers.contains_key(header::HOST));
+    }
+
+    #[test]
+    fn every_field_the_filter_acts_on_is_looked_for() {
+        let acted_on = policy::HOP_BY_HOP.iter().chain(&OVERRIDE_FIELDS).chain(&[
+            "content-length",
+            "expect",
+            SIBLING_HEADER,
+            "via",
+        ]);
+        for name in acted_on {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+            headers.insert(*name, HeaderValue::from_static("x"));
+            assert!(has_filtered_field(&headers), "{name}");
+        }
+        for name in ["host", "accept", "user-agent", "cookie", "x-forwarded-for"] {
+            assert!(!is_filtered(name), "{name}");
+        }
     }
 }

@@ -36,14 +36,16 @@ pub struct Stored {
     /// round trip), in milliseconds: computed once, so that a hit does not parse `Date` and
     /// `Age` again, and 4 bytes (not a `Duration`: 12 more); saturates at 49 days.
     initial_age_ms: u32,
-    /// The request's values of the response's `Vary` fields; None without `Vary`.
+    /// The request's values of the response's `Vary` fields (`policy::vary_key` of this head,
+    /// so empty when it names no field); None for `Vary: *`.
     pub vary_key: Option<Box<str>>,
 }
 
 impl Stored {
     /// A stored response from the origin's (already filtered) `headers`, copied into
-    /// allocations of the stored object's own. `Content-Length` is left out: a response from a
-    /// stored object has the body's own length.
+    /// allocations of the stored object's own, for a request with `request_headers` (its
+    /// `Vary` values are kept). `Content-Length` is left out: a response from a stored object
+    /// has the body's own length.
     pub fn new(
         not_storable: Option<policy::NotStorable>,
         status: StatusCode,
@@ -51,7 +53,7 @@ impl Stored {
         body: Bytes,
         request_time: SystemTime,
         response_time: SystemTime,
-        vary_key: Option<String>,
+        request_headers: &HeaderMap,
     ) -> Stored {
         Stored {
             not_storable,
@@ -65,11 +67,11 @@ impl Stored {
                 policy::initial_age(headers, request_time, response_time).as_millis(),
             )
             .unwrap_or(u32::MAX),
-            vary_key: vary_key.map(String::into_boxed_str),
+            vary_key: policy::vary_key(headers, request_headers).map(String::into_boxed_str),
         }
     }
 
-    /// The stored header fields, with room for those a response adds.
+    /// The stored header fields (never `Content-Length`), with room for those a response adds.
     pub fn headers(&self) -> HeaderMap {
         self.head.to_header_map(ADDED_FIELDS)
     }
@@ -90,8 +92,11 @@ impl Stored {
 
     /// Whether this stored variant is the one `request_headers` selects (RFC 9111 4.1).
     pub fn selected_by(&self, request_headers: &HeaderMap) -> bool {
-        match &self.vary_key {
+        match self.vary_key.as_deref() {
+            // `Vary: *` is never stored to be reused; a hit-for-pass object serves its fill.
             None => true,
+            // The head names no request field, so every request's key is empty too.
+            Some("") => true,
             Some(key) => {
                 let vary = self.head.only(&header::VARY);
                 policy::vary_matches(key, &vary, request_headers)
@@ -156,7 +161,7 @@ mod tests {
             Bytes::from(vec![0u8; body]),
             now,
             now,
-            None,
+            &HeaderMap::new(),
         )
     }
 
@@ -193,7 +198,7 @@ mod tests {
             Bytes::from_static(b"hello"),
             sent,
             received,
-            None,
+            &HeaderMap::new(),
         );
         assert!(!stored.headers().contains_key("content-length"));
         let meta = stored.meta_with(&stored.headers(), received, Duration::ZERO);
@@ -208,6 +213,31 @@ mod tests {
             policy::current_age(&headers, sent, received, later),
             "the same as computed from the fields each time"
         );
+    }
+
+    #[test]
+    fn a_variant_is_selected_by_the_requests_of_its_vary_values() {
+        let now = SystemTime::now();
+        let request = |language: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("accept-language", HeaderValue::from_static(language));
+            headers
+        };
+        let mut response = HeaderMap::new();
+        let store = |response: &HeaderMap| {
+            let body = Bytes::new();
+            let en = request("en");
+            Stored::new(None, StatusCode::OK, response, body, now, now, &en)
+        };
+        // Without `Vary`, every request selects it.
+        let plain = store(&response);
+        assert_eq!(plain.vary_key.as_deref(), Some(""));
+        assert!(plain.selected_by(&request("de")) && plain.selected_by(&HeaderMap::new()));
+        response.insert("vary", HeaderValue::from_static("Accept-Language"));
+        let varied = store(&response);
+        assert!(varied.selected_by(&request("en")));
+        assert!(!varied.selected_by(&request("de")));
+        assert!(!varied.selected_by(&HeaderMap::new()));
     }
 
     #[test]

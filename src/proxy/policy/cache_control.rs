@@ -55,32 +55,33 @@ impl CacheControl {
     /// Parse every `Cache-Control` field line of `headers`.
     pub fn parse(headers: &HeaderMap) -> CacheControl {
         let mut cc = CacheControl::default();
+        let mut name_buf = [0u8; LONGEST_NAME];
         for line in headers.get_all(CACHE_CONTROL) {
             for element in split_list(line.as_bytes()) {
-                let (name, argument) = directive(element);
-                cc.apply(&name, argument.as_deref());
+                let (name, argument) = directive(element, &mut name_buf);
+                cc.apply(name, argument.as_deref());
             }
         }
         cc
     }
 
-    fn apply(&mut self, name: &str, argument: Option<&[u8]>) {
+    fn apply(&mut self, name: &[u8], argument: Option<&[u8]>) {
         let seconds = argument.and_then(delta_seconds);
         match name {
             // Invalid means stale (4.2.1): 0 is the restrictive reading.
-            "max-age" => self.max_age = min(self.max_age, seconds.unwrap_or(0)),
-            "s-maxage" => self.s_maxage = min(self.s_maxage, seconds.unwrap_or(0)),
-            "no-store" => self.no_store = true,
-            "no-cache" => qualified(argument, &mut self.no_cache, &mut self.no_cache_fields),
-            "private" => qualified(argument, &mut self.private, &mut self.private_fields),
-            "public" => self.public = true,
-            "must-revalidate" => self.must_revalidate = true,
-            "proxy-revalidate" => self.proxy_revalidate = true,
-            "immutable" => self.immutable = true,
-            "only-if-cached" => self.only_if_cached = true,
-            "no-transform" => self.no_transform = true,
-            "must-understand" => self.must_understand = true,
-            "max-stale" => match (argument, seconds) {
+            b"max-age" => self.max_age = min(self.max_age, seconds.unwrap_or(0)),
+            b"s-maxage" => self.s_maxage = min(self.s_maxage, seconds.unwrap_or(0)),
+            b"no-store" => self.no_store = true,
+            b"no-cache" => qualified(argument, &mut self.no_cache, &mut self.no_cache_fields),
+            b"private" => qualified(argument, &mut self.private, &mut self.private_fields),
+            b"public" => self.public = true,
+            b"must-revalidate" => self.must_revalidate = true,
+            b"proxy-revalidate" => self.proxy_revalidate = true,
+            b"immutable" => self.immutable = true,
+            b"only-if-cached" => self.only_if_cached = true,
+            b"no-transform" => self.no_transform = true,
+            b"must-understand" => self.must_understand = true,
+            b"max-stale" => match (argument, seconds) {
                 // Without a value: any staleness, unless a bound was already given.
                 (None, _) => {
                     if self.max_stale.is_none() {
@@ -96,17 +97,17 @@ impl CacheControl {
                 }
                 (Some(_), None) => {}
             },
-            "min-fresh" => {
+            b"min-fresh" => {
                 if let Some(n) = seconds {
                     self.min_fresh = Some(self.min_fresh.map_or(n, |old| old.max(n)));
                 }
             }
-            "stale-while-revalidate" => {
+            b"stale-while-revalidate" => {
                 if let Some(n) = seconds {
                     self.stale_while_revalidate = min(self.stale_while_revalidate, n);
                 }
             }
-            "stale-if-error" => {
+            b"stale-if-error" => {
                 if let Some(n) = seconds {
                     self.stale_if_error = min(self.stale_if_error, n);
                 }
@@ -140,14 +141,30 @@ fn qualified(argument: Option<&[u8]>, unqualified: &mut bool, fields: &mut Vec<S
     }
 }
 
-/// Split one list element into a lowercased directive name and its unquoted argument.
-fn directive(element: &[u8]) -> (String, Option<Cow<'_, [u8]>>) {
+/// The longest directive name [`CacheControl::apply`] knows (`stale-while-revalidate`): a
+/// longer name is an unknown directive, and is not lowercased.
+const LONGEST_NAME: usize = 22;
+
+/// Split one list element into a lowercased directive name (in `name_buf`, so that parsing a
+/// field allocates nothing; empty for a name too long to be known) and its unquoted argument.
+fn directive<'e, 'b>(
+    element: &'e [u8],
+    name_buf: &'b mut [u8; LONGEST_NAME],
+) -> (&'b [u8], Option<Cow<'e, [u8]>>) {
     let (name, argument) = match element.iter().position(|&b| b == b'=') {
         Some(i) => (&element[..i], Some(trim_ows(&element[i + 1..]))),
         None => (element, None),
     };
-    let name = String::from_utf8_lossy(trim_ows(name)).to_ascii_lowercase();
-    (name, argument.map(unquote))
+    let name = trim_ows(name);
+    let lowered = match name_buf.get_mut(..name.len()) {
+        Some(lowered) => {
+            lowered.copy_from_slice(name);
+            lowered.make_ascii_lowercase();
+            &*lowered
+        }
+        None => &[],
+    };
+    (lowered, argument.map(unquote))
 }
 
 /// The content of a quoted string (RFC 9110 5.6.4), quoted-pairs resolved; a token is returned

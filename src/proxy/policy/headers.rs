@@ -9,7 +9,7 @@ use super::{CacheControl, set_cookie_shareable, split_list};
 
 /// Hop-by-hop fields that are not named by `Connection` but never cross a proxy (RFC 9110
 /// 7.6.1, 7.8 for Upgrade, 11.7 for the Proxy-* fields, which this proxy consumes or produces).
-const HOP_BY_HOP: [&str; 10] = [
+pub(crate) const HOP_BY_HOP: [&str; 10] = [
     "connection",
     "keep-alive",
     "proxy-connection",

@@ -138,6 +138,15 @@ fn unknown_directives_are_ignored() {
 }
 
 #[test]
+fn names_of_every_length_and_case_are_read_or_ignored() {
+    // The longest known name, in any case; a longer one that starts like it is unknown.
+    let parsed = cc(&["Stale-While-REVALIDATE=9, stale-while-revalidate-later=1"]);
+    assert_eq!(parsed.stale_while_revalidate, Some(9));
+    let parsed = cc(&["stale-while-revalidatex=1, a-very-long-unknown-directive-name"]);
+    assert_eq!(parsed, CacheControl::default());
+}
+
+#[test]
 fn qualified_no_cache_and_private() {
     let parsed = cc(&["no-cache=\"Set-Cookie, X-Foo\", private=\"Authorization-Info\""]);
     assert!(!parsed.no_cache && !parsed.private);

@@ -14,7 +14,7 @@ use md5::{Digest, Md5};
 
 use super::question::{Params, QueryName, Question, parse_ip, parse_type};
 use super::render::{self, HostAnswer};
-use super::rendered::Rendering;
+use super::rendered::{self, Rendering};
 use super::{ApiError, Endpoint, HttpDns, doh_json};
 use crate::dns::handler::{Reply, Transport};
 use crate::http_server::{Body, BodyError, read_body};
@@ -250,7 +250,7 @@ impl HttpDns {
                 cache_control: render::cache_control(&wire),
             })
         };
-        let rendering = self.rendered.get_or_render(&wire, subnet, render);
+        let rendering = rendered::get_or_render(&wire, subnet, render);
         let Rendering {
             body,
             cache_control,

@@ -83,8 +83,6 @@ pub struct HttpDns {
     /// Per client address; None: unlimited.
     client_limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
     requests: Family<HttpRequestLabels, Counter>,
-    /// JSON DoH bodies by DNS response.
-    rendered: rendered::Rendered,
 }
 
 /// An answer to give instead of a result: status and a JSON error body.
@@ -164,7 +162,6 @@ impl HttpDns {
             limits,
             client_limiter: quota(config.client_rate, config.client_burst).map(RateLimiter::keyed),
             requests,
-            rendered: rendered::Rendered::new(),
         })
     }
 

@@ -2,9 +2,12 @@
 //! HTTP/1.1 and HTTP/2 on one port (h2c by preface, h2 by ALPN under TLS), the `[http]` limits
 //! against slow and abusive clients (`limits`), and a graceful stop on the shutdown token.
 
+mod cork;
 mod limits;
+mod streams;
 
 pub use limits::{BodyError, Limit, Limits, read_body};
+use streams::{LocalExecutor, Streams};
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -18,7 +21,7 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -59,7 +62,6 @@ pub async fn serve<H, F>(
     F: Future<Output = Response<Body>> + Send + 'static,
 {
     let connections = TaskTracker::new();
-    let builder = connection_builder(&limits);
     let open = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         let (stream, peer) = tokio::select! {
@@ -99,11 +101,11 @@ pub async fn serve<H, F>(
             limits: limits.clone(),
             shutdown: shutdown.clone(),
         };
-        let (acceptor, builder) = (tls.clone(), builder.clone());
+        let acceptor = tls.clone();
         connections.spawn(async move {
             // Held for as long as the connection is served.
             let _permit = permit;
-            connection.serve(stream, acceptor, builder, service).await;
+            connection.serve(stream, acceptor, service).await;
         });
     }
     connections.close();
@@ -177,13 +179,8 @@ struct Connection {
 impl Connection {
     /// TLS handshake (if any), then HTTP until the client leaves, a limit closes the
     /// connection, or the node stops (gracefully: requests in flight finish).
-    async fn serve<S>(
-        self,
-        stream: TcpStream,
-        acceptor: Option<TlsAcceptor>,
-        builder: auto::Builder<TokioExecutor>,
-        service: S,
-    ) where
+    async fn serve<S>(self, stream: TcpStream, acceptor: Option<TlsAcceptor>, service: S)
+    where
         S: hyper::service::Service<
                 Request<Incoming>,
                 Response = Response<Body>,
@@ -198,12 +195,19 @@ impl Connection {
             limits,
             shutdown,
         } = self;
+        let mut streams = Streams::default();
         // The TLS handshake and the first request's headers must both arrive by then.
         let first_request_by = activity.opened + limits.header_timeout;
         let io: Box<dyn Io> = match acceptor {
             None => Box::new(stream),
             Some(acceptor) => {
                 match tokio::time::timeout_at(first_request_by, acceptor.accept(stream)).await {
+                    // HTTP/2's writes gathered until the task's round is done (`cork`).
+                    Ok(Ok(stream)) if stream.get_ref().1.alpn_protocol() == Some(b"h2") => {
+                        let (corked, uncork) = cork::cork(stream);
+                        streams.uncork_with(uncork);
+                        Box::new(corked)
+                    }
                     Ok(Ok(stream)) => Box::new(stream),
                     Ok(Err(error)) => {
                         tracing::debug!(%error, %peer, "tls handshake failed");
@@ -216,6 +220,7 @@ impl Connection {
                 }
             }
         };
+        let builder = connection_builder(&limits, streams.executor());
         let connection = builder.serve_connection(TokioIo::new(io), service);
         let connection = connection.into_owned();
         tokio::pin!(connection);
@@ -226,7 +231,7 @@ impl Connection {
         let mut closing = false;
         let result = loop {
             tokio::select! {
-                result = &mut connection => break result,
+                result = streams.drive(connection.as_mut()) => break result,
                 _ = shutdown.cancelled(), if !closing => {
                     closing = true;
                     check_at = Instant::now() + DRAIN_TIMEOUT;
@@ -270,8 +275,8 @@ impl Connection {
 }
 
 /// HTTP/1.1 and HTTP/2 (by preface or ALPN) with the limits applied.
-fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+fn connection_builder(limits: &Limits, executor: LocalExecutor) -> auto::Builder<LocalExecutor> {
+    let mut builder = auto::Builder::new(executor);
     builder
         .http1()
         .timer(TokioTimer::new())

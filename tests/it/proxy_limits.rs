@@ -5,6 +5,7 @@
 
 mod connections;
 mod http2;
+mod http2_tls;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -1,0 +1,114 @@
+//! HTTP/2 over TLS as the proxy serves it: a connection's streams run on the connection's
+//! task and their responses are written together (`http_server::streams`, `http_server::cork`).
+//! A stream waiting on the origin must not hold the others back, and every response, small or
+//! larger than the gathering limit, must arrive whole.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::TcpStream;
+
+use crate::origin::{Origin, node_for};
+use crate::support::AnyCertificate;
+
+/// An `h2` client over TLS 1.3 (ALPN h2) to `node`'s HTTPS listener, and its connection task.
+async fn h2_tls_client(
+    addr: std::net::SocketAddr,
+) -> (h2::client::SendRequest<Bytes>, tokio::task::JoinHandle<()>) {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (client, connection) = h2::client::handshake(tls).await.unwrap();
+    let task = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    (client, task)
+}
+
+async fn get(client: &h2::client::SendRequest<Bytes>, path: &str) -> (u16, Vec<u8>) {
+    let request = hyper::Request::get(format!("https://localhost{path}"))
+        .body(())
+        .unwrap();
+    let mut client = client.clone().ready().await.unwrap();
+    let (response, _) = client.send_request(request, true).unwrap();
+    let response = response.await.unwrap();
+    let status = response.status().as_u16();
+    let mut body = response.into_body();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.unwrap();
+        let _ = body.flow_control().release_capacity(chunk.len());
+        bytes.extend_from_slice(&chunk);
+    }
+    (status, bytes)
+}
+
+#[tokio::test]
+async fn http2_over_tls_streams_do_not_wait_for_each_other_and_arrive_whole() {
+    let origin = Origin::start().await;
+    let node = node_for(&origin, "");
+    let (client, connection) = h2_tls_client(node.https.unwrap()).await;
+    // Warm: a small object and one of 200 KiB (more than a TLS record).
+    assert_eq!(get(&client, "/cached").await.0, 200);
+    assert_eq!(get(&client, "/big").await.1.len(), 200 << 10);
+
+    // One stream waits on the origin; forty hits on the same connection answer meanwhile.
+    let held = tokio::spawn({
+        let client = client.clone();
+        async move { get(&client, "/hold/a").await }
+    });
+    for _ in 0..100 {
+        if origin.holding() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(origin.holding(), 1, "the held request reached the origin");
+    let hits: Vec<_> = (0..40)
+        .map(|i| {
+            let client = client.clone();
+            let path = if i % 4 == 0 { "/big" } else { "/cached" };
+            tokio::spawn(async move { (path, get(&client, path).await) })
+        })
+        .collect();
+    for hit in hits {
+        let (path, (status, body)) = tokio::time::timeout(Duration::from_secs(10), hit)
+            .await
+            .expect("a hit answered while another stream waits")
+            .unwrap();
+        assert_eq!(status, 200, "{path}");
+        match path {
+            "/big" => assert!(body.len() == 200 << 10 && body.iter().all(|&b| b == b'x')),
+            _ => assert_eq!(body, b"hello from /cached"),
+        }
+    }
+    assert_eq!(
+        origin.holding(),
+        1,
+        "still held while the hits were answered"
+    );
+    assert_eq!(
+        origin.count("/cached") + origin.count("/big"),
+        2,
+        "all hits"
+    );
+
+    origin.release();
+    let (status, body) = held.await.unwrap();
+    assert_eq!((status, body.as_slice()), (200, &b"held"[..]));
+    // Closed before the node stops, which would otherwise wait for it to answer GOAWAY.
+    crate::proxy_limits::http2::close(connection).await;
+}

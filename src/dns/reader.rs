@@ -8,6 +8,17 @@ use std::ops::Range;
 /// The fixed DNS header.
 pub const HEADER_LEN: usize = 12;
 
+/// Record type numbers (RFC 1035, 3596, 6891) for matching `RecordAt::rtype`.
+pub mod rtype {
+    pub const A: u16 = 1;
+    pub const NS: u16 = 2;
+    pub const CNAME: u16 = 5;
+    pub const SOA: u16 = 6;
+    pub const PTR: u16 = 12;
+    pub const AAAA: u16 = 28;
+    pub const OPT: u16 = 41;
+}
+
 /// Where a record is in the message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordAt {

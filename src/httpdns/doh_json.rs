@@ -12,15 +12,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use ipnet::IpNet;
 
 use super::render;
-use crate::dns::reader::{self, HEADER_LEN, RecordAt, Records, Section, read_u16, read_u32};
-
-const TYPE_A: u16 = 1;
-const TYPE_NS: u16 = 2;
-const TYPE_CNAME: u16 = 5;
-const TYPE_SOA: u16 = 6;
-const TYPE_PTR: u16 = 12;
-const TYPE_AAAA: u16 = 28;
-const TYPE_OPT: u16 = 41;
+use crate::dns::reader::{self, HEADER_LEN, RecordAt, Records, Section, read_u16, read_u32, rtype};
 
 /// The JSON body for a response; None when the response is malformed.
 pub(super) fn render(wire: &[u8], subnet: Option<IpNet>) -> Option<Vec<u8>> {
@@ -39,7 +31,7 @@ pub(super) fn render(wire: &[u8], subnet: Option<IpNet>) -> Option<Vec<u8>> {
     let mut rcode_high = 0;
     for record in records {
         let record = record?;
-        if record.rtype == TYPE_OPT {
+        if record.rtype == rtype::OPT {
             rcode_high = (record.ttl >> 24) as u16;
         }
     }
@@ -90,7 +82,7 @@ fn section(
     let mut first = true;
     while let Some(next) = records.next_if(|r| r.as_ref().is_none_or(|r| r.section == section)) {
         let record = next?;
-        if record.rtype == TYPE_OPT {
+        if record.rtype == rtype::OPT {
             continue;
         }
         if !first {
@@ -135,20 +127,20 @@ fn data_text(wire: &[u8], record: &RecordAt, text: &mut String) -> Option<()> {
     let rdata = wire.get(record.rdata.clone())?;
     let start = record.rdata.start;
     match record.rtype {
-        TYPE_A => {
+        rtype::A => {
             render::write_ipv4(text, rdata.try_into().ok()?);
         }
-        TYPE_AAAA => {
+        rtype::AAAA => {
             let octets: [u8; 16] = rdata.try_into().ok()?;
             write_display(text, Ipv6Addr::from(octets));
         }
-        TYPE_NS | TYPE_CNAME | TYPE_PTR => {
+        rtype::NS | rtype::CNAME | rtype::PTR => {
             if reader::skip_name(wire, start)? != record.rdata.end {
                 return None;
             }
             plain_name(wire, start, text)?;
         }
-        TYPE_SOA => {
+        rtype::SOA => {
             let rname = reader::skip_name(wire, start)?;
             let numbers = reader::skip_name(wire, rname)?;
             if numbers + 20 != record.rdata.end {

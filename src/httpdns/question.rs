@@ -11,7 +11,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use ipnet::IpNet;
 
 use super::ApiError;
-use crate::dns::reader;
+use crate::dns::reader::{self, rtype};
 
 /// Query-string parameters, borrowed from the query unless escaped; the first value of a
 /// repeated key wins.
@@ -167,7 +167,6 @@ const MAX_PAYLOAD: u16 = 1232;
 const FLAG_RD: u16 = 0x0100;
 const FLAG_CD: u16 = 0x0010;
 const EDNS_DO: u16 = 0x8000;
-const TYPE_OPT: u16 = 41;
 const CLASS_IN: u16 = 1;
 const OPTION_ECS: u16 = 8;
 
@@ -185,7 +184,7 @@ impl Question<'_> {
         wire.extend_from_slice(&CLASS_IN.to_be_bytes());
         // OPT: root owner, type, payload size as class, then rcode, version and flags as TTL.
         wire.push(0);
-        wire.extend_from_slice(&TYPE_OPT.to_be_bytes());
+        wire.extend_from_slice(&rtype::OPT.to_be_bytes());
         wire.extend_from_slice(&MAX_PAYLOAD.to_be_bytes());
         wire.extend_from_slice(&[0, 0]);
         let edns_flags = if self.dnssec_ok { EDNS_DO } else { 0 };

@@ -9,7 +9,7 @@ use hyper::{Response, StatusCode};
 use ipnet::IpNet;
 use serde_json::{Value, json};
 
-use crate::dns::reader::{Records, Section};
+use crate::dns::reader::{Records, Section, rtype};
 use crate::http_server::{Body, full};
 
 pub(super) fn bytes(
@@ -64,13 +64,13 @@ impl HostAnswer {
             }
             let rdata = wire.get(record.rdata.clone())?;
             if let Ok(octets) = <[u8; 4]>::try_from(rdata)
-                && record.rtype == TYPE_A
+                && record.rtype == rtype::A
             {
                 let mut ip = String::with_capacity(15);
                 write_ipv4(&mut ip, octets);
                 answer.ips.push(ip);
             } else if let Ok(octets) = <[u8; 16]>::try_from(rdata)
-                && record.rtype == TYPE_AAAA
+                && record.rtype == rtype::AAAA
             {
                 answer.ipsv6.push(Ipv6Addr::from(octets).to_string());
             } else {
@@ -118,10 +118,6 @@ pub(super) fn write_ipv4(text: &mut String, octets: [u8; 4]) {
     }
 }
 
-const TYPE_A: u16 = 1;
-const TYPE_AAAA: u16 = 28;
-const TYPE_OPT: u16 = 41;
-
 /// RFC 8484 section 5.1: the freshness lifetime is the smallest TTL in the answer (for a
 /// negative answer, the SOA's), so HTTP caches never outlive the DNS data.
 /// The `Cache-Control` value, none without records.
@@ -132,7 +128,7 @@ pub(super) fn cache_control(wire: &[u8]) -> Option<HeaderValue> {
         if record.section == Section::Additional {
             break;
         }
-        if record.rtype != TYPE_OPT {
+        if record.rtype != rtype::OPT {
             ttl = Some(ttl.map_or(record.ttl, |t| t.min(record.ttl)));
         }
     }

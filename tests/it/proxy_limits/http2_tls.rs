@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::net::TcpStream;
 
+use super::http2::{close, h2_get};
 use crate::origin::{Origin, node_for};
 use crate::support::AnyCertificate;
 
@@ -38,22 +39,11 @@ async fn h2_tls_client(
     (client, task)
 }
 
-async fn get(client: &h2::client::SendRequest<Bytes>, path: &str) -> (u16, Vec<u8>) {
+async fn get(client: &h2::client::SendRequest<Bytes>, path: &str) -> (u16, String) {
     let request = hyper::Request::get(format!("https://localhost{path}"))
         .body(())
         .unwrap();
-    let mut client = client.clone().ready().await.unwrap();
-    let (response, _) = client.send_request(request, true).unwrap();
-    let response = response.await.unwrap();
-    let status = response.status().as_u16();
-    let mut body = response.into_body();
-    let mut bytes = Vec::new();
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk.unwrap();
-        let _ = body.flow_control().release_capacity(chunk.len());
-        bytes.extend_from_slice(&chunk);
-    }
-    (status, bytes)
+    h2_get(client.clone(), request).await
 }
 
 #[tokio::test]
@@ -91,8 +81,8 @@ async fn http2_over_tls_streams_do_not_wait_for_each_other_and_arrive_whole() {
             .unwrap();
         assert_eq!(status, 200, "{path}");
         match path {
-            "/big" => assert!(body.len() == 200 << 10 && body.iter().all(|&b| b == b'x')),
-            _ => assert_eq!(body, b"hello from /cached"),
+            "/big" => assert!(body.len() == 200 << 10 && body.bytes().all(|b| b == b'x')),
+            _ => assert_eq!(body, "hello from /cached"),
         }
     }
     assert_eq!(
@@ -108,7 +98,7 @@ async fn http2_over_tls_streams_do_not_wait_for_each_other_and_arrive_whole() {
 
     origin.release();
     let (status, body) = held.await.unwrap();
-    assert_eq!((status, body.as_slice()), (200, &b"held"[..]));
+    assert_eq!((status, body.as_str()), (200, "held"));
     // Closed before the node stops, which would otherwise wait for it to answer GOAWAY.
-    crate::proxy_limits::http2::close(connection).await;
+    close(connection).await;
 }

@@ -118,16 +118,13 @@ impl HttpDns {
             .collect::<Result<Vec<_>, _>>()?;
         let subnet = parse_ip(params.get("ip"))?;
         let families = Families::parse(params.get("query"))?;
-        let mut dns = Vec::with_capacity(names.len());
+        let mut answers = Vec::with_capacity(names.len());
         for name in &names {
-            let answer = self.host_answer(name, subnet, families, client).await?;
-            dns.push(answer.to_json(client, subnet));
+            answers.push(self.host_answer(name, subnet, families, client).await?);
         }
-        let body = match batch {
-            true => serde_json::json!({ "dns": dns }),
-            false => dns.into_iter().next().unwrap_or_default(),
-        };
-        Ok(render::json(StatusCode::OK, &body))
+        let client_ip = subnet.map_or(client, |s| s.addr());
+        let body = render::host_answers(&answers, client_ip, batch);
+        Ok(render::bytes(StatusCode::OK, "application/json", body))
     }
 
     async fn host_answer(

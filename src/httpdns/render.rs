@@ -6,8 +6,8 @@ use std::net::{IpAddr, Ipv6Addr};
 use bytes::Bytes;
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Response, StatusCode};
-use ipnet::IpNet;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::dns::reader::{Records, Section, rtype};
 use crate::http_server::{Body, full};
@@ -34,6 +34,7 @@ pub(super) fn json(status: StatusCode, value: &Value) -> Response<Body> {
 }
 
 /// The addresses for one host, as the Alibaba and DNSPod APIs report them.
+#[derive(Clone)]
 pub(super) struct HostAnswer {
     host: String,
     pub(super) ips: Vec<String>,
@@ -93,19 +94,45 @@ impl HostAnswer {
         self.ips.extend(other.ips);
         self.ipsv6.extend(other.ipsv6);
     }
+}
 
-    /// `{host, ips, ipsv6, ttl, origin_ttl, client_ip}`; the client is `ip=` when given.
-    pub(super) fn to_json(&self, client: IpAddr, subnet: Option<IpNet>) -> Value {
-        let client_ip = subnet.map_or(client, |s| s.addr());
-        json!({
-            "host": self.host,
-            "ips": self.ips,
-            "ipsv6": self.ipsv6,
-            "ttl": self.ttl,
-            "origin_ttl": self.ttl,
-            "client_ip": client_ip.to_string(),
-        })
-    }
+/// The Alibaba shape of one host: `{client_ip, host, ips, ipsv6, origin_ttl, ttl}`, keys in
+/// the order `serde_json`'s `json!` wrote them (sorted), so the bytes are those of the earlier
+/// `Value` rendering.
+#[derive(Serialize)]
+struct HostJson<'a> {
+    client_ip: IpAddr,
+    host: &'a str,
+    ips: &'a [String],
+    ipsv6: &'a [String],
+    origin_ttl: u32,
+    ttl: u32,
+}
+
+#[derive(Serialize)]
+struct Batch<'a> {
+    dns: Vec<HostJson<'a>>,
+}
+
+/// The body for `answers`: one host object, or `{"dns": [...]}` for a batch. The client is
+/// `ip=` when given.
+pub(super) fn host_answers(answers: &[HostAnswer], client_ip: IpAddr, batch: bool) -> Vec<u8> {
+    let mut hosts = answers.iter().map(|answer| HostJson {
+        client_ip,
+        host: &answer.host,
+        ips: &answer.ips,
+        ipsv6: &answer.ipsv6,
+        origin_ttl: answer.ttl,
+        ttl: answer.ttl,
+    });
+    // Serializing plain structs of strings and numbers cannot fail.
+    let body = match batch {
+        true => serde_json::to_vec(&Batch {
+            dns: hosts.collect(),
+        }),
+        false => serde_json::to_vec(&hosts.next()),
+    };
+    body.unwrap_or_default()
 }
 
 /// `Ipv4Addr`'s display, without the formatting machinery (a hot path: every A record).
@@ -153,7 +180,41 @@ pub(super) fn dns_response(
 
 #[cfg(test)]
 mod tests {
-    use std::net::Ipv4Addr;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use serde_json::{Value, json};
+
+    use super::HostAnswer;
+
+    /// The `Value` rendering `host_answers` replaced.
+    fn reference(answer: &HostAnswer, client_ip: IpAddr) -> Value {
+        json!({
+            "host": answer.host,
+            "ips": answer.ips,
+            "ipsv6": answer.ipsv6,
+            "ttl": answer.ttl,
+            "origin_ttl": answer.ttl,
+            "client_ip": client_ip.to_string(),
+        })
+    }
+
+    #[test]
+    fn host_answers_are_the_bytes_of_the_value_rendering() {
+        let mut one = HostAnswer::new("www.example.test".into());
+        one.ips = vec!["127.0.10.1".into(), "127.0.10.2".into()];
+        one.ipsv6 = vec!["::1".into()];
+        one.ttl = 60;
+        let mut other = HostAnswer::new("a\"b.test".into());
+        other.ttl = 0;
+        for client in ["192.0.2.7", "2001:db8::7"] {
+            let client: IpAddr = client.parse().unwrap();
+            let single = super::host_answers(std::slice::from_ref(&one), client, false);
+            assert_eq!(single, reference(&one, client).to_string().into_bytes());
+            let batch = super::host_answers(&[one.clone(), other.clone()], client, true);
+            let expected = json!({"dns": [reference(&one, client), reference(&other, client)]});
+            assert_eq!(batch, expected.to_string().into_bytes());
+        }
+    }
 
     #[test]
     fn ipv4_text_is_the_display_form() {

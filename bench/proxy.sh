@@ -217,6 +217,7 @@ Both in front of the same origin (nginx, static, Cache-Control max-age=3600), ca
 of $seconds s per server and workload, alternating; h2load $(h2load --version | awk '{print $2}') -c $connections -m $streams -t 1 (warm-up
 $warm_up s, https://127.0.0.1) and wrk $(wrk -v 2>&1 | awk 'NR == 1 {print $2}') -t1 -c$connections (http://127.0.0.1, keep-alive); $(nproc) cores shared by the server and the
 load generator; edgenode one process (tokio), nginx worker_processes 2 (reuseport). Medians over the runs.
+Memory copies: $glibc_copy_note.
 
 $(table_header "workload: server" "req/s" "p99 ms" "CPU s per 100k" "cores used (server / client)")
 ${rows%$'\n'}

@@ -369,7 +369,7 @@ report=$(cat <<EOF
 Machine: $(nproc) cores, $cpu_model, Linux $(uname -r); load average before the run $load_before,
 after it $load_after (1, 5, 15 min): $loaded. $rounds round(s) of $seconds s per server and workload, alternating;
 $duration s in all$quick_note. Medians over the rounds. The load generators share the cores with
-the servers.
+the servers. Memory copies: $glibc_copy_note.
 
 $(table_header workload reference "edgenode /s" "reference /s" "ratio" "p99 ms (e / ref)" "memory MiB (e / ref)" \
     "CPU s per 100k answers (e / ref)" target met)

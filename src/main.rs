@@ -285,6 +285,11 @@ fn serve(args: &ConfigArgs) -> ExitCode {
     init_tracing(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // A worker with nothing left to run first lets whatever else is runnable on its core
+        // go (a client, another service, the kernel's network work) before it sleeps in
+        // epoll_wait: the requests that this brings in are then ready at once, instead of each
+        // costing a sleep and a wakeup. With nothing else runnable the call returns at once.
+        .on_thread_park(std::thread::yield_now)
         .build()
     {
         Ok(runtime) => runtime,

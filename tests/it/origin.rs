@@ -218,7 +218,7 @@ async fn respond(req: Request<hyper::body::Incoming>, state: &State) -> Response
             .unwrap();
     }
     let (cache_control, extra): (&str, Vec<(&str, String)>) = match path.as_str() {
-        "/cached" | "/big" => ("max-age=60", vec![]),
+        "/cached" | "/big" | "/numbered" => ("max-age=60", vec![]),
         "/short" => ("max-age=1, stale-if-error=60", vec![]),
         "/swr" => ("max-age=1, stale-while-revalidate=30", vec![]),
         "/validated" => {
@@ -261,6 +261,7 @@ async fn respond(req: Request<hyper::body::Incoming>, state: &State) -> Response
     let count = counts.lock().unwrap().get(&path).copied().unwrap_or(0);
     let body = match path.as_str() {
         "/big" => "x".repeat(200 << 10),
+        "/numbered" => numbered(),
         "/vary" => language,
         "/swr" => format!("version {count}"),
         _ => format!("hello from {path}"),
@@ -272,6 +273,11 @@ async fn respond(req: Request<hyper::body::Incoming>, state: &State) -> Response
         response = response.header(name, value);
     }
     response.body(Full::new(Bytes::from(body))).unwrap()
+}
+
+/// `/numbered`: 3 MiB of numbered lines (8 bytes each), so that a byte out of place shows.
+pub fn numbered() -> String {
+    (0..(3 << 20) / 8).map(|i| format!("{i:07}\n")).collect()
 }
 
 /// Waits for `Origin::release` (at most 30 s), counting the requests waiting meanwhile.

@@ -52,12 +52,12 @@
 # compare (lower is better; the edgenode / nginx row reads "how many times nginx's cost"). p99 is
 # mostly queueing: h2load keeps 500 requests in flight (50 connections x 10 streams), wrk 50.
 #
-# Measured here (two runs of 3 x 10 s, Nov 2026, with cargo builds and tests of other work beside,
-# so that req/s moved by 30-50% from run to run), median server CPU s per 100k requests, edgenode
-# against nginx: h2 1 KiB 2.08-2.22 against 1.68-1.74 (1.19-1.32 times nginx's cost), h2 100 KiB
-# 8.1-9.0 against 10.9-11.8 (0.75), HTTP/1.1 1 KiB 1.18-1.20 against 1.69-1.72 (0.70); HTTP/1.1
-# p99 2-3 ms against 5-12 ms; after the runs edgenode 19.5 MiB RSS / 18 MiB PSS (12 / 10 warm),
-# nginx 30-31 MiB RSS / 11 MiB PSS over its 4 processes.
+# Measured here (26 Nov 2026, 2 cores, with bench/lib.sh's copy setting; the same workloads in
+# bench/run.sh, 3 x 10 s), median server CPU seconds per 100k requests, edgenode against nginx:
+# h2 1 KiB 0.70 against 1.64, h2 100 KiB 6.41 against 10.97, HTTP/1.1 1 KiB 1.04 against 1.82;
+# HTTP/1.1 p99 1.0 ms against 4.5 ms. A run of this script (3 x 8 s) the same day: after the
+# runs edgenode 15.8 MiB RSS / 14.2 MiB PSS (13.9 / 12.2 warm), nginx 30.4 MiB RSS / 10.8 MiB
+# PSS over its 4 processes.
 #
 # Every server started here is stopped by its PID on exit. All traffic stays on 127.0.0.1.
 set -euo pipefail

@@ -48,6 +48,8 @@
 #
 # Reading the figures: the load generators share the 2 cores with the server (dnsperf alone tops
 # out near 130-145k QPS here, REFERENCE-SERVERS.md), so CPU per answer is the sharper figure.
+# On an AMD CPU with `fsrm` every process runs with glibc's large copies off `rep movsb`
+# (bench/lib.sh, glibc_copy_tunable; the report says which); BENCH_GLIBC_DEFAULTS=1 turns it off.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

@@ -30,7 +30,12 @@ pub fn load_state(config: &Config) -> Result<DnsState, Vec<String>> {
     let zones = ZoneSet::load_dir(&config.dns.zones);
     let geo = Geo::load(&config.geoip.files, &config.geoip.overrides);
     match (zones, geo) {
-        (Ok(zones), Ok(geo)) => Ok(DnsState::new(zones, geo, config.dns.answer_cache_entries)),
+        (Ok(zones), Ok(geo)) => {
+            for warning in zones.zones().flat_map(|zone| &zone.warnings) {
+                tracing::warn!("{warning}");
+            }
+            Ok(DnsState::new(zones, geo, config.dns.answer_cache_entries))
+        }
         (zones, geo) => {
             let mut problems: Vec<String> = Vec::new();
             if let Err(errors) = zones {

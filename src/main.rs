@@ -378,6 +378,14 @@ fn check(args: &ConfigArgs) -> ExitCode {
             for origin in origins {
                 println!("zone {origin}: ok");
             }
+            // Warnings do not stop a zone (NSD and Knot load such zones too): shown, counted.
+            let warnings: Vec<_> = state.zones.zones().flat_map(|z| &z.warnings).collect();
+            for warning in &warnings {
+                eprintln!("{warning}");
+            }
+            if !warnings.is_empty() {
+                eprintln!("edgenode check: {} warning(s)", warnings.len());
+            }
             for line in state.geo.describe() {
                 println!("geoip {line}: ok");
             }

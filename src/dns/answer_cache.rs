@@ -6,9 +6,9 @@
 //! else the response depends on: the transport (its size limit) and whether the source may
 //! recurse (the RA bit). The slow path is a function of these bytes, so nothing is parsed here:
 //! a hit means the slow path already accepted these very bytes and answered them cacheably.
-//! The question name keeps its case: hickory's `BinEncoder` matches compression candidates
-//! byte for byte, so a differently cased question changes which answer names compress against
-//! it, and with that the response's length; patching the case would not be byte-identical.
+//! The question name keeps its case: the response echoes the question as sent, and the
+//! answers' owner names are written in the question's spelling (a pointer to it, as in NSD);
+//! each spelling is an entry of its own rather than a patched copy.
 //! Each spelling gets its own entry.
 //!
 //! **Located answers.** An answer shaped by a geo policy or a steering pool depends on the

@@ -385,10 +385,13 @@ impl DnsHandler {
         metadata.recursion_available = self.may_recurse(request.src());
         let mut edns = None;
         let mut client_subnet = None;
+        // Our OPT goes out with every response to a query that had one, errors included
+        // (RFC 6891 section 7; BADVERS lives in its extended rcode bits).
+        if let Some(request_edns) = &request.edns {
+            edns = Some(self.response_edns(request_edns));
+        }
         let checked = check_request(request).and_then(|()| {
             if let Some(request_edns) = &request.edns {
-                // Our OPT goes out even with an error: BADVERS lives in its extended rcode bits.
-                edns = Some(self.response_edns(request_edns));
                 client_subnet = client_subnet_of(request_edns)?;
             }
             Ok(())
@@ -468,6 +471,8 @@ impl DnsHandler {
         let mut ours = Edns::new();
         // The response must fit what the client can take, and never more than our own limit.
         ours.set_max_payload(edns.max_payload().clamp(512, self.edns_payload));
+        // The DO bit is copied back (RFC 3225 section 3: a MUST).
+        ours.set_dnssec_ok(edns.flags().dnssec_ok);
         ours
     }
 }

@@ -1,19 +1,21 @@
-//! The authoritative answer algorithm (RFC 1034 section 4.3.2, RFC 2308, RFC 4592, RFC 8482).
+//! The authoritative answer algorithm (RFC 1034 section 4.3.2, RFC 2308, RFC 4592, RFC 6672,
+//! RFC 8482).
 
 use std::borrow::Cow;
 
 use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::rdata::CNAME;
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
 use super::ZoneSet;
 use super::policy::{Client, RrsetPolicy};
-use super::zone::{Found, Node, RrSet, Zone};
+use super::zone::{Found, Node, RrSet, Zone, lower_wire, name_from_wire};
 
 /// Longest CNAME chain followed inside the served zones before answering what we have.
 const MAX_CNAME_CHAIN: usize = 8;
 
 /// The sections of an authoritative response; records borrow from the zone data unless they had
-/// to be synthesized (wildcard expansion).
+/// to be built (stored records, wildcard expansion, DNAME synthesis).
 #[derive(Debug)]
 pub struct Answer<'z> {
     pub rcode: ResponseCode,
@@ -44,8 +46,8 @@ pub fn resolve<'z>(
 ) -> Answer<'z> {
     let mut answer = Answer::refused();
     let mut owner = qname.clone();
-    let mut name = LowerName::new(qname);
     for hop in 0..MAX_CNAME_CHAIN {
+        let name = LowerName::new(&owner);
         let Some(zone) = zones.find(&name, qtype == RecordType::DS) else {
             return answer; // REFUSED for the question, or a chain that leaves our zones
         };
@@ -53,15 +55,22 @@ pub fn resolve<'z>(
             answer.rcode = ResponseCode::NoError;
             answer.authoritative = true;
         }
-        let (node, synthesized) = match zone.find(&name, qtype == RecordType::DS) {
-            Found::Exact(node) => (node, false),
-            Found::Wildcard(node) => (node, true),
-            Found::Delegation(cut) => {
+        let wire = lower_wire(&owner);
+        let node = match zone.find_wire(&wire, qtype == RecordType::DS) {
+            Found::Exact(node) | Found::Wildcard(node) => node,
+            Found::Delegation(cut, depth) => {
                 if hop == 0 {
                     answer.authoritative = false;
                 }
-                referral(zone, cut, client, &mut answer);
+                referral(zone, cut, &owner.trim_to(depth), client, &mut answer);
                 return answer;
+            }
+            Found::Dname(node, depth) => {
+                match synthesize(node, &owner, depth, client, &mut answer) {
+                    Some(target) if qtype != RecordType::CNAME => owner = target,
+                    _ => return answer,
+                }
+                continue;
             }
             Found::NxDomain => {
                 answer.rcode = ResponseCode::NXDomain;
@@ -69,39 +78,36 @@ pub fn resolve<'z>(
                 return answer;
             }
         };
-        let rename = synthesized.then_some(&owner);
-        let follows_cname = !matches!(qtype, RecordType::CNAME | RecordType::ANY);
-        if let Some(cname) = node.get(RecordType::CNAME).filter(|_| follows_cname) {
-            let records = select(cname, client);
-            let target = match records.first().map(|r| &r.data) {
-                Some(RData::CNAME(target)) => Some(target.0.clone()),
-                _ => None,
-            };
-            push_all(&mut answer.answers, records, rename);
-            let Some(target) = target else {
-                return answer;
-            };
-            let target_lower = LowerName::new(&target);
-            if target_lower == name {
-                return answer; // a loop: the client sees the chain and gives up
-            }
-            owner = target;
-            name = target_lower;
-            continue;
-        }
         let rrset = match qtype {
             // RFC 8482: answer ANY with one RRset instead of everything.
             RecordType::ANY => node.rrsets.first(),
             _ => node.get(qtype),
         };
+        let cname = node.get(RecordType::CNAME).filter(|_| rrset.is_none());
+        if let Some(cname) = cname {
+            let records = select(cname, &owner, client);
+            let target = records.first().and_then(|r| match &r.data {
+                RData::CNAME(target) => Some(target.0.clone()),
+                _ => None,
+            });
+            answer.answers.extend(records.into_iter().map(Cow::Owned));
+            let Some(target) = target else {
+                return answer;
+            };
+            if lower_wire(&target) == wire {
+                return answer; // a loop: the client sees the chain and gives up
+            }
+            owner = target;
+            continue;
+        }
         // A pool entry with no node to offer and no zone file records is empty: NODATA.
         let records = rrset
-            .map(|set| select(set, client))
+            .map(|set| select(set, &owner, client))
             .filter(|r| !r.is_empty());
         match records {
             Some(records) => {
                 additional_addresses(zones, &records, client, &mut answer.additional);
-                push_all(&mut answer.answers, records, rename);
+                answer.answers.extend(records.into_iter().map(Cow::Owned));
             }
             None => answer.authority.push(Cow::Borrowed(zone.negative_soa())),
         }
@@ -110,89 +116,121 @@ pub fn resolve<'z>(
     answer
 }
 
+/// RFC 6672 section 3.3: the DNAME RRset, then a CNAME from `qname` to its rewrite with the
+/// DNAME's TTL. Returns the new name to go on with; None (and YXDOMAIN) when the rewrite is
+/// longer than a name may be.
+fn synthesize(
+    node: &Node,
+    qname: &Name,
+    depth: usize,
+    client: &mut Client<'_>,
+    answer: &mut Answer<'_>,
+) -> Option<Name> {
+    let set = node.get(RecordType::DNAME)?;
+    let dname_owner = qname.trim_to(depth);
+    let (ttl, target) = set.data.iter().next()?;
+    let target = name_from_wire(target)?;
+    answer.answers.extend(
+        select(set, &dname_owner, client)
+            .into_iter()
+            .map(Cow::Owned),
+    );
+    let labels: Vec<&[u8]> = qname.iter().collect();
+    let prefix = &labels[..labels.len() - depth];
+    let rewritten = Name::from_labels(prefix.iter().copied())
+        .and_then(|prefix| prefix.append_domain(&target));
+    match rewritten {
+        Ok(rewritten) => {
+            let cname = RData::CNAME(CNAME(rewritten.clone()));
+            answer
+                .answers
+                .push(Cow::Owned(Record::from_rdata(qname.clone(), ttl, cname)));
+            Some(rewritten)
+        }
+        Err(_) => {
+            answer.rcode = ResponseCode::YXDomain;
+            None
+        }
+    }
+}
+
 /// A referral to the child zone: its NS RRset in authority and the addresses we hold for the
 /// name servers (glue) in additional.
-fn referral<'z>(zone: &'z Zone, cut: &'z Node, client: &mut Client<'_>, answer: &mut Answer<'z>) {
+fn referral(
+    zone: &Zone,
+    cut: &Node,
+    owner: &Name,
+    client: &mut Client<'_>,
+    answer: &mut Answer<'_>,
+) {
     let Some(ns) = cut.get(RecordType::NS) else {
         return;
     };
-    answer
-        .authority
-        .extend(ns.records.iter().map(Cow::Borrowed));
-    for record in &ns.records {
+    let records = ns.records(owner);
+    for record in &records {
         if let RData::NS(target) = &record.data {
-            let target = LowerName::new(&target.0);
-            if let Some(node) = zone.node(&target) {
-                push_addresses(node, client, &mut answer.additional);
+            if let Some(node) = zone.node_wire(&lower_wire(&target.0)) {
+                push_addresses(node, &target.0, client, &mut answer.additional);
             }
         }
     }
+    answer
+        .authority
+        .extend(records.into_iter().map(Cow::Owned));
 }
 
 /// Additional section processing, minimal (like NSD's `minimal-responses: yes`, Knot, and BIND's
 /// `minimal-responses`): addresses only for the name servers of an NS answer, where a resolver
 /// needs them. MX and SRV targets are left for the resolver to ask, which keeps UDP answers small.
-fn additional_addresses<'z>(
-    zones: &'z ZoneSet,
+fn additional_addresses(
+    zones: &ZoneSet,
     records: &[Record],
     client: &mut Client<'_>,
-    out: &mut Vec<Cow<'z, Record>>,
+    out: &mut Vec<Cow<'_, Record>>,
 ) {
     for record in records {
         let target = match &record.data {
             RData::NS(ns) => &ns.0,
             _ => continue,
         };
-        let target = LowerName::new(target);
-        let Some(zone) = zones.find(&target, false) else {
+        let Some(zone) = zones.find(&LowerName::new(target), false) else {
             continue;
         };
-        if let Some(node) = zone.node(&target) {
-            push_addresses(node, client, out);
+        if let Some(node) = zone.node_wire(&lower_wire(target)) {
+            push_addresses(node, target, client, out);
         }
     }
 }
 
-fn push_addresses<'z>(node: &'z Node, client: &mut Client<'_>, out: &mut Vec<Cow<'z, Record>>) {
+fn push_addresses(node: &Node, owner: &Name, client: &mut Client<'_>, out: &mut Vec<Cow<'_, Record>>) {
     for rtype in [RecordType::A, RecordType::AAAA] {
         if let Some(set) = node.get(rtype) {
-            for_each(select(set, client), |record| {
-                if !out.iter().any(|r| r.as_ref() == record.as_ref()) {
-                    out.push(record);
+            for record in select(set, owner, client) {
+                if !out.iter().any(|r| r.as_ref() == &record) {
+                    out.push(Cow::Owned(record));
                 }
-            });
+            }
         }
     }
 }
 
-/// The records of `set` for this client: a geo alternative, a pool's nodes (built for this
-/// answer), or the zone file's own.
-fn select<'z>(set: &'z RrSet, client: &mut Client<'_>) -> Cow<'z, [Record]> {
-    match set.policy.as_deref() {
-        None => Cow::Borrowed(&set.records),
+/// The records of `set` for this client, owned by `owner` (the name asked for, so wildcard
+/// answers carry it): a geo alternative, a pool's nodes, or the zone file's own.
+fn select(set: &RrSet, owner: &Name, client: &mut Client<'_>) -> Vec<Record> {
+    let chosen: Cow<'_, [Record]> = match set.policy.as_deref() {
+        None => return set.records(owner),
         Some(RrsetPolicy::Geo(geo)) => match geo.select(client) {
             Some(selection) => Cow::Borrowed(&selection.records),
-            None => Cow::Borrowed(&set.records),
+            None => return set.records(owner),
         },
         Some(RrsetPolicy::Pool(pool)) => pool.answer(client),
-    }
-}
-
-fn push_all<'z>(out: &mut Vec<Cow<'z, Record>>, records: Cow<'z, [Record]>, rename: Option<&Name>) {
-    for_each(records, |record| match rename {
-        None => out.push(record),
-        Some(owner) => {
-            let mut synthesized = record.into_owned();
-            synthesized.name = owner.clone();
-            out.push(Cow::Owned(synthesized));
-        }
-    });
-}
-
-/// Hands out each record, borrowed from the zone or owned, without copying either.
-fn for_each<'z>(records: Cow<'z, [Record]>, mut f: impl FnMut(Cow<'z, Record>)) {
-    match records {
-        Cow::Borrowed(records) => records.iter().for_each(|r| f(Cow::Borrowed(r))),
-        Cow::Owned(records) => records.into_iter().for_each(|r| f(Cow::Owned(r))),
-    }
+    };
+    chosen
+        .iter()
+        .map(|record| {
+            let mut record = record.clone();
+            record.name = owner.clone();
+            record
+        })
+        .collect()
 }

@@ -12,6 +12,7 @@ pub mod server;
 pub mod steering;
 pub mod wire;
 pub mod zone;
+pub mod zonefile;
 
 #[cfg(test)]
 mod tests;
@@ -26,11 +27,12 @@ use crate::geo::Geo;
 use answer_cache::AnswerCache;
 use zone::Zone;
 
-/// One problem in a zone or policy file, with the line when it is known.
+/// One problem in a zone or policy file, with the line (and column) when known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZoneError {
     pub file: PathBuf,
     pub line: Option<usize>,
+    pub column: Option<usize>,
     pub message: String,
 }
 
@@ -39,6 +41,17 @@ impl ZoneError {
         Self {
             file: file.to_path_buf(),
             line,
+            column: None,
+            message: message.into(),
+        }
+    }
+
+    /// A problem at a line and column (both 1-based; line 0 means the file as a whole).
+    pub fn at(file: &Path, line: usize, column: usize, message: impl Into<String>) -> Self {
+        Self {
+            file: file.to_path_buf(),
+            line: (line > 0).then_some(line),
+            column: (line > 0 && column > 0).then_some(column),
             message: message.into(),
         }
     }
@@ -46,9 +59,11 @@ impl ZoneError {
 
 impl fmt::Display for ZoneError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "{}:{}: {}", self.file.display(), line, self.message),
-            None => write!(f, "{}: {}", self.file.display(), self.message),
+        let file = self.file.display();
+        match (self.line, self.column) {
+            (Some(line), Some(column)) => write!(f, "{file}:{line}:{column}: {}", self.message),
+            (Some(line), None) => write!(f, "{file}:{line}: {}", self.message),
+            _ => write!(f, "{file}: {}", self.message),
         }
     }
 }

@@ -27,13 +27,13 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use hickory_proto::rr::{LowerName, Name, Record, RecordType};
-use hickory_proto::serialize::txt::Parser;
 use ipnet::IpNet;
 use serde::Deserialize;
 
 use super::ZoneError;
 use super::steering::{NodePool, PoolRrset};
-use super::zone::Zone;
+use super::zone::{Zone, lower_wire, to_record};
+use super::zonefile;
 use crate::geo::{CONTINENTS, Code, Geo, GeoScope, common_prefix_len};
 
 #[derive(Deserialize)]
@@ -247,7 +247,7 @@ fn attach(zone: &mut Zone, origin: &Name, spec: &RrsetSpec) -> Result<(), Vec<St
     };
     let ttl = spec
         .ttl
-        .unwrap_or_else(|| existing.records.first().map_or(300, |r| r.ttl));
+        .unwrap_or_else(|| existing.data.first_ttl().unwrap_or(300));
     let mut problems = Vec::new();
     let mut geo = GeoRrset::default();
     let build = |kind: &str, key: &str, rdata: &[String]| -> Result<Selection, String> {
@@ -313,7 +313,8 @@ fn attach(zone: &mut Zone, origin: &Name, spec: &RrsetSpec) -> Result<(), Vec<St
     Ok(())
 }
 
-/// Parses rdata in master-file syntax through hickory's zone parser, so relative names work.
+/// Parses rdata in master-file syntax with the zone file reader, so relative names and
+/// escapes work as in the zone file.
 fn parse_records(
     origin: &Name,
     owner: &Name,
@@ -324,18 +325,27 @@ fn parse_records(
     if rdata.is_empty() {
         return Err("an empty record list (use a NODATA-free alternative instead)".into());
     }
+    let origin_wire = lower_wire(origin);
     let mut records = Vec::with_capacity(rdata.len());
     for item in rdata {
         if item.contains(['\n', ';']) {
             return Err(format!("{item:?}: one record's data per string"));
         }
-        let line = format!("{owner} {ttl} IN {rtype} {item}\n");
-        let parsed = Parser::new(line, None, Some(origin.clone())).parse();
-        let (_, sets) = parsed.map_err(|e| format!("{item:?}: {e}"))?;
-        records.extend(
-            sets.into_values()
-                .flat_map(|s| s.records_without_rrsigs().cloned().collect::<Vec<_>>()),
+        let line = format!("@ {ttl} IN {rtype} {item}\n");
+        let mut parsed = Vec::new();
+        let report = zonefile::read_text(
+            line.as_bytes(),
+            Path::new("policy"),
+            &origin_wire,
+            &mut |record, _| {
+                parsed.push(to_record(owner, rtype, record.ttl, record.rdata));
+                Ok(())
+            },
         );
+        if let Some(error) = report.errors.first() {
+            return Err(format!("{item:?}: {}", error.message));
+        }
+        records.extend(parsed);
     }
     Ok(records)
 }

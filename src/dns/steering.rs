@@ -229,10 +229,9 @@ pub(super) fn attach_pool(
     let ttl = spec.ttl.unwrap_or(DEFAULT_TTL);
     let set = zone.rrset_or_insert(&LowerName::new(&owner), rtype);
     let fallback = set
-        .records
-        .iter()
-        .map(|r| {
-            let mut r = r.clone();
+        .records(&owner)
+        .into_iter()
+        .map(|mut r| {
             r.ttl = r.ttl.min(ttl);
             r
         })
@@ -256,7 +255,7 @@ fn placeable(zone: &Zone, owner: Name) -> Result<Name, String> {
         return Err(format!("name: {owner} is outside the zone {}", zone.origin));
     }
     match zone.find(&lower, false) {
-        Found::Delegation(_) => Err(format!("name: {owner} is at or below a delegation")),
+        Found::Delegation(..) => Err(format!("name: {owner} is at or below a delegation")),
         Found::Exact(node) if node.get(RecordType::CNAME).is_some() => Err(format!(
             "name: {owner} has a CNAME, which allows no other data"
         )),

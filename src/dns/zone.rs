@@ -1,25 +1,36 @@
 //! One authoritative zone loaded from an RFC 1035 master file, indexed for lookups.
+//!
+//! **Representation.** Owner names are keys in wire form, lowercased (one allocation each);
+//! an RRset keeps its records' TTLs and rdata in wire form in one buffer (one allocation per
+//! RRset). Answers turn them into hickory records only when a query needs them, so a zone
+//! of a million records costs about what NSD's does (README, "Zones at scale").
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
-use hickory_proto::serialize::txt::Parser;
+use hickory_proto::rr::rdata::NULL;
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, Restrict};
 
 use super::ZoneError;
 use super::policy::RrsetPolicy;
+use super::zonefile::{self, ReadRecord, name as wire_name, types};
 
 /// A zone: every owner name (including empty non-terminals) mapped to its RRsets.
 #[derive(Debug)]
 pub struct Zone {
     pub origin: LowerName,
-    /// Owner name -> node. Empty non-terminals are present with no RRsets, so "does this name
-    /// exist" (NXDOMAIN versus NODATA, RFC 4592 wildcards) is one hash lookup.
-    nodes: HashMap<LowerName, Node>,
+    /// The origin in lowercase wire form, the suffix every owner key ends with.
+    origin_wire: Box<[u8]>,
+    /// Lowercase wire owner name -> node. Empty non-terminals are present with no RRsets, so
+    /// "does this name exist" (NXDOMAIN versus NODATA, RFC 4592 wildcards) is one hash lookup.
+    nodes: HashMap<Box<[u8]>, Node>,
     /// The SOA with its TTL lowered to the SOA MINIMUM for negative answers (RFC 2308 section 3).
     negative_soa: Record,
     /// Label count of the origin, where the downward walk of a lookup starts.
     origin_labels: usize,
+    /// Problems that do not stop the zone (no apex NS, a default TTL), for `check` and logs.
+    pub warnings: Vec<ZoneError>,
 }
 
 #[derive(Debug, Default)]
@@ -34,9 +45,64 @@ pub struct Node {
 pub struct RrSet {
     pub rtype: RecordType,
     /// The zone file's records: the answer when no geo selector matches.
-    pub records: Vec<Record>,
+    pub data: RrData,
     /// Geo alternatives or a node pool from the zone's policy file, if any.
     pub policy: Option<Box<RrsetPolicy>>,
+}
+
+/// The records of one RRset in wire form: `[ttl: u32][length: u16][rdata]` after each other.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RrData(Vec<u8>);
+
+impl RrData {
+    /// Each record's TTL and rdata.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &[u8])> {
+        let mut rest = self.0.as_slice();
+        std::iter::from_fn(move || {
+            let (head, tail) = rest.split_at_checked(6)?;
+            let ttl = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+            let len = usize::from(u16::from_be_bytes([head[4], head[5]]));
+            let (rdata, tail) = tail.split_at_checked(len)?;
+            rest = tail;
+            Some((ttl, rdata))
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// Adds a record unless the same rdata is there already (RFC 2181 section 5: an RRset
+    /// has no duplicates); returns whether it was added.
+    fn push(&mut self, ttl: u32, rdata: &[u8]) -> bool {
+        if self.iter().any(|(_, existing)| existing == rdata) {
+            return false;
+        }
+        self.0.reserve_exact(6 + rdata.len());
+        self.0.extend_from_slice(&ttl.to_be_bytes());
+        self.0.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        self.0.extend_from_slice(rdata);
+        true
+    }
+
+    /// The TTL of the first record (policy defaults).
+    pub fn first_ttl(&self) -> Option<u32> {
+        self.iter().next().map(|(ttl, _)| ttl)
+    }
+}
+
+impl RrSet {
+    /// The records as hickory records owned by `owner`.
+    pub fn records(&self, owner: &Name) -> Vec<Record> {
+        self.data
+            .iter()
+            .map(|(ttl, rdata)| to_record(owner, self.rtype, ttl, rdata))
+            .collect()
+    }
 }
 
 impl Node {
@@ -45,137 +111,133 @@ impl Node {
     }
 }
 
+/// A hickory record from a stored one. The RFC 1035 types whose rdata names are compressed in
+/// answers (NS, CNAME, SOA, PTR, MX) are decoded, and addresses (which policies and tests
+/// read); every other type is sent as stored, so its rdata goes out byte for byte (RFC 3597
+/// section 4: no compression in later types).
+pub fn to_record(owner: &Name, rtype: RecordType, ttl: u32, rdata: &[u8]) -> Record {
+    let code = u16::from(rtype);
+    let decoded = match rtype {
+        RecordType::NS
+        | RecordType::CNAME
+        | RecordType::SOA
+        | RecordType::PTR
+        | RecordType::MX
+        | RecordType::A
+        | RecordType::AAAA => {
+            let mut decoder = BinDecoder::new(rdata);
+            RData::read(&mut decoder, rtype, Restrict::new(rdata.len() as u16)).ok()
+        }
+        _ => None,
+    };
+    let data = decoded.unwrap_or_else(|| RData::Unknown {
+        code: RecordType::from(code),
+        rdata: if rdata.is_empty() {
+            NULL::new()
+        } else {
+            NULL::with(rdata.to_vec())
+        },
+    });
+    Record::from_rdata(owner.clone(), ttl, data)
+}
+
+/// A name from wire form (None when malformed; the reader only stores well-formed ones).
+pub fn name_from_wire(wire: &[u8]) -> Option<Name> {
+    Name::read(&mut BinDecoder::new(wire)).ok()
+}
+
+/// The lowercase wire form of `name`.
+pub fn lower_wire(name: &Name) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.len() + 1);
+    for label in name.iter() {
+        out.push(label.len() as u8);
+        out.extend(label.iter().map(u8::to_ascii_lowercase));
+    }
+    out.push(0);
+    out
+}
+
+/// Offsets of each label of a wire name, the root's last: `wire[offsets[i]..]` is the name
+/// without its first `i` labels.
+fn label_offsets(wire: &[u8]) -> Vec<usize> {
+    let mut offsets = Vec::with_capacity(8);
+    let mut pos = 0;
+    while let Some(&len) = wire.get(pos) {
+        offsets.push(pos);
+        if len == 0 {
+            break;
+        }
+        pos += 1 + usize::from(len);
+    }
+    offsets
+}
+
+/// Whether the wire name `name` is `origin` or below it (both lowercase).
+fn in_zone(name: &[u8], origin: &[u8]) -> bool {
+    name.ends_with(origin) && {
+        let at = name.len() - origin.len();
+        label_offsets(name).contains(&at)
+    }
+}
+
+/// Types that may stand beside a CNAME (RFC 4035 section 2.5, RFC 2181 section 10.1).
+fn cname_may_share(rtype: RecordType) -> bool {
+    matches!(
+        rtype,
+        RecordType::CNAME | RecordType::RRSIG | RecordType::NSEC | RecordType::KEY
+    )
+}
+
 impl Zone {
-    /// Parses `path` as the master file of `origin` and validates it; returns every problem found.
+    /// Reads `path` as the master file of `origin` and validates it; returns every problem found.
     pub fn load(path: &Path, origin: &Name) -> Result<Zone, Vec<ZoneError>> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            vec![ZoneError::new(
-                path,
-                None,
-                format!("cannot read zone file: {e}"),
-            )]
-        })?;
-        Self::parse(&text, path, origin)
+        let origin_wire = lower_wire(origin);
+        let mut builder = Builder::new(origin_wire.clone().into_boxed_slice());
+        let report = zonefile::read_file(path, &origin_wire, &mut |record, _| builder.add(record));
+        builder.finish(path, origin, report)
     }
 
+    /// Reads `text` as the master file of `origin` (`path` names it in messages).
     pub fn parse(text: &str, path: &Path, origin: &Name) -> Result<Zone, Vec<ZoneError>> {
-        let parsed = Parser::new(text, Some(path.to_path_buf()), Some(origin.clone())).parse();
-        let (_, sets) = parsed.map_err(|e| {
-            let line = locate_parse_error(text, path, origin, &e.to_string());
-            vec![ZoneError::new(path, line, e.to_string())]
-        })?;
-
-        let origin_lower = LowerName::from(origin);
-        let mut problems = Vec::new();
-        let mut nodes: HashMap<LowerName, Node> = HashMap::new();
-        for (key, set) in sets {
-            let owner = key.name.clone();
-            if !origin_lower.zone_of(&owner) {
-                let msg = format!(
-                    "{owner} {}: owner is outside the zone {origin}",
-                    key.record_type
-                );
-                problems.push(ZoneError::new(path, None, msg));
-                continue;
-            }
-            let records: Vec<Record> = set.records_without_rrsigs().cloned().collect();
-            if let Some(r) = records.iter().find(|r| r.dns_class != DNSClass::IN) {
-                let msg = format!(
-                    "{owner} {}: class {} is not served (IN only)",
-                    key.record_type, r.dns_class
-                );
-                problems.push(ZoneError::new(path, None, msg));
-                continue;
-            }
-            let node = nodes.entry(owner).or_default();
-            node.rrsets.push(RrSet {
-                rtype: key.record_type,
-                records,
-                policy: None,
-            });
-        }
-
-        let apex = nodes.get(&origin_lower);
-        let soa = apex
-            .and_then(|n| n.get(RecordType::SOA))
-            .map(|s| s.records.as_slice());
-        let negative_soa = match soa {
-            Some([soa]) => Some(negative_soa(soa)),
-            Some(_) => {
-                problems.push(ZoneError::new(
-                    path,
-                    None,
-                    format!("{origin}: more than one SOA record"),
-                ));
-                None
-            }
-            None => {
-                problems.push(ZoneError::new(
-                    path,
-                    None,
-                    format!("{origin}: no SOA record at the zone apex"),
-                ));
-                None
-            }
-        };
-        if apex.and_then(|n| n.get(RecordType::NS)).is_none() {
-            problems.push(ZoneError::new(
-                path,
-                None,
-                format!("{origin}: no NS records at the zone apex"),
-            ));
-        }
-        for (name, node) in &nodes {
-            // (Of several CNAMEs at one name, hickory's parser keeps the last.)
-            if node.get(RecordType::CNAME).is_some() && node.rrsets.len() > 1 {
-                let msg = format!(
-                    "{name}: CNAME and other data at the same name (RFC 1034 section 3.6.2)"
-                );
-                problems.push(ZoneError::new(path, None, msg));
-            }
-        }
-        let Some(negative_soa) = negative_soa.filter(|_| problems.is_empty()) else {
-            return Err(problems);
-        };
-
-        for (name, node) in nodes.iter_mut() {
-            node.cut = *name != origin_lower && node.get(RecordType::NS).is_some();
-        }
-        add_empty_non_terminals(&mut nodes, &origin_lower);
-        Ok(Zone {
-            origin_labels: label_count(origin),
-            origin: origin_lower,
-            nodes,
-            negative_soa,
-        })
+        let origin_wire = lower_wire(origin);
+        let mut builder = Builder::new(origin_wire.clone().into_boxed_slice());
+        let report =
+            zonefile::read_text(text.as_bytes(), path, &origin_wire, &mut |record, _| builder.add(record));
+        builder.finish(path, origin, report)
     }
 
     pub fn node(&self, name: &LowerName) -> Option<&Node> {
-        self.nodes.get(name)
+        self.nodes.get(lower_wire(name).as_slice())
     }
 
     pub fn node_mut(&mut self, name: &LowerName) -> Option<&mut Node> {
-        self.nodes.get_mut(name)
+        self.nodes.get_mut(lower_wire(name).as_slice())
+    }
+
+    /// The node of a lowercase wire name.
+    pub fn node_wire(&self, wire: &[u8]) -> Option<&Node> {
+        self.nodes.get(wire)
     }
 
     /// The `rtype` RRset at `name`, created empty (with its node and any empty non-terminals
     /// above it) when the zone file has none: for policies that answer without the zone file's
     /// records. The caller checks that `name` is in the zone and not below a cut.
     pub fn rrset_or_insert(&mut self, name: &LowerName, rtype: RecordType) -> &mut RrSet {
-        if !self.nodes.contains_key(name) {
-            let mut parent = name.base_name();
-            while self.origin.zone_of(&parent) && !self.nodes.contains_key(&parent) {
-                self.nodes.insert(parent.clone(), Node::default());
-                parent = parent.base_name();
+        let wire = lower_wire(name);
+        for &offset in label_offsets(&wire).iter().skip(1) {
+            let parent = &wire[offset..];
+            if !in_zone(parent, &self.origin_wire) || self.nodes.contains_key(parent) {
+                break;
             }
+            self.nodes.insert(parent.into(), Node::default());
         }
-        let node = self.nodes.entry(name.clone()).or_default();
+        let node = self.nodes.entry(wire.into_boxed_slice()).or_default();
         let index = match node.rrsets.iter().position(|s| s.rtype == rtype) {
             Some(index) => index,
             None => {
                 node.rrsets.push(RrSet {
                     rtype,
-                    records: Vec::new(),
+                    data: RrData::default(),
                     policy: None,
                 });
                 node.rrsets.len() - 1
@@ -189,47 +251,58 @@ impl Zone {
         &self.negative_soa
     }
 
-    /// Number of owner names with data (for logs).
+    /// Number of records (for logs).
     pub fn record_count(&self) -> usize {
         self.nodes
             .values()
             .flat_map(|n| &n.rrsets)
-            .map(|s| s.records.len())
+            .map(|s| s.data.len())
             .sum()
     }
 
-    /// Finds where `qname` lands in this zone (RFC 1034 section 4.3.2 step 3, RFC 4592).
-    ///
-    /// Walks down from the apex one label at a time, so that a zone cut above `qname` is seen
-    /// before anything occluded below it. `ds_at_cut` asks for the parent side of a cut (a DS
-    /// query at the delegation point is answered by the parent, RFC 4035 section 3.1.4.1).
+    /// Finds where `qname` lands in this zone (RFC 1034 section 4.3.2 step 3, RFC 4592,
+    /// RFC 6672).
     pub fn find(&self, qname: &LowerName, ds_at_cut: bool) -> Found<'_> {
-        let total = label_count(qname);
-        let Some(mut closest) = self.nodes.get(&self.origin) else {
+        self.find_wire(&lower_wire(qname), ds_at_cut)
+    }
+
+    /// [`Zone::find`] for a lowercase wire name. Walks down from the apex one label at a time,
+    /// so that a zone cut or a DNAME above `qname` is seen before anything occluded below it.
+    /// `ds_at_cut` asks for the parent side of a cut (a DS query at the delegation point is
+    /// answered by the parent, RFC 4035 section 3.1.4.1).
+    pub fn find_wire(&self, qname: &[u8], ds_at_cut: bool) -> Found<'_> {
+        let offsets = label_offsets(qname);
+        let total = offsets.len() - 1;
+        let Some(mut closest) = self.nodes.get(&self.origin_wire) else {
             return Found::NxDomain;
         };
-        let mut closest_depth = self.origin_labels;
-        for depth in self.origin_labels + 1..=total {
-            let name = LowerName::new(&qname.trim_to(depth));
-            let Some(node) = self.nodes.get(&name) else {
+        let mut depth = self.origin_labels;
+        while depth < total {
+            if closest.get(RecordType::DNAME).is_some() {
+                return Found::Dname(closest, depth);
+            }
+            let name = &qname[offsets[total - depth - 1]..];
+            let Some(node) = self.nodes.get(name) else {
                 break;
             };
+            depth += 1;
             if node.cut && !(ds_at_cut && depth == total) {
-                return Found::Delegation(node);
+                return Found::Delegation(node, depth);
             }
             closest = node;
-            closest_depth = depth;
         }
-        if closest_depth == total {
+        if depth == total {
             return Found::Exact(closest);
         }
         // qname does not exist: a wildcard at the closest encloser may synthesize it.
-        let encloser = qname.trim_to(closest_depth);
-        let wildcard = match encloser.prepend_label("*") {
-            Ok(name) => LowerName::new(&name),
-            Err(_) => return Found::NxDomain, // the encloser is already at the length limit
-        };
-        match self.nodes.get(&wildcard) {
+        let encloser = &qname[offsets[total - depth]..];
+        if encloser.len() + 2 > wire_name::MAX_NAME {
+            return Found::NxDomain;
+        }
+        let mut wildcard = Vec::with_capacity(encloser.len() + 2);
+        wildcard.extend_from_slice(&[1, b'*']);
+        wildcard.extend_from_slice(encloser);
+        match self.nodes.get(wildcard.as_slice()) {
             Some(node) => Found::Wildcard(node),
             None => Found::NxDomain,
         }
@@ -243,60 +316,181 @@ pub enum Found<'z> {
     Exact(&'z Node),
     /// The name does not exist, but `*.<closest encloser>` does (RFC 4592).
     Wildcard(&'z Node),
-    /// The name is at or below a zone cut: the node holding the NS RRset.
-    Delegation(&'z Node),
+    /// The name is at or below a zone cut: the node holding the NS RRset and its label count.
+    Delegation(&'z Node, usize),
+    /// The name is below a DNAME (RFC 6672): the node holding it and its label count.
+    Dname(&'z Node, usize),
     NxDomain,
 }
 
-fn negative_soa(soa: &Record) -> Record {
-    let mut negative = soa.clone();
-    if let RData::SOA(data) = &soa.data {
-        negative.ttl = soa.ttl.min(data.minimum);
-    }
-    negative
+/// Collects the reader's records into nodes, checking what the reader cannot see alone.
+struct Builder {
+    origin: Box<[u8]>,
+    nodes: HashMap<Box<[u8]>, Node>,
+    owner: Vec<u8>,
+    errors: Vec<ZoneError>,
 }
 
-/// Every ancestor of an owner name, up to the apex, exists (RFC 4592 section 2.2.2).
-fn add_empty_non_terminals(nodes: &mut HashMap<LowerName, Node>, origin: &LowerName) {
-    let owners: Vec<LowerName> = nodes.keys().cloned().collect();
-    for owner in owners {
-        let mut name = owner.base_name();
-        while origin.zone_of(&name) && name != *origin {
-            if nodes.contains_key(&name) {
-                break;
+impl Builder {
+    fn new(origin: Box<[u8]>) -> Self {
+        Self {
+            origin,
+            nodes: HashMap::new(),
+            owner: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, record: &ReadRecord<'_>) -> Result<(), String> {
+        let rtype_name = || types::type_name(record.rtype);
+        if record.class != 1 {
+            return Err(format!(
+                "{} {}: class {} is not served (IN only)",
+                wire_name::to_text(record.owner),
+                rtype_name(),
+                record.class
+            ));
+        }
+        self.owner.clear();
+        self.owner.extend_from_slice(record.owner);
+        wire_name::lowercase(&mut self.owner);
+        if !in_zone(&self.owner, &self.origin) {
+            return Err(format!(
+                "{} {}: owner is outside the zone {}",
+                wire_name::to_text(record.owner),
+                rtype_name(),
+                wire_name::to_text(&self.origin)
+            ));
+        }
+        let rtype = RecordType::from(record.rtype);
+        if rtype == RecordType::SOA && *self.owner != *self.origin {
+            return Err(format!(
+                "{}: an SOA record belongs at the zone apex only",
+                wire_name::to_text(record.owner)
+            ));
+        }
+        let node = match self.nodes.get_mut(self.owner.as_slice()) {
+            Some(node) => node,
+            None => self
+                .nodes
+                .entry(self.owner.clone().into_boxed_slice())
+                .or_default(),
+        };
+        let existing = node.rrsets.iter().position(|s| s.rtype == rtype);
+        let problem = match rtype {
+            RecordType::CNAME if existing.is_some() => Some("more than one CNAME at one name"),
+            RecordType::CNAME if node.rrsets.iter().any(|s| !cname_may_share(s.rtype)) => {
+                Some("CNAME and other data at the same name (RFC 1034 section 3.6.2)")
             }
-            nodes.insert(name.clone(), Node::default());
-            name = name.base_name();
+            RecordType::SOA if existing.is_some() => Some("more than one SOA record"),
+            RecordType::DNAME if existing.is_some() => Some("more than one DNAME at one name"),
+            _ if !cname_may_share(rtype) && node.get(RecordType::CNAME).is_some() => {
+                Some("CNAME and other data at the same name (RFC 1034 section 3.6.2)")
+            }
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            return Err(format!("{}: {problem}", wire_name::to_text(record.owner)));
         }
+        match existing {
+            Some(index) => {
+                node.rrsets[index].data.push(record.ttl, record.rdata);
+            }
+            None => {
+                let mut data = RrData::default();
+                data.push(record.ttl, record.rdata);
+                node.rrsets.push(RrSet {
+                    rtype,
+                    data,
+                    policy: None,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(
+        mut self,
+        path: &Path,
+        origin: &Name,
+        report: zonefile::Report,
+    ) -> Result<Zone, Vec<ZoneError>> {
+        let origin_wire = std::mem::take(&mut self.origin);
+        let mut problems = report.errors;
+        let mut warnings = report.warnings;
+        let apex = self.nodes.get(&origin_wire);
+        let soa = apex.and_then(|n| n.get(RecordType::SOA));
+        let negative_soa = soa.and_then(|set| {
+            let (ttl, rdata) = set.data.iter().next()?;
+            let mut record = to_record(origin, RecordType::SOA, ttl, rdata);
+            if let RData::SOA(data) = &record.data {
+                record.ttl = ttl.min(data.minimum);
+            }
+            Some(record)
+        });
+        if soa.is_none() && problems.is_empty() {
+            problems.push(ZoneError::new(
+                path,
+                None,
+                format!("{origin}: no SOA record at the zone apex"),
+            ));
+        }
+        if apex.and_then(|n| n.get(RecordType::NS)).is_none() {
+            warnings.push(ZoneError::new(
+                path,
+                None,
+                format!(
+                    "warning: {origin}: no NS records at the zone apex (served, but the zone \
+                     cannot be delegated to)"
+                ),
+            ));
+        }
+        self.errors.append(&mut problems);
+        let Some(negative_soa) = negative_soa.filter(|_| self.errors.is_empty()) else {
+            return Err(self.errors);
+        };
+        for (name, node) in self.nodes.iter_mut() {
+            node.cut = **name != *origin_wire && node.get(RecordType::NS).is_some();
+            for set in &mut node.rrsets {
+                set.data.0.shrink_to_fit();
+            }
+            node.rrsets.shrink_to_fit();
+        }
+        add_empty_non_terminals(&mut self.nodes, &origin_wire);
+        self.nodes.shrink_to_fit();
+        Ok(Zone {
+            origin_labels: label_count(origin),
+            origin: LowerName::from(origin),
+            origin_wire,
+            nodes: self.nodes,
+            negative_soa,
+            warnings,
+        })
     }
 }
 
-/// hickory's zone parser reports no line numbers: find the first line at which a prefix of the
-/// file fails with the same error, by bisection over prefixes (a handful of re-parses).
-fn locate_parse_error(text: &str, path: &Path, origin: &Name, error: &str) -> Option<usize> {
-    let ends: Vec<usize> = text
-        .match_indices('\n')
-        .map(|(i, _)| i + 1)
-        .chain([text.len()])
-        .collect();
-    let fails_at = |lines: usize| {
-        let prefix = &text[..ends[lines - 1]];
-        let result = Parser::new(prefix, Some(path.to_path_buf()), Some(origin.clone())).parse();
-        matches!(result, Err(e) if e.to_string() == error)
+/// Every ancestor of an owner name, up to the apex, exists (RFC 4592 section 2.2.2). Only
+/// missing parents are copied, so a flat zone costs one scan.
+fn add_empty_non_terminals(nodes: &mut HashMap<Box<[u8]>, Node>, origin: &[u8]) {
+    let parent = |name: &[u8]| -> Option<Box<[u8]>> {
+        let len = usize::from(*name.first()?);
+        let parent = name.get(1 + len..)?;
+        (parent.len() > origin.len() && in_zone(parent, origin)).then(|| parent.into())
     };
-    let (mut lo, mut hi) = (1, ends.len());
-    if !fails_at(hi) {
-        return None;
-    }
-    while lo < hi {
-        let mid = (lo + hi) / 2;
-        if fails_at(mid) {
-            hi = mid;
-        } else {
-            lo = mid + 1;
+    let mut missing: Vec<Box<[u8]>> = nodes
+        .keys()
+        .filter_map(|name| parent(name))
+        .filter(|p| !nodes.contains_key(p))
+        .collect();
+    while let Some(name) = missing.pop() {
+        if nodes.contains_key(&name) {
+            continue;
         }
+        if let Some(up) = parent(&name).filter(|p| !nodes.contains_key(p)) {
+            missing.push(up);
+        }
+        nodes.insert(name, Node::default());
     }
-    Some(lo)
 }
 
 /// Labels in `name`, counting a leading `*` (hickory's `num_labels` leaves it out, as RRSIG

@@ -1,0 +1,121 @@
+//! BIND's `$GENERATE start-stop[/step] lhs [ttl] [class] type rhs` (also read by Knot): each
+//! `$` in lhs and rhs becomes the iterator, `${offset[,width[,base]]}` formats it (base d, o,
+//! x, X), `\$` is a literal dollar.
+
+use super::lexer::Token;
+use super::types::{lossy, parse_decimal};
+
+/// Lines one `$GENERATE` may produce at most: a typo in the range must not fill the memory.
+const MAX_LINES: u64 = 65_536;
+
+/// The entries a `$GENERATE` stands for, as text lines; on error the index of the token at
+/// fault and a message.
+pub fn expand(tokens: &[Token<'_>]) -> Result<Vec<Vec<u8>>, (usize, String)> {
+    let range = tokens.get(1).ok_or((0, "$GENERATE needs a range".to_string()))?;
+    if tokens.len() < 5 {
+        return Err((0, "$GENERATE needs a range, an owner, a type and rdata".into()));
+    }
+    let (start, stop, step) = parse_range(range.text).ok_or_else(|| {
+        (1, format!("bad $GENERATE range {}: want start-stop[/step]", lossy(range.text)))
+    })?;
+    if (stop - start) / step + 1 > MAX_LINES {
+        return Err((1, format!("$GENERATE range makes more than {MAX_LINES} records")));
+    }
+    let mut lines = Vec::new();
+    let mut value = start;
+    while value <= stop {
+        let mut line = Vec::new();
+        for (i, token) in tokens[2..].iter().enumerate() {
+            if i > 0 {
+                line.push(b' ');
+            }
+            if token.quoted {
+                line.push(b'"');
+            }
+            substitute(token.text, value, &mut line).map_err(|m| (i + 2, m))?;
+            if token.quoted {
+                line.push(b'"');
+            }
+        }
+        lines.push(line);
+        value += step;
+    }
+    Ok(lines)
+}
+
+fn parse_range(text: &[u8]) -> Option<(u64, u64, u64)> {
+    let (range, step) = match text.iter().position(|&b| b == b'/') {
+        Some(slash) => (&text[..slash], parse_decimal(&text[slash + 1..])?),
+        None => (text, 1),
+    };
+    let dash = range.iter().position(|&b| b == b'-')?;
+    let start = parse_decimal(&range[..dash])?;
+    let stop = parse_decimal(&range[dash + 1..])?;
+    (start <= stop && step > 0 && stop <= u64::from(u32::MAX)).then_some((start, stop, step))
+}
+
+fn substitute(text: &[u8], value: u64, out: &mut Vec<u8>) -> Result<(), String> {
+    let mut i = 0;
+    while i < text.len() {
+        match text[i] {
+            b'\\' if text.get(i + 1) == Some(&b'$') => {
+                out.push(b'$');
+                i += 2;
+            }
+            b'\\' => {
+                out.push(b'\\');
+                if let Some(&next) = text.get(i + 1) {
+                    out.push(next);
+                }
+                i += 2;
+            }
+            b'$' if text.get(i + 1) == Some(&b'{') => {
+                let close = text[i..]
+                    .iter()
+                    .position(|&b| b == b'}')
+                    .ok_or_else(|| format!("unclosed ${{ in {}", lossy(text)))?;
+                let spec = &text[i + 2..i + close];
+                format_modifier(spec, value, out)
+                    .ok_or_else(|| format!("bad modifier ${{{}}}", lossy(spec)))?;
+                i += close + 1;
+            }
+            b'$' => {
+                out.extend_from_slice(value.to_string().as_bytes());
+                i += 1;
+            }
+            byte => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `offset[,width[,base]]`.
+fn format_modifier(spec: &[u8], value: u64, out: &mut Vec<u8>) -> Option<()> {
+    let mut parts = spec.split(|&b| b == b',');
+    let offset = parts.next().filter(|p| !p.is_empty()).map_or(Some(0i64), |p| {
+        let (negative, digits) = match p.strip_prefix(b"-") {
+            Some(d) => (true, d),
+            None => (false, p.strip_prefix(b"+").unwrap_or(p)),
+        };
+        let n = i64::try_from(parse_decimal(digits)?).ok()?;
+        Some(if negative { -n } else { n })
+    })?;
+    let width = parts.next().map_or(Some(0), |p| parse_decimal(p).map(|w| w.min(255) as usize))?;
+    let base = parts.next().unwrap_or(b"d");
+    if parts.next().is_some() {
+        return None;
+    }
+    let shifted = u64::try_from(i64::try_from(value).ok()?.checked_add(offset)?).ok()?;
+    let text = match base {
+        b"d" => format!("{shifted:0width$}"),
+        b"o" => format!("{shifted:0width$o}"),
+        b"x" => format!("{shifted:0width$x}"),
+        b"X" => format!("{shifted:0width$X}"),
+        _ => return None,
+    };
+    out.extend_from_slice(text.as_bytes());
+    Some(())
+}

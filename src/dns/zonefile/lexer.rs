@@ -1,0 +1,184 @@
+//! Splits a master file (RFC 1035 section 5.1) into entries: the tokens of one logical line,
+//! with parentheses joining physical lines, `;` comments dropped, quoted strings kept whole.
+//!
+//! Tokens stay raw slices of the file (escapes undecoded): what an escape means depends on the
+//! field it is in (a name, a character-string, an SVCB value), so the field decodes it.
+
+/// One token: a word or a quoted string, with where it starts (1-based line and column).
+#[derive(Debug, Clone, Copy)]
+pub struct Token<'a> {
+    /// The bytes between the quotes for a quoted string, else the word as written.
+    pub text: &'a [u8],
+    pub quoted: bool,
+    pub line: usize,
+    pub column: usize,
+}
+
+/// A syntax error of the file itself (an unbalanced parenthesis or quote).
+#[derive(Debug)]
+pub struct LexError {
+    pub line: usize,
+    pub column: usize,
+    pub message: &'static str,
+}
+
+/// Hands out one entry at a time; see the module documentation.
+pub struct Lexer<'a> {
+    text: &'a [u8],
+    pos: usize,
+    line: usize,
+    line_start: usize,
+    /// Where the open parenthesis is, while one is open: errors point at it.
+    open_paren: Option<(usize, usize)>,
+}
+
+impl<'a> Lexer<'a> {
+    pub fn new(text: &'a [u8]) -> Self {
+        Self {
+            text,
+            pos: 0,
+            line: 1,
+            line_start: 0,
+            open_paren: None,
+        }
+    }
+
+    fn column(&self, pos: usize) -> usize {
+        pos - self.line_start + 1
+    }
+
+    fn newline(&mut self) {
+        self.pos += 1;
+        self.line += 1;
+        self.line_start = self.pos;
+    }
+
+    /// Fills `tokens` with the next entry's tokens. Returns false at the end of the file.
+    /// After an error the rest of the physical line is skipped, so the next call goes on.
+    pub fn next_entry(&mut self, tokens: &mut Vec<Token<'a>>) -> Result<bool, LexError> {
+        tokens.clear();
+        loop {
+            let Some(&byte) = self.text.get(self.pos) else {
+                if let Some((line, column)) = self.open_paren.take() {
+                    return Err(LexError {
+                        line,
+                        column,
+                        message: "unbalanced parenthesis: '(' is never closed",
+                    });
+                }
+                return Ok(!tokens.is_empty());
+            };
+            match byte {
+                b' ' | b'\t' | b'\r' => self.pos += 1,
+                b';' => {
+                    while self.text.get(self.pos).is_some_and(|&b| b != b'\n') {
+                        self.pos += 1;
+                    }
+                }
+                b'\n' => {
+                    self.newline();
+                    if self.open_paren.is_none() && !tokens.is_empty() {
+                        return Ok(true);
+                    }
+                }
+                b'(' => {
+                    if self.open_paren.is_some() {
+                        return Err(self.fail("nested parentheses"));
+                    }
+                    self.open_paren = Some((self.line, self.column(self.pos)));
+                    self.pos += 1;
+                }
+                b')' => {
+                    if self.open_paren.take().is_none() {
+                        return Err(self.fail("unbalanced parenthesis: ')' without '('"));
+                    }
+                    self.pos += 1;
+                }
+                b'"' => {
+                    let (line, column) = (self.line, self.column(self.pos));
+                    self.pos += 1;
+                    let start = self.pos;
+                    self.skip_quoted(line, column)?;
+                    tokens.push(Token {
+                        text: &self.text[start..self.pos - 1],
+                        quoted: true,
+                        line,
+                        column,
+                    });
+                }
+                _ => {
+                    let (line, column, start) = (self.line, self.column(self.pos), self.pos);
+                    self.skip_word(line, column)?;
+                    tokens.push(Token {
+                        text: &self.text[start..self.pos],
+                        quoted: false,
+                        line,
+                        column,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Past the closing quote; newlines inside are part of the string.
+    fn skip_quoted(&mut self, line: usize, column: usize) -> Result<(), LexError> {
+        loop {
+            match self.text.get(self.pos) {
+                None => {
+                    return Err(LexError {
+                        line,
+                        column,
+                        message: "unterminated quoted string",
+                    });
+                }
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                Some(b'\\') => self.pos += 2,
+                Some(b'\n') => self.newline(),
+                Some(_) => self.pos += 1,
+            }
+        }
+    }
+
+    /// To the first unescaped delimiter. A quote inside a word opens a quoted part that belongs
+    /// to the same token (`alpn="h2,h3"` in SVCB parameters).
+    fn skip_word(&mut self, line: usize, column: usize) -> Result<(), LexError> {
+        while let Some(&byte) = self.text.get(self.pos) {
+            match byte {
+                b' ' | b'\t' | b'\r' | b'\n' | b';' | b'(' | b')' => break,
+                b'\\' => self.pos = (self.pos + 2).min(self.text.len()),
+                b'"' => {
+                    self.pos += 1;
+                    self.skip_quoted(line, column)?;
+                }
+                _ => self.pos += 1,
+            }
+        }
+        Ok(())
+    }
+
+    /// An error at the current position; the rest of the line is skipped.
+    fn fail(&mut self, message: &'static str) -> LexError {
+        let error = LexError {
+            line: self.line,
+            column: self.column(self.pos),
+            message,
+        };
+        self.skip_line();
+        error
+    }
+
+    /// Drops the rest of the physical line and any open parenthesis (error recovery).
+    pub fn skip_line(&mut self) {
+        self.open_paren = None;
+        while let Some(&byte) = self.text.get(self.pos) {
+            if byte == b'\n' {
+                self.newline();
+                return;
+            }
+            self.pos += 1;
+        }
+    }
+}

@@ -1,0 +1,380 @@
+//! The master file reader (RFC 1035 section 5, RFC 3597, RFC 2308 `$TTL`, BIND's `$GENERATE`):
+//! presentation text in, records in wire form out, one at a time, to a sink that stores them.
+//! It knows nothing of serving, geo or the zone index.
+//!
+//! Accepts what NSD 4.6 and Knot 3.2 accept: every type in [`types::TYPES`], the generic
+//! `TYPEnnn`/`CLASSnnn`/`\# length hex` syntax for any type, `\X` and decimal `\DDD` escapes
+//! anywhere, any octet in a label, `@` and relative names wherever a name stands, TTL units,
+//! `$ORIGIN`, `$TTL`, `$INCLUDE file [origin]`, `$GENERATE`. A record with no TTL and no `$TTL`
+//! before it gets 3600 seconds and a warning, as in NSD and Knot.
+//!
+//! Every error names `file:line:column`; reading goes on after an error (up to
+//! [`MAX_ERRORS`] per file), so one run lists them all.
+
+mod generate;
+pub mod lexer;
+pub mod name;
+pub mod rdata;
+mod special;
+mod svcb;
+#[cfg(test)]
+mod tests;
+pub mod types;
+
+use std::path::{Path, PathBuf};
+
+use super::ZoneError;
+use lexer::{Lexer, Token};
+use rdata::{FieldError, Fields};
+
+/// Errors listed per file at most; past this many the file is not read further.
+pub const MAX_ERRORS: usize = 100;
+/// `$INCLUDE` nesting at most (loops are refused before that).
+const MAX_INCLUDE_DEPTH: usize = 8;
+/// The TTL of records that have none when no `$TTL` came before (NSD's and Knot's default).
+pub const DEFAULT_TTL: u32 = 3600;
+
+/// One record as read, borrowed from the reader's buffers.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadRecord<'b> {
+    /// Wire form, absolute, in the case it was written.
+    pub owner: &'b [u8],
+    pub rtype: u16,
+    pub class: u16,
+    pub ttl: u32,
+    /// Wire form; names uncompressed.
+    pub rdata: &'b [u8],
+}
+
+/// Where a record or a problem is: for messages.
+#[derive(Debug, Clone, Copy)]
+pub struct Place<'p> {
+    pub file: &'p Path,
+    pub line: usize,
+    pub column: usize,
+}
+
+/// What a reading found besides the records.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub errors: Vec<ZoneError>,
+    pub warnings: Vec<ZoneError>,
+}
+
+/// Reads the master file `path` of the zone `origin` (wire form) and hands every record to
+/// `sink`, which may refuse one with a message (reported at the record's place).
+pub fn read_file(
+    path: &Path,
+    origin: &[u8],
+    sink: &mut dyn FnMut(&ReadRecord<'_>, Place<'_>) -> Result<(), String>,
+) -> Report {
+    let mut reader = Reader {
+        sink,
+        report: Report::default(),
+        default_ttl: None,
+        warned_default_ttl: false,
+        stack: Vec::new(),
+        name_buffer: Vec::new(),
+        rdata_buffer: Vec::new(),
+    };
+    reader.include(path, origin.to_vec(), None);
+    reader.report
+}
+
+/// Reads `text` as if it were the file `path` (tests, policy files, fuzzing).
+pub fn read_text(
+    text: &[u8],
+    path: &Path,
+    origin: &[u8],
+    sink: &mut dyn FnMut(&ReadRecord<'_>, Place<'_>) -> Result<(), String>,
+) -> Report {
+    let mut reader = Reader {
+        sink,
+        report: Report::default(),
+        default_ttl: None,
+        warned_default_ttl: false,
+        stack: vec![path.to_path_buf()],
+        name_buffer: Vec::new(),
+        rdata_buffer: Vec::new(),
+    };
+    let mut state = FileState {
+        origin: origin.to_vec(),
+        owner: None,
+    };
+    reader.read(text, path, &mut state);
+    reader.report
+}
+
+struct Reader<'s> {
+    sink: &'s mut dyn FnMut(&ReadRecord<'_>, Place<'_>) -> Result<(), String>,
+    report: Report,
+    /// From `$TTL`; it holds across `$INCLUDE`s, as in BIND and Knot.
+    default_ttl: Option<u32>,
+    warned_default_ttl: bool,
+    /// The files being read, outermost first: `$INCLUDE` loops and depth are checked on it.
+    stack: Vec<PathBuf>,
+    name_buffer: Vec<u8>,
+    rdata_buffer: Vec<u8>,
+}
+
+/// What one file's reading carries from entry to entry.
+struct FileState {
+    origin: Vec<u8>,
+    /// The last owner name, for entries that start with blanks.
+    owner: Option<Vec<u8>>,
+}
+
+impl Reader<'_> {
+    fn full(&self) -> bool {
+        self.report.errors.len() >= MAX_ERRORS
+    }
+
+    fn error(&mut self, place: Place<'_>, message: impl Into<String>) {
+        if self.full() {
+            return;
+        }
+        self.report.errors.push(at(place, message));
+        if self.full() {
+            let message = format!("more than {MAX_ERRORS} errors: the rest of the file is not read");
+            self.report.errors.push(at(place, message));
+        }
+    }
+
+    /// Reads the file `path` with `origin`; `from` is where the `$INCLUDE` stands.
+    fn include(&mut self, path: &Path, origin: Vec<u8>, from: Option<Place<'_>>) {
+        let place = from.unwrap_or(Place {
+            file: path,
+            line: 0,
+            column: 0,
+        });
+        if self.stack.iter().any(|p| p == path) {
+            let message = format!("$INCLUDE loop: {} is already being read", path.display());
+            return self.error(place, message);
+        }
+        if self.stack.len() >= MAX_INCLUDE_DEPTH {
+            let message = format!("$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep");
+            return self.error(place, message);
+        }
+        let text = match std::fs::read(path) {
+            Ok(text) => text,
+            Err(e) => {
+                let message = format!("cannot read {}: {e}", path.display());
+                return match from {
+                    Some(place) => self.error(place, message),
+                    None => self.report.errors.push(ZoneError::new(path, None, message)),
+                };
+            }
+        };
+        self.stack.push(path.to_path_buf());
+        let mut state = FileState { origin, owner: None };
+        self.read(&text, path, &mut state);
+        self.stack.pop();
+    }
+
+    fn read(&mut self, text: &[u8], path: &Path, state: &mut FileState) {
+        let mut lexer = Lexer::new(text);
+        let mut tokens: Vec<Token<'_>> = Vec::new();
+        while !self.full() {
+            match lexer.next_entry(&mut tokens) {
+                Ok(false) => break,
+                Ok(true) => self.entry(&tokens, path, state),
+                Err(e) => {
+                    let place = Place {
+                        file: path,
+                        line: e.line,
+                        column: e.column,
+                    };
+                    self.error(place, e.message);
+                }
+            }
+        }
+    }
+
+    fn entry(&mut self, tokens: &[Token<'_>], path: &Path, state: &mut FileState) {
+        let first = tokens[0];
+        let place = |token: &Token<'_>| Place {
+            file: path,
+            line: token.line,
+            column: token.column,
+        };
+        let indented = first.column > 1;
+        if !indented && !first.quoted && first.text.first() == Some(&b'$') {
+            return self.directive(tokens, path, state);
+        }
+        let (owner_start, rest) = if indented {
+            let Some(owner) = state.owner.clone() else {
+                return self.error(place(&first), "no owner name: the first record must name one");
+            };
+            (owner, tokens)
+        } else {
+            self.name_buffer.clear();
+            if let Err(message) = name::parse_name(first.text, &state.origin, &mut self.name_buffer) {
+                return self.error(place(&first), message);
+            }
+            (self.name_buffer.clone(), &tokens[1..])
+        };
+        state.owner = Some(owner_start.clone());
+        let owner = owner_start;
+
+        // [TTL] [class] type, the first two in either order (RFC 1035 section 5.1).
+        let mut ttl = None;
+        let mut class = None;
+        let mut index = 0;
+        let rtype = loop {
+            let Some(token) = rest.get(index) else {
+                let last = rest.last().unwrap_or(&first);
+                return self.error(place(last), "missing type: the entry ends before it");
+            };
+            index += 1;
+            if ttl.is_none() && token.text.first().is_some_and(u8::is_ascii_digit) {
+                match rdata::parse_ttl(token.text) {
+                    Ok(value) => ttl = Some(value),
+                    Err(message) => return self.error(place(token), message),
+                }
+                continue;
+            }
+            if class.is_none() {
+                if let Some(parsed) = types::parse_class(token.text) {
+                    match parsed {
+                        Ok(value) => class = Some(value),
+                        Err(message) => return self.error(place(token), message),
+                    }
+                    continue;
+                }
+            }
+            match types::parse_type(token.text) {
+                Some(Ok(code)) => break code,
+                Some(Err(message)) => return self.error(place(token), message),
+                None => {
+                    let message = format!("unknown type {}", types::lossy(token.text));
+                    return self.error(place(token), message);
+                }
+            }
+        };
+        let ttl = match ttl.or(self.default_ttl) {
+            Some(ttl) => ttl,
+            None => {
+                if !self.warned_default_ttl {
+                    self.warned_default_ttl = true;
+                    let message =
+                        format!("warning: no $TTL and no TTL on this record: using {DEFAULT_TTL} seconds");
+                    self.report.warnings.push(at(place(&first), message));
+                }
+                DEFAULT_TTL
+            }
+        };
+        let rdata_tokens = &rest[index..];
+        self.rdata_buffer.clear();
+        let mut fields = Fields::new(rdata_tokens, &state.origin);
+        if let Err(FieldError { at: i, message }) =
+            rdata::parse(rtype, &mut fields, &mut self.rdata_buffer)
+        {
+            let token = rdata_tokens
+                .get(i)
+                .or(rdata_tokens.last())
+                .or(rest.get(index - 1))
+                .unwrap_or(&first);
+            return self.error(place(token), message);
+        }
+        let record = ReadRecord {
+            owner: &owner,
+            rtype,
+            class: class.unwrap_or(1),
+            ttl,
+            rdata: &self.rdata_buffer,
+        };
+        if let Err(message) = (self.sink)(&record, place(&first)) {
+            self.error(place(&first), message);
+        }
+    }
+
+    fn directive(&mut self, tokens: &[Token<'_>], path: &Path, state: &mut FileState) {
+        let place = |token: &Token<'_>| Place {
+            file: path,
+            line: token.line,
+            column: token.column,
+        };
+        let first = tokens[0];
+        let argument = |i: usize| tokens.get(i);
+        let name = first.text.to_ascii_uppercase();
+        match name.as_slice() {
+            b"$ORIGIN" => {
+                let (Some(arg), None) = (argument(1), argument(2)) else {
+                    return self.error(place(&first), "$ORIGIN takes one domain name");
+                };
+                let mut origin = Vec::new();
+                match name::parse_name(arg.text, &state.origin, &mut origin) {
+                    Ok(()) => state.origin = origin,
+                    Err(message) => self.error(place(arg), message),
+                }
+            }
+            b"$TTL" => {
+                let (Some(arg), None) = (argument(1), argument(2)) else {
+                    return self.error(place(&first), "$TTL takes one TTL");
+                };
+                match rdata::parse_ttl(arg.text) {
+                    Ok(ttl) => self.default_ttl = Some(ttl),
+                    Err(message) => self.error(place(arg), message),
+                }
+            }
+            b"$INCLUDE" => {
+                let Some(file) = argument(1) else {
+                    return self.error(place(&first), "$INCLUDE needs a file name");
+                };
+                if let Some(extra) = argument(3) {
+                    return self.error(place(extra), "$INCLUDE takes a file and an origin at most");
+                }
+                let mut origin = state.origin.clone();
+                if let Some(arg) = argument(2) {
+                    origin.clear();
+                    if let Err(message) = name::parse_name(arg.text, &state.origin, &mut origin) {
+                        return self.error(place(arg), message);
+                    }
+                }
+                let mut unescaped = Vec::new();
+                if let Err(message) = rdata::unescape_text(file.text, &mut unescaped) {
+                    return self.error(place(file), message);
+                }
+                let relative = PathBuf::from(String::from_utf8_lossy(&unescaped).into_owned());
+                let target = match path.parent() {
+                    Some(dir) if relative.is_relative() => dir.join(relative),
+                    _ => relative,
+                };
+                self.include(&target, origin, Some(place(file)));
+            }
+            b"$GENERATE" => {
+                let lines = match generate::expand(tokens) {
+                    Ok(lines) => lines,
+                    Err((i, message)) => return self.error(place(&tokens[i.min(tokens.len() - 1)]), message),
+                };
+                // Each generated line is read as an entry at the $GENERATE's place.
+                for line in lines {
+                    let mut lexer = Lexer::new(&line);
+                    let mut generated = Vec::new();
+                    match lexer.next_entry(&mut generated) {
+                        Ok(true) => {
+                            for token in &mut generated {
+                                token.line = first.line;
+                                token.column = first.column;
+                            }
+                            self.entry(&generated, path, state);
+                        }
+                        Ok(false) => {}
+                        Err(e) => self.error(place(&first), e.message),
+                    }
+                    if self.full() {
+                        return;
+                    }
+                }
+            }
+            _ => {
+                let message = format!("unknown directive {}", types::lossy(first.text));
+                self.error(place(&first), message);
+            }
+        }
+    }
+}
+
+fn at(place: Place<'_>, message: impl Into<String>) -> ZoneError {
+    ZoneError::at(place.file, place.line, place.column, message)
+}

@@ -428,7 +428,7 @@ impl Builder {
             }
             Some(record)
         });
-        if soa.is_none() && problems.is_empty() {
+        if soa.is_none() {
             problems.push(ZoneError::new(
                 path,
                 None,

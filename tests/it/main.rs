@@ -22,3 +22,4 @@ mod steering;
 mod support;
 mod tls;
 mod udp_batch;
+mod zone_diff;

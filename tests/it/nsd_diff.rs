@@ -9,7 +9,8 @@
 //! the query). The OPT record itself (payload size, EDE options) is not compared. Every mismatch
 //! is collected and the test fails once with the whole list.
 
-mod nsd;
+pub(crate) mod knot;
+pub(crate) mod nsd;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -22,6 +23,7 @@ use hickory_net::tcp::TcpClientStream;
 use hickory_net::udp::UdpClientStream;
 use hickory_net::xfer::{DnsHandle, FirstAnswer};
 use hickory_proto::op::{DnsRequest, DnsRequestOptions, Edns, Message, Query, ResponseCode};
+use hickory_proto::rr::rdata::HTTPS;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::support::{self, Node};
@@ -32,7 +34,7 @@ use nsd::Nsd;
 /// targets (additional), as far as they fit; with `minimal-responses: yes` it adds extra data
 /// only where needed: glue in referrals and the addresses of an NS answer. edgenode gives minimal
 /// responses (README, "DNS behaviour"), so the reference runs with them too.
-const NSD_SETTINGS: &[&str] = &["minimal-responses: yes"];
+pub(crate) const NSD_SETTINGS: &[&str] = &["minimal-responses: yes"];
 /// How long one query may take before it counts as unanswered (loopback: answers take < 1 ms).
 const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 /// A server that leaves this many queries in a row unanswered is down: stop waiting on it.
@@ -92,9 +94,9 @@ async fn edgenode_answers_like_nsd() {
 }
 
 /// One line of `queries.txt`: the name keeps the case it was written in.
-struct CorpusQuery {
-    name: Name,
-    rtype: RecordType,
+pub(crate) struct CorpusQuery {
+    pub(crate) name: Name,
+    pub(crate) rtype: RecordType,
 }
 
 impl std::fmt::Display for CorpusQuery {
@@ -134,14 +136,14 @@ fn read_corpus(path: &Path) -> Vec<CorpusQuery> {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Transport {
+pub(crate) enum Transport {
     UdpEdns,
     Udp,
     Tcp,
 }
 
 impl Transport {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Transport::UdpEdns => "udp+edns",
             Transport::Udp => "udp",
@@ -156,16 +158,16 @@ impl Transport {
 }
 
 #[derive(Clone, Copy, Debug)]
-struct Endpoint {
-    udp: SocketAddr,
-    tcp: SocketAddr,
+pub(crate) struct Endpoint {
+    pub(crate) udp: SocketAddr,
+    pub(crate) tcp: SocketAddr,
 }
 
 /// What a client sees of one response, in comparable form; `Err` when no response came.
-type Outcome = Result<Response, String>;
+pub(crate) type Outcome = Result<Response, String>;
 
 #[derive(Debug, PartialEq)]
-struct Response {
+pub(crate) struct Response {
     rcode: ResponseCode,
     aa: bool,
     tc: bool,
@@ -208,21 +210,52 @@ fn record_text(record: &Record) -> String {
             .map(|s| format!("{:?}", String::from_utf8_lossy(s)))
             .collect::<Vec<_>>()
             .join(" "),
-        RData::CAA(caa) => caa.to_string(),
-        other => other.to_string().to_ascii_lowercase(),
+        // Names in rdata are lowercased (their case may follow the query, see above), the rest
+        // is data: base64 and hex keys, ECH configs, NAPTR regexps.
+        RData::MX(_)
+        | RData::NS(_)
+        | RData::CNAME(_)
+        | RData::PTR(_)
+        | RData::ANAME(_)
+        | RData::SOA(_)
+        | RData::SRV(_) => record.data.to_string().to_ascii_lowercase(),
+        RData::SVCB(svcb) | RData::HTTPS(HTTPS(svcb)) => {
+            let mut svcb = svcb.clone();
+            svcb.target_name = svcb.target_name.to_lowercase();
+            svcb.to_string()
+        }
+        RData::NAPTR(naptr) => {
+            let mut naptr = naptr.clone();
+            naptr.replacement = naptr.replacement.to_lowercase();
+            naptr.to_string()
+        }
+        // A type hickory does not decode (without its DNSSEC features: DNSKEY, RRSIG, NSEC...
+        // too) in the RFC 3597 form, so that the bytes themselves are compared.
+        RData::Unknown { rdata, .. } | RData::NULL(rdata) => generic_rdata(&rdata.anything),
+        other => other.to_string(),
+    };
+    let rtype = match record.record_type() {
+        RecordType::Unknown(code) => format!("TYPE{code}"),
+        known => known.to_string(),
     };
     format!(
         "{} {} {} {} {}",
         record.name.to_ascii().to_ascii_lowercase(),
         record.ttl,
         record.dns_class,
-        record.record_type(),
+        rtype,
         rdata
     )
 }
 
+/// `\# LENGTH HEX` (RFC 3597 section 5).
+fn generic_rdata(bytes: &[u8]) -> String {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("\\# {} {hex}", bytes.len())
+}
+
 /// Sends every corpus query to `server` over `transport`, one at a time, in corpus order.
-async fn ask_all(server: Endpoint, transport: Transport, corpus: &[CorpusQuery]) -> Vec<Outcome> {
+pub(crate) async fn ask_all(server: Endpoint, transport: Transport, corpus: &[CorpusQuery]) -> Vec<Outcome> {
     let client = match transport {
         Transport::UdpEdns | Transport::Udp => {
             let stream = UdpClientStream::builder(server.udp, TokioRuntimeProvider::default())
@@ -272,7 +305,7 @@ async fn ask_all(server: Endpoint, transport: Transport, corpus: &[CorpusQuery])
 }
 
 /// A server that answered nothing is down or misconfigured: one line says so, not 75.
-fn assert_some_answered(server: &str, transport: Transport, outcomes: &[Outcome]) {
+pub(crate) fn assert_some_answered(server: &str, transport: Transport, outcomes: &[Outcome]) {
     if let Some(Err(first)) = outcomes.first()
         && outcomes.iter().all(Result::is_err)
     {
@@ -302,17 +335,17 @@ fn request(query: &CorpusQuery, edns: bool) -> DnsRequest {
 
 /// One field that differs; for a section, `nsd` and `edgenode` hold only the records that the
 /// other server did not send.
-struct Mismatch {
-    query: String,
-    transports: Vec<Transport>,
-    field: &'static str,
-    section: bool,
-    nsd: String,
-    edgenode: String,
+pub(crate) struct Mismatch {
+    pub(crate) query: String,
+    pub(crate) transports: Vec<Transport>,
+    pub(crate) field: &'static str,
+    pub(crate) section: bool,
+    pub(crate) nsd: String,
+    pub(crate) edgenode: String,
 }
 
 impl Mismatch {
-    fn same_difference(&self, other: &Mismatch) -> bool {
+    pub(crate) fn same_difference(&self, other: &Mismatch) -> bool {
         (&self.query, self.field, &self.nsd, &self.edgenode)
             == (&other.query, other.field, &other.nsd, &other.edgenode)
     }
@@ -338,7 +371,7 @@ impl std::fmt::Display for Mismatch {
     }
 }
 
-fn compare(
+pub(crate) fn compare(
     query: &CorpusQuery,
     transport: Transport,
     nsd: &Outcome,

@@ -112,7 +112,7 @@ impl Drop for Nsd {
 }
 
 /// `(origin, path)` for every `<origin>.zone` in `dir`, sorted.
-fn zone_files(dir: &Path) -> Vec<(String, PathBuf)> {
+pub(crate) fn zone_files(dir: &Path) -> Vec<(String, PathBuf)> {
     let mut zones: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
         .expect("read the zones directory")
         .filter_map(|entry| {
@@ -171,7 +171,7 @@ fn nsd_conf(
 }
 
 /// True when `server` answers `origin SOA` over UDP with NOERROR and AA (the zone is loaded).
-fn answers_soa(server: SocketAddr, origin: &str) -> bool {
+pub(crate) fn answers_soa(server: SocketAddr, origin: &str) -> bool {
     let Ok(socket) = UdpSocket::bind("127.0.0.1:0") else {
         return false;
     };

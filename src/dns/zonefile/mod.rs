@@ -14,6 +14,7 @@
 mod generate;
 pub mod lexer;
 pub mod name;
+pub mod print;
 pub mod rdata;
 mod special;
 mod svcb;

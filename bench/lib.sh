@@ -28,12 +28,15 @@
 #                                     SIGTERM with SIGKILL, and remove $D unless --keep
 #                                     (bench_setup also applies glibc_copy_tunable, below)
 #   say MESSAGE                       "==> MESSAGE" on stderr
+#   stop_server PID                   SIGTERM, SIGKILL after stop_seconds, and PID out of
+#                                     server_pids (one server, before the exit's cleanup)
 #   check_alive PID MESSAGE           exits with "error: MESSAGE" unless PID is running
 #
 # Processes, over /proc (no procps needed)
 #   process_tree PID                  PID and all its descendants, one per line
 #   cpu_ticks PID                     utime+stime of the process tree, in clock ticks
 #   memory_kib PID                    "RSS PSS" of the process tree, in KiB
+#   peak_rss_kib PID                  the largest VmHWM (peak RSS) in the process tree, in KiB
 #   free_port                         a port in 20000-31999 with no UDP or TCP socket on it
 #
 # Servers (all on 127.0.0.1)
@@ -130,6 +133,19 @@ D=
 server_pids=()
 client_pid=
 stop_seconds=5
+
+stop_server() { # pid
+    local pid=$1 i kept=()
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < stop_seconds * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    for i in "${server_pids[@]}"; do [[ $i == "$pid" ]] || kept+=("$i"); done
+    server_pids=("${kept[@]}")
+}
 
 cleanup() {
     local pid i
@@ -263,6 +279,16 @@ memory_kib() {
         pss=$((pss + ${v:-0}))
     done
     echo "$rss $pss"
+}
+
+# The largest VmHWM (the kernel's peak RSS of one process) in the process tree, in KiB.
+peak_rss_kib() {
+    local peak=0 pid v
+    for pid in $(process_tree "$1"); do
+        v=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+        ((${v:-0} <= peak)) || peak=$v
+    done
+    echo "$peak"
 }
 
 # fill_and_check PID NAME N OUT: fetches N distinct 1 KiB objects (/m/1 .. /m/N) through the

@@ -24,7 +24,7 @@ pub struct Zone {
     origin_wire: Box<[u8]>,
     /// Lowercase wire owner name -> node. Empty non-terminals are present with no RRsets, so
     /// "does this name exist" (NXDOMAIN versus NODATA, RFC 4592 wildcards) is one hash lookup.
-    nodes: HashMap<Box<[u8]>, Node>,
+    nodes: Nodes,
     /// The SOA with its TTL lowered to the SOA MINIMUM for negative answers (RFC 2308 section 3).
     negative_soa: Record,
     /// Label count of the origin, where the downward walk of a lookup starts.
@@ -49,6 +49,9 @@ pub struct RrSet {
     /// Geo alternatives or a node pool from the zone's policy file, if any.
     pub policy: Option<Box<RrsetPolicy>>,
 }
+
+/// Bytes of an RRset up to which each added record is checked against the others at once.
+const SCAN_LIMIT: usize = 8192;
 
 /// The records of one RRset in wire form: `[ttl: u32][length: u16][rdata]` after each other.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -77,16 +80,37 @@ impl RrData {
     }
 
     /// Adds a record unless the same rdata is there already (RFC 2181 section 5: an RRset
-    /// has no duplicates); returns whether it was added.
-    fn push(&mut self, ttl: u32, rdata: &[u8]) -> bool {
-        if self.iter().any(|(_, existing)| existing == rdata) {
-            return false;
+    /// has no duplicates). Past [`SCAN_LIMIT`] bytes the scan is left to [`RrData::dedup`],
+    /// which the zone's builder runs once at the end (no quadratic loads of huge RRsets).
+    fn push(&mut self, ttl: u32, rdata: &[u8]) {
+        let small = self.0.len() < SCAN_LIMIT;
+        if small && self.iter().any(|(_, existing)| existing == rdata) {
+            return;
         }
-        self.0.reserve_exact(6 + rdata.len());
+        if small {
+            self.0.reserve_exact(6 + rdata.len());
+        }
         self.0.extend_from_slice(&ttl.to_be_bytes());
         self.0.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
         self.0.extend_from_slice(rdata);
-        true
+    }
+
+    /// Drops repeated rdata from a set too large for `push` to have checked.
+    fn dedup(&mut self) {
+        if self.0.len() < SCAN_LIMIT {
+            return;
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut kept = Vec::with_capacity(self.0.len());
+        for (ttl, rdata) in self.iter() {
+            if seen.insert(rdata) {
+                kept.extend_from_slice(&ttl.to_be_bytes());
+                kept.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+                kept.extend_from_slice(rdata);
+            }
+        }
+        drop(seen);
+        self.0 = kept;
     }
 
     /// The TTL of the first record (policy defaults).
@@ -174,11 +198,59 @@ fn label_offsets(wire: &[u8]) -> Vec<usize> {
 
 /// Whether the wire name `name` is `origin` or below it (both lowercase).
 fn in_zone(name: &[u8], origin: &[u8]) -> bool {
-    name.ends_with(origin) && {
-        let at = name.len() - origin.len();
-        label_offsets(name).contains(&at)
+    if !name.ends_with(origin) {
+        return false;
+    }
+    let at = name.len() - origin.len();
+    let mut pos = 0;
+    while pos < at {
+        pos += 1 + usize::from(name[pos]);
+    }
+    pos == at
+}
+
+/// Hashes owner keys with xxh3 under a per-process seed: SipHash was a seventh of a large
+/// zone's load time, and zone names are not chosen by whoever sends queries anyway.
+#[derive(Clone)]
+pub struct NameHashing {
+    seed: u64,
+}
+
+impl Default for NameHashing {
+    fn default() -> Self {
+        use std::hash::BuildHasher as _;
+        Self {
+            seed: std::collections::hash_map::RandomState::new().hash_one(0u8),
+        }
     }
 }
+
+impl std::hash::BuildHasher for NameHashing {
+    type Hasher = NameHasher;
+    fn build_hasher(&self) -> NameHasher {
+        NameHasher(self.seed)
+    }
+}
+
+/// See [`NameHashing`].
+pub struct NameHasher(u64);
+
+impl std::hash::Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 ^= n as u64;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Owner name (lowercase wire form) -> node.
+type Nodes = HashMap<Box<[u8]>, Node, NameHashing>;
 
 /// Types that may stand beside a CNAME (RFC 4035 section 2.5, RFC 2181 section 10.1).
 fn cname_may_share(rtype: RecordType) -> bool {
@@ -326,8 +398,11 @@ pub enum Found<'z> {
 /// Collects the reader's records into nodes, checking what the reader cannot see alone.
 struct Builder {
     origin: Box<[u8]>,
-    nodes: HashMap<Box<[u8]>, Node>,
+    nodes: Nodes,
+    /// The current record's owner, lowercased (a buffer reused for every record).
     owner: Vec<u8>,
+    /// The previous record's owner: the same one again needs no new key.
+    last_owner: Vec<u8>,
     errors: Vec<ZoneError>,
 }
 
@@ -335,8 +410,9 @@ impl Builder {
     fn new(origin: Box<[u8]>) -> Self {
         Self {
             origin,
-            nodes: HashMap::new(),
+            nodes: Nodes::default(),
             owner: Vec::new(),
+            last_owner: Vec::new(),
             errors: Vec::new(),
         }
     }
@@ -369,12 +445,17 @@ impl Builder {
                 wire_name::to_text(record.owner)
             ));
         }
-        let node = match self.nodes.get_mut(self.owner.as_slice()) {
-            Some(node) => node,
-            None => self
-                .nodes
-                .entry(self.owner.clone().into_boxed_slice())
-                .or_default(),
+        // Records of one owner mostly come together: a repeated owner is looked up, a new
+        // one inserted with one hash of its name (a later repeat costs a dropped key).
+        let node = if self.last_owner == self.owner {
+            self.nodes.get_mut(self.owner.as_slice())
+        } else {
+            std::mem::swap(&mut self.last_owner, &mut self.owner);
+            self.owner.clone_from(&self.last_owner);
+            Some(self.nodes.entry(self.owner.clone().into_boxed_slice()).or_default())
+        };
+        let Some(node) = node else {
+            return Ok(()); // unreachable: the last owner was inserted
         };
         let existing = node.rrsets.iter().position(|s| s.rtype == rtype);
         let problem = match rtype {
@@ -399,6 +480,8 @@ impl Builder {
             None => {
                 let mut data = RrData::default();
                 data.push(record.ttl, record.rdata);
+                // One more RRset, not four (Vec's first growth): most names have one or two.
+                node.rrsets.reserve_exact(1);
                 node.rrsets.push(RrSet {
                     rtype,
                     data,
@@ -452,6 +535,7 @@ impl Builder {
         for (name, node) in self.nodes.iter_mut() {
             node.cut = **name != *origin_wire && node.get(RecordType::NS).is_some();
             for set in &mut node.rrsets {
+                set.data.dedup();
                 set.data.0.shrink_to_fit();
             }
             node.rrsets.shrink_to_fit();
@@ -471,7 +555,7 @@ impl Builder {
 
 /// Every ancestor of an owner name, up to the apex, exists (RFC 4592 section 2.2.2). Only
 /// missing parents are copied, so a flat zone costs one scan.
-fn add_empty_non_terminals(nodes: &mut HashMap<Box<[u8]>, Node>, origin: &[u8]) {
+fn add_empty_non_terminals(nodes: &mut Nodes, origin: &[u8]) {
     let parent = |name: &[u8]| -> Option<Box<[u8]>> {
         let len = usize::from(*name.first()?);
         let parent = name.get(1 + len..)?;

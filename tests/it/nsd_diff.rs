@@ -36,9 +36,9 @@ use nsd::Nsd;
 /// responses (README, "DNS behaviour"), so the reference runs with them too.
 pub(crate) const NSD_SETTINGS: &[&str] = &["minimal-responses: yes"];
 /// How long one query may take before it counts as unanswered (loopback: answers take < 1 ms).
-const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 /// A server that leaves this many queries in a row unanswered is down: stop waiting on it.
-const GIVE_UP_AFTER: usize = 3;
+pub(crate) const GIVE_UP_AFTER: usize = 3;
 /// The EDNS payload size we advertise, the usual 1232 of DNS Flag Day 2020.
 const EDNS_PAYLOAD: u16 = 1232;
 
@@ -152,7 +152,7 @@ impl Transport {
     }
 
     /// EDNS over TCP too: that is what resolvers send after a truncated UDP answer.
-    fn edns(self) -> bool {
+    pub(crate) fn edns(self) -> bool {
         self != Transport::Udp
     }
 }
@@ -168,18 +168,18 @@ pub(crate) type Outcome = Result<Response, String>;
 
 #[derive(Debug, PartialEq)]
 pub(crate) struct Response {
-    rcode: ResponseCode,
-    aa: bool,
-    tc: bool,
-    question: Vec<String>,
-    edns: bool,
-    answer: Vec<String>,
-    authority: Vec<String>,
-    additional: Vec<String>,
+    pub(crate) rcode: ResponseCode,
+    pub(crate) aa: bool,
+    pub(crate) tc: bool,
+    pub(crate) question: Vec<String>,
+    pub(crate) edns: bool,
+    pub(crate) answer: Vec<String>,
+    pub(crate) authority: Vec<String>,
+    pub(crate) additional: Vec<String>,
 }
 
 impl Response {
-    fn new(message: &Message) -> Response {
+    pub(crate) fn new(message: &Message) -> Response {
         let section = |records: &[Record]| {
             let mut lines: Vec<String> = records.iter().map(record_text).collect();
             lines.sort();
@@ -202,12 +202,12 @@ impl Response {
     }
 }
 
-fn record_text(record: &Record) -> String {
+pub(crate) fn record_text(record: &Record) -> String {
     let rdata = match &record.data {
         RData::TXT(txt) => txt
             .txt_data
             .iter()
-            .map(|s| format!("{:?}", String::from_utf8_lossy(s)))
+            .map(|s| character_string(s))
             .collect::<Vec<_>>()
             .join(" "),
         // Names in rdata are lowercased (their case may follow the query, see above), the rest
@@ -248,6 +248,24 @@ fn record_text(record: &Record) -> String {
     )
 }
 
+/// A <character-string> in zone-file form: quoted, `"` and `\` escaped, bytes outside printable
+/// ASCII as `\DDD` (every byte counts: no lossy UTF-8 decoding).
+fn character_string(bytes: &[u8]) -> String {
+    let mut text = String::from("\"");
+    for &b in bytes {
+        match b {
+            b'"' | b'\\' => {
+                text.push('\\');
+                text.push(char::from(b));
+            }
+            0x20..=0x7e => text.push(char::from(b)),
+            _ => text.push_str(&format!("\\{b:03}")),
+        }
+    }
+    text.push('"');
+    text
+}
+
 /// `\# LENGTH HEX` (RFC 3597 section 5).
 fn generic_rdata(bytes: &[u8]) -> String {
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -255,7 +273,7 @@ fn generic_rdata(bytes: &[u8]) -> String {
 }
 
 /// Sends every corpus query to `server` over `transport`, one at a time, in corpus order.
-pub(crate) async fn ask_all(server: Endpoint, transport: Transport, corpus: &[CorpusQuery]) -> Vec<Outcome> {
+async fn ask_all(server: Endpoint, transport: Transport, corpus: &[CorpusQuery]) -> Vec<Outcome> {
     let client = match transport {
         Transport::UdpEdns | Transport::Udp => {
             let stream = UdpClientStream::builder(server.udp, TokioRuntimeProvider::default())
@@ -305,7 +323,7 @@ pub(crate) async fn ask_all(server: Endpoint, transport: Transport, corpus: &[Co
 }
 
 /// A server that answered nothing is down or misconfigured: one line says so, not 75.
-pub(crate) fn assert_some_answered(server: &str, transport: Transport, outcomes: &[Outcome]) {
+fn assert_some_answered(server: &str, transport: Transport, outcomes: &[Outcome]) {
     if let Some(Err(first)) = outcomes.first()
         && outcomes.iter().all(Result::is_err)
     {
@@ -317,7 +335,7 @@ pub(crate) fn assert_some_answered(server: &str, transport: Transport, outcomes:
 }
 
 /// A query as a resolver sends it to an authoritative server: RD clear, the name's case kept.
-fn request(query: &CorpusQuery, edns: bool) -> DnsRequest {
+pub(crate) fn request(query: &CorpusQuery, edns: bool) -> DnsRequest {
     let mut message = Message::query();
     message.add_query(Query::query(query.name.clone(), query.rtype));
     message.metadata.recursion_desired = false;

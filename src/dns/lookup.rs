@@ -66,8 +66,13 @@ pub fn resolve<'z>(
                 return answer;
             }
             Found::Dname(node, depth) => {
+                let dname_owner = owner.trim_to(depth);
                 match synthesize(node, &owner, depth, client, &mut answer) {
-                    Some(target) if qtype != RecordType::CNAME => owner = target,
+                    // A target under the same DNAME would be rewritten again and again: the
+                    // client gets the one step (as from NSD) and asks on.
+                    Some(target) if qtype != RecordType::CNAME && !dname_owner.zone_of(&target) => {
+                        owner = target;
+                    }
                     _ => return answer,
                 }
                 continue;
@@ -106,7 +111,7 @@ pub fn resolve<'z>(
             .filter(|r| !r.is_empty());
         match records {
             Some(records) => {
-                additional_addresses(zones, &records, client, &mut answer.additional);
+                additional_addresses(zone, &records, client, &mut answer.additional);
                 answer.answers.extend(records.into_iter().map(Cow::Owned));
             }
             None => answer.authority.push(Cow::Borrowed(zone.negative_soa())),
@@ -181,9 +186,10 @@ fn referral(
 
 /// Additional section processing, minimal (like NSD's `minimal-responses: yes`, Knot, and BIND's
 /// `minimal-responses`): addresses only for the name servers of an NS answer, where a resolver
-/// needs them. MX and SRV targets are left for the resolver to ask, which keeps UDP answers small.
+/// needs them, and only from the answer's own zone, as NSD does. MX and SRV targets are left
+/// for the resolver to ask, which keeps UDP answers small.
 fn additional_addresses(
-    zones: &ZoneSet,
+    zone: &Zone,
     records: &[Record],
     client: &mut Client<'_>,
     out: &mut Vec<Cow<'_, Record>>,
@@ -193,10 +199,7 @@ fn additional_addresses(
             RData::NS(ns) => &ns.0,
             _ => continue,
         };
-        let Some(zone) = zones.find(&LowerName::new(target), false) else {
-            continue;
-        };
-        if let Some(node) = zone.node_wire(&lower_wire(target)) {
+        if let Found::Exact(node) = zone.find_wire(&lower_wire(target), false) {
             push_addresses(node, target, client, out);
         }
     }

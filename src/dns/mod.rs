@@ -174,15 +174,29 @@ fn load_zone(path: &Path) -> Result<Zone, Vec<ZoneError>> {
         .and_then(|s| s.to_str())
         .unwrap_or_default();
     // `root.zone` holds the root zone "." (a file cannot be named ".zone" usefully).
-    let origin = match stem {
-        "root" => Name::root(),
-        _ => Name::parse(stem, Some(&Name::root())).map_err(|e| {
-            vec![ZoneError::new(
+    let named = match stem {
+        "root" => Ok(Name::root()),
+        _ => Name::parse(stem, Some(&Name::root())),
+    };
+    // A file may say its origin in a leading `$ORIGIN` instead: for names that cannot be file
+    // names (too long) or files named otherwise. Only where the file name gives no zone the
+    // file's records could be in, so that a leading `$ORIGIN sub.example.` in
+    // `example.zone` keeps meaning what it means to NSD and BIND.
+    let declared = zonefile::leading_origin(path).and_then(|wire| zone::name_from_wire(&wire));
+    let origin = match (named, declared) {
+        (Ok(named), Some(declared)) if !named.zone_of(&declared) => declared,
+        (Ok(named), _) => named,
+        (Err(_), Some(declared)) => declared,
+        (Err(e), None) => {
+            return Err(vec![ZoneError::new(
                 path,
                 None,
-                format!("file name is not a zone name: {e}"),
-            )]
-        })?,
+                format!(
+                    "file name is not a zone name ({e}): name the file <zone>.zone or start it \
+                     with $ORIGIN <zone>."
+                ),
+            )]);
+        }
     };
     let mut zone = Zone::load(path, &origin)?;
     let policy = path.with_file_name(format!("{stem}.geo.toml"));

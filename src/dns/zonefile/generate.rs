@@ -25,15 +25,19 @@ pub fn expand(tokens: &[Token<'_>]) -> Result<Vec<Vec<u8>>, (usize, String)> {
     let mut value = start;
     while value <= stop {
         let mut line = Vec::new();
+        let last = tokens.len() - 3;
         for (i, token) in tokens[2..].iter().enumerate() {
             if i > 0 {
                 line.push(b' ');
             }
-            if token.quoted {
+            // A quoted last field is BIND's way to give rdata of several words: it is read
+            // again as the words, not as one string.
+            let quote = token.quoted && i != last;
+            if quote {
                 line.push(b'"');
             }
             substitute(token.text, value, &mut line).map_err(|m| (i + 2, m))?;
-            if token.quoted {
+            if quote {
                 line.push(b'"');
             }
         }

@@ -303,6 +303,14 @@ impl Reader<'_> {
                 let (Some(arg), None) = (argument(1), argument(2)) else {
                     return self.error(place(&first), "$ORIGIN takes one domain name");
                 };
+                // NSD and Knot refuse a relative $ORIGIN (BIND appends the current one).
+                if arg.text.last() != Some(&b'.') || arg.text.ends_with(b"\\.") {
+                    let message = format!(
+                        "$ORIGIN {} is not absolute: end it with a dot",
+                        types::lossy(arg.text)
+                    );
+                    return self.error(place(arg), message);
+                }
                 let mut origin = Vec::new();
                 match name::parse_name(arg.text, &state.origin, &mut origin) {
                     Ok(()) => state.origin = origin,
@@ -374,6 +382,32 @@ impl Reader<'_> {
             }
         }
     }
+}
+
+/// The origin a file declares before its first record with a `$ORIGIN` line (absolute
+/// names only), from the first 4 KiB; None when it has none.
+pub fn leading_origin(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read as _;
+    let mut head = Vec::with_capacity(4096);
+    std::fs::File::open(path)
+        .ok()?
+        .take(4096)
+        .read_to_end(&mut head)
+        .ok()?;
+    let mut lexer = Lexer::new(&head);
+    let mut tokens = Vec::new();
+    if !lexer.next_entry(&mut tokens).ok()? {
+        return None;
+    }
+    let [directive, name] = tokens[..] else {
+        return None;
+    };
+    if !directive.text.eq_ignore_ascii_case(b"$ORIGIN") || name.text.last() != Some(&b'.') {
+        return None;
+    }
+    let mut origin = Vec::new();
+    name::parse_name(name.text, b"\0", &mut origin).ok()?;
+    Some(origin)
 }
 
 fn at(place: Place<'_>, message: impl Into<String>) -> ZoneError {

@@ -115,6 +115,17 @@ fn fields(list: &[Field], wire: &[u8]) -> Option<String> {
                 (base32hex(rest.get(1..1 + len)?), 1 + len)
             }
             Field::TypeBitmap => (bitmap(rest)?, rest.len()),
+            Field::NxtBitmap => {
+                let mut names = Vec::new();
+                for (i, &byte) in rest.iter().enumerate() {
+                    for bit in 0..8 {
+                        if byte & (0x80 >> bit) != 0 {
+                            names.push(types::type_name((i * 8 + bit) as u16));
+                        }
+                    }
+                }
+                (names.join(" "), rest.len())
+            }
             Field::Eui48 | Field::Eui64 => {
                 let n = if *field == Field::Eui48 { 6 } else { 8 };
                 let octets = rest.get(..n)?;

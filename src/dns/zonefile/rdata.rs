@@ -78,7 +78,9 @@ impl<'t, 'a> Fields<'t, 'a> {
 
 /// Reads the rdata of type `code` from `fields` into `out` (wire form, appended).
 pub fn parse(code: u16, fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
-    if fields.peek().is_some_and(|t| !t.quoted && t.text == b"\\#") {
+    let generic_form = fields.peek().is_some_and(|t| !t.quoted && t.text == b"\\#")
+        && fields.tokens.get(1).is_some_and(|t| parse_decimal(t.text).is_some());
+    if generic_form {
         fields.take("\\#")?;
         return generic(code, fields, out);
     }
@@ -106,8 +108,6 @@ pub fn parse(code: u16, fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Resul
         Shape::Wks => special::wks(fields, out)?,
         Shape::Apl => special::apl(fields, out)?,
         Shape::Ipseckey => special::ipseckey(fields, out)?,
-        Shape::Hip => special::hip(fields, out)?,
-        Shape::Amtrelay => special::amtrelay(fields, out)?,
         Shape::Nsap => special::nsap(fields, out)?,
         Shape::Svcb => super::svcb::parse(fields, out)?,
     }
@@ -254,8 +254,29 @@ fn parse_field(field: Field, fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> 
             fields.next -= 1;
             while let Some(token) = fields.peek() {
                 fields.take("character-string")?;
-                push_text(token.text, out).map_err(|m| fields.error(m))?;
+                push_texts(token.text, out).map_err(|m| fields.error(m))?;
             }
+            Ok(())
+        }
+        Field::NxtBitmap => {
+            let first = fields.next;
+            let rest = fields.rest();
+            let mut bits = [0u8; 16];
+            let mut used = 0;
+            for (i, token) in rest.iter().enumerate() {
+                let code = match types::parse_type(token.text) {
+                    Some(Ok(code)) if code < 128 => usize::from(code),
+                    _ => {
+                        return Err(FieldError {
+                            at: first + i,
+                            message: format!("bad NXT type {}: types 1 to 127 only", lossy(token.text)),
+                        });
+                    }
+                };
+                bits[code / 8] |= 0x80 >> (code % 8);
+                used = used.max(code / 8 + 1);
+            }
+            out.extend_from_slice(&bits[..used]);
             Ok(())
         }
         Field::HexRest => {
@@ -264,13 +285,9 @@ fn parse_field(field: Field, fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> 
             if rest.is_empty() {
                 return Err(fields.missing("hexadecimal data"));
             }
-            for (i, token) in rest.iter().enumerate() {
-                decode_hex(token.text, out).map_err(|message| FieldError {
-                    at: first + i,
-                    message,
-                })?;
-            }
-            Ok(())
+            // Blanks may split it anywhere, even inside an octet (NSD joins the pieces).
+            let joined: Vec<u8> = rest.iter().flat_map(|t| t.text.iter().copied()).collect();
+            decode_hex(&joined, out).map_err(|message| FieldError { at: first, message })
         }
         Field::Base64Rest => {
             let first = fields.next;
@@ -383,8 +400,9 @@ fn parse_field(field: Field, fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> 
         }
         Field::CaaTag => {
             let token = fields.take("property tag")?;
-            if token.text.is_empty() || token.text.len() > 255 || !token.text.iter().all(u8::is_ascii_alphanumeric) {
-                return Err(fields.error(format!("bad CAA tag {}: letters and digits only", lossy(token.text))));
+            // RFC 8659 says letters and digits; Knot takes any word, and so do we.
+            if token.text.is_empty() || token.text.len() > 255 || token.quoted {
+                return Err(fields.error(format!("bad CAA tag {}", lossy(token.text))));
             }
             out.push(token.text.len() as u8);
             out.extend_from_slice(token.text);
@@ -476,6 +494,21 @@ pub fn push_text(text: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
         return Err(format!("character-string of {len} octets: at most 255"));
     }
     out[at] = len as u8;
+    Ok(())
+}
+
+/// `<character-string>`s from one token: longer than 255 octets, it is cut into strings of
+/// 255 (TXT and SPF only; Knot reads such tokens so, NSD refuses them).
+fn push_texts(text: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+    let mut decoded = Vec::new();
+    unescape_text(text, &mut decoded)?;
+    if decoded.is_empty() {
+        out.push(0);
+    }
+    for chunk in decoded.chunks(255) {
+        out.push(chunk.len() as u8);
+        out.extend_from_slice(chunk);
+    }
     Ok(())
 }
 

@@ -1,6 +1,5 @@
 //! Rdata types whose presentation is not a plain list of fields: LOC (RFC 1876), WKS
-//! (RFC 1035 3.4.2), APL (RFC 3123), IPSECKEY (RFC 4025), HIP (RFC 8005), AMTRELAY (RFC 8777)
-//! and NSAP (RFC 1706).
+//! (RFC 1035 3.4.2), APL (RFC 3123), IPSECKEY (RFC 4025) and NSAP (RFC 1706).
 
 use super::name::parse_name;
 use super::rdata::{FieldError, Fields, decode_base64, decode_hex, number, parse_ipv4, parse_ipv6};
@@ -238,42 +237,6 @@ fn gateway(fields: &mut Fields<'_, '_>, kind: u8, out: &mut Vec<u8>) -> Result<(
     } else {
         Err(fields.error(format!("bad gateway {} for gateway type {kind}", lossy(token.text))))
     }
-}
-
-/// `algorithm hit-hex public-key-base64 [rendezvous-server...]`.
-pub fn hip(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
-    let algorithm = number(fields, "algorithm", 255)? as u8;
-    let hit_token = fields.take("HIT")?;
-    let mut hit = Vec::new();
-    decode_hex(hit_token.text, &mut hit).map_err(|m| fields.error(m))?;
-    let key_token = fields.take("public key")?;
-    let mut key = Vec::new();
-    decode_base64(&[key_token], &mut key).map_err(|m| fields.error(m))?;
-    let (Ok(hit_len), Ok(key_len)) = (u8::try_from(hit.len()), u16::try_from(key.len())) else {
-        return Err(fields.error("HIT or public key too long"));
-    };
-    out.push(hit_len);
-    out.push(algorithm);
-    out.extend_from_slice(&key_len.to_be_bytes());
-    out.extend_from_slice(&hit);
-    out.extend_from_slice(&key);
-    while let Some(token) = fields.peek() {
-        fields.take("rendezvous server")?;
-        parse_name(token.text, fields.origin, out).map_err(|m| fields.error(m))?;
-    }
-    Ok(())
-}
-
-/// `precedence discovery-optional type relay` (RFC 8777 section 4.3).
-pub fn amtrelay(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
-    out.push(number(fields, "precedence", 255)? as u8);
-    let discovery = number(fields, "discovery optional flag", 1)? as u8;
-    let kind = number(fields, "relay type", 127)? as u8;
-    out.push(discovery << 7 | kind);
-    if kind > 3 {
-        return Err(fields.error(format!("relay type {kind} has no presentation here")));
-    }
-    gateway(fields, kind, out)
 }
 
 /// `0x` then hexadecimal, dots allowed anywhere for readability.

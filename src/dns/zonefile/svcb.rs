@@ -45,6 +45,14 @@ pub fn parse(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), Field
     if priority == 0 && !params.is_empty() {
         return Err(fields.error("AliasMode (SvcPriority 0) takes no SvcParams"));
     }
+    // Every key that mandatory lists must be there (RFC 9460 section 8).
+    if let Some((_, mandatory)) = params.iter().find(|(key, _)| *key == 0) {
+        for key in mandatory.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])) {
+            if !params.iter().any(|(k, _)| *k == key) {
+                return Err(fields.error(format!("mandatory lists key{key}, which is not given")));
+            }
+        }
+    }
     params.sort_unstable_by_key(|(key, _)| *key);
     for (key, value) in params {
         let Ok(len) = u16::try_from(value.len()) else {
@@ -83,11 +91,11 @@ fn key_number(text: &[u8]) -> Option<u16> {
         return u16::try_from(index).ok();
     }
     let digits = text.strip_prefix(b"key")?;
-    // No leading zeros (RFC 9460 section 2.1), and 65535 is reserved.
+    // No leading zeros (RFC 9460 section 2.1). key65535 is reserved, but NSD and Knot read it.
     if digits.len() > 1 && digits[0] == b'0' {
         return None;
     }
-    parse_decimal(digits).and_then(|n| u16::try_from(n).ok()).filter(|&n| n != 65535)
+    parse_decimal(digits).and_then(|n| u16::try_from(n).ok())
 }
 
 /// The wire value of one parameter from its decoded presentation value.

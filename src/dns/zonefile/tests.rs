@@ -109,7 +109,8 @@ fn svcb_values_unescape_then_split() {
     );
     assert!(error("$TTL 1\na HTTPS 1 . port=53 port=54\n").contains("twice"));
     assert!(error("$TTL 1\na HTTPS 0 . port=53\n").contains("AliasMode"));
-    assert!(error("$TTL 1\na HTTPS 1 . key65535=x\n").contains("unknown SvcParamKey"));
+    assert!(error("$TTL 1\na HTTPS 1 . key065=x\n").contains("unknown SvcParamKey"));
+    assert!(error("$TTL 1\na HTTPS 1 . mandatory=port alpn=h2\n").contains("mandatory lists key3"));
 }
 
 #[test]
@@ -120,7 +121,7 @@ fn directives_origin_include_and_generate() {
     let main = dir.path().join("main.zone");
     std::fs::write(
         &main,
-        "$TTL 1\n$ORIGIN sub\na A 192.0.2.1\n$INCLUDE inc.zone other.\n$INCLUDE inc.zone\nb A 192.0.2.2\n$GENERATE 1-3/2 h${10,3,x} A 192.0.2.$\n$INCLUDE loop.zone\n",
+        "$TTL 1\n$ORIGIN sub.example.\na A 192.0.2.1\n$INCLUDE inc.zone other.\n$INCLUDE inc.zone\nb A 192.0.2.2\n$GENERATE 1-3/2 h${10,3,x} A 192.0.2.$\n$INCLUDE loop.zone\n",
     )
     .unwrap();
     let mut owners = Vec::new();
@@ -233,6 +234,7 @@ const SAMPLES: &[(&str, &str)] = &[
     ("WALLET", "\"btc\" \"bc1q\""),
     ("TA", "12345 8 2 00ff"),
     ("DLV", "12345 8 2 00ff"),
+    ("NXT", "next.example. A MX SIG NXT"),
 ];
 
 #[test]

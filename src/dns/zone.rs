@@ -342,11 +342,14 @@ impl Zone {
         self.find_wire(&lower_wire(qname), ds_at_cut)
     }
 
-    /// [`Zone::find`] for a lowercase wire name. Walks down from the apex one label at a time,
+    /// [`Zone::find`] for a lowercase wire name (NXDOMAIN for one outside the zone). Walks down from the apex one label at a time,
     /// so that a zone cut or a DNAME above `qname` is seen before anything occluded below it.
     /// `ds_at_cut` asks for the parent side of a cut (a DS query at the delegation point is
     /// answered by the parent, RFC 4035 section 3.1.4.1).
     pub fn find_wire(&self, qname: &[u8], ds_at_cut: bool) -> Found<'_> {
+        if !in_zone(qname, &self.origin_wire) {
+            return Found::NxDomain; // not a name of this zone at all
+        }
         let offsets = label_offsets(qname);
         let total = offsets.len() - 1;
         let Some(mut closest) = self.nodes.get(&self.origin_wire) else {
@@ -520,12 +523,14 @@ impl Builder {
         match existing {
             Some(index) => {
                 let data = &mut node.rrsets[index].data;
-                // One TTL per RRset (RFC 2181 section 5.2): the first one, as BIND does.
+                // One TTL per RRset (RFC 2181 section 5.2): the first one, as BIND does. Not
+                // for signatures: each has its covered RRset's TTL (RFC 4034 section 3).
                 let first = data.first_ttl().unwrap_or(ttl);
-                if first != ttl {
+                let signature = matches!(rtype, RecordType::RRSIG | RecordType::SIG);
+                if first != ttl && !signature {
                     mismatch = Some(first);
                 }
-                data.push(first, record.rdata);
+                data.push(if signature { ttl } else { first }, record.rdata);
             }
             None => {
                 let mut data = RrData::default();

@@ -142,8 +142,8 @@ fn synthesize(
     );
     let labels: Vec<&[u8]> = qname.iter().collect();
     let prefix = &labels[..labels.len() - depth];
-    let rewritten = Name::from_labels(prefix.iter().copied())
-        .and_then(|prefix| prefix.append_domain(&target));
+    let rewritten =
+        Name::from_labels(prefix.iter().copied()).and_then(|prefix| prefix.append_domain(&target));
     match rewritten {
         Ok(rewritten) => {
             let cname = RData::CNAME(CNAME(rewritten.clone()));
@@ -173,15 +173,13 @@ fn referral(
     };
     let records = ns.records(owner);
     for record in &records {
-        if let RData::NS(target) = &record.data {
-            if let Some(node) = zone.node_wire(&lower_wire(&target.0)) {
-                push_addresses(node, &target.0, client, &mut answer.additional);
-            }
+        if let RData::NS(target) = &record.data
+            && let Some(node) = zone.node_wire(&lower_wire(&target.0))
+        {
+            push_addresses(node, &target.0, client, &mut answer.additional);
         }
     }
-    answer
-        .authority
-        .extend(records.into_iter().map(Cow::Owned));
+    answer.authority.extend(records.into_iter().map(Cow::Owned));
 }
 
 /// Additional section processing, minimal (like NSD's `minimal-responses: yes`, Knot, and BIND's
@@ -205,7 +203,12 @@ fn additional_addresses(
     }
 }
 
-fn push_addresses(node: &Node, owner: &Name, client: &mut Client<'_>, out: &mut Vec<Cow<'_, Record>>) {
+fn push_addresses(
+    node: &Node,
+    owner: &Name,
+    client: &mut Client<'_>,
+    out: &mut Vec<Cow<'_, Record>>,
+) {
     for rtype in [RecordType::A, RecordType::AAAA] {
         if let Some(set) = node.get(rtype) {
             for record in select(set, owner, client) {

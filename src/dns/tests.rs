@@ -166,14 +166,21 @@ fn zone_errors_are_all_listed() {
         .map(|e| e.to_string())
         .collect();
     let all = errors.join("\n");
-    for expected in ["z.test.zone:6:5: bad IPv4 address 127.0.0.256", "z.test.zone:5:1: x.z.test.: CNAME and other data"] {
+    for expected in [
+        "z.test.zone:6:5: bad IPv4 address 127.0.0.256",
+        "z.test.zone:5:1: x.z.test.: CNAME and other data",
+    ] {
         assert!(all.contains(expected), "{expected:?} missing from:\n{all}");
     }
     // No apex NS is a warning (NSD and Knot serve such a zone): loaded, and said.
     let zone = "$ORIGIN z.test.\n@ 60 SOA ns h 1 2 3 4 5\nx A 127.0.0.1\nout.other. A 127.0.0.1\n";
     std::fs::write(dir.path().join("z.test.zone"), zone).unwrap();
     let zones = ZoneSet::load_dir(dir.path()).unwrap();
-    let warnings: Vec<String> = zones.zones().flat_map(|z| &z.warnings).map(|w| w.to_string()).collect();
+    let warnings: Vec<String> = zones
+        .zones()
+        .flat_map(|z| &z.warnings)
+        .map(|w| w.to_string())
+        .collect();
     let all = warnings.join("\n");
     for expected in [
         "z.test.zone:3:1: warning: no $TTL",

@@ -390,7 +390,11 @@ fn the_question_keeps_its_case_because_the_response_echoes_it() {
     let query = |name| wire(1, name, RecordType::A, UDP);
     handler.respond(&query("www.diff.test"), src, Transport::Udp, &mut lower);
     handler.respond(&query("WWW.diff.test"), src, Transport::Udp, &mut upper);
-    assert_eq!(lower.len(), upper.len(), "the owner compresses against either spelling");
+    assert_eq!(
+        lower.len(),
+        upper.len(),
+        "the owner compresses against either spelling"
+    );
     assert_ne!(lower[2..], upper[2..]);
 }
 

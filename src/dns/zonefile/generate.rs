@@ -11,15 +11,29 @@ const MAX_LINES: u64 = 65_536;
 /// The entries a `$GENERATE` stands for, as text lines; on error the index of the token at
 /// fault and a message.
 pub fn expand(tokens: &[Token<'_>]) -> Result<Vec<Vec<u8>>, (usize, String)> {
-    let range = tokens.get(1).ok_or((0, "$GENERATE needs a range".to_string()))?;
+    let range = tokens
+        .get(1)
+        .ok_or((0, "$GENERATE needs a range".to_string()))?;
     if tokens.len() < 5 {
-        return Err((0, "$GENERATE needs a range, an owner, a type and rdata".into()));
+        return Err((
+            0,
+            "$GENERATE needs a range, an owner, a type and rdata".into(),
+        ));
     }
     let (start, stop, step) = parse_range(range.text).ok_or_else(|| {
-        (1, format!("bad $GENERATE range {}: want start-stop[/step]", lossy(range.text)))
+        (
+            1,
+            format!(
+                "bad $GENERATE range {}: want start-stop[/step]",
+                lossy(range.text)
+            ),
+        )
     })?;
     if (stop - start) / step + 1 > MAX_LINES {
-        return Err((1, format!("$GENERATE range makes more than {MAX_LINES} records")));
+        return Err((
+            1,
+            format!("$GENERATE range makes more than {MAX_LINES} records"),
+        ));
     }
     let mut lines = Vec::new();
     let mut value = start;
@@ -99,15 +113,20 @@ fn substitute(text: &[u8], value: u64, out: &mut Vec<u8>) -> Result<(), String> 
 /// `offset[,width[,base]]`.
 fn format_modifier(spec: &[u8], value: u64, out: &mut Vec<u8>) -> Option<()> {
     let mut parts = spec.split(|&b| b == b',');
-    let offset = parts.next().filter(|p| !p.is_empty()).map_or(Some(0i64), |p| {
-        let (negative, digits) = match p.strip_prefix(b"-") {
-            Some(d) => (true, d),
-            None => (false, p.strip_prefix(b"+").unwrap_or(p)),
-        };
-        let n = i64::try_from(parse_decimal(digits)?).ok()?;
-        Some(if negative { -n } else { n })
-    })?;
-    let width = parts.next().map_or(Some(0), |p| parse_decimal(p).map(|w| w.min(255) as usize))?;
+    let offset = parts
+        .next()
+        .filter(|p| !p.is_empty())
+        .map_or(Some(0i64), |p| {
+            let (negative, digits) = match p.strip_prefix(b"-") {
+                Some(d) => (true, d),
+                None => (false, p.strip_prefix(b"+").unwrap_or(p)),
+            };
+            let n = i64::try_from(parse_decimal(digits)?).ok()?;
+            Some(if negative { -n } else { n })
+        })?;
+    let width = parts
+        .next()
+        .map_or(Some(0), |p| parse_decimal(p).map(|w| w.min(255) as usize))?;
     let base = parts.next().unwrap_or(b"d");
     if parts.next().is_some() {
         return None;

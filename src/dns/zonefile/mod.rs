@@ -11,6 +11,7 @@
 //! Every error names `file:line:column`; reading goes on after an error (up to
 //! [`MAX_ERRORS`] per file), so one run lists them all.
 
+pub mod encoding;
 mod generate;
 pub mod lexer;
 pub mod name;
@@ -136,7 +137,8 @@ impl Reader<'_> {
         }
         self.report.errors.push(at(place, message));
         if self.full() {
-            let message = format!("more than {MAX_ERRORS} errors: the rest of the file is not read");
+            let message =
+                format!("more than {MAX_ERRORS} errors: the rest of the file is not read");
             self.report.errors.push(at(place, message));
         }
     }
@@ -167,7 +169,10 @@ impl Reader<'_> {
             }
         };
         self.stack.push(path.to_path_buf());
-        let mut state = FileState { origin, owner: None };
+        let mut state = FileState {
+            origin,
+            owner: None,
+        };
         self.read(&text, path, &mut state);
         self.stack.pop();
     }
@@ -204,12 +209,16 @@ impl Reader<'_> {
         }
         let (owner_start, rest) = if indented {
             let Some(owner) = state.owner.clone() else {
-                return self.error(place(&first), "no owner name: the first record must name one");
+                return self.error(
+                    place(&first),
+                    "no owner name: the first record must name one",
+                );
             };
             (owner, tokens)
         } else {
             self.name_buffer.clear();
-            if let Err(message) = name::parse_name(first.text, &state.origin, &mut self.name_buffer) {
+            if let Err(message) = name::parse_name(first.text, &state.origin, &mut self.name_buffer)
+            {
                 return self.error(place(&first), message);
             }
             (self.name_buffer.clone(), &tokens[1..])
@@ -228,20 +237,20 @@ impl Reader<'_> {
             };
             index += 1;
             if ttl.is_none() && token.text.first().is_some_and(u8::is_ascii_digit) {
-                match rdata::parse_ttl(token.text) {
+                match encoding::parse_ttl(token.text) {
                     Ok(value) => ttl = Some(value),
                     Err(message) => return self.error(place(token), message),
                 }
                 continue;
             }
-            if class.is_none() {
-                if let Some(parsed) = types::parse_class(token.text) {
-                    match parsed {
-                        Ok(value) => class = Some(value),
-                        Err(message) => return self.error(place(token), message),
-                    }
-                    continue;
+            if class.is_none()
+                && let Some(parsed) = types::parse_class(token.text)
+            {
+                match parsed {
+                    Ok(value) => class = Some(value),
+                    Err(message) => return self.error(place(token), message),
                 }
+                continue;
             }
             match types::parse_type(token.text) {
                 Some(Ok(code)) => break code,
@@ -257,8 +266,9 @@ impl Reader<'_> {
             None => {
                 if !self.warned_default_ttl {
                     self.warned_default_ttl = true;
-                    let message =
-                        format!("warning: no $TTL and no TTL on this record: using {DEFAULT_TTL} seconds");
+                    let message = format!(
+                        "warning: no $TTL and no TTL on this record: using {DEFAULT_TTL} seconds"
+                    );
                     self.report.warnings.push(at(place(&first), message));
                 }
                 DEFAULT_TTL
@@ -321,7 +331,7 @@ impl Reader<'_> {
                 let (Some(arg), None) = (argument(1), argument(2)) else {
                     return self.error(place(&first), "$TTL takes one TTL");
                 };
-                match rdata::parse_ttl(arg.text) {
+                match encoding::parse_ttl(arg.text) {
                     Ok(ttl) => self.default_ttl = Some(ttl),
                     Err(message) => self.error(place(arg), message),
                 }
@@ -341,7 +351,7 @@ impl Reader<'_> {
                     }
                 }
                 let mut unescaped = Vec::new();
-                if let Err(message) = rdata::unescape_text(file.text, &mut unescaped) {
+                if let Err(message) = encoding::unescape_text(file.text, &mut unescaped) {
                     return self.error(place(file), message);
                 }
                 let relative = PathBuf::from(String::from_utf8_lossy(&unescaped).into_owned());
@@ -354,7 +364,9 @@ impl Reader<'_> {
             b"$GENERATE" => {
                 let lines = match generate::expand(tokens) {
                     Ok(lines) => lines,
-                    Err((i, message)) => return self.error(place(&tokens[i.min(tokens.len() - 1)]), message),
+                    Err((i, message)) => {
+                        return self.error(place(&tokens[i.min(tokens.len() - 1)]), message);
+                    }
                 };
                 // Each generated line is read as an entry at the $GENERATE's place.
                 for line in lines {

@@ -103,8 +103,8 @@ pub fn unescape(text: &[u8]) -> Result<(u8, usize), String> {
             let value = digits
                 .iter()
                 .fold(0u32, |v, d| v * 10 + u32::from(d - b'0'));
-            let byte = u8::try_from(value)
-                .map_err(|_| format!("\\DDD escape over 255: \\{value}"))?;
+            let byte =
+                u8::try_from(value).map_err(|_| format!("\\DDD escape over 255: \\{value}"))?;
             Ok((byte, 4))
         }
         Some(&byte) => Ok((byte, 2)),

@@ -33,10 +33,12 @@ pub fn generic(wire: &[u8]) -> String {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 fn base64(bytes: &[u8]) -> String {
@@ -68,8 +70,14 @@ fn fields(list: &[Field], wire: &[u8]) -> Option<String> {
                 (name_text(&rest[..len]), len)
             }
             Field::U8 | Field::Algorithm => (rest.first()?.to_string(), 1),
-            Field::U16 | Field::CertType => (u16::from_be_bytes([*rest.first()?, *rest.get(1)?]).to_string(), 2),
-            Field::Type => (types::type_name(u16::from_be_bytes([*rest.first()?, *rest.get(1)?])), 2),
+            Field::U16 | Field::CertType => (
+                u16::from_be_bytes([*rest.first()?, *rest.get(1)?]).to_string(),
+                2,
+            ),
+            Field::Type => (
+                types::type_name(u16::from_be_bytes([*rest.first()?, *rest.get(1)?])),
+                2,
+            ),
             Field::U32 | Field::Period | Field::Time => {
                 let bytes: [u8; 4] = rest.get(..4)?.try_into().ok()?;
                 (u32::from_be_bytes(bytes).to_string(), 4)
@@ -108,7 +116,14 @@ fn fields(list: &[Field], wire: &[u8]) -> Option<String> {
             Field::Salt => {
                 let len = usize::from(*rest.first()?);
                 let salt = rest.get(1..1 + len)?;
-                (if salt.is_empty() { "-".to_string() } else { hex(salt) }, 1 + len)
+                (
+                    if salt.is_empty() {
+                        "-".to_string()
+                    } else {
+                        hex(salt)
+                    },
+                    1 + len,
+                )
             }
             Field::Base32Next => {
                 let len = usize::from(*rest.first()?);
@@ -129,17 +144,30 @@ fn fields(list: &[Field], wire: &[u8]) -> Option<String> {
             Field::Eui48 | Field::Eui64 => {
                 let n = if *field == Field::Eui48 { 6 } else { 8 };
                 let octets = rest.get(..n)?;
-                (octets.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join("-"), n)
+                (
+                    octets
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<Vec<_>>()
+                        .join("-"),
+                    n,
+                )
             }
             Field::Ilnp64 => {
                 let octets = rest.get(..8)?;
-                let groups: Vec<String> = octets.chunks(2).map(|c| format!("{:02x}{:02x}", c[0], c[1])).collect();
+                let groups: Vec<String> = octets
+                    .chunks(2)
+                    .map(|c| format!("{:02x}{:02x}", c[0], c[1]))
+                    .collect();
                 (groups.join(":"), 8)
             }
             Field::RawText => (text(rest), rest.len()),
             Field::CaaTag => {
                 let len = usize::from(*rest.first()?);
-                (String::from_utf8_lossy(rest.get(1..1 + len)?).into_owned(), 1 + len)
+                (
+                    String::from_utf8_lossy(rest.get(1..1 + len)?).into_owned(),
+                    1 + len,
+                )
             }
             Field::HexRest => return None,
         };
@@ -222,7 +250,10 @@ fn svcb(wire: &[u8]) -> Option<String> {
     let mut pos = 2 + target_len;
     while pos < wire.len() {
         let key = u16::from_be_bytes([*wire.get(pos)?, *wire.get(pos + 1)?]);
-        let len = usize::from(u16::from_be_bytes([*wire.get(pos + 2)?, *wire.get(pos + 3)?]));
+        let len = usize::from(u16::from_be_bytes([
+            *wire.get(pos + 2)?,
+            *wire.get(pos + 3)?,
+        ]));
         let value = wire.get(pos + 4..pos + 4 + len)?;
         out.push(' ');
         out.push_str(&svc_param(key, value)?);
@@ -235,7 +266,7 @@ fn svcb(wire: &[u8]) -> Option<String> {
 fn svc_param(key: u16, value: &[u8]) -> Option<String> {
     let two = |c: &[u8]| u16::from_be_bytes([c[0], c[1]]);
     Some(match key {
-        0 if value.len() % 2 == 0 && !value.is_empty() => {
+        0 if value.len().is_multiple_of(2) && !value.is_empty() => {
             let keys: Vec<String> = value.chunks(2).map(|c| svc_key_name(two(c))).collect();
             format!("mandatory={}", keys.join(","))
         }
@@ -261,7 +292,7 @@ fn svc_param(key: u16, value: &[u8]) -> Option<String> {
         }
         2 if value.is_empty() => "no-default-alpn".to_string(),
         3 if value.len() == 2 => format!("port={}", two(value)),
-        4 if value.len() % 4 == 0 && !value.is_empty() => {
+        4 if value.len().is_multiple_of(4) && !value.is_empty() => {
             let addrs: Vec<String> = value
                 .chunks(4)
                 .map(|c| Ipv4Addr::new(c[0], c[1], c[2], c[3]).to_string())
@@ -269,7 +300,7 @@ fn svc_param(key: u16, value: &[u8]) -> Option<String> {
             format!("ipv4hint={}", addrs.join(","))
         }
         5 if !value.is_empty() => format!("ech={}", base64(value)),
-        6 if value.len() % 16 == 0 && !value.is_empty() => {
+        6 if value.len().is_multiple_of(16) && !value.is_empty() => {
             let addrs: Vec<String> = value
                 .chunks(16)
                 .map(|c| {
@@ -304,5 +335,7 @@ fn svc_key_name(key: u16) -> String {
         "dohpath",
         "ohttp",
     ];
-    NAMES.get(usize::from(key)).map_or_else(|| format!("key{key}"), |n| n.to_string())
+    NAMES
+        .get(usize::from(key))
+        .map_or_else(|| format!("key{key}"), |n| n.to_string())
 }

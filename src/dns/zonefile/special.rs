@@ -1,8 +1,9 @@
 //! Rdata types whose presentation is not a plain list of fields: LOC (RFC 1876), WKS
 //! (RFC 1035 3.4.2), APL (RFC 3123), IPSECKEY (RFC 4025) and NSAP (RFC 1706).
 
+use super::encoding::{decode_base64, decode_hex, parse_ipv4, parse_ipv6};
 use super::name::parse_name;
-use super::rdata::{FieldError, Fields, decode_base64, decode_hex, number, parse_ipv4, parse_ipv6};
+use super::rdata::{FieldError, Fields, number};
 use super::types::{lossy, parse_decimal};
 
 /// `d1 [m1 [s1]] N|S d2 [m2 [s2]] E|W alt[m] [size[m] [hp[m] [vp[m]]]]`.
@@ -15,7 +16,11 @@ pub fn loc(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), FieldEr
         .ok_or_else(|| fields.error(format!("bad altitude {}", lossy(altitude.text))))?;
     // Defaults: size 1 m, horizontal precision 10 km, vertical precision 10 m.
     let mut precision = [100i64, 1_000_000, 1_000];
-    for (slot, what) in precision.iter_mut().zip(["size", "horizontal precision", "vertical precision"]) {
+    for (slot, what) in
+        precision
+            .iter_mut()
+            .zip(["size", "horizontal precision", "vertical precision"])
+    {
         let Some(token) = fields.peek() else { break };
         fields.take(what)?;
         *slot = centimetres(token.text, false)
@@ -34,7 +39,11 @@ pub fn loc(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), FieldEr
 
 /// Degrees, optional minutes and seconds, then the hemisphere: thousandths of a second of arc
 /// offset by 2^31.
-fn coordinate(fields: &mut Fields<'_, '_>, max_degrees: u64, hemispheres: [u8; 2]) -> Result<u32, FieldError> {
+fn coordinate(
+    fields: &mut Fields<'_, '_>,
+    max_degrees: u64,
+    hemispheres: [u8; 2],
+) -> Result<u32, FieldError> {
     let degrees = number(fields, "degrees", max_degrees)?;
     let mut parts = [degrees * 3_600_000, 0, 0];
     let mut index = 1;
@@ -48,7 +57,11 @@ fn coordinate(fields: &mut Fields<'_, '_>, max_degrees: u64, hemispheres: [u8; 2
                     return Err(fields.error("coordinate out of range"));
                 }
                 let base = 1u64 << 31;
-                let value = if which == 0 { base + total } else { base - total };
+                let value = if which == 0 {
+                    base + total
+                } else {
+                    base - total
+                };
                 return Ok(value as u32);
             }
         }
@@ -66,7 +79,9 @@ fn coordinate(fields: &mut Fields<'_, '_>, max_degrees: u64, hemispheres: [u8; 2
             }
             _ => {
                 let want = String::from_utf8_lossy(&hemispheres).into_owned();
-                return Err(fields.error(format!("want one of {want}, found {}", lossy(token.text))));
+                return Err(
+                    fields.error(format!("want one of {want}, found {}", lossy(token.text)))
+                );
             }
         }
         index += 1;
@@ -91,7 +106,10 @@ fn thousandths(text: &[u8]) -> Option<u64> {
 
 /// Metres with up to two decimals and an optional `m`, in centimetres.
 fn centimetres(text: &[u8], signed: bool) -> Option<i64> {
-    let text = text.strip_suffix(b"m").or_else(|| text.strip_suffix(b"M")).unwrap_or(text);
+    let text = text
+        .strip_suffix(b"m")
+        .or_else(|| text.strip_suffix(b"M"))
+        .unwrap_or(text);
     let (negative, digits) = match text.strip_prefix(b"-") {
         Some(rest) if signed => (true, rest),
         _ => (false, text),
@@ -228,14 +246,21 @@ fn gateway(fields: &mut Fields<'_, '_>, kind: u8, out: &mut Vec<u8>) -> Result<(
     let token = fields.take("gateway")?;
     let ok = match kind {
         0 => token.text == b".",
-        1 => parse_ipv4(token.text).map(|a| out.extend_from_slice(&a.octets())).is_some(),
-        2 => parse_ipv6(token.text).map(|a| out.extend_from_slice(&a.octets())).is_some(),
+        1 => parse_ipv4(token.text)
+            .map(|a| out.extend_from_slice(&a.octets()))
+            .is_some(),
+        2 => parse_ipv6(token.text)
+            .map(|a| out.extend_from_slice(&a.octets()))
+            .is_some(),
         _ => parse_name(token.text, fields.origin, out).is_ok(),
     };
     if ok {
         Ok(())
     } else {
-        Err(fields.error(format!("bad gateway {} for gateway type {kind}", lossy(token.text))))
+        Err(fields.error(format!(
+            "bad gateway {} for gateway type {kind}",
+            lossy(token.text)
+        )))
     }
 }
 
@@ -246,7 +271,12 @@ pub fn nsap(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), FieldE
         .text
         .strip_prefix(b"0x")
         .or_else(|| token.text.strip_prefix(b"0X"))
-        .ok_or_else(|| fields.error(format!("NSAP address {} must start with 0x", lossy(token.text))))?;
+        .ok_or_else(|| {
+            fields.error(format!(
+                "NSAP address {} must start with 0x",
+                lossy(token.text)
+            ))
+        })?;
     let digits: Vec<u8> = hex.iter().copied().filter(|&b| b != b'.').collect();
     decode_hex(&digits, out).map_err(|m| fields.error(m))
 }

@@ -4,9 +4,10 @@
 
 use base64::Engine as _;
 
+use super::encoding::{parse_ipv4, parse_ipv6, unescape_text};
 use super::lexer::Token;
 use super::name::parse_name;
-use super::rdata::{FieldError, Fields, number, parse_ipv4, parse_ipv6, unescape_text};
+use super::rdata::{FieldError, Fields, number};
 use super::types::{lossy, parse_decimal};
 
 const KEYS: &[&str] = &[
@@ -39,7 +40,8 @@ pub fn parse(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), Field
         if let Some(value) = value {
             unescape_text(value, &mut decoded).map_err(|m| fields.error(m))?;
         }
-        let wire = param_value(key, value.is_some(), &decoded).map_err(|m| fields.error(format!("{}: {m}", lossy(key_text))))?;
+        let wire = param_value(key, value.is_some(), &decoded)
+            .map_err(|m| fields.error(format!("{}: {m}", lossy(key_text))))?;
         params.push((key, wire));
     }
     if priority == 0 && !params.is_empty() {
@@ -47,7 +49,10 @@ pub fn parse(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), Field
     }
     // Every key that mandatory lists must be there (RFC 9460 section 8).
     if let Some((_, mandatory)) = params.iter().find(|(key, _)| *key == 0) {
-        for key in mandatory.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])) {
+        for key in mandatory
+            .chunks_exact(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        {
             if !params.iter().any(|(k, _)| *k == key) {
                 return Err(fields.error(format!("mandatory lists key{key}, which is not given")));
             }
@@ -66,9 +71,15 @@ pub fn parse(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), Field
 }
 
 /// `key`, `key=value`, `key="value"`, or `key=` followed by a quoted token.
-fn split_param<'a>(fields: &mut Fields<'_, 'a>, token: Token<'a>) -> Result<(&'a [u8], Option<&'a [u8]>), FieldError> {
+fn split_param<'a>(
+    fields: &mut Fields<'_, 'a>,
+    token: Token<'a>,
+) -> Result<(&'a [u8], Option<&'a [u8]>), FieldError> {
     if token.quoted {
-        return Err(fields.error(format!("expected key=value, found \"{}\"", lossy(token.text))));
+        return Err(fields.error(format!(
+            "expected key=value, found \"{}\"",
+            lossy(token.text)
+        )));
     }
     let Some(eq) = token.text.iter().position(|&b| b == b'=') else {
         return Ok((token.text, None));
@@ -101,13 +112,20 @@ fn key_number(text: &[u8]) -> Option<u16> {
 /// The wire value of one parameter from its decoded presentation value.
 fn param_value(key: u16, has_value: bool, value: &[u8]) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
-    let need_value = || if has_value && !value.is_empty() { Ok(()) } else { Err("needs a value".to_string()) };
+    let need_value = || {
+        if has_value && !value.is_empty() {
+            Ok(())
+        } else {
+            Err("needs a value".to_string())
+        }
+    };
     match key {
         0 => {
             need_value()?;
             let mut keys = Vec::new();
             for item in value.split(|&b| b == b',') {
-                let key = key_number(item).ok_or_else(|| format!("unknown key {} in mandatory", lossy(item)))?;
+                let key = key_number(item)
+                    .ok_or_else(|| format!("unknown key {} in mandatory", lossy(item)))?;
                 if key == 0 {
                     return Err("mandatory may not list itself".into());
                 }
@@ -124,7 +142,8 @@ fn param_value(key: u16, has_value: bool, value: &[u8]) -> Result<Vec<u8>, Strin
         1 => {
             need_value()?;
             for item in value_list(value)? {
-                let len = u8::try_from(item.len()).map_err(|_| "ALPN id over 255 octets".to_string())?;
+                let len =
+                    u8::try_from(item.len()).map_err(|_| "ALPN id over 255 octets".to_string())?;
                 if len == 0 {
                     return Err("empty ALPN id".into());
                 }
@@ -139,13 +158,16 @@ fn param_value(key: u16, has_value: bool, value: &[u8]) -> Result<Vec<u8>, Strin
         }
         3 => {
             need_value()?;
-            let port = parse_decimal(value).and_then(|n| u16::try_from(n).ok()).ok_or("bad port")?;
+            let port = parse_decimal(value)
+                .and_then(|n| u16::try_from(n).ok())
+                .ok_or("bad port")?;
             out.extend_from_slice(&port.to_be_bytes());
         }
         4 => {
             need_value()?;
             for item in value.split(|&b| b == b',') {
-                let addr = parse_ipv4(item).ok_or_else(|| format!("bad IPv4 address {}", lossy(item)))?;
+                let addr =
+                    parse_ipv4(item).ok_or_else(|| format!("bad IPv4 address {}", lossy(item)))?;
                 out.extend_from_slice(&addr.octets());
             }
         }
@@ -158,7 +180,8 @@ fn param_value(key: u16, has_value: bool, value: &[u8]) -> Result<Vec<u8>, Strin
         6 => {
             need_value()?;
             for item in value.split(|&b| b == b',') {
-                let addr = parse_ipv6(item).ok_or_else(|| format!("bad IPv6 address {}", lossy(item)))?;
+                let addr =
+                    parse_ipv6(item).ok_or_else(|| format!("bad IPv6 address {}", lossy(item)))?;
                 out.extend_from_slice(&addr.octets());
             }
         }
@@ -179,7 +202,9 @@ fn value_list(value: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     while i < value.len() {
         match value[i] {
             b'\\' => {
-                let &next = value.get(i + 1).ok_or("a backslash at the end of a value-list")?;
+                let &next = value
+                    .get(i + 1)
+                    .ok_or("a backslash at the end of a value-list")?;
                 if let Some(item) = items.last_mut() {
                     item.push(next);
                 }

@@ -11,7 +11,10 @@ use super::{ReadRecord, Report, read_text};
 const ORIGIN: &[u8] = b"\x07example\x00";
 
 /// Every record of `text` as (owner, type, class, ttl, rdata), and the report.
-fn read(text: &str) -> (Vec<(Vec<u8>, u16, u16, u32, Vec<u8>)>, Report) {
+/// A record as read: owner, type, class, TTL and rdata.
+type Read = (Vec<u8>, u16, u16, u32, Vec<u8>);
+
+fn read(text: &str) -> (Vec<Read>, Report) {
     let mut records = Vec::new();
     let report = read_text(
         text.as_bytes(),
@@ -42,7 +45,10 @@ fn error(text: &str) -> String {
 #[test]
 fn decimal_escapes_are_decimal_in_names_and_strings() {
     let (records, _) = read("$TTL 1\nq\\063 TXT \"\\065\" a\\\"b \\\\\n");
-    assert_eq!(records[0].0, b"\x02q?\x07example\x00", "\\063 is '?', not '3'");
+    assert_eq!(
+        records[0].0, b"\x02q?\x07example\x00",
+        "\\063 is '?', not '3'"
+    );
     assert_eq!(records[0].4, b"\x01A\x03a\"b\x01\\");
     // Any octet in a label, an escaped dot inside one, and a label of 63 octets.
     let (records, _) = read("$TTL 1\na\\.b\\000c.d TXT x\n");
@@ -58,7 +64,8 @@ fn decimal_escapes_are_decimal_in_names_and_strings() {
 
 #[test]
 fn odd_owner_names_and_at_in_rdata() {
-    let (records, report) = read("$TTL 1\n128/26 NS ns.other.\nx#y A 192.0.2.1\n@ MX 0 @\n_sip._tcp SRV 0 0 5060 @\n");
+    let (records, report) =
+        read("$TTL 1\n128/26 NS ns.other.\nx#y A 192.0.2.1\n@ MX 0 @\n_sip._tcp SRV 0 0 5060 @\n");
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(records[0].0, b"\x06128/26\x07example\x00");
     assert_eq!(records[1].0, b"\x03x#y\x07example\x00");
@@ -68,13 +75,19 @@ fn odd_owner_names_and_at_in_rdata() {
 
 #[test]
 fn ttls_classes_and_defaults() {
-    let (records, report) = read("a A 192.0.2.1\n$TTL 1h30m\nb IN A 192.0.2.2\nc 1w IN A 192.0.2.3\nd IN 2d A 192.0.2.4\ne CLASS1 TYPE1 \\# 4 c0000205\n");
+    let (records, report) = read(
+        "a A 192.0.2.1\n$TTL 1h30m\nb IN A 192.0.2.2\nc 1w IN A 192.0.2.3\nd IN 2d A 192.0.2.4\ne CLASS1 TYPE1 \\# 4 c0000205\n",
+    );
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let ttls: Vec<u32> = records.iter().map(|r| r.3).collect();
     assert_eq!(ttls, [3600, 5400, 604_800, 172_800, 5400]);
     assert_eq!(records[4].4, [192, 0, 2, 5]);
     assert_eq!(report.warnings.len(), 1, "one warning for the default TTL");
-    assert!(report.warnings[0].to_string().contains("t.zone:1:1: warning: no $TTL"));
+    assert!(
+        report.warnings[0]
+            .to_string()
+            .contains("t.zone:1:1: warning: no $TTL")
+    );
     assert!(error("$TTL 4294967296\n").contains("over 2^32"));
     assert!(error("$TTL 1x\n").contains("bad TTL"));
 }
@@ -84,7 +97,10 @@ fn generic_syntax_for_known_and_unknown_types() {
     assert_eq!(rdata("$TTL 1\na TYPE65000 \\# 4 0102 0304\n"), [1, 2, 3, 4]);
     assert_eq!(rdata("$TTL 1\na TYPE65000 \\# 0\n"), b"");
     assert_eq!(rdata("$TTL 1\na NULL \\# 2 abcd\n"), [0xab, 0xcd]);
-    assert_eq!(rdata("$TTL 1\na MX \\# 5 000a 017800\n"), b"\x00\x0a\x01x\x00");
+    assert_eq!(
+        rdata("$TTL 1\na MX \\# 5 000a 017800\n"),
+        b"\x00\x0a\x01x\x00"
+    );
     assert!(error("$TTL 1\na A \\# 3 010203\n").contains("not a valid A rdata"));
     assert!(error("$TTL 1\na TYPE9 \\# 4 010203\n").contains("says 4 octets"));
     assert!(error("$TTL 1\na NULL abcd\n").contains("\\# length hex"));
@@ -97,7 +113,8 @@ fn generic_syntax_for_known_and_unknown_types() {
 fn svcb_values_unescape_then_split() {
     // RFC 9460 appendix D.2, figure 9: "f\\oo,bar" and "h2" (two levels of escaping).
     let wire = rdata("$TTL 1\na SVCB 16 foo.example.org. alpn=\"f\\\\\\\\oo\\\\,bar,h2\"\n");
-    let expected: &[u8] = b"\x00\x10\x03foo\x07example\x03org\x00\x00\x01\x00\x0c\x08f\\oo,bar\x02h2";
+    let expected: &[u8] =
+        b"\x00\x10\x03foo\x07example\x03org\x00\x00\x01\x00\x0c\x08f\\oo,bar\x02h2";
     assert_eq!(wire, expected);
     let same = rdata("$TTL 1\na SVCB 16 foo.example.org. alpn=f\\\\\\092oo\\092,bar,h2\n");
     assert_eq!(same, expected);
@@ -131,15 +148,28 @@ fn directives_origin_include_and_generate() {
     });
     assert_eq!(
         owners,
-        ["a.sub.example.", "x.other.", "x.sub.example.", "b.sub.example.", "h00b.sub.example.", "h00d.sub.example."]
+        [
+            "a.sub.example.",
+            "x.other.",
+            "x.sub.example.",
+            "b.sub.example.",
+            "h00b.sub.example.",
+            "h00d.sub.example."
+        ]
     );
     assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
-    assert!(report.errors[0].to_string().contains("$INCLUDE loop"), "{}", report.errors[0]);
+    assert!(
+        report.errors[0].to_string().contains("$INCLUDE loop"),
+        "{}",
+        report.errors[0]
+    );
 }
 
 #[test]
 fn errors_name_line_and_column_and_all_are_listed() {
-    let (records, report) = read("$TTL 1\nok A 192.0.2.1\nbad A 192.0.2.256\nok2 A 192.0.2.2\n  AAAA nonsense\n\"open\n");
+    let (records, report) = read(
+        "$TTL 1\nok A 192.0.2.1\nbad A 192.0.2.256\nok2 A 192.0.2.2\n  AAAA nonsense\n\"open\n",
+    );
     assert_eq!(records.len(), 2);
     let errors: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
     assert_eq!(errors.len(), 3, "{errors:?}");
@@ -157,7 +187,12 @@ fn errors_name_line_and_column_and_all_are_listed() {
 #[test]
 fn parentheses_join_lines_and_comments_go() {
     let wire = rdata("$TTL 1\n@ SOA ns hm ( ; comment\n 1 ; serial\n 1h 30M 1W\n 300 )\n");
-    assert_eq!(&wire[wire.len() - 20..], [0, 0, 0, 1, 0, 0, 14, 16, 0, 0, 7, 8, 0, 9, 58, 128, 0, 0, 1, 44]);
+    assert_eq!(
+        &wire[wire.len() - 20..],
+        [
+            0, 0, 0, 1, 0, 0, 14, 16, 0, 0, 7, 8, 0, 9, 58, 128, 0, 0, 1, 44
+        ]
+    );
 }
 
 /// One presentation sample per type in the table (they must all read).
@@ -172,17 +207,29 @@ const SAMPLES: &[(&str, &str)] = &[
     ("CAA", "0 issue \"ca.example.net; account=1\""),
     ("PTR", "host"),
     ("SOA", "ns hm 1 7200 900 1209600 300"),
-    ("HTTPS", "1 . alpn=h2,h3 no-default-alpn port=443 ipv4hint=192.0.2.1,192.0.2.2 ech=AEX+DQ== ipv6hint=2001:db8::1 mandatory=alpn key65000=\"x\\\\,y\""),
+    (
+        "HTTPS",
+        "1 . alpn=h2,h3 no-default-alpn port=443 ipv4hint=192.0.2.1,192.0.2.2 ech=AEX+DQ== ipv6hint=2001:db8::1 mandatory=alpn key65000=\"x\\\\,y\"",
+    ),
     ("SVCB", "1 svc dohpath=/dns-query{?dns} ohttp"),
-    ("RRSIG", "A 13 2 3600 20250101000000 20241201000000 12345 example. dGVzdA=="),
+    (
+        "RRSIG",
+        "A 13 2 3600 20250101000000 20241201000000 12345 example. dGVzdA==",
+    ),
     ("NSEC", "next A NS SOA RRSIG NSEC DNSKEY TYPE65000"),
-    ("NSEC3", "1 1 10 aabbcc 2vptu5timamqttgl4luu9kg21e0aor3s A RRSIG"),
+    (
+        "NSEC3",
+        "1 1 10 aabbcc 2vptu5timamqttgl4luu9kg21e0aor3s A RRSIG",
+    ),
     ("DNSKEY", "257 3 ECDSAP256SHA256 dGVzdGtleQ=="),
     ("DS", "12345 13 2 0123456789abcdef 0123456789abcdef"),
     ("NSEC3PARAM", "1 0 0 -"),
     ("TLSA", "3 1 1 0123456789abcdef"),
     ("SSHFP", "4 2 0123456789abcdef"),
-    ("NAPTR", "100 10 \"S\" \"SIP+D2U\" \"!^.*$!sip:x@example.!\" _sip._udp"),
+    (
+        "NAPTR",
+        "100 10 \"S\" \"SIP+D2U\" \"!^.*$!sip:x@example.!\" _sip._udp",
+    ),
     ("DNAME", "other.example."),
     ("SPF", "\"v=spf1 -all\""),
     ("URI", "10 1 \"https://example.com/\""),
@@ -191,7 +238,10 @@ const SAMPLES: &[(&str, &str)] = &[
     ("AFSDB", "1 afs"),
     ("LOC", "52 22 23.000 N 4 53 32.000 E -2.00m 1m 10000m 10m"),
     ("WKS", "192.0.2.1 tcp smtp 80 443"),
-    ("IPSECKEY", "10 3 2 gw.example. AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvgqt4AQ=="),
+    (
+        "IPSECKEY",
+        "10 3 2 gw.example. AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvgqt4AQ==",
+    ),
     ("DHCID", "AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA="),
     ("ZONEMD", "2018031500 1 1 0123456789abcdef"),
     ("CERT", "PGP 0 0 dGVzdA=="),
@@ -200,8 +250,14 @@ const SAMPLES: &[(&str, &str)] = &[
     ("CDS", "0 0 0 00"),
     ("CDNSKEY", "0 3 0 AA=="),
     ("CSYNC", "66 3 A NS AAAA"),
-    ("APL", "1:192.168.32.0/21 !1:192.168.38.0/28 2:2001:db8::/32"),
-    ("HIP", "2 200100107b1a74df365639cc39f1d578 AwEAAbdxyhNuSutc5EMzxTs9LBPCIkOFH8cIvM4p9+LrV4e19WzK00+CI6zBCQTdtWsuxKbWIy87UOoJTwkUs7lBu+Upr1gsNrut79ryra+bSRGQb1slImA8YVJyuIDsj7kwzG7jnERNqnWxZ48AWkskmdHaVDP4BcelrTI3rMXdXF5D rvs.example.com."),
+    (
+        "APL",
+        "1:192.168.32.0/21 !1:192.168.38.0/28 2:2001:db8::/32",
+    ),
+    (
+        "HIP",
+        "2 200100107b1a74df365639cc39f1d578 AwEAAbdxyhNuSutc5EMzxTs9LBPCIkOFH8cIvM4p9+LrV4e19WzK00+CI6zBCQTdtWsuxKbWIy87UOoJTwkUs7lBu+Upr1gsNrut79ryra+bSRGQb1slImA8YVJyuIDsj7kwzG7jnERNqnWxZ48AWkskmdHaVDP4BcelrTI3rMXdXF5D rvs.example.com.",
+    ),
     ("KX", "10 kx"),
     ("MD", "md"),
     ("MF", "mf"),
@@ -215,7 +271,10 @@ const SAMPLES: &[(&str, &str)] = &[
     ("RT", "0 relay"),
     ("NSAP", "0x47.0005.80.005a00.0000.0001.e133.aaaaaa000151.00"),
     ("NSAP-PTR", "host"),
-    ("SIG", "A 5 2 3600 20250101000000 20241201000000 1 example. dGVzdA=="),
+    (
+        "SIG",
+        "A 5 2 3600 20250101000000 20241201000000 1 example. dGVzdA==",
+    ),
     ("KEY", "256 3 5 AQ=="),
     ("PX", "10 a b"),
     ("GPOS", "-32.6882 116.8652 10.0"),
@@ -248,7 +307,11 @@ fn every_type_reads_prints_and_reads_back_the_same() {
         let second = rdata(&format!("$TTL 1\nowner {} {printed}\n", info.name));
         assert_eq!(first, second, "{} {sample} printed as {printed}", info.name);
         // The generic form of the same bytes reads to them too.
-        let third = rdata(&format!("$TTL 1\nowner TYPE{} {}\n", info.code, generic(&first)));
+        let third = rdata(&format!(
+            "$TTL 1\nowner TYPE{} {}\n",
+            info.code,
+            generic(&first)
+        ));
         assert_eq!(first, third, "{} in generic form", info.name);
     }
 }
@@ -257,9 +320,18 @@ fn every_type_reads_prints_and_reads_back_the_same() {
 fn fields_with_known_wire_forms() {
     // RFC 1876 section 3's example, as BIND encodes it.
     let loc = rdata("$TTL 1\na LOC 42 21 54 N 71 06 18 W -24m 30m\n");
-    assert_eq!(loc, [0, 0x33, 0x16, 0x13, 0x89, 0x17, 0x2d, 0xd0, 0x70, 0xbe, 0x15, 0xf0, 0x00, 0x98, 0x8d, 0x20]);
+    assert_eq!(
+        loc,
+        [
+            0, 0x33, 0x16, 0x13, 0x89, 0x17, 0x2d, 0xd0, 0x70, 0xbe, 0x15, 0xf0, 0x00, 0x98, 0x8d,
+            0x20
+        ]
+    );
     // APL: the address trimmed of trailing zero octets, the negation bit.
-    assert_eq!(rdata("$TTL 1\na APL !1:192.168.0.0/16\n"), [0, 1, 16, 0x82, 192, 168]);
+    assert_eq!(
+        rdata("$TTL 1\na APL !1:192.168.0.0/16\n"),
+        [0, 1, 16, 0x82, 192, 168]
+    );
     // Type bitmap windows (RFC 4034 section 4.3's example).
     let nsec = rdata("$TTL 1\nalfa NSEC host.example.com. A MX RRSIG NSEC TYPE1234\n");
     let mut expected = vec![0, 6, 0x40, 1, 0, 0, 0, 3, 4, 27];

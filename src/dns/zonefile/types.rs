@@ -190,7 +190,10 @@ pub fn by_code(code: u16) -> Option<&'static TypeInfo> {
 
 /// A type mnemonic (any case) or `TYPEnnn`; Err for meta types, None for an unknown word.
 pub fn parse_type(text: &[u8]) -> Option<Result<u16, String>> {
-    let code = if let Some(info) = TYPES.iter().find(|t| t.name.as_bytes().eq_ignore_ascii_case(text)) {
+    let code = if let Some(info) = TYPES
+        .iter()
+        .find(|t| t.name.as_bytes().eq_ignore_ascii_case(text))
+    {
         info.code
     } else if let Some(&(code, _)) = META_TYPES
         .iter()

@@ -15,12 +15,26 @@ pub fn rdata_to_text(code: u16, wire: &[u8]) -> String {
     let shape = types::by_code(code).map(|t| t.shape);
     let printed = match shape {
         Some(Shape::Fields(list)) => fields(list, wire),
-        Some(Shape::Svcb) => svcb(wire),
+        // SVCB's rules (sorted unique keys, mandatory keys present, AliasMode alone) are the
+        // reader's to check: what it would refuse is printed in generic form.
+        Some(Shape::Svcb) => svcb(wire).filter(|text| reads_back(code, text, wire)),
         Some(Shape::Apl) => apl(wire),
         Some(Shape::Nsap) if !wire.is_empty() => Some(format!("0x{}", hex(wire))),
         _ => None,
     };
     printed.unwrap_or_else(|| generic(wire))
+}
+
+/// Whether `text` reads back to `wire` as rdata of type `code`.
+fn reads_back(code: u16, text: &str, wire: &[u8]) -> bool {
+    let mut lexer = super::lexer::Lexer::new(text.as_bytes());
+    let mut tokens = Vec::new();
+    if !matches!(lexer.next_entry(&mut tokens), Ok(true)) {
+        return false;
+    }
+    let mut fields = super::rdata::Fields::new(&tokens, b"\0");
+    let mut out = Vec::with_capacity(wire.len());
+    super::rdata::parse(code, &mut fields, &mut out).is_ok() && out == wire
 }
 
 /// `\# length hex`.
@@ -127,7 +141,8 @@ fn fields(list: &[Field], wire: &[u8]) -> Option<String> {
             }
             Field::Base32Next => {
                 let len = usize::from(*rest.first()?);
-                (base32hex(rest.get(1..1 + len)?), 1 + len)
+                let hash = rest.get(1..1 + len).filter(|h| !h.is_empty())?;
+                (base32hex(hash), 1 + len)
             }
             Field::TypeBitmap => (bitmap(rest)?, rest.len()),
             Field::NxtBitmap => {
@@ -164,10 +179,12 @@ fn fields(list: &[Field], wire: &[u8]) -> Option<String> {
             Field::RawText => (text(rest), rest.len()),
             Field::CaaTag => {
                 let len = usize::from(*rest.first()?);
-                (
-                    String::from_utf8_lossy(rest.get(1..1 + len)?).into_owned(),
-                    1 + len,
-                )
+                let tag = rest.get(1..1 + len)?;
+                let plain = |b: &u8| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_';
+                if tag.is_empty() || !tag.iter().all(plain) {
+                    return None;
+                }
+                (String::from_utf8_lossy(tag).into_owned(), 1 + len)
             }
             Field::HexRest => return None,
         };

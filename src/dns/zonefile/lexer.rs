@@ -30,17 +30,49 @@ pub struct Lexer<'a> {
     line_start: usize,
     /// Where the open parenthesis is, while one is open: errors point at it.
     open_paren: Option<(usize, usize)>,
+    /// The text is a piece of a file that goes on: an entry that reaches its end is not
+    /// finished, and the reading stops before it (see [`Lexer::resume_point`]).
+    partial: bool,
+    /// Where the unfinished entry starts (offset and line), once one was met.
+    starved: Option<(usize, usize)>,
+}
+
+/// Why lexing an entry stopped early.
+enum Stop {
+    Error(LexError),
+    /// The end of a partial text, inside an entry.
+    Starved,
+}
+
+impl From<LexError> for Stop {
+    fn from(error: LexError) -> Self {
+        Stop::Error(error)
+    }
 }
 
 impl<'a> Lexer<'a> {
     pub fn new(text: &'a [u8]) -> Self {
+        Self::piece(text, 1, false)
+    }
+
+    /// Reads `text`, which starts at a line start of a file, at line `line`; `partial` says
+    /// the file goes on after it.
+    pub fn piece(text: &'a [u8], line: usize, partial: bool) -> Self {
         Self {
             text,
             pos: 0,
-            line: 1,
+            line,
             line_start: 0,
             open_paren: None,
+            partial,
+            starved: None,
         }
+    }
+
+    /// How much of a partial text was read (offset) and the line the rest starts at: the
+    /// start of the unfinished entry, or the end.
+    pub fn resume_point(&self) -> (usize, usize) {
+        self.starved.unwrap_or((self.pos, self.line))
     }
 
     fn column(&self, pos: usize) -> usize {
@@ -56,15 +88,34 @@ impl<'a> Lexer<'a> {
     /// Fills `tokens` with the next entry's tokens. Returns false at the end of the file.
     /// After an error the rest of the physical line is skipped, so the next call goes on.
     pub fn next_entry(&mut self, tokens: &mut Vec<Token<'a>>) -> Result<bool, LexError> {
+        if self.starved.is_some() {
+            return Ok(false);
+        }
+        let start = (self.pos, self.line);
+        match self.entry(tokens) {
+            Ok(more) => Ok(more),
+            Err(Stop::Error(error)) => Err(error),
+            Err(Stop::Starved) => {
+                tokens.clear();
+                self.starved = Some(start);
+                Ok(false)
+            }
+        }
+    }
+
+    fn entry(&mut self, tokens: &mut Vec<Token<'a>>) -> Result<bool, Stop> {
         tokens.clear();
         loop {
             let Some(&byte) = self.text.get(self.pos) else {
+                if self.partial {
+                    return Err(Stop::Starved);
+                }
                 if let Some((line, column)) = self.open_paren.take() {
-                    return Err(LexError {
+                    return Err(Stop::Error(LexError {
                         line,
                         column,
                         message: "unbalanced parenthesis: '(' is never closed",
-                    });
+                    }));
                 }
                 return Ok(!tokens.is_empty());
             };
@@ -73,6 +124,9 @@ impl<'a> Lexer<'a> {
                 b';' => {
                     while self.text.get(self.pos).is_some_and(|&b| b != b'\n') {
                         self.pos += 1;
+                    }
+                    if self.partial && self.pos >= self.text.len() {
+                        return Err(Stop::Starved);
                     }
                 }
                 b'\n' => {
@@ -83,14 +137,14 @@ impl<'a> Lexer<'a> {
                 }
                 b'(' => {
                     if self.open_paren.is_some() {
-                        return Err(self.fail("nested parentheses"));
+                        return Err(self.fail("nested parentheses").into());
                     }
                     self.open_paren = Some((self.line, self.column(self.pos)));
                     self.pos += 1;
                 }
                 b')' => {
                     if self.open_paren.take().is_none() {
-                        return Err(self.fail("unbalanced parenthesis: ')' without '('"));
+                        return Err(self.fail("unbalanced parenthesis: ')' without '('").into());
                     }
                     self.pos += 1;
                 }
@@ -121,15 +175,16 @@ impl<'a> Lexer<'a> {
     }
 
     /// Past the closing quote; newlines inside are part of the string.
-    fn skip_quoted(&mut self, line: usize, column: usize) -> Result<(), LexError> {
+    fn skip_quoted(&mut self, line: usize, column: usize) -> Result<(), Stop> {
         loop {
             match self.text.get(self.pos) {
+                None if self.partial => return Err(Stop::Starved),
                 None => {
-                    return Err(LexError {
+                    return Err(Stop::Error(LexError {
                         line,
                         column,
                         message: "unterminated quoted string",
-                    });
+                    }));
                 }
                 Some(b'"') => {
                     self.pos += 1;
@@ -144,8 +199,16 @@ impl<'a> Lexer<'a> {
 
     /// To the first unescaped delimiter. A quote inside a word opens a quoted part that belongs
     /// to the same token (`alpn="h2,h3"` in SVCB parameters).
-    fn skip_word(&mut self, line: usize, column: usize) -> Result<(), LexError> {
-        while let Some(&byte) = self.text.get(self.pos) {
+    fn skip_word(&mut self, line: usize, column: usize) -> Result<(), Stop> {
+        loop {
+            let Some(&byte) = self.text.get(self.pos) else {
+                // The word may go on in the next piece of the file.
+                return if self.partial {
+                    Err(Stop::Starved)
+                } else {
+                    Ok(())
+                };
+            };
             match byte {
                 b' ' | b'\t' | b'\r' | b'\n' | b';' | b'(' | b')' => break,
                 b'\\' => self.pos = (self.pos + 2).min(self.text.len()),

@@ -33,6 +33,8 @@ use rdata::{FieldError, Fields};
 pub const MAX_ERRORS: usize = 100;
 /// `$INCLUDE` nesting at most (loops are refused before that).
 const MAX_INCLUDE_DEPTH: usize = 8;
+/// How much of a zone file is read at once.
+const PIECE: usize = 1 << 20;
 /// The TTL of records that have none when no `$TTL` came before (NSD's and Knot's default).
 pub const DEFAULT_TTL: u32 = 3600;
 
@@ -158,8 +160,8 @@ impl Reader<'_> {
             let message = format!("$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep");
             return self.error(place, message);
         }
-        let text = match std::fs::read(path) {
-            Ok(text) => text,
+        let mut file = match std::fs::File::open(path) {
+            Ok(file) => file,
             Err(e) => {
                 let message = format!("cannot read {}: {e}", path.display());
                 return match from {
@@ -173,8 +175,55 @@ impl Reader<'_> {
             origin,
             owner: None,
         };
-        self.read(&text, path, &mut state);
+        if let Err(e) = self.read_file_in_pieces(&mut file, path, &mut state) {
+            let message = format!("cannot read {}: {e}", path.display());
+            self.report.errors.push(ZoneError::new(path, None, message));
+        }
         self.stack.pop();
+    }
+
+    /// Reads a file [`PIECE`] bytes at a time, so that a large zone's text is never all in
+    /// memory beside the records built from it: an entry cut by the end of a piece is read
+    /// again, whole, with the next one.
+    fn read_file_in_pieces(
+        &mut self,
+        file: &mut std::fs::File,
+        path: &Path,
+        state: &mut FileState,
+    ) -> std::io::Result<()> {
+        use std::io::Read as _;
+        let mut buffer: Vec<u8> = Vec::with_capacity(PIECE);
+        let mut line = 1;
+        loop {
+            let read = file.by_ref().take(PIECE as u64).read_to_end(&mut buffer)?;
+            let last = read == 0;
+            let (used, next_line) = {
+                let mut lexer = Lexer::piece(&buffer, line, !last);
+                let mut tokens: Vec<Token<'_>> = Vec::new();
+                while !self.full() {
+                    match lexer.next_entry(&mut tokens) {
+                        Ok(false) => break,
+                        Ok(true) => self.entry(&tokens, path, state),
+                        Err(e) => self.lex_error(path, e),
+                    }
+                }
+                lexer.resume_point()
+            };
+            if last || self.full() {
+                return Ok(());
+            }
+            buffer.drain(..used);
+            line = next_line;
+        }
+    }
+
+    fn lex_error(&mut self, path: &Path, e: lexer::LexError) {
+        let place = Place {
+            file: path,
+            line: e.line,
+            column: e.column,
+        };
+        self.error(place, e.message);
     }
 
     fn read(&mut self, text: &[u8], path: &Path, state: &mut FileState) {
@@ -184,14 +233,7 @@ impl Reader<'_> {
             match lexer.next_entry(&mut tokens) {
                 Ok(false) => break,
                 Ok(true) => self.entry(&tokens, path, state),
-                Err(e) => {
-                    let place = Place {
-                        file: path,
-                        line: e.line,
-                        column: e.column,
-                    };
-                    self.error(place, e.message);
-                }
+                Err(e) => self.lex_error(path, e),
             }
         }
     }

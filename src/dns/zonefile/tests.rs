@@ -342,3 +342,61 @@ fn fields_with_known_wire_forms() {
     let sig = rdata("$TTL 1\na RRSIG A 8 2 60 20240101000000 1704067200 1 example. AA==\n");
     assert_eq!(sig[8..12], sig[12..16]);
 }
+
+#[test]
+fn a_file_read_in_pieces_reads_as_the_whole_text() {
+    // Entries of every shape cross the 1 MiB piece boundaries: parentheses over lines, quoted
+    // strings with newlines and escapes, comments, an error now and then.
+    let mut text = String::from("$TTL 60\n");
+    let mut i = 0;
+    while text.len() < 3 * super::PIECE + 1000 {
+        i += 1;
+        let entry = match i % 4 {
+            _ if i % 9973 == 0 => format!("bad{i} A 10.0.0.256\n"),
+            0 => format!("n{i} IN SOA ns hm ( {i} ; serial\n 1 2 3\n 4 )\n"),
+            1 => format!("t{i} TXT \"line one\nline \\\"two\\\" {i}\" ; c\n"),
+            2 => format!("  AAAA 2001:db8::{:x}\n", i % 65536),
+            _ => format!("a{i} 1h A 10.0.{}.{}\n", (i / 256) % 256, i % 256),
+        };
+        text.push_str(&entry);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.zone");
+    std::fs::write(&path, &text).unwrap();
+    let mut whole: Vec<Read> = Vec::new();
+    let text_report = read_text(text.as_bytes(), &path, ORIGIN, &mut |r, place| {
+        whole.push((
+            r.owner.to_vec(),
+            r.rtype,
+            place.line as u16,
+            r.ttl,
+            r.rdata.to_vec(),
+        ));
+        Ok(())
+    });
+    let mut pieces: Vec<Read> = Vec::new();
+    let file_report = super::read_file(&path, ORIGIN, &mut |r, place| {
+        pieces.push((
+            r.owner.to_vec(),
+            r.rtype,
+            place.line as u16,
+            r.ttl,
+            r.rdata.to_vec(),
+        ));
+        Ok(())
+    });
+    assert!(whole.len() > 50_000, "{}", whole.len());
+    assert!(whole == pieces, "the records differ");
+    let errors = |report: &Report| {
+        report
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(errors(&text_report), errors(&file_report));
+    assert!(
+        !text_report.errors.is_empty(),
+        "the bad addresses are errors"
+    );
+}

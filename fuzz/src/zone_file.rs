@@ -47,16 +47,25 @@ fn round_trip(data: &[u8]) {
         let text = print::rdata_to_text(rtype, &rdata);
         let line = format!("x 1 IN {} {text}\n", types::type_name(rtype));
         let mut again = None;
-        let report = zonefile::read_text(line.as_bytes(), Path::new("printed"), ORIGIN, &mut |r, _| {
-            again = Some(r.rdata.to_vec());
-            Ok(())
-        });
+        let report = zonefile::read_text(
+            line.as_bytes(),
+            Path::new("printed"),
+            ORIGIN,
+            &mut |r, _| {
+                again = Some(r.rdata.to_vec());
+                Ok(())
+            },
+        );
         assert!(
             report.errors.is_empty(),
             "{line:?} (printed from {rdata:02x?}) does not read back: {:?}",
             report.errors
         );
-        assert_eq!(again.as_deref(), Some(rdata.as_slice()), "{line:?} reads back otherwise");
+        assert_eq!(
+            again.as_deref(),
+            Some(rdata.as_slice()),
+            "{line:?} reads back otherwise"
+        );
     }
 }
 

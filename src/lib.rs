@@ -5,8 +5,9 @@
 //! - [`cache`]: the one cache core (moka) shared by DNS answers, HTTPDNS and HTTP objects.
 //! - [`config`]: TOML configuration, embedded defaults, CLI overrides, `validate()` into typed errors.
 //! - [`geo`]: client address -> [`geo::GeoScope`] from MaxMind DB files and a CIDR override table.
-//! - [`dns`]: zone loading, geo answer policies, steering to cluster nodes, the authoritative
-//!   lookup, the hickory-server handler and its answer cache of pre-built responses.
+//! - [`dns`]: the zone file reader (`dns::zonefile`), zones in wire form, geo answer policies,
+//!   steering to cluster nodes, the authoritative lookup, the handler and its answer cache of
+//!   pre-built responses.
 //! - [`httpdns`]: HTTPDNS (DNSPod and Alibaba Cloud styles), JSON DoH and RFC 8484 DoH on `dns`.
 //! - [`http_server`]: the HTTP/1.1 + HTTP/2 accept loop all HTTP listeners share, with their limits.
 //! - [`tls`]: rustls for the HTTPS listeners (certificates chosen by SNI, reloadable, ALPN) and

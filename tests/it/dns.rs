@@ -402,3 +402,70 @@ async fn recv(
 ) -> Result<std::io::Result<usize>, tokio::time::error::Elapsed> {
     tokio::time::timeout(std::time::Duration::from_millis(500), socket.recv(reply)).await
 }
+
+/// RFC 6891 section 7 and RFC 3225: every response to a query with EDNS carries an OPT record,
+/// errors included, and the DO bit comes back as the query set it.
+#[tokio::test]
+async fn every_edns_query_gets_an_opt_record_with_its_do_bit() {
+    let node = Node::with_zones("zones");
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    socket.connect(node.dns()).await.unwrap();
+    let mut reply = [0u8; 512];
+    let cases = [
+        (
+            "www.example.test.",
+            RecordType::A,
+            OpCode::Query,
+            ResponseCode::NoError,
+        ),
+        (
+            "nothing.example.test.",
+            RecordType::A,
+            OpCode::Query,
+            ResponseCode::NXDomain,
+        ),
+        (
+            "www.example.com.",
+            RecordType::A,
+            OpCode::Query,
+            ResponseCode::Refused,
+        ),
+        (
+            "example.test.",
+            RecordType::AXFR,
+            OpCode::Query,
+            ResponseCode::Refused,
+        ),
+        (
+            "example.test.",
+            RecordType::SOA,
+            OpCode::Status,
+            ResponseCode::NotImp,
+        ),
+    ];
+    for (name, rtype, opcode, rcode) in cases {
+        for dnssec_ok in [false, true] {
+            let mut message = query(name, rtype, Some(1232));
+            message.metadata.op_code = opcode;
+            if let Some(edns) = message.edns.as_mut() {
+                edns.set_dnssec_ok(dnssec_ok);
+            }
+            socket.send(&message.to_vec().unwrap()).await.unwrap();
+            let len = recv(&socket, &mut reply).await.expect("an answer").unwrap();
+            let response = Message::from_vec(&reply[..len]).expect("a valid response");
+            let what = format!("{name} {rtype} {opcode:?} DO={dnssec_ok}");
+            assert_eq!(response.metadata.response_code, rcode, "{what}");
+            let edns = response
+                .edns
+                .as_ref()
+                .unwrap_or_else(|| panic!("{what}: no OPT"));
+            assert_eq!(edns.flags().dnssec_ok, dnssec_ok, "{what}: the DO bit");
+        }
+    }
+    // Without EDNS in the query there is none in the response.
+    let plain = query("www.example.com.", RecordType::A, None);
+    socket.send(&plain.to_vec().unwrap()).await.unwrap();
+    let len = recv(&socket, &mut reply).await.expect("an answer").unwrap();
+    let response = Message::from_vec(&reply[..len]).unwrap();
+    assert!(response.edns.is_none());
+}

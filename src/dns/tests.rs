@@ -195,3 +195,31 @@ fn zone_errors_are_all_listed() {
     let errors = ZoneSet::load_dir(dir.path()).unwrap_err();
     assert_eq!(errors[0].line, Some(5), "{}", errors[0]);
 }
+
+#[test]
+fn origins_come_from_the_file_name_or_a_leading_origin_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = "$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 127.0.0.1\n";
+    // Underscores are fine in a file name.
+    std::fs::write(dir.path().join("_svc.z.test.zone"), body).unwrap();
+    // A name too long for a file name: the file says it in a leading $ORIGIN.
+    let long = format!(
+        "{}.{}.{}.{}.test.",
+        "a".repeat(60),
+        "b".repeat(60),
+        "c".repeat(60),
+        "d".repeat(60)
+    );
+    std::fs::write(
+        dir.path().join("long.zone"),
+        format!("$ORIGIN {long}\n{body}"),
+    )
+    .unwrap();
+    // A leading $ORIGIN below the file's zone keeps the file's zone (as in NSD and BIND).
+    let sub = format!("$ORIGIN sub.y.test.\nw A 127.0.0.2\n$ORIGIN y.test.\n{body}");
+    std::fs::write(dir.path().join("y.test.zone"), sub).unwrap();
+    let zones = ZoneSet::load_dir(dir.path()).unwrap();
+    let mut origins: Vec<String> = zones.origins().map(ToString::to_string).collect();
+    origins.sort();
+    assert_eq!(origins, ["_svc.z.test.", long.as_str(), "y.test."]);
+}

@@ -72,15 +72,7 @@ pub fn read_file(
     origin: &[u8],
     sink: &mut dyn FnMut(&ReadRecord<'_>, Place<'_>) -> Result<(), String>,
 ) -> Report {
-    let mut reader = Reader {
-        sink,
-        report: Report::default(),
-        default_ttl: None,
-        warned_default_ttl: false,
-        stack: Vec::new(),
-        name_buffer: Vec::new(),
-        rdata_buffer: Vec::new(),
-    };
+    let mut reader = Reader::new(sink);
     reader.include(path, origin.to_vec(), None);
     reader.report
 }
@@ -92,15 +84,8 @@ pub fn read_text(
     origin: &[u8],
     sink: &mut dyn FnMut(&ReadRecord<'_>, Place<'_>) -> Result<(), String>,
 ) -> Report {
-    let mut reader = Reader {
-        sink,
-        report: Report::default(),
-        default_ttl: None,
-        warned_default_ttl: false,
-        stack: vec![path.to_path_buf()],
-        name_buffer: Vec::new(),
-        rdata_buffer: Vec::new(),
-    };
+    let mut reader = Reader::new(sink);
+    reader.stack.push(path.to_path_buf());
     let mut state = FileState {
         origin: origin.to_vec(),
         owner: None,
@@ -128,7 +113,19 @@ struct FileState {
     owner: Option<Vec<u8>>,
 }
 
-impl Reader<'_> {
+impl<'s> Reader<'s> {
+    fn new(sink: &'s mut dyn FnMut(&ReadRecord<'_>, Place<'_>) -> Result<(), String>) -> Self {
+        Reader {
+            sink,
+            report: Report::default(),
+            default_ttl: None,
+            warned_default_ttl: false,
+            stack: Vec::new(),
+            name_buffer: Vec::new(),
+            rdata_buffer: Vec::new(),
+        }
+    }
+
     fn full(&self) -> bool {
         self.report.errors.len() >= MAX_ERRORS
     }

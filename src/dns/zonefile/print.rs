@@ -341,18 +341,7 @@ fn svc_param(key: u16, value: &[u8]) -> Option<String> {
 }
 
 fn svc_key_name(key: u16) -> String {
-    const NAMES: &[&str] = &[
-        "mandatory",
-        "alpn",
-        "no-default-alpn",
-        "port",
-        "ipv4hint",
-        "ech",
-        "ipv6hint",
-        "dohpath",
-        "ohttp",
-    ];
-    NAMES
+    super::svcb::KEYS
         .get(usize::from(key))
         .map_or_else(|| format!("key{key}"), |n| n.to_string())
 }

@@ -10,7 +10,8 @@ use super::name::parse_name;
 use super::rdata::{FieldError, Fields, number};
 use super::types::{lossy, parse_decimal};
 
-const KEYS: &[&str] = &[
+/// The SvcParamKeys with names (RFC 9460 section 14.3.2), by number.
+pub(super) const KEYS: &[&str] = &[
     "mandatory",
     "alpn",
     "no-default-alpn",

@@ -146,6 +146,10 @@ fn fields(list: &[Field], wire: &[u8]) -> Option<String> {
             }
             Field::TypeBitmap => (bitmap(rest)?, rest.len()),
             Field::NxtBitmap => {
+                // Only the form the reader writes: no trailing zero octets, types below 128.
+                if rest.last() == Some(&0) || rest.len() > 16 {
+                    return None;
+                }
                 let mut names = Vec::new();
                 for (i, &byte) in rest.iter().enumerate() {
                     for bit in 0..8 {
@@ -212,13 +216,20 @@ fn base32hex(bytes: &[u8]) -> String {
     out
 }
 
+/// Type names of window blocks in the form RFC 4034 section 4.1.2 prescribes (windows in
+/// increasing order, 1 to 32 octets each, no trailing zero octet); None for any other form.
 fn bitmap(wire: &[u8]) -> Option<String> {
     let mut names = Vec::new();
     let mut pos = 0;
+    let mut last_window = None;
     while pos < wire.len() {
         let window = u16::from(*wire.get(pos)?);
         let len = usize::from(*wire.get(pos + 1)?);
         let bits = wire.get(pos + 2..pos + 2 + len)?;
+        if len == 0 || len > 32 || bits.last() == Some(&0) || last_window >= Some(window) {
+            return None;
+        }
+        last_window = Some(window);
         for (i, &byte) in bits.iter().enumerate() {
             for bit in 0..8 {
                 if byte & (0x80 >> bit) != 0 {
@@ -240,6 +251,11 @@ fn apl(wire: &[u8]) -> Option<String> {
         let flags = *wire.get(pos + 3)?;
         let len = usize::from(flags & 0x7f);
         let part = wire.get(pos + 4..pos + 4 + len)?;
+        // The reader writes addresses without trailing zero octets, prefixes within them.
+        let max_prefix = if family == 1 { 32 } else { 128 };
+        if part.last() == Some(&0) || prefix > max_prefix {
+            return None;
+        }
         let address = match family {
             1 if len <= 4 => {
                 let mut octets = [0u8; 4];

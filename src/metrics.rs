@@ -97,6 +97,8 @@ pub struct ProxyMetrics {
     pub fetches: Family<SourceLabels, Counter>,
     /// Requests from other nodes of the cluster (sibling fetches this node answered).
     pub sibling_requests: Counter,
+    /// Origin circuits opened by the breaker.
+    pub breaker_opened: Counter,
 }
 
 /// Every metric of the node, and the registry that renders them.
@@ -126,6 +128,12 @@ impl Metrics {
             "proxy_sibling_requests",
             "Requests from other nodes of the cluster answered by this one",
             proxy.sibling_requests.clone(),
+        );
+        registry.register(
+            "proxy_breaker_opened",
+            "Origin circuits opened: failures (no response, or an opted-in status) made \
+             breaker_ratio of an origin's outcomes in breaker_window_secs",
+            proxy.breaker_opened.clone(),
         );
         let dns = DnsMetrics::default();
         let reloads = Family::<ReloadLabels, Counter>::default();

@@ -353,6 +353,25 @@ impl Config {
                 invalid(key, "must be at least 1".into());
             }
         }
+        if !(p.breaker_ratio > 0.0 && p.breaker_ratio <= 1.0) {
+            invalid(
+                "proxy.breaker_ratio",
+                "must be above 0 and at most 1".into(),
+            );
+        }
+        if p.breaker_window_secs == 0 {
+            invalid("proxy.breaker_window_secs", "must be at least 1".into());
+        }
+        let statuses = std::iter::once(("proxy.breaker_statuses".to_string(), &p.breaker_statuses))
+            .chain(p.hosts.iter().enumerate().filter_map(|(i, h)| {
+                let key = format!("proxy.hosts[{i}].breaker_statuses");
+                h.breaker_statuses.as_ref().map(|s| (key, s))
+            }));
+        for (key, list) in statuses {
+            if let Some(bad) = list.iter().find(|s| !(100..=599).contains(*s)) {
+                invalid(&key, format!("{bad} is not an HTTP status (100-599)"));
+            }
+        }
         if p.breaker_failures == 0 {
             invalid("proxy.breaker_failures", "must be at least 1".into());
         }

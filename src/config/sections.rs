@@ -412,9 +412,16 @@ pub struct ProxyConfig {
     pub total_timeout_ms: u64,
     /// Extra attempts for idempotent requests (with backoff).
     pub retries: u32,
-    /// Consecutive failures that open an origin's circuit, and for how long it stays open.
+    /// The circuit of an origin opens when, within the last `breaker_window_secs`, at least
+    /// `breaker_failures` failures make at least `breaker_ratio` of its outcomes; it stays
+    /// open `breaker_open_secs`, then one request probes it.
     pub breaker_failures: u32,
+    pub breaker_ratio: f64,
+    pub breaker_window_secs: u64,
     pub breaker_open_secs: u64,
+    /// Response statuses held against an origin like failures (none by default: any response
+    /// is an answer). `[[proxy.hosts]]` may give its own list.
+    pub breaker_statuses: Vec<u16>,
     /// Cap on heuristic freshness (10% of the time since Last-Modified), in seconds.
     pub heuristic_max_secs: u64,
     /// How long past expiry a stored response may be served when the origin fails, when the
@@ -430,6 +437,8 @@ pub struct ProxyConfig {
 pub struct ProxyHost {
     pub host: String,
     pub origins: Vec<String>,
+    /// This host's origins' `breaker_statuses`, instead of `proxy.breaker_statuses`.
+    pub breaker_statuses: Option<Vec<u16>>,
 }
 
 impl Default for ProxyConfig {
@@ -447,7 +456,10 @@ impl Default for ProxyConfig {
             total_timeout_ms: 30_000,
             retries: 1,
             breaker_failures: 5,
+            breaker_ratio: 0.5,
+            breaker_window_secs: 10,
             breaker_open_secs: 10,
+            breaker_statuses: Vec::new(),
             heuristic_max_secs: 86_400,
             grace_secs: 3600,
             preload_concurrency: 8,

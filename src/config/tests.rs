@@ -31,6 +31,24 @@ fn validate_lists_every_problem_by_key_path() {
 }
 
 #[test]
+fn breaker_settings_are_checked() {
+    let text = "[proxy]\nbreaker_ratio = 1.5\nbreaker_window_secs = 0\nbreaker_statuses = [503, 42]\n\
+                [[proxy.hosts]]\nhost = \"a.test\"\norigins = [\"http://127.0.0.1:1\"]\n\
+                breaker_statuses = [700]\n";
+    let config = Config::from_toml_str(text, "t.toml", None).expect("parses");
+    let problems: Vec<String> = config.validate().iter().map(|p| p.to_string()).collect();
+    let all = problems.join("\n");
+    for expected in [
+        "proxy.breaker_ratio",
+        "proxy.breaker_window_secs",
+        "proxy.breaker_statuses: 42 is not an HTTP status",
+        "proxy.hosts[0].breaker_statuses: 700 is not an HTTP status",
+    ] {
+        assert!(all.contains(expected), "{expected:?} missing from:\n{all}");
+    }
+}
+
+#[test]
 fn cli_overrides_replace_file_values_and_paths_follow_the_file() {
     let text = "[dns]\nzones = \"z\"\n[geoip]\nfiles = [\"a.mmdb\"]\n";
     let mut config = Config::from_toml_str(text, "etc/x.toml", Some(Path::new("etc"))).unwrap();

@@ -76,8 +76,10 @@ impl Proxy {
         cluster: Arc<Cluster>,
         metrics: ProxyMetrics,
     ) -> Result<Arc<Proxy>, String> {
+        let mut upstream = Upstream::new(config)?;
+        upstream.breaker_opened = metrics.breaker_opened.clone();
         Ok(Arc::new(Proxy {
-            upstream: Upstream::new(config)?,
+            upstream,
             cache,
             cluster,
             metrics,
@@ -395,7 +397,13 @@ impl Proxy {
                 "edgenode; fwd=miss; detail=\"origin-error\"",
             );
         }
-        self.error(error.status(), &error.to_string())
+        let mut response = self.error(error.status(), &error.to_string());
+        if let Some(seconds) = error.retry_after() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 
     fn error(&self, status: StatusCode, message: &str) -> Response<Body> {

@@ -1,11 +1,23 @@
 //! The origin side: which origin serves a host, a pooled HTTP client (plain or TLS, see
 //! `tls::origin`) with connect, first-byte and total timeouts, bounded retries for idempotent
 //! requests, and a circuit breaker per origin.
+//!
+//! **What is a failure.** A response with any status is the origin's answer: passed on (or
+//! stored where RFC 9111 allows), never retried, never held against the origin, so that a URL
+//! answering 500 cannot take its whole origin off the air. Failures are what leaves no answer:
+//! connect and TLS errors, a connection closed before a complete head, timeouts; plus the
+//! statuses an operator opts in with `breaker_statuses`. Only a request that cannot have
+//! reached the origin (the connection was never made) is tried again.
+//!
+//! **The breaker** counts, per origin URL, failures and answers over a sliding window of
+//! `breaker_window_secs` (two buckets, the older weighted by how much of it is still inside);
+//! it opens when at least `breaker_failures` failures make at least `breaker_ratio` of the
+//! window's outcomes, for `breaker_open_secs`, then lets one probe through.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,6 +28,7 @@ use hyper::http::uri::{Authority, Scheme};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use prometheus_client::metrics::counter::Counter;
 use tokio::time::Instant;
 
 use crate::config::ProxyConfig;
@@ -27,8 +40,8 @@ use crate::tls::origin::OriginConnector;
 pub enum UpstreamError {
     #[error("no origin is configured for host {0:?}")]
     NoOrigin(String),
-    #[error("origin {0} is failing; its circuit is open")]
-    CircuitOpen(String),
+    #[error("origin {origin} is failing; its circuit is open")]
+    CircuitOpen { origin: String, retry_after: u64 },
     #[error("origin {0} timed out")]
     Timeout(String),
     #[error("origin {origin}: {message}")]
@@ -45,7 +58,17 @@ impl UpstreamError {
     pub fn status(&self) -> StatusCode {
         match self {
             UpstreamError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            // Unavailable for a while, not broken: the client may come back (Retry-After).
+            UpstreamError::CircuitOpen { .. } => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// Seconds after which the request is worth trying again, for `Retry-After`.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            UpstreamError::CircuitOpen { retry_after, .. } => Some(*retry_after),
+            _ => None,
         }
     }
 }
@@ -96,13 +119,48 @@ impl Opened {
     }
 }
 
-/// One origin URL's health.
+/// One origin URL and its health.
 struct Origin {
     scheme: Scheme,
     authority: Authority,
-    consecutive_failures: AtomicU32,
+    /// Statuses held against this origin like failures (`breaker_statuses`; none by default).
+    failure_statuses: Arc<[u16]>,
+    /// Outcomes in the breaker's window; a std Mutex: held for a few additions, never across
+    /// an await, and only on the way to the origin (never for a cache hit).
+    window: Mutex<Window>,
     /// Milliseconds since the breaker's epoch until which requests are refused (0: closed).
     open_until_ms: AtomicU64,
+}
+
+/// Failures and answers of the current and the previous window bucket.
+#[derive(Default)]
+struct Window {
+    /// When the current bucket began (ms since the breaker's epoch).
+    start_ms: u64,
+    current: [f64; 2],
+    previous: [f64; 2],
+}
+
+impl Window {
+    /// Adds one outcome at `now` and returns the window's weighted (failures, total).
+    fn record(&mut self, now: u64, length: u64, failed: bool) -> (f64, f64) {
+        let length = length.max(1);
+        if now >= self.start_ms + length {
+            // A bucket over; two or more: nothing of them is left in the window.
+            self.previous = if now < self.start_ms + 2 * length {
+                self.current
+            } else {
+                [0.0; 2]
+            };
+            self.current = [0.0; 2];
+            self.start_ms = now - (now - self.start_ms) % length;
+        }
+        self.current[usize::from(failed)] += 1.0;
+        let inside = 1.0 - (now - self.start_ms) as f64 / length as f64;
+        let failures = self.current[1] + self.previous[1] * inside;
+        let answers = self.current[0] + self.previous[0] * inside;
+        (failures, failures + answers)
+    }
 }
 
 pub struct Upstream {
@@ -116,8 +174,12 @@ pub struct Upstream {
     retries: u32,
     max_body: usize,
     breaker_failures: u32,
+    breaker_ratio: f64,
+    breaker_window: Duration,
     breaker_open: Duration,
     epoch: Instant,
+    /// Circuits opened (`edgenode_proxy_breaker_opened_total`); unregistered under `check`.
+    pub breaker_opened: Counter,
 }
 
 /// Pause before a retry; doubles for each further one.
@@ -132,17 +194,22 @@ impl Upstream {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
-        let parse_all = |urls: &[String], key: &str| -> Result<Vec<Arc<Origin>>, String> {
+        let parse_all = |urls: &[String], key: &str, statuses: &Arc<[u16]>| {
             urls.iter()
-                .map(|u| parse_origin(u).map_err(|e| format!("{key}: {u:?}: {e}")))
-                .collect()
+                .map(|u| {
+                    parse_origin(u, Arc::clone(statuses)).map_err(|e| format!("{key}: {u:?}: {e}"))
+                })
+                .collect::<Result<Vec<_>, String>>()
         };
+        let statuses: Arc<[u16]> = Arc::from(config.breaker_statuses.as_slice());
         let mut hosts = HashMap::new();
         for (i, entry) in config.hosts.iter().enumerate() {
-            let origins = parse_all(&entry.origins, &format!("proxy.hosts[{i}].origins"))?;
+            let own = entry.breaker_statuses.as_deref().map(Arc::from);
+            let key = format!("proxy.hosts[{i}].origins");
+            let origins = parse_all(&entry.origins, &key, own.as_ref().unwrap_or(&statuses))?;
             hosts.insert(entry.host.to_ascii_lowercase(), origins);
         }
-        let default = parse_all(config.origin.as_slice(), "proxy.origin")?;
+        let default = parse_all(config.origin.as_slice(), "proxy.origin", &statuses)?;
         Ok(Upstream {
             client,
             hosts,
@@ -152,15 +219,19 @@ impl Upstream {
             retries: config.retries,
             max_body: config.max_object_size.0 as usize,
             breaker_failures: config.breaker_failures,
+            breaker_ratio: config.breaker_ratio,
+            breaker_window: Duration::from_secs(config.breaker_window_secs),
             breaker_open: Duration::from_secs(config.breaker_open_secs),
             epoch: Instant::now(),
+            breaker_opened: Counter::default(),
         })
     }
 
     /// Sends `method path` with `headers` to the host's origins (in order, skipping open
-    /// circuits, retrying idempotent requests with backoff) and returns the first response
-    /// head, its body still to be read by the deadline. A 5xx is retried while attempts are
-    /// left and then returned as it is: an answer for the client, a failure for the breaker.
+    /// circuits) and returns the first response head, whatever its status, its body still to
+    /// be read by the deadline. An idempotent request that could not be sent at all (no
+    /// connection) is tried again, on the next origin or after a backoff; one that may have
+    /// reached an origin is not.
     pub async fn open(
         &self,
         host: &str,
@@ -186,8 +257,11 @@ impl Upstream {
                 backoff *= 2;
             }
             for origin in origins {
-                if !self.closed(origin) {
-                    last = Some(UpstreamError::CircuitOpen(origin.authority.to_string()));
+                if let Some(retry_after) = self.refused(origin) {
+                    last = Some(UpstreamError::CircuitOpen {
+                        origin: origin.authority.to_string(),
+                        retry_after,
+                    });
                     continue;
                 }
                 let started = Instant::now();
@@ -195,27 +269,18 @@ impl Upstream {
                     .send_head(origin, method, path_and_query, headers, body.clone())
                     .await
                 {
-                    Ok(response) if response.status().is_server_error() => {
-                        self.failed(origin);
-                        if !(idempotent && attempt + 1 < attempts) {
-                            return Ok(self.opened(origin, response, started));
-                        }
-                        last = Some(UpstreamError::Failed {
-                            origin: origin.authority.to_string(),
-                            message: format!("answered {}", response.status()),
-                        });
-                    }
                     Ok(response) => {
-                        self.succeeded(origin);
+                        let status = response.status().as_u16();
+                        self.outcome(origin, origin.failure_statuses.contains(&status));
                         return Ok(self.opened(origin, response, started));
                     }
-                    Err(error) => {
-                        self.failed(origin);
+                    Err(Unanswered { error, unsent }) => {
+                        self.outcome(origin, true);
+                        if !(unsent && idempotent) {
+                            return Err(error);
+                        }
                         last = Some(error);
                     }
-                }
-                if !idempotent {
-                    break;
                 }
             }
         }
@@ -292,11 +357,14 @@ impl Upstream {
         path_and_query: &str,
         headers: &HeaderMap,
         body: Bytes,
-    ) -> Result<Response<Incoming>, UpstreamError> {
+    ) -> Result<Response<Incoming>, Unanswered> {
         let name = || origin.authority.to_string();
-        let failed = |message: String| UpstreamError::Failed {
-            origin: name(),
-            message,
+        let failed = |message: String| Unanswered {
+            error: UpstreamError::Failed {
+                origin: name(),
+                message,
+            },
+            unsent: false,
         };
         let uri = Uri::builder()
             .scheme(origin.scheme.clone())
@@ -312,45 +380,76 @@ impl Upstream {
             .body(Full::new(body))
             .map_err(|e| failed(e.to_string()))?;
         match tokio::time::timeout(self.first_byte_timeout, self.client.request(request)).await {
-            Err(_) => Err(UpstreamError::Timeout(name())),
-            Ok(Err(e)) => Err(failed(e.to_string())),
+            Err(_) => Err(Unanswered {
+                error: UpstreamError::Timeout(name()),
+                unsent: false,
+            }),
+            Ok(Err(e)) => Err(Unanswered {
+                // No connection was made (refused, unreachable, TLS handshake): nothing was
+                // sent. hyper's pool itself resends a request whose pooled connection was
+                // closed before it was written (the keep-alive race).
+                unsent: e.is_connect(),
+                ..failed(format!("{e}: {}", error_chain(&e)))
+            }),
             Ok(Ok(response)) => Ok(response),
         }
     }
 
-    /// Closed; or half-open once the open period is over, when the first request to ask is
-    /// let through as the probe and the circuit stays open to the others until the probe's
-    /// outcome closes it (`succeeded`) or opens it again (`failed`), or the probe's own time
-    /// (the first-byte timeout) runs out and another request may probe.
-    fn closed(&self, origin: &Origin) -> bool {
+    /// None when the origin may be asked: closed, or half-open once the open period is over,
+    /// when the first request to ask is let through as the probe and the circuit stays open to
+    /// the others until the probe's outcome closes or reopens it, or the probe's own time (the
+    /// first-byte timeout) runs out and another request may probe. Else the seconds to wait.
+    fn refused(&self, origin: &Origin) -> Option<u64> {
         let until = origin.open_until_ms.load(Ordering::Relaxed);
         if until == 0 {
-            return true;
+            return None;
         }
         let now = self.now_ms();
         if until > now {
-            return false;
+            return Some((until - now).div_ceil(1000).max(1));
         }
         let probe_until = now + self.first_byte_timeout.as_millis() as u64 + 1;
-        origin
-            .open_until_ms
-            .compare_exchange(until, probe_until, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    }
-
-    fn succeeded(&self, origin: &Origin) {
-        origin.consecutive_failures.store(0, Ordering::Relaxed);
-        if origin.open_until_ms.swap(0, Ordering::Relaxed) != 0 {
-            tracing::info!(origin = %origin.authority, "circuit closed: the probe succeeded");
+        match origin.open_until_ms.compare_exchange(
+            until,
+            probe_until,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => None,
+            Err(_) => Some(1),
         }
     }
 
-    fn failed(&self, origin: &Origin) {
-        let failures = origin.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
-        if failures >= self.breaker_failures {
-            let until = self.now_ms() + self.breaker_open.as_millis() as u64;
+    /// Counts an answer or a failure, and opens or closes the circuit.
+    fn outcome(&self, origin: &Origin, failed: bool) {
+        let now = self.now_ms();
+        if !failed {
+            origin
+                .window
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .record(now, self.breaker_window.as_millis() as u64, false);
+            if origin.open_until_ms.swap(0, Ordering::Relaxed) != 0 {
+                tracing::info!(origin = %origin.authority, "circuit closed: the probe succeeded");
+            }
+            return;
+        }
+        let (failures, total) = origin
+            .window
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(now, self.breaker_window.as_millis() as u64, true);
+        let probing = origin.open_until_ms.load(Ordering::Relaxed) != 0;
+        let tripped = failures >= f64::from(self.breaker_failures.max(1))
+            && failures >= self.breaker_ratio * total;
+        if probing || tripped {
+            let until = now + self.breaker_open.as_millis() as u64;
             if origin.open_until_ms.swap(until, Ordering::Relaxed) == 0 {
-                tracing::warn!(origin = %origin.authority, failures, "circuit opened for {:?}", self.breaker_open);
+                self.breaker_opened.inc();
+                tracing::warn!(
+                    origin = %origin.authority, failures, outcomes = total,
+                    "circuit opened for {:?}", self.breaker_open
+                );
             }
         }
     }
@@ -360,7 +459,24 @@ impl Upstream {
     }
 }
 
-fn parse_origin(url: &str) -> Result<Arc<Origin>, String> {
+/// Why a request got no response head, and whether it is certain nothing was sent.
+struct Unanswered {
+    error: UpstreamError,
+    unsent: bool,
+}
+
+/// The causes under an error, for the log line ("connection refused" under "client error").
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut causes = Vec::new();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        causes.push(cause.to_string());
+        source = cause.source();
+    }
+    causes.join(": ")
+}
+
+fn parse_origin(url: &str, failure_statuses: Arc<[u16]>) -> Result<Arc<Origin>, String> {
     let uri: Uri = url
         .parse()
         .map_err(|e: hyper::http::uri::InvalidUri| e.to_string())?;
@@ -375,7 +491,8 @@ fn parse_origin(url: &str) -> Result<Arc<Origin>, String> {
     Ok(Arc::new(Origin {
         scheme,
         authority,
-        consecutive_failures: AtomicU32::new(0),
+        failure_statuses,
+        window: Mutex::new(Window::default()),
         open_until_ms: AtomicU64::new(0),
     }))
 }

@@ -355,20 +355,101 @@ async fn failing_origins_open_their_circuit() {
         assert_eq!(status, 502);
         assert!(!body.contains("circuit"), "{body}");
     }
-    let (status, _, body) = get(&node, "/x", &[]).await;
-    assert_eq!(status, 502);
+    let (status, headers, body) = get(&node, "/x", &[]).await;
+    assert_eq!(status, 503, "unavailable for a while");
     assert!(body.contains("circuit is open"), "{body}");
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+}
+
+/// A 5xx is the origin's answer for that URL: passed on once (no retry), and no reason to
+/// cut the origin off for every other URL (anyone could otherwise take an origin off the air
+/// by asking for a URL that answers 500).
+#[tokio::test]
+async fn a_url_that_answers_500_is_an_answer_not_an_outage() {
+    let origin = Origin::start().await;
+    let node = start(&origin);
+    for _ in 0..20 {
+        let (status, _, body) = get(&node, "/broken", &[]).await;
+        assert_eq!((status, body.as_str()), (500, "broken"));
+    }
+    assert_eq!(
+        origin.count("/broken"),
+        20,
+        "one origin request per client request"
+    );
+    let (status, _, body) = get(&node, "/cached", &[]).await;
+    assert_eq!((status, body.as_str()), (200, "hello from /cached"));
+}
+
+/// An origin that refuses connections opens its circuit (failures over half of the
+/// window's outcomes); while it is open, stored content is served stale and the rest gets
+/// 503 with Retry-After.
+#[tokio::test]
+async fn a_refusing_origin_opens_its_circuit_and_stale_content_is_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // One response per connection, then close: once this task is gone, nothing listens.
+    let server = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buffer).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buffer[..n]),
+                }
+            }
+            let response = "HTTP/1.1 200 OK\r\ncache-control: max-age=1, stale-if-error=60\r\n\
+                            content-length: 5\r\nconnection: close\r\n\r\nhello";
+            let _ = stream.write_all(response.as_bytes()).await;
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[dns]\nzones = \"{}\"\n[proxy]\norigin = \"http://{addr}\"\nretries = 0\n\
+         breaker_failures = 2\nbreaker_open_secs = 60\n",
+        crate::support::repo_root().join("zones").display()
+    );
+    let config = crate::support::write_file(dir.path(), "edgenode.toml", &text);
+    let node = Node::with_config(&config);
+    for path in ["/a", "/b"] {
+        let (status, headers, body) = get(&node, path, &[]).await;
+        assert_eq!((status, body.as_str()), (200, "hello"));
+        assert!(cache_status(&headers).contains("stored"), "{headers:?}");
+    }
+    server.abort();
+    let _ = server.await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for path in ["/c", "/d"] {
+        let (status, _, body) = get(&node, path, &[]).await;
+        assert_eq!(status, 502, "{body}");
+        assert!(!body.contains("circuit"), "{body}");
+    }
+    let (status, headers, body) = get(&node, "/e", &[]).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("circuit is open"), "{body}");
+    assert!(headers.contains_key("retry-after"), "{headers:?}");
+    let (status, headers, body) = get(&node, "/a", &[]).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "hello"),
+        "stale while the circuit is open"
+    );
+    assert!(cache_status(&headers).contains("hit"), "{headers:?}");
 }
 
 /// After the open period one request probes the origin while the circuit stays open to the
-/// rest; the probe's success closes it, its failure opens it again.
+/// rest; the probe's success closes it, its failure opens it again. (The origin's 500s count
+/// as failures here because `breaker_statuses` opts them in.)
 #[tokio::test]
 async fn a_half_open_circuit_lets_one_probe_through() {
     let origin = Origin::start().await;
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "[dns]\nzones = \"{}\"\n[proxy]\norigin = \"{}\"\nretries = 0\n\
-         breaker_failures = 2\nbreaker_open_secs = 1\n",
+         breaker_failures = 2\nbreaker_open_secs = 1\nbreaker_statuses = [500]\n",
         crate::support::repo_root().join("zones").display(),
         origin.url()
     );

@@ -100,7 +100,7 @@ async fn an_untrusted_origin_certificate_is_a_prompt_502() {
         started.elapsed()
     );
     let (status, _, body) = get(&node, "/cached", &[]).await;
-    assert_eq!(status, 502);
+    assert_eq!(status, 503);
     assert!(body.contains("circuit is open"), "{body}");
     assert_eq!(
         (origin.connections(), origin.count("/cached")),

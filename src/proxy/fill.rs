@@ -290,7 +290,10 @@ impl Proxy {
             Err(error) => return fail(flight, ticket, error),
         };
         let status = opened.response.status();
-        if matches!(status.as_u16(), 500 | 502 | 503 | 504) {
+        // A 5xx is an error when a stored response might be served instead (stale-if-error,
+        // RFC 5861 4); with nothing stored it is the origin's answer, stored like any other
+        // where its own freshness allows.
+        if previous.is_some() && matches!(status.as_u16(), 500 | 502 | 503 | 504) {
             let error = match opened.read_whole(self.upstream.max_body()).await {
                 Ok(fetched) => UpstreamError::ServerError(Box::new(fetched)),
                 Err(error) => error,

@@ -151,11 +151,14 @@ pub fn storable(
     if !is_cacheable_method(req_method) {
         return Err(NotStorable::Method);
     }
-    if !status_understood(status) {
-        return Err(NotStorable::Status);
-    }
     let req_cc = CacheControl::parse(req_headers);
     let cc = CacheControl::parse(resp_headers);
+    // RFC 9111 3: any final status may be stored; understanding it is required only of 206 and
+    // 304 (never stored on their own here) and under must-understand.
+    let final_status = status.as_u16() >= 200 && !matches!(status.as_u16(), 206 | 304);
+    if !final_status || (cc.must_understand && !status_understood(status)) {
+        return Err(NotStorable::Status);
+    }
     // must-understand (5.2.2.3) lets a cache that understands the status code ignore the
     // response's no-store; the request's no-store still holds (5.2.1.5).
     if req_cc.no_store || (cc.no_store && !cc.must_understand) {

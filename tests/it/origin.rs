@@ -238,6 +238,13 @@ async fn respond(req: Request<hyper::body::Incoming>, state: &State) -> Response
         "/strict" => ("max-age=1, must-revalidate", vec![]),
         "/private" => ("private, max-age=60", vec![]),
         "/nostore" => ("no-store", vec![]),
+        "/fresh-error" => {
+            return Response::builder()
+                .status(503)
+                .header("cache-control", "max-age=60")
+                .body(Full::new(Bytes::from("down for maintenance")))
+                .unwrap();
+        }
         "/broken" => {
             return Response::builder()
                 .status(500)

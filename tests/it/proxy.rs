@@ -382,6 +382,21 @@ async fn a_url_that_answers_500_is_an_answer_not_an_outage() {
     assert_eq!((status, body.as_str()), (200, "hello from /cached"));
 }
 
+/// A 5xx with its own freshness is stored like any response (RFC 9111 3): the origin said how
+/// long the answer holds.
+#[tokio::test]
+async fn an_explicitly_fresh_error_is_stored() {
+    let origin = Origin::start().await;
+    let node = start(&origin);
+    let (status, headers, body) = get(&node, "/fresh-error", &[]).await;
+    assert_eq!((status, body.as_str()), (503, "down for maintenance"));
+    assert!(cache_status(&headers).contains("stored"), "{headers:?}");
+    let (status, headers, _) = get(&node, "/fresh-error", &[]).await;
+    assert_eq!(status, 503);
+    assert_eq!(cache_status(&headers), "edgenode; hit");
+    assert_eq!(origin.count("/fresh-error"), 1);
+}
+
 /// An origin that refuses connections opens its circuit (failures over half of the
 /// window's outcomes); while it is open, stored content is served stale and the rest gets
 /// 503 with Retry-After.

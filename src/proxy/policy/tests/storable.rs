@@ -71,14 +71,32 @@ fn validator_alone_needs_a_heuristically_cacheable_status_or_public() {
 
 #[test]
 fn statuses() {
+    // RFC 9111 3: any final status with explicit freshness, understood or not; 206 and 304
+    // never on their own (this cache stores whole bodies, and a 304 only updates).
     let resp = headers(&[("cache-control", "max-age=60")]);
-    for code in [100, 101, 201, 202, 206, 304, 401, 407, 409, 418, 599] {
+    for code in [100, 101, 206, 304] {
         let status = StatusCode::from_u16(code).expect("valid code");
         let result = storable(&Method::GET, &headers(&[]), status, &resp);
         assert_eq!(result, Err(NotStorable::Status), "{code}");
     }
+    // Under must-understand, only the statuses this cache understands (5.2.2.3).
+    let must = headers(&[("cache-control", "max-age=60, must-understand, no-store")]);
+    for code in [201, 299, 418, 599] {
+        let status = StatusCode::from_u16(code).expect("valid code");
+        let result = storable(&Method::GET, &headers(&[]), status, &must);
+        assert_eq!(
+            result,
+            Err(NotStorable::Status),
+            "{code} with must-understand"
+        );
+    }
+    assert_eq!(
+        storable(&Method::GET, &headers(&[]), StatusCode::OK, &must),
+        Ok(())
+    );
     for code in [
-        200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 410, 451, 501, 504,
+        200, 201, 203, 204, 299, 300, 301, 302, 303, 307, 308, 401, 404, 410, 418, 451, 499, 500,
+        501, 502, 503, 504, 599,
     ] {
         let status = StatusCode::from_u16(code).expect("valid code");
         assert_eq!(

@@ -357,7 +357,8 @@ impl Proxy {
         self.finish(status, headers, body, age, cache_status)
     }
 
-    /// Age, Via and Cache-Status added to `headers`.
+    /// Age, Via and Cache-Status added to `headers`; `CDN-Cache-Control` taken out (it was
+    /// for this cache, RFC 9213).
     fn finish(
         &self,
         status: StatusCode,
@@ -366,6 +367,7 @@ impl Proxy {
         age: Option<Duration>,
         cache_status: impl Into<Bytes>,
     ) -> Response<Body> {
+        headers.remove(policy::CDN_CACHE_CONTROL);
         if let Some(age) = age {
             headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
         }

@@ -31,7 +31,7 @@ mod tests;
 use hyper::http::header::{AUTHORIZATION, SET_COOKIE};
 use hyper::http::{HeaderMap, Method, StatusCode};
 
-pub use cache_control::CacheControl;
+pub use cache_control::{CDN_CACHE_CONTROL, CacheControl};
 pub use conditional::{not_modified, validated_by, validation_headers};
 pub use freshness::{
     Reuse, StoredMeta, current_age, freshness_lifetime, initial_age, reuse, serve_stale_on_error,
@@ -152,7 +152,7 @@ pub fn storable(
         return Err(NotStorable::Method);
     }
     let req_cc = CacheControl::parse(req_headers);
-    let cc = CacheControl::parse(resp_headers);
+    let (cc, targeted) = CacheControl::for_response(resp_headers);
     // RFC 9111 3: any final status may be stored; understanding it is required only of 206 and
     // 304 (never stored on their own here) and under must-understand.
     let final_status = status.as_u16() >= 200 && !matches!(status.as_u16(), 206 | 304);
@@ -182,7 +182,7 @@ pub fn storable(
     if vary::vary_is_star(resp_headers) {
         return Err(NotStorable::VaryStar);
     }
-    let explicit = freshness::has_explicit_freshness(&cc, resp_headers);
+    let explicit = freshness::has_explicit_freshness(&cc, targeted, resp_headers);
     // 3: one of these must grant permission to store.
     let permitted = explicit || cc.public || is_heuristically_cacheable(status);
     // Product rule: something must make the response reusable, freshness or a validator.

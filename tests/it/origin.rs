@@ -238,6 +238,14 @@ async fn respond(req: Request<hyper::body::Incoming>, state: &State) -> Response
         "/strict" => ("max-age=1, must-revalidate", vec![]),
         "/private" => ("private, max-age=60", vec![]),
         "/nostore" => ("no-store", vec![]),
+        "/cdn" => {
+            // Browsers must not store it; this CDN may, for a minute (RFC 9213).
+            return Response::builder()
+                .header("cache-control", "no-store")
+                .header("cdn-cache-control", "max-age=60")
+                .body(Full::new(Bytes::from("for the cdn")))
+                .unwrap();
+        }
         "/fresh-error" => {
             return Response::builder()
                 .status(503)

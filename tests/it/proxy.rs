@@ -382,6 +382,22 @@ async fn a_url_that_answers_500_is_an_answer_not_an_outage() {
     assert_eq!((status, body.as_str()), (200, "hello from /cached"));
 }
 
+/// `CDN-Cache-Control` speaks to this cache alone: it is followed over `Cache-Control` and not
+/// passed on to the client, who sees the origin's `Cache-Control` as it was.
+#[tokio::test]
+async fn cdn_cache_control_is_followed_and_not_passed_on() {
+    let origin = Origin::start().await;
+    let node = start(&origin);
+    for expected in ["stored", "hit"] {
+        let (status, headers, body) = get(&node, "/cdn", &[]).await;
+        assert_eq!((status, body.as_str()), (200, "for the cdn"));
+        assert!(cache_status(&headers).contains(expected), "{headers:?}");
+        assert!(!headers.contains_key("cdn-cache-control"), "{headers:?}");
+        assert_eq!(headers["cache-control"], "no-store");
+    }
+    assert_eq!(origin.count("/cdn"), 1);
+}
+
 /// A 5xx with its own freshness is stored like any response (RFC 9111 3): the origin said how
 /// long the answer holds.
 #[tokio::test]

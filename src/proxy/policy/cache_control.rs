@@ -51,7 +51,32 @@ pub struct CacheControl {
     pub must_understand: bool,
 }
 
+/// RFC 9213's targeted field for CDNs: when present and valid it replaces `Cache-Control`
+/// (and `Expires`) for this cache, and it is not passed on to clients.
+pub const CDN_CACHE_CONTROL: &str = "cdn-cache-control";
+
 impl CacheControl {
+    /// The directives this cache follows for a response: `CDN-Cache-Control` when the response
+    /// has a valid one (RFC 9213: a Structured Fields dictionary; an invalid field is ignored
+    /// whole), else `Cache-Control`. The flag says which: a targeted field also overrides
+    /// `Expires`.
+    pub fn for_response(headers: &HeaderMap) -> (CacheControl, bool) {
+        let mut lines = headers.get_all(CDN_CACHE_CONTROL).iter().peekable();
+        if lines.peek().is_some() {
+            let mut joined = Vec::new();
+            for (i, line) in lines.enumerate() {
+                if i > 0 {
+                    joined.push(b',');
+                }
+                joined.extend_from_slice(line.as_bytes());
+            }
+            if let Some(cc) = parse_targeted(&joined) {
+                return (cc, true);
+            }
+        }
+        (CacheControl::parse(headers), false)
+    }
+
     /// Parse every `Cache-Control` field line of `headers`.
     pub fn parse(headers: &HeaderMap) -> CacheControl {
         let mut cc = CacheControl::default();
@@ -114,6 +139,98 @@ impl CacheControl {
             }
             _ => {}
         }
+    }
+}
+
+/// A targeted field's directives, or None when it is not a valid Structured Fields dictionary
+/// (RFC 8941 3.2) or a directive that takes seconds has a value of another type (RFC 9213 2.1).
+fn parse_targeted(field: &[u8]) -> Option<CacheControl> {
+    let mut cc = CacheControl::default();
+    let text = std::str::from_utf8(field).ok()?;
+    for member in split_members(text)? {
+        let member = member.trim_matches([' ', '\t']);
+        // Parameters (`;key=value`) are allowed and ignored.
+        let (item, _parameters) = member.split_once(';').unwrap_or((member, ""));
+        let (key, value) = match item.split_once('=') {
+            Some((key, value)) => (key, Some(value)),
+            None => (item, None),
+        };
+        let key_ok = key
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'*')
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.*".contains(&b));
+        if !key_ok {
+            return None;
+        }
+        let seconds = matches!(
+            key,
+            "max-age" | "s-maxage" | "stale-while-revalidate" | "stale-if-error"
+        );
+        match value {
+            None => cc.apply(key.as_bytes(), None),
+            Some(value) if is_sf_integer(value) => cc.apply(key.as_bytes(), Some(value.as_bytes())),
+            Some(_) if seconds => return None,
+            Some(value) if is_sf_bare_item(value) => {
+                let unquoted = unquote(value.as_bytes());
+                cc.apply(key.as_bytes(), Some(&unquoted));
+            }
+            Some(_) => return None,
+        }
+    }
+    Some(cc)
+}
+
+/// Dictionary members split at commas outside strings; None for an unterminated string.
+fn split_members(text: &str) -> Option<Vec<&str>> {
+    let mut members = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                members.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if quoted {
+        return None;
+    }
+    members.push(&text[start..]);
+    Some(members)
+}
+
+/// RFC 8941 3.3.1: an optional minus and 1 to 15 digits.
+fn is_sf_integer(value: &str) -> bool {
+    let digits = value.strip_prefix('-').unwrap_or(value);
+    (1..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// An sf-string, sf-token, sf-boolean, sf-decimal or byte sequence (RFC 8941 3.3).
+fn is_sf_bare_item(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    match bytes.first() {
+        Some(b'"') => bytes.len() >= 2 && bytes.last() == Some(&b'"'),
+        Some(b'?') => value == "?0" || value == "?1",
+        Some(b':') => bytes.len() >= 2 && bytes.last() == Some(&b':'),
+        Some(b) if b.is_ascii_alphabetic() || *b == b'*' => {
+            bytes.iter().all(|&b| is_tchar(b) || b == b':' || b == b'/')
+        }
+        Some(_) => {
+            let digits = value.strip_prefix('-').unwrap_or(value);
+            digits.split_once('.').is_some_and(|(int, frac)| {
+                (1..=12).contains(&int.len())
+                    && (1..=3).contains(&frac.len())
+                    && int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+            })
+        }
+        None => false,
     }
 }
 

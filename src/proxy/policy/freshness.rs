@@ -31,12 +31,21 @@ pub fn freshness_lifetime(
     response_time: SystemTime,
     heuristic_cap: Duration,
 ) -> Option<Duration> {
-    let cc = CacheControl::parse(resp_headers);
-    lifetime(&cc, resp_headers, status, response_time, heuristic_cap)
+    let (cc, targeted) = CacheControl::for_response(resp_headers);
+    lifetime(
+        &cc,
+        targeted,
+        resp_headers,
+        status,
+        response_time,
+        heuristic_cap,
+    )
 }
 
+/// `targeted`: the directives came from `CDN-Cache-Control`, which overrides `Expires` too.
 pub(super) fn lifetime(
     cc: &CacheControl,
+    targeted: bool,
     headers: &HeaderMap,
     status: StatusCode,
     response_time: SystemTime,
@@ -46,7 +55,7 @@ pub(super) fn lifetime(
         return Some(Duration::from_secs(secs));
     }
     let date = header_date(headers, &DATE).unwrap_or(response_time);
-    let mut expires = headers.get_all(EXPIRES).iter();
+    let mut expires = headers.get_all(EXPIRES).iter().filter(|_| !targeted);
     if let Some(first) = expires.next() {
         // Conflicting duplicates read as stale (4.2.1), so does an invalid date such as "0" (5.3).
         if expires.any(|other| other != first) {
@@ -67,8 +76,12 @@ pub(super) fn lifetime(
 
 /// `max-age`, `s-maxage` or `Expires` is present (valid or not: an invalid one means stale, which
 /// is still explicit).
-pub(super) fn has_explicit_freshness(cc: &CacheControl, headers: &HeaderMap) -> bool {
-    cc.max_age.is_some() || cc.s_maxage.is_some() || headers.contains_key(EXPIRES)
+pub(super) fn has_explicit_freshness(
+    cc: &CacheControl,
+    targeted: bool,
+    headers: &HeaderMap,
+) -> bool {
+    cc.max_age.is_some() || cc.s_maxage.is_some() || (!targeted && headers.contains_key(EXPIRES))
 }
 
 /// Current age of a stored response (RFC 9111 4.2.3).
@@ -142,9 +155,10 @@ impl StoredMeta {
         age: Duration,
         heuristic_cap: Duration,
     ) -> StoredMeta {
-        let cache_control = CacheControl::parse(resp_headers);
+        let (cache_control, targeted) = CacheControl::for_response(resp_headers);
         let lifetime = lifetime(
             &cache_control,
+            targeted,
             resp_headers,
             status,
             response_time,

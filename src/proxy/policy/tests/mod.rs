@@ -13,6 +13,7 @@ mod range;
 mod reuse;
 mod robustness;
 mod storable;
+mod targeted;
 mod vary;
 
 /// A header map from (name, value) lines, repeated names appended in order.

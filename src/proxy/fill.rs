@@ -508,20 +508,21 @@ impl Proxy {
         let (fresh_for, stale_for) = match storable {
             Err(_) => (Duration::ZERO, Duration::ZERO),
             Ok(()) => {
+                // Kept past freshness for the longest window it may be served in, and at least
+                // the grace: a response that must be revalidated (no-cache, must-revalidate)
+                // is kept too, so that it is revalidated with its validators rather than
+                // fetched again whole; `reuse` and the stale checks decide what is served.
                 let cc = &meta.cache_control;
-                let revalidate = cc.no_cache || cc.must_revalidate || cc.proxy_revalidate;
                 let windows = [cc.stale_if_error, cc.stale_while_revalidate];
                 let window = windows
                     .into_iter()
                     .flatten()
                     .max()
                     .map_or(Duration::ZERO, Duration::from_secs);
-                let stale = if revalidate {
-                    Duration::ZERO
-                } else {
-                    window.max(self.grace)
-                };
-                (meta.lifetime.saturating_sub(meta.age), stale)
+                (
+                    meta.lifetime.saturating_sub(meta.age),
+                    window.max(self.grace),
+                )
             }
         };
         let entry = EntryMeta {
@@ -534,11 +535,13 @@ impl Proxy {
     }
 
     /// The operator's grace (`proxy.grace_secs`) for a failing origin, unless the response
-    /// forbids serving it stale.
+    /// forbids serving it stale: `s-maxage` implies `proxy-revalidate` (RFC 9111 5.2.2.10), so
+    /// only its own stale-if-error may serve it stale.
     pub(super) fn within_grace(&self, meta: &StoredMeta) -> bool {
         let cc = &meta.cache_control;
-        !(cc.no_cache || cc.must_revalidate || cc.proxy_revalidate)
-            && meta.staleness() <= self.grace
+        let revalidate =
+            cc.no_cache || cc.must_revalidate || cc.proxy_revalidate || cc.s_maxage.is_some();
+        !revalidate && meta.staleness() <= self.grace
     }
 }
 

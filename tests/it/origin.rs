@@ -221,7 +221,7 @@ async fn respond(req: Request<hyper::body::Incoming>, state: &State) -> Response
         "/cached" | "/big" | "/numbered" => ("max-age=60", vec![]),
         "/short" => ("max-age=1, stale-if-error=60", vec![]),
         "/swr" => ("max-age=1, stale-while-revalidate=30", vec![]),
-        "/validated" => {
+        "/validated" | "/validated-strict" => {
             let matches = req
                 .headers()
                 .get("if-none-match")
@@ -233,7 +233,12 @@ async fn respond(req: Request<hyper::body::Incoming>, state: &State) -> Response
                     .body(Full::new(Bytes::new()))
                     .unwrap();
             }
-            ("max-age=1", vec![("etag", "\"v7\"".to_string())])
+            let cc = if path == "/validated" {
+                "max-age=1"
+            } else {
+                "max-age=1, must-revalidate"
+            };
+            (cc, vec![("etag", "\"v7\"".to_string())])
         }
         "/strict" => ("max-age=1, must-revalidate", vec![]),
         "/private" => ("private, max-age=60", vec![]),

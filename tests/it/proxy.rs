@@ -398,6 +398,57 @@ async fn cdn_cache_control_is_followed_and_not_passed_on() {
     assert_eq!(origin.count("/cdn"), 1);
 }
 
+/// A stale `must-revalidate` response is revalidated with its validator (a 304 refreshes it),
+/// not fetched again whole: it is kept past its freshness for that.
+#[tokio::test]
+async fn a_stale_must_revalidate_response_is_revalidated_conditionally() {
+    let origin = Origin::start().await;
+    let node = start(&origin);
+    get(&node, "/validated-strict", &[]).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, headers, body) = get(&node, "/validated-strict", &[]).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "hello from /validated-strict")
+    );
+    assert_eq!(
+        cache_status(&headers),
+        "edgenode; fwd=stale; fwd-status=304; stored"
+    );
+    assert_eq!(origin.count("/validated-strict"), 2);
+}
+
+/// `s-maxage` implies `proxy-revalidate` (RFC 9111 5.2.2.10): without its own stale-if-error
+/// a stale copy is not served when the origin fails, whatever the operator's grace.
+#[tokio::test]
+async fn s_maxage_keeps_a_stale_copy_from_being_served_on_error() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buffer = [0u8; 1024];
+            let _ = stream.read(&mut buffer).await;
+            let response = "HTTP/1.1 200 OK\r\ncache-control: s-maxage=1\r\n\
+                            content-length: 5\r\nconnection: close\r\n\r\nhello";
+            let _ = stream.write_all(response.as_bytes()).await;
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[dns]\nzones = \"{}\"\n[proxy]\norigin = \"http://{addr}\"\nretries = 0\n",
+        crate::support::repo_root().join("zones").display()
+    );
+    let config = crate::support::write_file(dir.path(), "edgenode.toml", &text);
+    let node = Node::with_config(&config);
+    assert_eq!(get(&node, "/s", &[]).await.0, 200);
+    server.abort();
+    let _ = server.await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, _, body) = get(&node, "/s", &[]).await;
+    assert_eq!(status, 502, "{body}");
+}
+
 /// A 5xx with its own freshness is stored like any response (RFC 9111 3): the origin said how
 /// long the answer holds.
 #[tokio::test]

@@ -30,29 +30,30 @@ pub fn parse_http_date(value: &[u8]) -> Option<SystemTime> {
 
 /// [`parse_http_date`] with an explicit "now" for the RFC 850 two-digit year: a year that would
 /// be more than 50 years in the future is the most recent past year with those digits (RFC 9110
-/// 5.6.7). Parsing is lenient where it costs nothing: day and month names are case-insensitive (`GMT` is
-/// not), short and long
-/// day names are both accepted, runs of spaces are one separator, the weekday is not checked
-/// against the date.
+/// 5.6.7). The layout is strict, one space between fields (so `18  Aug` or an RFC 850 date
+/// behind a short day name is no date, as Varnish and ATS read them: an invalid `Expires`
+/// means already expired); names are case-insensitive, `GMT` included, short and long day
+/// names are both accepted in IMF-fixdate, and the weekday is not checked against the date.
 pub fn parse_http_date_at(value: &[u8], now: SystemTime) -> Option<SystemTime> {
-    let text = std::str::from_utf8(value).ok()?;
+    let text = std::str::from_utf8(value).ok()?.trim_matches([' ', '\t']);
     // At most six fields (IMF-fixdate); no allocation, parsed on every cache hit.
     let mut fields = [""; 6];
     let mut count = 0;
-    for field in text.split_ascii_whitespace() {
+    for field in text.split(' ') {
         *fields.get_mut(count)? = field;
         count += 1;
     }
+    let gmt = |zone: &&str| zone.eq_ignore_ascii_case("GMT");
     let (year, month, day, time) = match &fields[..count] {
         // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
-        [day_name, day, month, year, time, "GMT"] if has_day_name(day_name, true) => (
+        [day_name, day, month, year, time, zone] if has_day_name(day_name, true) && gmt(zone) => (
             four_digit_year(year)?,
             month_number(month)?,
             number(day)?,
             *time,
         ),
-        // rfc850-date: "Sunday, 06-Nov-94 08:49:37 GMT"
-        [day_name, date, time, "GMT"] if has_day_name(day_name, true) => {
+        // rfc850-date: "Sunday, 06-Nov-94 08:49:37 GMT" (long day names only)
+        [day_name, date, time, zone] if has_long_day_name(day_name) && gmt(zone) => {
             let mut parts = date.split('-');
             let (day, month, year) = (parts.next()?, parts.next()?, parts.next()?);
             if parts.next().is_some() {
@@ -64,13 +65,17 @@ pub fn parse_http_date_at(value: &[u8], now: SystemTime) -> Option<SystemTime> {
             };
             (year, month_number(month)?, number(day)?, *time)
         }
-        // asctime-date: "Sun Nov  6 08:49:37 1994"
-        [day_name, month, day, time, year] if has_day_name(day_name, false) => (
-            four_digit_year(year)?,
-            month_number(month)?,
-            number(day)?,
-            *time,
-        ),
+        // asctime-date: "Sun Nov  6 08:49:37 1994" (a one-digit day is padded with a space)
+        [day_name, month, day, time, year] | [day_name, month, "", day, time, year]
+            if has_day_name(day_name, false) =>
+        {
+            (
+                four_digit_year(year)?,
+                month_number(month)?,
+                number(day)?,
+                *time,
+            )
+        }
         _ => return None,
     };
     let (hour, minute, second) = time_of_day(time)?;
@@ -130,6 +135,12 @@ fn has_day_name(field: &str, with_comma: bool) -> bool {
     };
     let name = name.to_ascii_lowercase();
     DAYS.contains(&name.as_str()) || DAYS_LONG.contains(&name.as_str())
+}
+
+fn has_long_day_name(field: &str) -> bool {
+    field
+        .strip_suffix(',')
+        .is_some_and(|name| DAYS_LONG.iter().any(|d| d.eq_ignore_ascii_case(name)))
 }
 
 fn month_number(field: &str) -> Option<u32> {

@@ -9,10 +9,11 @@ fn the_three_formats_of_rfc_9110() {
         EXAMPLE_DATE,
         "Sunday, 06-Nov-94 08:49:37 GMT",
         "Sun Nov  6 08:49:37 1994",
-        // Lenient: case, long day names in IMF, extra spaces.
+        // Lenient: case (GMT too), long day names in IMF, a one-digit day, blanks around.
         "sun, 06 nov 1994 08:49:37 GMT",
+        "Sun, 06 Nov 1994 08:49:37 gMT",
         "Sunday, 06 Nov 1994 08:49:37 GMT",
-        "  Sun,  06 Nov 1994 08:49:37 GMT ",
+        "  Sun, 06 Nov 1994 08:49:37 GMT ",
         "Sun, 6 Nov 1994 08:49:37 GMT",
     ] {
         assert_eq!(
@@ -34,6 +35,9 @@ fn invalid_dates() {
         "Sun, 06 Nov 1994 08:49:37 UTC",
         "Sun, 06 Nov 1994 08:49:37 GMT extra",
         "Sun 06 Nov 1994 08:49:37 GMT",
+        // One space between fields; RFC 850 dates after a long day name only.
+        "Sun,  06 Nov  1994 08:49:37 GMT",
+        "Sun, 06-Nov-1994 08:49:37 GMT",
         "Sun, 31 Nov 1994 08:49:37 GMT",
         "Sun, 29 Feb 1994 08:49:37 GMT",
         "Sun, 00 Nov 1994 08:49:37 GMT",

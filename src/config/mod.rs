@@ -362,11 +362,18 @@ impl Config {
         if p.breaker_window_secs == 0 {
             invalid("proxy.breaker_window_secs", "must be at least 1".into());
         }
-        let statuses = std::iter::once(("proxy.breaker_statuses".to_string(), &p.breaker_statuses))
-            .chain(p.hosts.iter().enumerate().filter_map(|(i, h)| {
-                let key = format!("proxy.hosts[{i}].breaker_statuses");
-                h.breaker_statuses.as_ref().map(|s| (key, s))
-            }));
+        let statuses = [
+            ("proxy.breaker_statuses".to_string(), &p.breaker_statuses),
+            (
+                "proxy.never_store_statuses".to_string(),
+                &p.never_store_statuses,
+            ),
+        ]
+        .into_iter()
+        .chain(p.hosts.iter().enumerate().filter_map(|(i, h)| {
+            let key = format!("proxy.hosts[{i}].breaker_statuses");
+            h.breaker_statuses.as_ref().map(|s| (key, s))
+        }));
         for (key, list) in statuses {
             if let Some(bad) = list.iter().find(|s| !(100..=599).contains(*s)) {
                 invalid(&key, format!("{bad} is not an HTTP status (100-599)"));

@@ -419,6 +419,9 @@ pub struct ProxyConfig {
     pub breaker_ratio: f64,
     pub breaker_window_secs: u64,
     pub breaker_open_secs: u64,
+    /// Response statuses never stored, whatever the response says (CPDoS: statuses only the
+    /// client's own request can cause).
+    pub never_store_statuses: Vec<u16>,
     /// Response statuses held against an origin like failures (none by default: any response
     /// is an answer). `[[proxy.hosts]]` may give its own list.
     pub breaker_statuses: Vec<u16>,
@@ -460,6 +463,7 @@ impl Default for ProxyConfig {
             breaker_window_secs: 10,
             breaker_open_secs: 10,
             breaker_statuses: Vec::new(),
+            never_store_statuses: vec![400, 413, 414, 431],
             heuristic_max_secs: 86_400,
             grace_secs: 3600,
             preload_concurrency: 8,

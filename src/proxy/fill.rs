@@ -324,7 +324,7 @@ impl Proxy {
 
         let (deadline, origin) = (opened.deadline, opened.origin);
         let (parts, mut body) = opened.response.into_parts();
-        let storable = policy::storable(&Method::GET, &ask.headers, parts.status, &parts.headers);
+        let storable = self.storable(&ask.headers, parts.status, &parts.headers);
         let mut headers = parts.headers;
         policy::strip_hop_by_hop(&mut headers);
         if storable.is_ok() {
@@ -480,6 +480,20 @@ impl Proxy {
         }
     }
 
+    /// RFC 9111's answer for a GET's response, and then the operator's statuses never stored.
+    fn storable(
+        &self,
+        req_headers: &HeaderMap,
+        status: StatusCode,
+        resp_headers: &HeaderMap,
+    ) -> Result<(), policy::NotStorable> {
+        policy::storable(&Method::GET, req_headers, status, resp_headers)?;
+        if self.never_store.contains(&status.as_u16()) {
+            return Err(policy::NotStorable::NeverStore);
+        }
+        Ok(())
+    }
+
     /// The origin's response as a cache entry; one RFC 9111 forbids storing lives for no time.
     pub(super) fn to_entry(
         &self,
@@ -488,8 +502,7 @@ impl Proxy {
         request_time: SystemTime,
         response_time: SystemTime,
     ) -> (Arc<Stored>, EntryMeta) {
-        let storable =
-            policy::storable(&Method::GET, req_headers, fetched.status, &fetched.headers);
+        let storable = self.storable(req_headers, fetched.status, &fetched.headers);
         let mut headers = fetched.headers;
         policy::strip_hop_by_hop(&mut headers);
         if storable.is_ok() {

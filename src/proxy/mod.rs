@@ -62,6 +62,8 @@ pub struct Proxy {
     heuristic_max: Duration,
     /// Stale-on-error window when the response does not give one.
     grace: Duration,
+    /// Statuses never stored (`proxy.never_store_statuses`).
+    never_store: Box<[u16]>,
     /// Largest request body passed to the origin; larger gets 413.
     max_request_body: usize,
     /// The body read timeout, and the metric of clients stopped by a limit.
@@ -85,6 +87,7 @@ impl Proxy {
             metrics,
             heuristic_max: Duration::from_secs(config.heuristic_max_secs),
             grace: Duration::from_secs(config.grace_secs),
+            never_store: config.never_store_statuses.clone().into_boxed_slice(),
             max_request_body: usize::try_from(config.max_request_body.0).unwrap_or(usize::MAX),
             limits,
         }))

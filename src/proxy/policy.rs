@@ -73,6 +73,11 @@ pub enum NotStorable {
     /// RFC 9111 3 gives no permission to store it.
     #[error("no freshness information and no validator")]
     NoFreshness,
+    /// A status the operator keeps out of the cache (`proxy.never_store_statuses`): by default
+    /// those only the client's own request can cause (400, 413, 414, 431), so that one odd
+    /// request cannot make the error everyone's answer (cache-poisoned denial of service).
+    #[error("status kept out of the cache by configuration")]
+    NeverStore,
 }
 
 impl NotStorable {
@@ -86,6 +91,7 @@ impl NotStorable {
             NotStorable::SetCookie => "set-cookie",
             NotStorable::VaryStar => "vary-star",
             NotStorable::NoFreshness => "no-freshness",
+            NotStorable::NeverStore => "never-store-status",
         }
     }
 }

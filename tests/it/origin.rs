@@ -251,6 +251,14 @@ async fn respond(req: Request<hyper::body::Incoming>, state: &State) -> Response
                 .body(Full::new(Bytes::from("for the cdn")))
                 .unwrap();
         }
+        "/bad-request" => {
+            // What an origin says to an oversized or malformed request, and marks cacheable.
+            return Response::builder()
+                .status(400)
+                .header("cache-control", "max-age=60")
+                .body(Full::new(Bytes::from("bad request")))
+                .unwrap();
+        }
         "/fresh-error" => {
             return Response::builder()
                 .status(503)

@@ -449,6 +449,31 @@ async fn s_maxage_keeps_a_stale_copy_from_being_served_on_error() {
     assert_eq!(status, 502, "{body}");
 }
 
+/// A status only the client's request can cause (400, 413, 414, 431) is not stored by
+/// default, whatever its freshness: one odd request must not become everyone's answer
+/// (cache-poisoned denial of service). `never_store_statuses = []` stores it as RFC 9111 allows.
+#[tokio::test]
+async fn client_error_pages_are_not_stored_unless_configured() {
+    let origin = Origin::start().await;
+    let node = start(&origin);
+    for _ in 0..2 {
+        let (status, headers, body) = get(&node, "/bad-request", &[]).await;
+        assert_eq!((status, body.as_str()), (400, "bad request"));
+        assert!(
+            cache_status(&headers).contains("never-store-status"),
+            "{headers:?}"
+        );
+    }
+    assert_eq!(origin.count("/bad-request"), 2);
+
+    let node = crate::origin::node_for(&origin, "never_store_statuses = []\n");
+    for expected in ["stored", "hit"] {
+        let (status, headers, _) = get(&node, "/bad-request", &[]).await;
+        assert_eq!(status, 400);
+        assert!(cache_status(&headers).contains(expected), "{headers:?}");
+    }
+}
+
 /// A 5xx with its own freshness is stored like any response (RFC 9111 3): the origin said how
 /// long the answer holds.
 #[tokio::test]

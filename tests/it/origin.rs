@@ -153,6 +153,29 @@ pub fn cache_status(headers: &hyper::HeaderMap) -> String {
 
 /// A node in front of `origin` with every listener on port 0; `extra` is appended to its
 /// `[proxy]` section and may open further sections (`[http]`).
+/// An origin that answers every connection with `response` (raw HTTP/1.1 that closes the
+/// connection) until its task is aborted, after which nothing listens: for origins that go
+/// away.
+pub async fn fixed_origin(response: &'static str) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buffer).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buffer[..n]),
+                }
+            }
+            let _ = stream.write_all(response.as_bytes()).await;
+        }
+    });
+    (addr, server)
+}
+
 pub fn node_for(origin: &Origin, extra: &str) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(

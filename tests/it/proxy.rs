@@ -422,18 +422,11 @@ async fn a_stale_must_revalidate_response_is_revalidated_conditionally() {
 /// a stale copy is not served when the origin fails, whatever the operator's grace.
 #[tokio::test]
 async fn s_maxage_keeps_a_stale_copy_from_being_served_on_error() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let mut buffer = [0u8; 1024];
-            let _ = stream.read(&mut buffer).await;
-            let response = "HTTP/1.1 200 OK\r\ncache-control: s-maxage=1\r\n\
-                            content-length: 5\r\nconnection: close\r\n\r\nhello";
-            let _ = stream.write_all(response.as_bytes()).await;
-        }
-    });
+    let (addr, server) = crate::origin::fixed_origin(
+        "HTTP/1.1 200 OK\r\ncache-control: s-maxage=1\r\ncontent-length: 5\r\n\
+         connection: close\r\n\r\nhello",
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "[dns]\nzones = \"{}\"\n[proxy]\norigin = \"http://{addr}\"\nretries = 0\n",
@@ -494,25 +487,11 @@ async fn an_explicitly_fresh_error_is_stored() {
 /// 503 with Retry-After.
 #[tokio::test]
 async fn a_refusing_origin_opens_its_circuit_and_stale_content_is_served() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    // One response per connection, then close: once this task is gone, nothing listens.
-    let server = tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let mut request = Vec::new();
-            let mut buffer = [0u8; 1024];
-            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buffer).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => request.extend_from_slice(&buffer[..n]),
-                }
-            }
-            let response = "HTTP/1.1 200 OK\r\ncache-control: max-age=1, stale-if-error=60\r\n\
-                            content-length: 5\r\nconnection: close\r\n\r\nhello";
-            let _ = stream.write_all(response.as_bytes()).await;
-        }
-    });
+    let (addr, server) = crate::origin::fixed_origin(
+        "HTTP/1.1 200 OK\r\ncache-control: max-age=1, stale-if-error=60\r\n\
+         content-length: 5\r\nconnection: close\r\n\r\nhello",
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "[dns]\nzones = \"{}\"\n[proxy]\norigin = \"http://{addr}\"\nretries = 0\n\

@@ -194,18 +194,9 @@ impl<'s> Reader<'s> {
         loop {
             let read = file.by_ref().take(PIECE as u64).read_to_end(&mut buffer)?;
             let last = read == 0;
-            let (used, next_line) = {
-                let mut lexer = Lexer::piece(&buffer, line, !last);
-                let mut tokens: Vec<Token<'_>> = Vec::new();
-                while !self.full() {
-                    match lexer.next_entry(&mut tokens) {
-                        Ok(false) => break,
-                        Ok(true) => self.entry(&tokens, path, state),
-                        Err(e) => self.lex_error(path, e),
-                    }
-                }
-                lexer.resume_point()
-            };
+            let mut lexer = Lexer::piece(&buffer, line, !last);
+            self.entries(&mut lexer, path, state);
+            let (used, next_line) = lexer.resume_point();
             if last || self.full() {
                 return Ok(());
             }
@@ -224,7 +215,11 @@ impl<'s> Reader<'s> {
     }
 
     fn read(&mut self, text: &[u8], path: &Path, state: &mut FileState) {
-        let mut lexer = Lexer::new(text);
+        self.entries(&mut Lexer::new(text), path, state);
+    }
+
+    /// Every entry the lexer hands out, until it has no more or the errors are too many.
+    fn entries(&mut self, lexer: &mut Lexer<'_>, path: &Path, state: &mut FileState) {
         let mut tokens: Vec<Token<'_>> = Vec::new();
         while !self.full() {
             match lexer.next_entry(&mut tokens) {

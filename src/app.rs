@@ -260,16 +260,15 @@ impl Node {
             httpdns_tls_listeners,
             service_handle,
         );
-        let proxy_handle = {
+        // The same proxy behind both; each listener says how its clients connected.
+        for (plain, secure, scheme) in [
+            (proxy_listeners, Vec::new(), crate::proxy::Scheme::Http),
+            (Vec::new(), proxy_tls_listeners, crate::proxy::Scheme::Https),
+        ] {
             let proxy = Arc::clone(&proxy);
-            move |req, peer| Arc::clone(&proxy).handle(req, peer)
-        };
-        listeners.spawn(
-            &mut tasks,
-            proxy_listeners,
-            proxy_tls_listeners,
-            proxy_handle,
-        );
+            let handle = move |req, peer| Arc::clone(&proxy).handle(req, peer, scheme);
+            listeners.spawn(&mut tasks, plain, secure, handle);
+        }
 
         if let Some(listener) = admin_listener {
             let preload = crate::admin::preload::Preloader::new(

@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod cluster;
+mod proxy;
 mod sections;
 
 pub use cluster::*;
+pub use proxy::*;
 pub use sections::*;
 
 /// Bounds on `http.max_headers` (hyper allocates room for that many fields per request) and
@@ -370,9 +372,15 @@ impl Config {
             ),
         ]
         .into_iter()
-        .chain(p.hosts.iter().enumerate().filter_map(|(i, h)| {
-            let key = format!("proxy.hosts[{i}].breaker_statuses");
-            h.breaker_statuses.as_ref().map(|s| (key, s))
+        .chain(p.hosts.iter().enumerate().flat_map(|(i, h)| {
+            let lists = [
+                ("breaker_statuses", &h.breaker_statuses),
+                ("never_store_statuses", &h.never_store_statuses),
+            ];
+            lists.into_iter().filter_map(move |(name, list)| {
+                let key = format!("proxy.hosts[{i}].{name}");
+                list.as_ref().map(|s| (key, s))
+            })
         }));
         for (key, list) in statuses {
             if let Some(bad) = list.iter().find(|s| !(100..=599).contains(*s)) {
@@ -384,6 +392,26 @@ impl Config {
         }
         if p.preload_concurrency == 0 {
             invalid("proxy.preload_concurrency", "must be at least 1".into());
+        }
+        let hsts = std::iter::once(("proxy.hsts".to_string(), &p.hsts)).chain(
+            p.hosts
+                .iter()
+                .enumerate()
+                .map(|(i, h)| (format!("proxy.hosts[{i}].hsts"), &h.hsts)),
+        );
+        for (key, value) in hsts {
+            let value = value.as_deref().map(str::trim).unwrap_or_default();
+            if let Some(problem) = Some(value).filter(|v| !v.is_empty()).and_then(hsts_problem) {
+                invalid(&key, format!("{value:?} {problem}"));
+            }
+        }
+        if let Some(name) = &p.targeted_cache_control
+            && let Some(problem) = field_name_problem(name)
+        {
+            invalid(
+                "proxy.targeted_cache_control",
+                format!("{name:?} {problem}"),
+            );
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             invalid(

@@ -12,6 +12,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{HeaderMap, Method, Response, StatusCode};
 
 use super::flight::{Disposition, Flight, Head, Phase, Reader};
+use super::forwarded::Client;
 use super::policy::{self, CacheControl, Reuse, StoredMeta};
 use super::store::Stored;
 use super::upstream::{Fetched, Opened, UpstreamError};
@@ -32,6 +33,8 @@ pub(super) struct Ask {
     pub request_cc: CacheControl,
     /// Sent by another node of the cluster: fetched from the origin, never from a node.
     pub from_sibling: bool,
+    /// Who asked (None for the node's own requests: preloads), for the forwarding fields.
+    pub client: Option<Client>,
 }
 
 /// What a client learns from a fill it joined.
@@ -261,6 +264,7 @@ impl Proxy {
             key: ask.key.clone(),
             request_cc: ask.request_cc.clone(),
             from_sibling: ask.from_sibling,
+            client: ask.client,
         };
         tokio::spawn(async move { proxy.run_fill(&flight, ticket, &ask).await });
     }
@@ -282,11 +286,15 @@ impl Proxy {
         if let Some((previous, _)) = &previous {
             upstream_headers.extend(policy::validation_headers(&previous.headers()));
         }
+        self.add_hop(&mut upstream_headers, ask.client.as_ref(), &ask.host);
         let request_time = SystemTime::now();
         let opened = self.open_for_fill(ask, upstream_headers).await;
         let response_time = SystemTime::now();
         let opened = match opened {
-            Ok(opened) => opened,
+            Ok(mut opened) => {
+                self.targets.settle(opened.response.headers_mut());
+                opened
+            }
             Err(error) => return fail(flight, ticket, error),
         };
         let status = opened.response.status();
@@ -311,8 +319,13 @@ impl Proxy {
                 headers: merged,
                 body: previous.body.clone(),
             };
-            let (stored, meta) =
-                self.to_entry(&ask.headers, refreshed, request_time, response_time);
+            let (stored, meta) = self.to_entry(
+                &ask.host,
+                &ask.headers,
+                refreshed,
+                request_time,
+                response_time,
+            );
             if storable_reason(&stored).is_none() {
                 self.cache
                     .insert(slot.into_owned(), Arc::clone(&stored), meta)
@@ -324,7 +337,7 @@ impl Proxy {
 
         let (deadline, origin) = (opened.deadline, opened.origin);
         let (parts, mut body) = opened.response.into_parts();
-        let storable = self.storable(&ask.headers, parts.status, &parts.headers);
+        let storable = self.storable(&ask.host, &ask.headers, parts.status, &parts.headers);
         let mut headers = parts.headers;
         policy::strip_hop_by_hop(&mut headers);
         if storable.is_ok() {
@@ -390,8 +403,13 @@ impl Proxy {
                         headers: head.headers.clone(),
                         body,
                     };
-                    let (stored, meta) =
-                        self.to_entry(&ask.headers, fetched, request_time, response_time);
+                    let (stored, meta) = self.to_entry(
+                        &ask.host,
+                        &ask.headers,
+                        fetched,
+                        request_time,
+                        response_time,
+                    );
                     let slot = self.store_slot(ask, &stored).await;
                     self.cache.insert(slot, Arc::clone(&stored), meta).await;
                     flight.stored(stored);
@@ -429,9 +447,6 @@ impl Proxy {
             let mut sibling_headers = headers.clone();
             if let Ok(value) = HeaderValue::from_str(me) {
                 sibling_headers.insert(SIBLING_HEADER, value);
-            }
-            if let Ok(value) = HeaderValue::from_str(&format!("1.1 {me}")) {
-                sibling_headers.append(header::VIA, value);
             }
             let timeout = self.cluster.sibling_timeout();
             let sibling = self
@@ -480,16 +495,22 @@ impl Proxy {
         }
     }
 
-    /// RFC 9111's answer for a GET's response, and then the operator's statuses never stored.
+    /// RFC 9111's answer for a GET's response, and then the operator's rules for `host`:
+    /// statuses never stored, and responses setting cookies never stored.
     fn storable(
         &self,
+        host: &str,
         req_headers: &HeaderMap,
         status: StatusCode,
         resp_headers: &HeaderMap,
     ) -> Result<(), policy::NotStorable> {
         policy::storable(&Method::GET, req_headers, status, resp_headers)?;
-        if self.never_store.contains(&status.as_u16()) {
+        let rules = self.host_rules(host);
+        if rules.never_store.contains(&status.as_u16()) {
             return Err(policy::NotStorable::NeverStore);
+        }
+        if rules.never_store_set_cookie && resp_headers.contains_key(header::SET_COOKIE) {
+            return Err(policy::NotStorable::SetCookie);
         }
         Ok(())
     }
@@ -497,12 +518,13 @@ impl Proxy {
     /// The origin's response as a cache entry; one RFC 9111 forbids storing lives for no time.
     pub(super) fn to_entry(
         &self,
+        host: &str,
         req_headers: &HeaderMap,
         fetched: Fetched,
         request_time: SystemTime,
         response_time: SystemTime,
     ) -> (Arc<Stored>, EntryMeta) {
-        let storable = self.storable(req_headers, fetched.status, &fetched.headers);
+        let storable = self.storable(host, req_headers, fetched.status, &fetched.headers);
         let mut headers = fetched.headers;
         policy::strip_hop_by_hop(&mut headers);
         if storable.is_ok() {

@@ -9,10 +9,13 @@
 mod compact_head;
 mod fill;
 mod flight;
+mod forwarded;
+mod hosts;
 pub mod policy;
 mod preload;
 mod request;
 mod store;
+mod targeted;
 pub mod upstream;
 
 use std::borrow::Cow;
@@ -32,10 +35,14 @@ use crate::config::ProxyConfig;
 use crate::http_server::{Body, Limits, full, read_body};
 use crate::metrics::ProxyMetrics;
 use fill::Ask;
+use forwarded::Client;
+use hosts::{HostRules, HostTable};
 use policy::{CacheControl, Reuse};
 use store::Stored;
+use targeted::Targets;
 use upstream::{Upstream, UpstreamError};
 
+pub use forwarded::Scheme;
 pub use preload::Warmed;
 
 /// Client request fields a cache fill does not forward: the cache answers them itself.
@@ -62,8 +69,15 @@ pub struct Proxy {
     heuristic_max: Duration,
     /// Stale-on-error window when the response does not give one.
     grace: Duration,
-    /// Statuses never stored (`proxy.never_store_statuses`).
-    never_store: Box<[u16]>,
+    /// Per-host storage rules and HSTS (`[[proxy.hosts]]` over `[proxy]`).
+    hosts: HostTable,
+    /// Peers whose forwarding fields are believed (`proxy.trusted_proxies`).
+    trusted_proxies: Box<[ipnet::IpNet]>,
+    /// This node's `Via` entry, on responses and on requests it forwards: `1.1 <cluster.id>`.
+    via: HeaderValue,
+    /// The cache directives meant for this node (its own field, CDN-Cache-Control,
+    /// Surrogate-Control).
+    targets: Targets,
     /// Largest request body passed to the origin; larger gets 413.
     max_request_body: usize,
     /// The body read timeout, and the metric of clients stopped by a limit.
@@ -80,6 +94,9 @@ impl Proxy {
     ) -> Result<Arc<Proxy>, String> {
         let mut upstream = Upstream::new(config)?;
         upstream.breaker_opened = metrics.breaker_opened.clone();
+        let via = HeaderValue::from_str(&format!("1.1 {}", cluster.me().id))
+            .map_err(|_| "cluster.id: not a valid Via entry".to_string())?;
+        let targets = Targets::new(config, &cluster.me().id);
         Ok(Arc::new(Proxy {
             upstream,
             cache,
@@ -87,7 +104,10 @@ impl Proxy {
             metrics,
             heuristic_max: Duration::from_secs(config.heuristic_max_secs),
             grace: Duration::from_secs(config.grace_secs),
-            never_store: config.never_store_statuses.clone().into_boxed_slice(),
+            hosts: HostTable::new(config)?,
+            trusted_proxies: config.trusted_proxies.clone().into_boxed_slice(),
+            via,
+            targets,
             max_request_body: usize::try_from(config.max_request_body.0).unwrap_or(usize::MAX),
             limits,
         }))
@@ -144,15 +164,40 @@ impl Proxy {
         }
     }
 
+    /// Answers one client request that arrived over `scheme` from `peer`.
     pub async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
-        _peer: SocketAddr,
+        peer: SocketAddr,
+        scheme: Scheme,
     ) -> Response<Body> {
         let host = match request::host(&req) {
             Ok(host) => host,
             Err(reason) => return self.error(StatusCode::BAD_REQUEST, reason),
         };
+        let (mut response, from_sibling) = self.answer(req, host.clone(), peer, scheme).await;
+        // The directives for this cache go no further, except to another node (RFC 9213).
+        if !from_sibling {
+            response.headers_mut().remove(policy::CDN_CACHE_CONTROL);
+        }
+        if scheme == Scheme::Https
+            && let Some(hsts) = &self.hosts.get(&host).hsts
+        {
+            response
+                .headers_mut()
+                .insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+        }
+        response
+    }
+
+    /// The response, and whether the request came from another node of the cluster.
+    async fn answer(
+        self: &Arc<Self>,
+        req: Request<Incoming>,
+        host: String,
+        peer: SocketAddr,
+        scheme: Scheme,
+    ) -> (Response<Body>, bool) {
         let path = req
             .uri()
             .path_and_query()
@@ -161,16 +206,24 @@ impl Proxy {
         let (parts, body) = req.into_parts();
         let method = parts.method;
         let mut headers = parts.headers;
-        let from_sibling = self.filter_request(&mut headers, &host);
+        let addr = peer.ip().to_canonical();
+        let client = Client {
+            addr,
+            scheme,
+            trusted: self.trusted_proxies.iter().any(|net| net.contains(&addr)),
+        };
+        let from_sibling = self.filter_request(&mut headers, &host, client.trusted);
 
         if !policy::is_cacheable_method(&method) {
             let body = match read_body(body, self.max_request_body, &self.limits).await {
                 Ok(body) => body,
                 Err(error) => {
-                    return request::closing(self.error(error.status(), &error.to_string()));
+                    let response = self.error(error.status(), &error.to_string());
+                    return (request::closing(response), from_sibling);
                 }
             };
-            return self.pass(&host, &method, &path, &headers, body).await;
+            let response = self.pass(&host, &method, &path, headers, &client, body);
+            return (response.await, from_sibling);
         }
         let ask = Ask {
             key: cache_key(&host, &path),
@@ -179,6 +232,7 @@ impl Proxy {
             path,
             headers,
             from_sibling,
+            client: Some(client),
         };
         let mut response = match self.cached_response(&ask).await {
             Some(response) => response,
@@ -199,17 +253,18 @@ impl Proxy {
             }
             *response.body_mut() = full(Bytes::new());
         }
-        response
+        (response, from_sibling)
     }
 
     /// Makes a client's `headers` what the cache and the origin see: without hop-by-hop and
-    /// override fields (`request`), with the normalised `host`. Whether the request comes from
-    /// another node of the cluster.
-    fn filter_request(&self, headers: &mut HeaderMap, host: &str) -> bool {
+    /// override fields (`request`), without forwarding fields unless the client is a
+    /// `trusted` proxy, with the normalised `host`. Whether the request comes from another
+    /// node of the cluster.
+    fn filter_request(&self, headers: &mut HeaderMap, host: &str, trusted: bool) -> bool {
         // Most requests have none of the fields the steps below remove or read.
         let from_sibling = if request::has_filtered_field(headers) {
             policy::strip_hop_by_hop(headers);
-            request::remove_client_fields(headers);
+            request::remove_client_fields(headers, trusted);
             self.sibling_request(headers)
         } else {
             false
@@ -312,13 +367,16 @@ impl Proxy {
         host: &str,
         method: &Method,
         path: &str,
-        headers: &HeaderMap,
+        mut headers: HeaderMap,
+        client: &Client,
         body: Bytes,
     ) -> Response<Body> {
-        let opened = match self.upstream.open(host, method, path, headers, body).await {
+        self.add_hop(&mut headers, Some(client), host);
+        let mut opened = match self.upstream.open(host, method, path, &headers, body).await {
             Ok(opened) => opened,
             Err(error) => return self.upstream_error(&error),
         };
+        self.targets.settle(opened.response.headers_mut());
         if policy::invalidates(method, opened.response.status()) {
             self.purge(PurgeTarget::Url(&format!("{host}{path}")), PurgeMode::Hard)
                 .await;
@@ -360,8 +418,7 @@ impl Proxy {
         self.finish(status, headers, body, age, cache_status)
     }
 
-    /// Age, Via and Cache-Status added to `headers`; `CDN-Cache-Control` taken out (it was
-    /// for this cache, RFC 9213).
+    /// Age, Via and Cache-Status added to `headers`.
     fn finish(
         &self,
         status: StatusCode,
@@ -370,12 +427,10 @@ impl Proxy {
         age: Option<Duration>,
         cache_status: impl Into<Bytes>,
     ) -> Response<Body> {
-        headers.remove(policy::CDN_CACHE_CONTROL);
         if let Some(age) = age {
             headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
         }
-        let via = HeaderValue::from_static("1.1 edgenode");
-        headers.append(header::VIA, via);
+        headers.append(header::VIA, self.via.clone());
         // From the caller's bytes, not copied: a hit's status is a `&'static str`.
         if let Ok(value) = HeaderValue::from_maybe_shared(cache_status.into()) {
             headers.insert(CACHE_STATUS, value);
@@ -384,6 +439,24 @@ impl Proxy {
         *response.status_mut() = status;
         *response.headers_mut() = headers;
         response
+    }
+
+    /// This node as a hop of a request it forwards: the client's address and how it connected
+    /// (`forwarded`), or for a request of the node's own (a preload), only `Via`; and what it
+    /// reads of the origin's targeted directives (`Surrogate-Capability`).
+    fn add_hop(&self, headers: &mut HeaderMap, client: Option<&Client>, host: &str) {
+        self.targets.announce(headers);
+        match client {
+            Some(client) => forwarded::add_hop(headers, client, host, &self.via),
+            None => {
+                headers.append(header::VIA, self.via.clone());
+            }
+        }
+    }
+
+    /// The rules of `host` (`[[proxy.hosts]]`).
+    fn host_rules(&self, host: &str) -> &HostRules {
+        self.hosts.get(host)
     }
 
     fn upstream_error(&self, error: &UpstreamError) -> Response<Body> {

@@ -55,6 +55,7 @@ impl Proxy {
             path: path_and_query.to_string(),
             headers: HeaderMap::new(),
             from_sibling: as_owner,
+            client: None,
         };
         let exchange = async {
             let response = match self.cached_response(&ask).await {

@@ -11,19 +11,18 @@
 use hyper::header::{self, HeaderValue};
 use hyper::{HeaderMap, Request, Response, Version};
 
+use super::forwarded::FORWARDING_FIELDS;
 use super::policy;
 use crate::cluster::SIBLING_HEADER;
 use crate::http_server::Body;
 
 /// Request fields that name another host, URL, scheme, port or method than the request's own.
-/// Only a proxy in front of the origin may set them, and this node is the first one: a client
-/// sending them is never forwarded.
-const OVERRIDE_FIELDS: [&str; 14] = [
-    "forwarded",
-    "x-forwarded-host",
+/// Only a proxy in front of the origin may set them, and this node is the first one that sets
+/// them: a client sending them is never forwarded. (`forwarded::FORWARDING_FIELDS` are kept
+/// from trusted proxies.)
+const OVERRIDE_FIELDS: [&str; 11] = [
     "x-forwarded-server",
     "x-forwarded-port",
-    "x-forwarded-proto",
     "x-forwarded-scheme",
     "x-forwarded-prefix",
     "x-original-host",
@@ -135,6 +134,8 @@ fn is_filtered(name: &str) -> bool {
             | "proxy-authenticate"
             | "proxy-authentication-info"
             | "forwarded"
+            | "x-forwarded-for"
+            | "x-real-ip"
             | "x-forwarded-host"
             | "x-forwarded-server"
             | "x-forwarded-port"
@@ -156,10 +157,14 @@ fn is_filtered(name: &str) -> bool {
 }
 
 /// Removes what the origin must not get of `headers` (already without hop-by-hop fields): the
-/// override fields, and `Content-Length` and `Expect`: the node reads any body itself and frames
-/// what it forwards anew (a GET's body is never forwarded, so its length must not be either).
-pub(super) fn remove_client_fields(headers: &mut HeaderMap) {
+/// override fields, the forwarding fields unless the client is a `trusted` proxy, and
+/// `Content-Length` and `Expect`: the node reads any body itself and frames what it forwards
+/// anew (a GET's body is never forwarded, so its length must not be either).
+pub(super) fn remove_client_fields(headers: &mut HeaderMap, trusted: bool) {
     policy::remove_named(headers, &OVERRIDE_FIELDS);
+    if !trusted {
+        policy::remove_named(headers, &FORWARDING_FIELDS);
+    }
     headers.remove(header::CONTENT_LENGTH);
     headers.remove(header::EXPECT);
 }
@@ -268,7 +273,7 @@ mod tests {
             headers.insert(name, HeaderValue::from_static(value));
         }
         assert!(has_filtered_field(&headers));
-        remove_client_fields(&mut headers);
+        remove_client_fields(&mut headers, false);
         set_host(&mut headers, "example.test");
         let mut names: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
         names.sort_unstable();
@@ -281,19 +286,18 @@ mod tests {
 
     #[test]
     fn every_field_the_filter_acts_on_is_looked_for() {
-        let acted_on = policy::HOP_BY_HOP.iter().chain(&OVERRIDE_FIELDS).chain(&[
-            "content-length",
-            "expect",
-            SIBLING_HEADER,
-            "via",
-        ]);
+        let acted_on = policy::HOP_BY_HOP
+            .iter()
+            .chain(&OVERRIDE_FIELDS)
+            .chain(&FORWARDING_FIELDS)
+            .chain(&["content-length", "expect", SIBLING_HEADER, "via"]);
         for name in acted_on {
             let mut headers = HeaderMap::new();
             headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
             headers.insert(*name, HeaderValue::from_static("x"));
             assert!(has_filtered_field(&headers), "{name}");
         }
-        for name in ["host", "accept", "user-agent", "cookie", "x-forwarded-for"] {
+        for name in ["host", "accept", "user-agent", "cookie", "x-request-id"] {
             assert!(!is_filtered(name), "{name}");
         }
     }

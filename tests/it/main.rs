@@ -12,6 +12,7 @@ mod nsd_diff;
 mod origin;
 mod preload;
 mod proxy;
+mod proxy_fields;
 mod proxy_limits;
 mod proxy_stream;
 mod proxy_tls;

@@ -75,7 +75,9 @@ impl Origin {
                         let state = Arc::clone(&state);
                         async move { Ok::<_, std::convert::Infallible>(respond(req, &state).await) }
                     });
-                    let http = hyper::server::conn::http1::Builder::new();
+                    let mut http = hyper::server::conn::http1::Builder::new();
+                    // A client's 100 fields (the node's limit) plus the ones the node adds.
+                    http.max_headers(128);
                     let Some(acceptor) = tls else {
                         counted.connections.fetch_add(1, Ordering::SeqCst);
                         let io = hyper_util::rt::TokioIo::new(stream);
@@ -219,12 +221,18 @@ async fn respond(req: Request<hyper::body::Incoming>, state: &State) -> Response
     if path == "/reflect" {
         // What an origin that builds links from request fields would put in its page.
         let body = format!(
-            "host={} x-forwarded-host={} x-original-url={} forwarded={} content-length={}",
+            "host={} x-forwarded-host={} x-original-url={} forwarded={} content-length={}\n\
+             x-forwarded-for={} x-forwarded-proto={} x-real-ip={} via={} surrogate-capability={}",
             field("host"),
             field("x-forwarded-host"),
             field("x-original-url"),
             field("forwarded"),
             field("content-length"),
+            field("x-forwarded-for"),
+            field("x-forwarded-proto"),
+            field("x-real-ip"),
+            field("via"),
+            field("surrogate-capability"),
         );
         return Response::builder()
             .header("cache-control", "max-age=60")
@@ -272,6 +280,31 @@ async fn respond(req: Request<hyper::body::Incoming>, state: &State) -> Response
                 .header("cache-control", "no-store")
                 .header("cdn-cache-control", "max-age=60")
                 .body(Full::new(Bytes::from("for the cdn")))
+                .unwrap();
+        }
+        "/surrogate" => {
+            // Browsers must not store it; surrogates may, for a minute (Edge Architecture).
+            return Response::builder()
+                .header("cache-control", "no-store")
+                .header("surrogate-control", "max-age=60, content=\"ESI/1.0\"")
+                .body(Full::new(Bytes::from("for surrogates")))
+                .unwrap();
+        }
+        "/own-field" => {
+            // CDNs in general must not store it; the node named by its own field may.
+            return Response::builder()
+                .header("cache-control", "max-age=60")
+                .header("cdn-cache-control", "no-store")
+                .header("edge-cache-control", "max-age=60")
+                .body(Full::new(Bytes::from("for this node")))
+                .unwrap();
+        }
+        "/cookie" => {
+            // Shared by the origin's say-so, and setting a cookie.
+            return Response::builder()
+                .header("cache-control", "public, max-age=60")
+                .header("set-cookie", "visitor=1; Path=/")
+                .body(Full::new(Bytes::from("with a cookie")))
                 .unwrap();
         }
         "/bad-request" => {
@@ -324,6 +357,17 @@ async fn respond(req: Request<hyper::body::Incoming>, state: &State) -> Response
         response = response.header(name, value);
     }
     response.body(Full::new(Bytes::from(body))).unwrap()
+}
+
+/// What `/reflect` says the origin saw of a plain-HTTP request for `host` that a node (with the
+/// default `cluster.id`) forwarded from an untrusted client on 127.0.0.1.
+pub fn reflected(host: &str) -> String {
+    format!(
+        "host={host} x-forwarded-host={host} x-original-url=- \
+         forwarded=for=127.0.0.1;host={host};proto=http content-length=-\n\
+         x-forwarded-for=127.0.0.1 x-forwarded-proto=http x-real-ip=- via=1.1 edgenode \
+         surrogate-capability=edgenode=\"Surrogate/1.0\""
+    )
 }
 
 /// `/numbered`: 3 MiB of numbered lines (8 bytes each), so that a byte out of place shows.

@@ -77,6 +77,12 @@ impl CacheControl {
         (CacheControl::parse(headers), false)
     }
 
+    /// A targeted field's directives (its field lines joined with commas), or None when it is
+    /// not valid and so ignored whole (RFC 9213 2.1).
+    pub fn targeted(field: &[u8]) -> Option<CacheControl> {
+        parse_targeted(field)
+    }
+
     /// Parse every `Cache-Control` field line of `headers`.
     pub fn parse(headers: &HeaderMap) -> CacheControl {
         let mut cc = CacheControl::default();

@@ -174,3 +174,40 @@ fn http_limits_have_defaults_and_are_checked() {
     }
     assert_eq!(config.proxy.max_request_body, ByteSize(1024));
 }
+
+/// The README's "Configuration" block lists every key: it parses (no key misspelt or gone) and
+/// validates.
+#[test]
+fn the_readme_configuration_example_parses() {
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("## Configuration")
+        .nth(1)
+        .expect("a Configuration section");
+    let block = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("a toml block");
+    let config = Config::from_toml_str(block, "README.md", None).expect("the README's config");
+    assert!(config.proxy.surrogate_control);
+    let problems = config.validate();
+    assert!(problems.is_empty(), "{problems:?}");
+}
+
+#[test]
+fn proxy_host_rules_are_checked() {
+    let text = "[proxy]\nhsts = \"includeSubDomains\"\ntargeted_cache_control = \"Cache-Control\"\n\
+                [[proxy.hosts]]\nhost = \"a.test\"\norigins = [\"http://127.0.0.1:1\"]\n\
+                never_store_statuses = [99]\nhsts = \"max-age=x\"\n";
+    let config = Config::from_toml_str(text, "t.toml", None).expect("parses");
+    let problems = format!("{:?}", config.validate());
+    for key in [
+        "proxy.hsts",
+        "proxy.targeted_cache_control",
+        "proxy.hosts[0].never_store_statuses",
+        "proxy.hosts[0].hsts",
+    ] {
+        assert!(problems.contains(key), "{key} in {problems}");
+    }
+}

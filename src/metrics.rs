@@ -89,6 +89,11 @@ pub struct SourceLabels {
     pub source: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FillLimitLabels {
+    pub limit: &'static str,
+}
+
 /// Handles the proxy updates per fill.
 #[derive(Clone, Default)]
 pub struct ProxyMetrics {
@@ -99,6 +104,8 @@ pub struct ProxyMetrics {
     pub sibling_requests: Counter,
     /// Origin circuits opened by the breaker.
     pub breaker_opened: Counter,
+    /// Fills held back or cut short by a limit (`proxy::fill_limits`), by limit.
+    pub fill_limits: Family<FillLimitLabels, Counter>,
 }
 
 /// Every metric of the node, and the registry that renders them.
@@ -134,6 +141,13 @@ impl Metrics {
             "Origin circuits opened: failures (no response, or an opted-in status) made \
              breaker_ratio of an origin's outcomes in breaker_window_secs",
             proxy.breaker_opened.clone(),
+        );
+        registry.register(
+            "proxy_fill_limits",
+            "Origin fetches held back or cut short, by limit: global and client (max_fills, \
+             max_fills_per_client: waited in line), bytes (max_fill_bytes: streamed, not stored), \
+             slow_reader (a client cut off for falling behind), abandoned (clients all gone)",
+            proxy.fill_limits.clone(),
         );
         let dns = DnsMetrics::default();
         let reloads = Family::<ReloadLabels, Counter>::default();

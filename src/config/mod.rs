@@ -390,6 +390,14 @@ impl Config {
         if p.breaker_failures == 0 {
             invalid("proxy.breaker_failures", "must be at least 1".into());
         }
+        for (key, value) in [
+            ("proxy.max_fills", p.max_fills),
+            ("proxy.max_fills_per_client", p.max_fills_per_client),
+        ] {
+            if value == 0 {
+                invalid(key, "must be at least 1".into());
+            }
+        }
         if p.preload_concurrency == 0 {
             invalid("proxy.preload_concurrency", "must be at least 1".into());
         }

@@ -73,6 +73,21 @@ pub struct ProxyConfig {
     /// URLs warmed at once by `POST /admin/preload`, over all jobs: a preload must not crowd
     /// out clients' fetches from the origin.
     pub preload_concurrency: usize,
+    /// Origin fetches (cache fills and passed requests) in progress at once, over all clients.
+    pub max_fills: usize,
+    /// Origin fetches one client address may have started and still be waiting on.
+    pub max_fills_per_client: usize,
+    /// How long a fetch over either limit waits for a place before it gets 503.
+    pub fill_queue_ms: u64,
+    /// Bytes the bodies being stored may hold before they are in the cache; a body that does
+    /// not fit is streamed through and not stored.
+    pub max_fill_bytes: ByteSize,
+    /// A fetch whose clients have all gone is finished (and stored) only when at most this
+    /// much of it is left to fetch; else it stops.
+    pub abandon_fill_bytes: ByteSize,
+    /// A client that stays a streaming window (1 MiB) behind the other readers of an object
+    /// that is not being stored this long is cut off, so that it holds nobody back.
+    pub slow_reader_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -117,6 +132,12 @@ impl Default for ProxyConfig {
             hsts: None,
             targeted_cache_control: None,
             surrogate_control: true,
+            max_fills: 1024,
+            max_fills_per_client: 100,
+            fill_queue_ms: 2000,
+            max_fill_bytes: ByteSize(256 << 20),
+            abandon_fill_bytes: ByteSize(1 << 20),
+            slow_reader_ms: 5000,
             preload_concurrency: 8,
         }
     }

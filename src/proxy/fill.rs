@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use hyper::header::{self, HeaderValue};
 use hyper::{HeaderMap, Method, Response, StatusCode};
 
-use super::flight::{Disposition, Flight, Head, Phase, Reader};
+use super::flight::{Disposition, Flight, Head, Phase, Reader, Readers};
 use super::forwarded::Client;
 use super::policy::{self, CacheControl, Reuse, StoredMeta};
 use super::store::Stored;
@@ -287,6 +287,11 @@ impl Proxy {
             upstream_headers.extend(policy::validation_headers(&previous.headers()));
         }
         self.add_hop(&mut upstream_headers, ask.client.as_ref(), &ask.host);
+        let limited = ask.client.as_ref().and_then(|c| c.limit_key);
+        let _place = match self.fill_limits.admit(limited).await {
+            Ok(place) => place,
+            Err(error) => return fail(flight, ticket, error),
+        };
         let request_time = SystemTime::now();
         let opened = self.open_for_fill(ask, upstream_headers).await;
         let response_time = SystemTime::now();
@@ -367,9 +372,21 @@ impl Proxy {
             drop(ticket.take());
         }
 
+        // Bytes of the body counted against `proxy.max_fill_bytes` while it is kept whole.
+        let mut held = None;
         let ended = loop {
-            if !flight.wait_for_readers().await {
-                break Err("no client is reading".to_string());
+            match flight.wait_for_readers(self.slow_reader).await {
+                Readers::Gone => break Err("no client is reading".to_string()),
+                Readers::Go { cut } => (0..cut).for_each(|_| self.fill_limits.hit("slow_reader")),
+            }
+            if keeping && flight.abandoned() {
+                let left = declared.map_or(u64::MAX, |len| len.saturating_sub(flight.received()));
+                let fetched = flight.received();
+                if left > self.abandon_bytes || (declared.is_none() && fetched > self.abandon_bytes)
+                {
+                    self.fill_limits.hit("abandoned");
+                    break Err("every client left before the object was complete".to_string());
+                }
             }
             // A stored object must arrive within the total timeout; one streamed through may
             // take as long as it keeps coming.
@@ -386,8 +403,10 @@ impl Proxy {
                     let Ok(data) = frame.into_data() else {
                         continue;
                     };
-                    if keeping && flight.received() + data.len() as u64 > max {
+                    let over = flight.received() + data.len() as u64 > max;
+                    if keeping && (over || !self.fill_limits.hold(&mut held, data.len() as u64)) {
                         keeping = false;
+                        held = None;
                         flight.stop_keeping();
                         drop(ticket.take());
                     }

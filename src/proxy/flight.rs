@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
@@ -22,6 +22,7 @@ use http_body_util::BodyExt;
 use hyper::body::Frame;
 use hyper::{HeaderMap, StatusCode};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::policy::NotStorable;
 use super::store::Stored;
@@ -261,35 +262,75 @@ impl Flight {
         });
     }
 
-    /// Waits, when the body is not kept whole, until the slowest reader is within `WINDOW`;
-    /// false when no reader is left (the fetch may stop).
-    pub async fn wait_for_readers(&self) -> bool {
+    /// Waits, when the body is not kept whole, until the slowest reader is within `WINDOW`.
+    /// A reader that stays `WINDOW` behind for `patience` while another reader waits for more
+    /// is cut off (its body ends with an error), so that one client that stops reading does
+    /// not stall the others; when every reader is behind, the fetch waits for them.
+    pub async fn wait_for_readers(&self, patience: Duration) -> Readers {
         let mut receiver = self.state.subscribe();
+        let mut stalled_since: Option<Instant> = None;
         loop {
-            {
+            let stalled = {
                 let state = receiver.borrow_and_update();
                 let body = &state.body;
                 if body.keep_all {
-                    return true;
+                    return Readers::Go { cut: 0 };
                 }
-                if body.readers.is_empty() {
-                    return false;
-                }
-                let low = body
-                    .readers
-                    .values()
-                    .copied()
-                    .min()
-                    .unwrap_or(body.received);
+                let Some(low) = body.readers.values().copied().min() else {
+                    return Readers::Gone;
+                };
                 if body.received - low < WINDOW {
-                    return true;
+                    return Readers::Go { cut: 0 };
                 }
+                // Someone has read everything there is and waits for more.
+                body.readers.values().any(|&offset| offset == body.received)
+            };
+            if !stalled {
+                stalled_since = None;
+                if receiver.changed().await.is_err() {
+                    return Readers::Gone;
+                }
+                continue;
             }
-            if receiver.changed().await.is_err() {
-                return false;
+            let deadline = *stalled_since.get_or_insert_with(Instant::now) + patience;
+            tokio::select! {
+                changed = receiver.changed() => {
+                    if changed.is_err() {
+                        return Readers::Gone;
+                    }
+                }
+                () = tokio::time::sleep_until(deadline) => {
+                    let mut cut = 0;
+                    self.state.send_modify(|state| {
+                        let body = &mut state.body;
+                        let received = body.received;
+                        body.readers.retain(|_, offset| {
+                            let keep = received - *offset < WINDOW;
+                            cut += usize::from(!keep);
+                            keep
+                        });
+                        body.trim();
+                    });
+                    return Readers::Go { cut };
+                }
             }
         }
     }
+
+    /// Whether every client that read this fetch has gone (a fetch no client ever read, such
+    /// as a background refresh, is never abandoned).
+    pub fn abandoned(&self) -> bool {
+        self.next_reader.load(Ordering::Relaxed) > 0 && self.state.borrow().body.readers.is_empty()
+    }
+}
+
+/// What the readers of a fetch let it do next.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Readers {
+    /// Fetch more; `cut` readers were cut off for falling behind.
+    Go { cut: usize },
+    /// No reader is left: the fetch may stop.
+    Gone,
 }
 
 /// One client's position in the body.
@@ -310,6 +351,12 @@ impl Reader {
         loop {
             let end = {
                 let state = self.receiver.borrow_and_update();
+                if !state.body.readers.contains_key(&self.id) {
+                    drop(state);
+                    self.done = true;
+                    let reason = "cut off: fell too far behind the other clients of this object";
+                    return Some(Err(reason.into()));
+                }
                 if let Some(bytes) = state.body.read_at(self.offset) {
                     drop(state);
                     self.advance(bytes.len() as u64);
@@ -348,8 +395,14 @@ impl Reader {
         self.offset += by;
         let (id, offset) = (self.id, self.offset);
         self.flight.state.send_if_modified(|state| {
-            state.body.readers.insert(id, offset);
-            state.body.trim()
+            // A reader that was cut off is not listed again.
+            let Some(listed) = state.body.readers.get_mut(&id) else {
+                return false;
+            };
+            *listed = offset;
+            // Also news when it has caught up: a fetch held back by a slower reader starts
+            // counting that reader's time (`Flight::wait_for_readers`).
+            state.body.trim() || offset == state.body.received
         });
     }
 
@@ -465,17 +518,49 @@ mod tests {
         flight.start_body(head(Disposition::TooLarge));
         flight.push(Bytes::from(vec![1u8; WINDOW as usize]));
         // The reader has read nothing: the fetch must wait.
-        let waiting = tokio::time::timeout(
-            std::time::Duration::from_millis(50),
-            flight.wait_for_readers(),
-        );
+        let waiting =
+            tokio::time::timeout(Duration::from_millis(50), flight.wait_for_readers(PATIENCE));
         assert!(waiting.await.is_err(), "ran ahead of its reader");
         let chunk = reader.next().await.unwrap().unwrap();
         assert_eq!(chunk.len(), WINDOW as usize);
-        assert!(flight.wait_for_readers().await);
+        assert_eq!(
+            flight.wait_for_readers(PATIENCE).await,
+            Readers::Go { cut: 0 }
+        );
         assert!(flight.whole_body().is_none(), "nothing kept whole");
+        assert!(!flight.abandoned());
         drop(reader);
-        assert!(!flight.wait_for_readers().await, "no reader left");
+        assert_eq!(flight.wait_for_readers(PATIENCE).await, Readers::Gone);
+        assert!(flight.abandoned());
+    }
+
+    const PATIENCE: Duration = Duration::from_millis(100);
+
+    #[tokio::test]
+    async fn a_reader_that_stops_reading_is_cut_off_and_the_others_go_on() {
+        let flight = Arc::new(Flight::new());
+        let mut stuck = flight.reader();
+        let mut reading = flight.reader();
+        flight.start_body(head(Disposition::TooLarge));
+        flight.push(Bytes::from(vec![1u8; WINDOW as usize]));
+        // The other reader is not waiting yet: nobody is cut, the fetch waits.
+        let early = tokio::time::timeout(PATIENCE * 3, flight.wait_for_readers(PATIENCE));
+        assert!(early.await.is_err(), "cut a reader while nobody waited");
+        assert_eq!(
+            reading.next().await.unwrap().unwrap().len(),
+            WINDOW as usize
+        );
+        let started = Instant::now();
+        assert_eq!(
+            flight.wait_for_readers(PATIENCE).await,
+            Readers::Go { cut: 1 }
+        );
+        assert!(started.elapsed() >= PATIENCE);
+        let error = stuck.next().await.unwrap().unwrap_err().to_string();
+        assert!(error.starts_with("cut off"), "{error}");
+        flight.push(Bytes::from_static(b"more"));
+        flight.end(Ok(()));
+        assert_eq!(read_all(reading).await.unwrap(), b"more");
     }
 
     #[tokio::test]

@@ -53,6 +53,33 @@ pub struct Client {
     pub scheme: Scheme,
     /// The peer is a trusted proxy: its forwarding fields were kept and are appended to.
     pub trusted: bool,
+    /// The address per-client limits count against: the peer, or behind a trusted proxy the
+    /// client it names last in `X-Forwarded-For` (None when it names none).
+    pub limit_key: Option<IpAddr>,
+}
+
+impl Client {
+    /// The client of a request from `peer` with `headers` (before they are filtered).
+    pub fn new(peer: IpAddr, scheme: Scheme, trusted: bool, headers: &HeaderMap) -> Client {
+        let addr = peer.to_canonical();
+        let limit_key = match trusted {
+            false => Some(addr),
+            true => headers
+                .get_all(&X_FORWARDED_FOR)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
+                .next_back()
+                .map(|hop| hop.to_canonical()),
+        };
+        Client {
+            addr,
+            scheme,
+            trusted,
+            limit_key,
+        }
+    }
 }
 
 /// Adds this hop to the forwarding fields of a request going to the origin or to another
@@ -160,11 +187,13 @@ mod tests {
     #[test]
     fn an_untrusted_client_is_the_first_hop() {
         let mut headers = HeaderMap::new();
-        let client = Client {
-            addr: "192.0.2.7".parse().expect("address"),
-            scheme: Scheme::Https,
-            trusted: false,
-        };
+        let client = Client::new(
+            "::ffff:192.0.2.7".parse().expect("address"),
+            Scheme::Https,
+            false,
+            &headers,
+        );
+        assert_eq!(client.limit_key, Some("192.0.2.7".parse().expect("v4")));
         add_hop(&mut headers, &client, "www.example.test", &via());
         assert_eq!(headers["x-forwarded-for"], "192.0.2.7");
         assert_eq!(
@@ -184,11 +213,13 @@ mod tests {
         headers.insert("forwarded", HeaderValue::from_static("for=198.51.100.1"));
         headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
         headers.insert("via", HeaderValue::from_static("1.1 lb"));
-        let client = Client {
-            addr: "2001:db8::5".parse().expect("address"),
-            scheme: Scheme::Http,
-            trusted: true,
-        };
+        let client = Client::new(
+            "2001:db8::5".parse().expect("address"),
+            Scheme::Http,
+            true,
+            &headers,
+        );
+        assert_eq!(client.limit_key, Some("198.51.100.2".parse().expect("v4")));
         add_hop(&mut headers, &client, "[2001:db8::1]", &via());
         assert_eq!(
             headers["x-forwarded-for"],

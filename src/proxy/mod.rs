@@ -8,6 +8,7 @@
 
 mod compact_head;
 mod fill;
+mod fill_limits;
 mod flight;
 mod forwarded;
 mod hosts;
@@ -35,6 +36,7 @@ use crate::config::ProxyConfig;
 use crate::http_server::{Body, Limits, full, read_body};
 use crate::metrics::ProxyMetrics;
 use fill::Ask;
+use fill_limits::FillLimits;
 use forwarded::Client;
 use hosts::{HostRules, HostTable};
 use policy::{CacheControl, Reuse};
@@ -78,6 +80,12 @@ pub struct Proxy {
     /// The cache directives meant for this node (its own field, CDN-Cache-Control,
     /// Surrogate-Control).
     targets: Targets,
+    /// Bounds on origin fetches in progress (`fill_limits`).
+    fill_limits: FillLimits,
+    /// How long a reader may hold back the other readers of a streamed object.
+    slow_reader: Duration,
+    /// A fill whose clients all left stops unless at most this much is left to fetch.
+    abandon_bytes: u64,
     /// Largest request body passed to the origin; larger gets 413.
     max_request_body: usize,
     /// The body read timeout, and the metric of clients stopped by a limit.
@@ -97,6 +105,7 @@ impl Proxy {
         let via = HeaderValue::from_str(&format!("1.1 {}", cluster.me().id))
             .map_err(|_| "cluster.id: not a valid Via entry".to_string())?;
         let targets = Targets::new(config, &cluster.me().id);
+        let fill_limits = FillLimits::new(config, metrics.fill_limits.clone());
         Ok(Arc::new(Proxy {
             upstream,
             cache,
@@ -108,6 +117,9 @@ impl Proxy {
             trusted_proxies: config.trusted_proxies.clone().into_boxed_slice(),
             via,
             targets,
+            fill_limits,
+            slow_reader: Duration::from_millis(config.slow_reader_ms),
+            abandon_bytes: config.abandon_fill_bytes.0,
             max_request_body: usize::try_from(config.max_request_body.0).unwrap_or(usize::MAX),
             limits,
         }))
@@ -207,11 +219,8 @@ impl Proxy {
         let method = parts.method;
         let mut headers = parts.headers;
         let addr = peer.ip().to_canonical();
-        let client = Client {
-            addr,
-            scheme,
-            trusted: self.trusted_proxies.iter().any(|net| net.contains(&addr)),
-        };
+        let trusted = self.trusted_proxies.iter().any(|net| net.contains(&addr));
+        let client = Client::new(addr, scheme, trusted, &headers);
         let from_sibling = self.filter_request(&mut headers, &host, client.trusted);
 
         if !policy::is_cacheable_method(&method) {
@@ -372,6 +381,10 @@ impl Proxy {
         body: Bytes,
     ) -> Response<Body> {
         self.add_hop(&mut headers, Some(client), host);
+        let _place = match self.fill_limits.admit(client.limit_key).await {
+            Ok(place) => place,
+            Err(error) => return self.upstream_error(&error),
+        };
         let mut opened = match self.upstream.open(host, method, path, &headers, body).await {
             Ok(opened) => opened,
             Err(error) => return self.upstream_error(&error),

@@ -52,6 +52,13 @@ pub enum UpstreamError {
     /// the answer itself when nothing stale may be served.
     #[error("origin answered {}", .0.status)]
     ServerError(Box<Fetched>),
+    /// A limit of the fills (`fill_limits`) had no place in time: the node is busy, not the
+    /// origin broken.
+    #[error("too many {what} in progress; try again shortly")]
+    Overloaded {
+        what: &'static str,
+        retry_after: u64,
+    },
 }
 
 impl UpstreamError {
@@ -59,7 +66,9 @@ impl UpstreamError {
         match self {
             UpstreamError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             // Unavailable for a while, not broken: the client may come back (Retry-After).
-            UpstreamError::CircuitOpen { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            UpstreamError::CircuitOpen { .. } | UpstreamError::Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::BAD_GATEWAY,
         }
     }
@@ -67,7 +76,8 @@ impl UpstreamError {
     /// Seconds after which the request is worth trying again, for `Retry-After`.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            UpstreamError::CircuitOpen { retry_after, .. } => Some(*retry_after),
+            UpstreamError::CircuitOpen { retry_after, .. }
+            | UpstreamError::Overloaded { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }

@@ -13,6 +13,7 @@ mod origin;
 mod preload;
 mod proxy;
 mod proxy_fields;
+mod proxy_fills;
 mod proxy_limits;
 mod proxy_stream;
 mod proxy_tls;

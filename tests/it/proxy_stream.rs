@@ -18,19 +18,19 @@ use tokio::sync::mpsc;
 
 use crate::support::Node;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type OriginBody = UnsyncBoxBody<Bytes, BoxError>;
-type Handler = dyn Fn(&Request<Incoming>) -> Response<OriginBody> + Send + Sync;
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type OriginBody = UnsyncBoxBody<Bytes, BoxError>;
+pub type Handler = dyn Fn(&Request<Incoming>) -> Response<OriginBody> + Send + Sync;
 
 /// An origin on 127.0.0.1:0 answering with `handler`, counting requests by path and
 /// Accept-Language.
-struct Origin {
+pub struct Origin {
     addr: SocketAddr,
     counts: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 impl Origin {
-    async fn start(handler: Arc<Handler>) -> Origin {
+    pub async fn start(handler: Arc<Handler>) -> Origin {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let counts = Arc::new(Mutex::new(HashMap::new()));
@@ -68,11 +68,11 @@ impl Origin {
         Origin { addr, counts }
     }
 
-    fn count(&self, key: &str) -> usize {
+    pub fn count(&self, key: &str) -> usize {
         self.counts.lock().unwrap().get(key).copied().unwrap_or(0)
     }
 
-    fn node(&self, extra: &str) -> Node {
+    pub fn node(&self, extra: &str) -> Node {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
             "[dns]\nzones = \"{}\"\n[proxy]\norigin = \"http://{}\"\n{extra}",
@@ -86,13 +86,13 @@ impl Origin {
     }
 }
 
-fn full(text: impl Into<Bytes>) -> OriginBody {
+pub fn full(text: impl Into<Bytes>) -> OriginBody {
     Full::new(text.into())
         .map_err(|never| match never {})
         .boxed_unsync()
 }
 
-fn response(headers: &[(&str, &str)], body: OriginBody) -> Response<OriginBody> {
+pub fn response(headers: &[(&str, &str)], body: OriginBody) -> Response<OriginBody> {
     let mut builder = Response::builder();
     for (name, value) in headers {
         builder = builder.header(*name, *value);
@@ -101,11 +101,11 @@ fn response(headers: &[(&str, &str)], body: OriginBody) -> Response<OriginBody> 
 }
 
 /// A request to the node's plain HTTP listener; the response's body is left unread.
-async fn send(node: &Node, path: &str, headers: &[(&str, &str)]) -> Response<Incoming> {
+pub async fn send(node: &Node, path: &str, headers: &[(&str, &str)]) -> Response<Incoming> {
     send_to(node.http.unwrap(), path, headers).await
 }
 
-async fn send_to(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Response<Incoming> {
+pub async fn send_to(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Response<Incoming> {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let io = hyper_util::rt::TokioIo::new(stream);
     let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await.unwrap();
@@ -120,12 +120,12 @@ async fn send_to(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Resp
     sender.send_request(request).await.unwrap()
 }
 
-async fn text(response: Response<Incoming>) -> String {
+pub async fn text(response: Response<Incoming>) -> String {
     let body = response.into_body().collect().await.unwrap().to_bytes();
     String::from_utf8_lossy(&body).into_owned()
 }
 
-fn cache_status(response: &Response<Incoming>) -> String {
+pub fn cache_status(response: &Response<Incoming>) -> String {
     let value = response.headers().get("cache-status");
     value.map_or(String::new(), |v| v.to_str().unwrap().to_string())
 }
@@ -176,7 +176,7 @@ async fn bodies_stream_to_waiting_clients_while_being_stored() {
 }
 
 /// `tokio::sync::mpsc::Receiver` as a stream.
-fn tokio_stream_of(receiver: mpsc::Receiver<Bytes>) -> impl futures_util::Stream<Item = Bytes> {
+pub fn tokio_stream_of(receiver: mpsc::Receiver<Bytes>) -> impl futures_util::Stream<Item = Bytes> {
     futures_util::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|chunk| (chunk, receiver))
     })

@@ -5,10 +5,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use hyper::header::{self, HeaderName};
-use hyper::{HeaderMap, StatusCode};
+use hyper::{HeaderMap, Method, StatusCode};
 
+use super::Proxy;
 use super::compact_head::CompactHead;
 use super::policy::{self, StoredMeta};
+use super::upstream::Fetched;
+use crate::cache::EntryMeta;
 
 /// Fields a response from a stored object adds to the stored ones (`Accept-Ranges` or
 /// `Content-Range`, `Age`, `Via`, `Cache-Status`): the rebuilt map has room for them.
@@ -144,6 +147,93 @@ impl Stored {
         tags.sort();
         tags.dedup();
         tags
+    }
+}
+
+/// What the proxy stores of an origin's response, and for how long.
+impl Proxy {
+    /// RFC 9111's answer for a GET's response, and then the operator's rules for `host`:
+    /// statuses never stored, and responses setting cookies never stored.
+    pub(super) fn storable(
+        &self,
+        host: &str,
+        req_headers: &HeaderMap,
+        status: StatusCode,
+        resp_headers: &HeaderMap,
+    ) -> Result<(), policy::NotStorable> {
+        policy::storable(&Method::GET, req_headers, status, resp_headers)?;
+        let rules = self.host_rules(host);
+        if rules.never_store.contains(&status.as_u16()) {
+            return Err(policy::NotStorable::NeverStore);
+        }
+        if rules.never_store_set_cookie && resp_headers.contains_key(header::SET_COOKIE) {
+            return Err(policy::NotStorable::SetCookie);
+        }
+        Ok(())
+    }
+
+    /// The origin's response as a cache entry; one RFC 9111 forbids storing lives for no time.
+    pub(super) fn to_entry(
+        &self,
+        host: &str,
+        req_headers: &HeaderMap,
+        fetched: Fetched,
+        request_time: SystemTime,
+        response_time: SystemTime,
+    ) -> (Arc<Stored>, EntryMeta) {
+        let storable = self.storable(host, req_headers, fetched.status, &fetched.headers);
+        let mut headers = fetched.headers;
+        policy::strip_hop_by_hop(&mut headers);
+        if storable.is_ok() {
+            policy::strip_unshared_fields(&mut headers);
+        }
+        let stored = Stored::new(
+            storable.err(),
+            fetched.status,
+            &headers,
+            fetched.body,
+            request_time,
+            response_time,
+            req_headers,
+        );
+        let meta = stored.meta_with(&headers, response_time, self.heuristic_max);
+        let (fresh_for, stale_for) = match storable {
+            Err(_) => (Duration::ZERO, Duration::ZERO),
+            Ok(()) => {
+                // Kept past freshness for the longest window it may be served in, and at least
+                // the grace: a response that must be revalidated (no-cache, must-revalidate)
+                // is kept too, so that it is revalidated with its validators rather than
+                // fetched again whole; `reuse` and the stale checks decide what is served.
+                let cc = &meta.cache_control;
+                let windows = [cc.stale_if_error, cc.stale_while_revalidate];
+                let window = windows
+                    .into_iter()
+                    .flatten()
+                    .max()
+                    .map_or(Duration::ZERO, Duration::from_secs);
+                (
+                    meta.lifetime.saturating_sub(meta.age),
+                    window.max(self.grace),
+                )
+            }
+        };
+        let entry = EntryMeta {
+            fresh_for,
+            stale_for,
+            weight: stored.weight(),
+            tags: stored.tags(),
+        };
+        (Arc::new(stored), entry)
+    }
+
+    /// The operator's grace (`proxy.grace_secs`) for a failing origin, unless the response
+    /// forbids serving it stale: `s-maxage` implies `proxy-revalidate` (RFC 9111 5.2.2.10), so
+    /// only its own stale-if-error may serve it stale.
+    pub(super) fn within_grace(&self, meta: &StoredMeta) -> bool {
+        let cc = &meta.cache_control;
+        let revalidate =
+            cc.no_cache || cc.must_revalidate || cc.proxy_revalidate || cc.s_maxage.is_some();
+        !revalidate && meta.staleness() <= self.grace
     }
 }
 

@@ -31,11 +31,12 @@ pub fn vary_key(resp_headers: &HeaderMap, req_headers: &HeaderMap) -> Option<Str
             continue;
         }
         key.push(':');
+        let fold = folds_case(&name);
         for (i, line) in lines.enumerate() {
             if i > 0 {
                 key.push(',');
             }
-            push_normalized(&mut key, line.as_bytes());
+            push_normalized(&mut key, line.as_bytes(), fold);
         }
     }
     Some(key)
@@ -74,8 +75,19 @@ fn vary_names(resp_headers: &HeaderMap) -> Option<Vec<HeaderName>> {
     Some(names)
 }
 
-/// Append one field line's value, normalized and escaped (see [`vary_key`]).
-fn push_normalized(key: &mut String, value: &[u8]) {
+/// Whether the values of request field `name` are case-insensitive tokens, so that `eN, De`
+/// selects what `en, de` stored: language tags (RFC 4647 2), content codings (RFC 9110 8.4.1)
+/// and charsets (RFC 9110 8.3.2).
+fn folds_case(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "accept-language" | "accept-encoding" | "accept-charset"
+    )
+}
+
+/// Append one field line's value, normalized and escaped (see [`vary_key`]); lowercased outside
+/// quoted strings when `fold`.
+fn push_normalized(key: &mut String, value: &[u8], fold: bool) {
     let value = trim_ows(value);
     let mut in_quotes = false;
     let mut escaped = false;
@@ -106,7 +118,7 @@ fn push_normalized(key: &mut String, value: &[u8]) {
                 }
                 pending_space = false;
                 in_quotes = b == b'"';
-                push_byte(key, b);
+                push_byte(key, if fold { b.to_ascii_lowercase() } else { b });
             }
         }
     }

@@ -98,11 +98,12 @@ fn distinct_raw_bytes_never_collide() {
     let (ka, kb) = (vary_key(&resp, &a), vary_key(&resp, &b));
     assert_ne!(ka, kb);
     assert_eq!(ka.as_deref(), Some("accept-encoding:%FE"));
-    // A literal "%FE" is escaped too, so it differs from the byte.
+    // A literal "%FE" is escaped too (and, codings being case-insensitive, lowercased), so it
+    // differs from the byte.
     let literal = headers(&[("accept-encoding", "%FE")]);
     assert_eq!(
         vary_key(&resp, &literal).as_deref(),
-        Some("accept-encoding:%25FE")
+        Some("accept-encoding:%25fe")
     );
 }
 
@@ -146,4 +147,23 @@ fn matches() {
             "{req:?}"
         );
     }
+}
+
+/// Language tags, codings and charsets are case-insensitive: `eN, De` selects what `en, de`
+/// stored (the suite's `vary-normalise-lang-case`); other fields keep their case.
+#[test]
+fn case_insensitive_fields_match_in_any_case() {
+    let lang = &["accept-language"];
+    assert_eq!(
+        key(lang, &[("accept-language", "eN, De")]),
+        key(lang, &[("accept-language", "en, de")])
+    );
+    assert_eq!(
+        key(&["accept-encoding"], &[("accept-encoding", "GZIP")]),
+        Some("accept-encoding:gzip".into())
+    );
+    assert_ne!(
+        key(&["x-token"], &[("x-token", "Ab")]),
+        key(&["x-token"], &[("x-token", "ab")])
+    );
 }

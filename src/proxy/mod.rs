@@ -187,17 +187,20 @@ impl Proxy {
             Ok(host) => host,
             Err(reason) => return self.error(StatusCode::BAD_REQUEST, reason),
         };
-        let (mut response, from_sibling) = self.answer(req, host.clone(), peer, scheme).await;
+        // Looked up before the host moves into the request's path; plain HTTP has none.
+        let hsts = match scheme {
+            Scheme::Https => self.hosts.get(&host).hsts.clone(),
+            Scheme::Http => None,
+        };
+        let (mut response, from_sibling) = self.answer(req, host, peer, scheme).await;
         // The directives for this cache go no further, except to another node (RFC 9213).
         if !from_sibling {
             response.headers_mut().remove(policy::CDN_CACHE_CONTROL);
         }
-        if scheme == Scheme::Https
-            && let Some(hsts) = &self.hosts.get(&host).hsts
-        {
+        if let Some(hsts) = hsts {
             response
                 .headers_mut()
-                .insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+                .insert(header::STRICT_TRANSPORT_SECURITY, hsts);
         }
         response
     }

@@ -70,7 +70,8 @@ connections=50
 streams=10
 warm_up=1
 
-bench_setup proxy cargo sha256sum curl=curl openssl=openssl nginx=nginx h2load=nghttp2-client wrk=wrk
+bench_setup proxy cargo sha256sum curl=curl openssl=openssl nginx=nginx h2load=nghttp2-client wrk=wrk \
+    varnishd=varnish
 # Up to 10 s for each server to stop after SIGTERM (lib.sh's default: 5).
 stop_seconds=10
 
@@ -82,7 +83,7 @@ start_origin
 
 # --- the caches ---------------------------------------------------------------------------------
 
-servers=(edgenode nginx)
+servers=(edgenode nginx varnish)
 
 say "starting edgenode (proxy to the origin)"
 # TMPDIR: the self-signed certificate goes to $D/edgenode-PID/, removed with $D.
@@ -100,9 +101,14 @@ http_port_of[nginx]=$nginx_http_port
 https_port_of[nginx]=$nginx_https_port
 cacert_of[nginx]=$D/nginx.crt
 
+start_varnish "$origin_port"
+pid_of[varnish]=$varnish_pid
+http_port_of[varnish]=$varnish_port
+
 # --- warm-up and checks -------------------------------------------------------------------------
 
-warm_proxy "${servers[@]}"
+warm_proxy edgenode nginx
+warm_varnish
 
 declare -A rss_warm pss_warm
 for server in "${servers[@]}"; do
@@ -113,13 +119,18 @@ origin_ticks=$(cpu_ticks "$origin_pid")
 
 # --- the runs -----------------------------------------------------------------------------------
 
-workloads=(h2-1k h2-100k h1-1k)
-declare -A object_of=([h2-1k]=1k [h2-100k]=100k [h1-1k]=1k)
+workloads=(h2-1k h2-100k h1-1k h1-100k)
+declare -A object_of=([h2-1k]=1k [h2-100k]=100k [h1-1k]=1k [h1-100k]=100k)
 declare -A label_of=(
     [h2-1k]="h2 + TLS 1.3, 1 KiB"
     [h2-100k]="h2 + TLS 1.3, 100 KiB"
     [h1-1k]="HTTP/1.1 keep-alive, 1 KiB"
+    [h1-100k]="HTTP/1.1 keep-alive, 100 KiB"
 )
+# The servers of a workload: Varnish speaks no TLS, so it runs the HTTP/1.1 ones only.
+servers_of() { # workload
+    if [[ $1 == h1-* ]]; then echo edgenode nginx varnish; else echo edgenode nginx; fi
+}
 declare -A tls_of=()
 : >"$D/results"
 
@@ -147,7 +158,7 @@ run_load() { # server workload
 for ((round = 1; round <= rounds; round++)); do
     say "round $round/$rounds: ${seconds} s each; h2load -c $connections -m $streams -t 1 (warm-up ${warm_up} s), wrk -t1 -c$connections"
     for w in "${workloads[@]}"; do
-        for server in "${servers[@]}"; do
+        for server in $(servers_of "$w"); do
             run_load "$server" "$w"
         done
     done
@@ -177,7 +188,7 @@ run_median() { # server workload what
 rows=
 for w in "${workloads[@]}"; do
     declare -A m_rps=() m_p99=() m_cpu=()
-    for server in "${servers[@]}"; do
+    for server in $(servers_of "$w"); do
         m_rps[$server]=$(run_median "$server" "$w" rps)
         m_p99[$server]=$(run_median "$server" "$w" p99)
         m_cpu[$server]=$(run_median "$server" "$w" cpu)
@@ -188,6 +199,12 @@ for w in "${workloads[@]}"; do
     rows+=$(table_row "${label_of[$w]}: **edgenode / nginx**" "**$(ratio "${m_rps[edgenode]}" "${m_rps[nginx]}")**" \
         "**$(ratio "${m_p99[edgenode]}" "${m_p99[nginx]}")**" "**$(ratio "${m_cpu[edgenode]}" "${m_cpu[nginx]}")**" \
         "")$'\n'
+    if [[ -n ${m_rps[varnish]:-} ]]; then
+        rows+=$(table_row "${label_of[$w]}: **edgenode / varnish**" \
+            "**$(ratio "${m_rps[edgenode]}" "${m_rps[varnish]}")**" \
+            "**$(ratio "${m_p99[edgenode]}" "${m_p99[varnish]}")**" \
+            "**$(ratio "${m_cpu[edgenode]}" "${m_cpu[varnish]}")**" "")$'\n'
+    fi
 done
 
 memory_rows=
@@ -211,7 +228,7 @@ nginx_processes=$(process_tree "${pid_of[nginx]}" | wc -l)
 
 cat <<EOF
 
-### Caching reverse proxy, cache hits: edgenode vs nginx $(nginx -v 2>&1 | sed 's|.*nginx/||') proxy_cache
+### Caching reverse proxy, cache hits: edgenode vs nginx $(nginx -v 2>&1 | sed 's|.*nginx/||') proxy_cache and Varnish $(varnishd -V 2>&1 | sed -n 's/.*(varnish-\([0-9.]*\).*/\1/p;q') (malloc)
 
 Both in front of the same origin (nginx, static, Cache-Control max-age=3600), caches warm. $rounds round(s)
 of $seconds s per server and workload, alternating; h2load $(h2load --version | awk '{print $2}') -c $connections -m $streams -t 1 (warm-up

@@ -295,8 +295,49 @@ fetch() { # server scheme object out
     fi
     meta=$(curl -sS --max-time 5 -D "$out.headers" -o "$out" -w '%{http_code} %{http_version}' \
         "${options[@]}" 2>&1) || meta="curl-failed"
-    echo "$meta $(awk -v s="$server" 'tolower($1) == (s == "nginx" ? "x-cache:" : "cache-status:") {
+    echo "$meta $(awk -v s="$server" 'tolower($1) == (s == "nginx" ? "x-cache:" : s == "varnish" ? "x-varnish:" : "cache-status:") {
             sub(/^[^:]*: */, ""); sub(/\r$/, ""); gsub(/ /, "_"); print; exit }' "$out.headers" 2>/dev/null)"
+}
+
+# start_varnish ORIGIN_PORT: Varnish (malloc storage, its builtin VCL, a backend of
+# ORIGIN_PORT) on a free port, HTTP/1.1 only (Varnish has no TLS). Sets varnish_pid and
+# varnish_port. `-j none`: no privilege separation (the work directory is root's); 2 thread
+# pools, one per core, as Varnish's docs advise.
+start_varnish() { # origin_port
+    varnish_port=$(free_port)
+    say "starting varnish $(varnishd -V 2>&1 | sed -n 's/.*(varnish-\([0-9.]*\).*/\1/p;q') (malloc 256M, http $varnish_port)"
+    varnishd -F -j none -n "$D/varnish" -a "127.0.0.1:$varnish_port" -b "127.0.0.1:$1" \
+        -s malloc,256m -p thread_pools=2 >"$D/varnish.log" 2>&1 &
+    varnish_pid=$!
+    server_pids+=("$varnish_pid")
+    local i
+    for ((i = 0; i < 100; i++)); do
+        curl -s -o /dev/null "http://127.0.0.1:$varnish_port/1k" && return 0
+        check_alive "$varnish_pid" "varnishd exited; see $D/varnish.log: $(tail -n 3 "$D/varnish.log")"
+        sleep 0.1
+    done
+    echo "error: varnish did not answer on port $varnish_port" >&2
+    exit 1
+}
+
+# warm_varnish: each object twice over HTTP/1.1; the second must be a hit (two ids in
+# X-Varnish) with the origin's bytes.
+warm_varnish() {
+    local object out second code version cache sum
+    for object in "${proxy_objects[@]}"; do
+        out=$D/check.varnish.http.$object
+        fetch varnish http "$object" "$out" >/dev/null
+        second=$(fetch varnish http "$object" "$out")
+        read -r code version cache <<<"$second"
+        sum=$(sha256sum <"$out" | awk '{print $1}')
+        printf '    %-8s %-5s /%-4s second: %s\n' varnish http "$object" "${second//_/ }" >&2
+        if [[ $code != 200 || $version != 1.1 || $cache != *_* || $sum != "${object_sum[$object]}" ]]; then
+            echo "error: varnish's second response for /$object is not a 200 HTTP/1.1 hit" \
+                "with the origin's bytes; its headers:" >&2
+            cat "$out.headers" >&2
+            exit 1
+        fi
+    done
 }
 
 warm_proxy() { # server...

@@ -398,6 +398,13 @@ impl Config {
                 invalid(key, "must be at least 1".into());
             }
         }
+        let slice = p.slice_size.0;
+        if slice != 0 && slice < 64 << 10 {
+            invalid(
+                "proxy.slice_size",
+                format!("{slice} bytes: 0 (off), or at least 64KiB"),
+            );
+        }
         if p.preload_concurrency == 0 {
             invalid("proxy.preload_concurrency", "must be at least 1".into());
         }

@@ -88,6 +88,9 @@ pub struct ProxyConfig {
     /// A client that stays a streaming window (1 MiB) behind the other readers of an object
     /// that is not being stored this long is cut off, so that it holds nobody back.
     pub slow_reader_ms: u64,
+    /// Objects larger than `max_object_size` are fetched and stored in byte ranges of this
+    /// size (nginx's slice module), at most `max_object_size`; 0 turns slicing off.
+    pub slice_size: ByteSize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -138,6 +141,7 @@ impl Default for ProxyConfig {
             max_fill_bytes: ByteSize(256 << 20),
             abandon_fill_bytes: ByteSize(1 << 20),
             slow_reader_ms: 5000,
+            slice_size: ByteSize(1 << 20),
             preload_concurrency: 8,
         }
     }

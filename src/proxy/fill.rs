@@ -23,6 +23,7 @@ use crate::http_server::Body;
 use crate::metrics::SourceLabels;
 
 /// A cacheable request (GET or HEAD), as the cache phase needs it.
+#[derive(Clone)]
 pub(super) struct Ask {
     pub host: String,
     pub path: String,
@@ -257,15 +258,7 @@ impl Proxy {
 
     fn spawn_fill(self: &Arc<Self>, flight: Arc<Flight>, ticket: Option<FillTicket>, ask: &Ask) {
         let proxy = Arc::clone(self);
-        let ask = Ask {
-            host: ask.host.clone(),
-            path: ask.path.clone(),
-            headers: ask.headers.clone(),
-            key: ask.key.clone(),
-            request_cc: ask.request_cc.clone(),
-            from_sibling: ask.from_sibling,
-            client: ask.client,
-        };
+        let ask = ask.clone();
         tokio::spawn(async move { proxy.run_fill(&flight, ticket, &ask).await });
     }
 
@@ -365,6 +358,26 @@ impl Proxy {
             request_time,
             response_time,
         });
+        // Too large to store whole, offered in ranges: kept in slices from now on.
+        let ranges = head
+            .headers
+            .get(header::ACCEPT_RANGES)
+            .is_some_and(|v| v == "bytes");
+        if let (Disposition::TooLarge, Some(length), true) = (disposition, declared, ranges)
+            && self.slice_size > 0
+            && head.status == StatusCode::OK
+        {
+            let like = Stored::new(
+                None,
+                head.status,
+                &head.headers,
+                Bytes::new(),
+                request_time,
+                response_time,
+                &ask.headers,
+            );
+            self.mark_sliced(&ask.key, length, &like).await;
+        }
         flight.start_body(Arc::clone(&head));
         let mut keeping = disposition == Disposition::Store;
         if !keeping {

@@ -427,8 +427,13 @@ impl Reader {
             let item = reader.next().await?;
             Some((item, reader))
         });
-        ReaderBody(Mutex::new(stream.boxed())).boxed()
+        stream_body(stream.boxed())
     }
+}
+
+/// A stream of body pieces as a response body.
+pub(super) fn stream_body(stream: BoxStream<'static, Result<Bytes, BoxError>>) -> Body {
+    ReaderBody(Mutex::new(stream)).boxed()
 }
 
 /// A reader's stream as a response body. The stream is `Send` but not `Sync`, which the node's

@@ -15,6 +15,7 @@ mod hosts;
 pub mod policy;
 mod preload;
 mod request;
+mod slice;
 mod store;
 mod targeted;
 pub mod upstream;
@@ -86,6 +87,8 @@ pub struct Proxy {
     slow_reader: Duration,
     /// A fill whose clients all left stops unless at most this much is left to fetch.
     abandon_bytes: u64,
+    /// Objects larger than `max_object_size` are kept in slices of this many bytes (0: not).
+    slice_size: u64,
     /// Largest request body passed to the origin; larger gets 413.
     max_request_body: usize,
     /// The body read timeout, and the metric of clients stopped by a limit.
@@ -120,6 +123,8 @@ impl Proxy {
             fill_limits,
             slow_reader: Duration::from_millis(config.slow_reader_ms),
             abandon_bytes: config.abandon_fill_bytes.0,
+            // A slice is stored like any object, so it is never larger than one may be.
+            slice_size: config.slice_size.0.min(config.max_object_size.0),
             max_request_body: usize::try_from(config.max_request_body.0).unwrap_or(usize::MAX),
             limits,
         }))
@@ -251,7 +256,11 @@ impl Proxy {
             None if ask.request_cc.only_if_cached => {
                 self.error(StatusCode::GATEWAY_TIMEOUT, "only-if-cached: not in cache")
             }
-            None => self.fetch(&ask).await,
+            // A large object kept in slices, or a Range request that finds one.
+            None => match self.sliced(&ask, &method).await {
+                Some(response) => response,
+                None => self.fetch(&ask).await,
+            },
         };
         if method == Method::HEAD {
             // The GET response's length, without its body (RFC 9110 9.3.2).

@@ -40,7 +40,7 @@ pub use freshness::{
 pub(crate) use headers::HOP_BY_HOP;
 pub use headers::{merge_304, remove_named, strip_hop_by_hop, strip_unshared_fields};
 pub use http_date::{format_http_date, parse_http_date, parse_http_date_at};
-pub use range::{ByteRange, RangeError, byte_range};
+pub use range::{ByteRange, RangeError, byte_range, content_range, range_start};
 pub use vary::{vary_key, vary_matches};
 
 /// Why a response is not stored. `as_str()` feeds the log line, the metric label and the

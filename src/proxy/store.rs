@@ -196,34 +196,39 @@ impl Proxy {
             response_time,
             req_headers,
         );
-        let meta = stored.meta_with(&headers, response_time, self.heuristic_max);
-        let (fresh_for, stale_for) = match storable {
-            Err(_) => (Duration::ZERO, Duration::ZERO),
-            Ok(()) => {
-                // Kept past freshness for the longest window it may be served in, and at least
-                // the grace: a response that must be revalidated (no-cache, must-revalidate)
-                // is kept too, so that it is revalidated with its validators rather than
-                // fetched again whole; `reuse` and the stale checks decide what is served.
-                let cc = &meta.cache_control;
-                let windows = [cc.stale_if_error, cc.stale_while_revalidate];
-                let window = windows
-                    .into_iter()
-                    .flatten()
-                    .max()
-                    .map_or(Duration::ZERO, Duration::from_secs);
-                (
-                    meta.lifetime.saturating_sub(meta.age),
-                    window.max(self.grace),
-                )
-            }
+        let entry = self.entry_meta(&stored);
+        (Arc::new(stored), entry)
+    }
+
+    /// How long `stored` is kept: none when RFC 9111 forbids reusing it; else fresh for what is
+    /// left of its lifetime, then kept for the longest window it may be served stale in, and
+    /// at least the grace: a response that must be revalidated (no-cache, must-revalidate) is
+    /// kept too, so that it is revalidated with its validators rather than fetched again whole
+    /// (`reuse` and the stale checks decide what is served).
+    pub(super) fn entry_meta(&self, stored: &Stored) -> EntryMeta {
+        let (fresh_for, stale_for) = if stored.not_storable.is_some() {
+            (Duration::ZERO, Duration::ZERO)
+        } else {
+            let received = UNIX_EPOCH + Duration::from_nanos(stored.response_nanos);
+            let meta = stored.meta_with(&stored.headers(), received, self.heuristic_max);
+            let cc = &meta.cache_control;
+            let windows = [cc.stale_if_error, cc.stale_while_revalidate];
+            let window = windows
+                .into_iter()
+                .flatten()
+                .max()
+                .map_or(Duration::ZERO, Duration::from_secs);
+            (
+                meta.lifetime.saturating_sub(meta.age),
+                window.max(self.grace),
+            )
         };
-        let entry = EntryMeta {
+        EntryMeta {
             fresh_for,
             stale_for,
             weight: stored.weight(),
             tags: stored.tags(),
-        };
-        (Arc::new(stored), entry)
+        }
     }
 
     /// The operator's grace (`proxy.grace_secs`) for a failing origin, unless the response

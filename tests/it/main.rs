@@ -15,6 +15,7 @@ mod proxy;
 mod proxy_fields;
 mod proxy_fills;
 mod proxy_limits;
+mod proxy_slices;
 mod proxy_stream;
 mod proxy_tls;
 mod recursion;

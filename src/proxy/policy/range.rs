@@ -88,6 +88,33 @@ pub fn byte_range(
     }
 }
 
+/// Where a request's one byte range starts, when it names a start (`bytes=first-` or
+/// `bytes=first-last`): what a cache that fetches in slices needs before it knows the length.
+pub fn range_start(req_headers: &HeaderMap) -> Option<u64> {
+    let mut lines = req_headers.get_all(RANGE).iter();
+    let (Some(line), None) = (lines.next(), lines.next()) else {
+        return None;
+    };
+    match single_bytes_spec(line.as_bytes())? {
+        Spec::From { first, .. } => Some(first),
+        Spec::Suffix(_) => None,
+    }
+}
+
+/// `Content-Range: bytes first-last/complete` of a 206 (RFC 9110 14.4), or None.
+pub fn content_range(value: &[u8]) -> Option<(ByteRange, u64)> {
+    let text = std::str::from_utf8(value).ok()?.trim();
+    let rest = text.strip_prefix("bytes ")?;
+    let (range, complete) = rest.split_once('/')?;
+    let (first, last) = range.split_once('-')?;
+    let range = ByteRange {
+        first: digits(first.trim().as_bytes())?,
+        last: digits(last.trim().as_bytes())?,
+    };
+    let complete = digits(complete.trim().as_bytes())?;
+    (range.first <= range.last && range.last < complete).then_some((range, complete))
+}
+
 /// One parsed range-spec.
 enum Spec {
     /// `first-` or `first-last`.

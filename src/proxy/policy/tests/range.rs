@@ -1,6 +1,6 @@
 use hyper::http::{HeaderMap, Method};
 
-use super::super::{ByteRange, RangeError, byte_range};
+use super::super::{ByteRange, RangeError, byte_range, content_range, range_start};
 use super::headers;
 
 /// (first, last) of a 206, or `None` for a full 200.
@@ -151,4 +151,33 @@ fn content_range_and_count() {
     };
     assert_eq!(r.byte_count(), 500);
     assert_eq!(r.content_range(1000), "bytes 500-999/1000");
+}
+
+#[test]
+fn where_a_range_starts_and_what_a_206_covers() {
+    let start = |value: &str| range_start(&headers(&[("range", value)]));
+    assert_eq!(start("bytes=3000000000-3100000000"), Some(3_000_000_000));
+    assert_eq!(start("bytes=5-"), Some(5));
+    assert_eq!(start("bytes=-100"), None);
+    assert_eq!(start("bytes=1-2, 5-6"), None);
+    assert_eq!(range_start(&HeaderMap::new()), None);
+    assert_eq!(
+        content_range(b"bytes 1048576-2097151/67108864"),
+        Some((
+            ByteRange {
+                first: 1_048_576,
+                last: 2_097_151
+            },
+            67_108_864
+        ))
+    );
+    for bad in [
+        "bytes */100",
+        "bytes 5-4/100",
+        "bytes 0-100/100",
+        "items 0-1/2",
+        "bytes 0-1/*",
+    ] {
+        assert_eq!(content_range(bad.as_bytes()), None, "{bad}");
+    }
 }

@@ -13,10 +13,11 @@ use hyper::{HeaderMap, Method, Response, StatusCode};
 
 use super::flight::{Disposition, Flight, Head, Phase, Reader, Readers};
 use super::forwarded::Client;
+use super::keys::variant_key;
 use super::policy::{self, CacheControl, Reuse, StoredMeta};
 use super::store::Stored;
 use super::upstream::{Fetched, Opened, UpstreamError};
-use super::{CLIENT_CONDITIONALS, Proxy, storable_reason, variant_key};
+use super::{CLIENT_CONDITIONALS, Proxy, storable_reason};
 use crate::cache::{CacheKey, FillTicket, Joined, Lookup};
 use crate::cluster::SIBLING_HEADER;
 use crate::http_server::Body;

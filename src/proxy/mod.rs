@@ -12,6 +12,7 @@ mod fill_limits;
 mod flight;
 mod forwarded;
 mod hosts;
+mod keys;
 pub mod policy;
 mod preload;
 mod request;
@@ -31,7 +32,7 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 
-use crate::cache::{Cache, CacheKey, Lookup as CoreLookup, Namespace, PurgeMode};
+use crate::cache::{Cache, CacheKey, Lookup as CoreLookup, PurgeMode};
 use crate::cluster::{Cluster, SIBLING_HEADER};
 use crate::config::ProxyConfig;
 use crate::http_server::{Body, Limits, full, read_body};
@@ -46,6 +47,8 @@ use targeted::Targets;
 use upstream::{Upstream, UpstreamError};
 
 pub use forwarded::Scheme;
+use keys::variant_key;
+pub use keys::{PurgeTarget, cache_key};
 pub use preload::Warmed;
 
 /// Client request fields a cache fill does not forward: the cache answers them itself.
@@ -128,30 +131,6 @@ impl Proxy {
             max_request_body: usize::try_from(config.max_request_body.0).unwrap_or(usize::MAX),
             limits,
         }))
-    }
-
-    /// Purges by URL (`http://host/path?query` or `host/path`), URL prefix, or tag.
-    pub async fn purge(&self, target: PurgeTarget<'_>, mode: PurgeMode) -> usize {
-        match target {
-            PurgeTarget::Url(url) => {
-                // The URL's own entry and every variant stored beside it.
-                let key = url_key(url);
-                let mut variants = key.key.to_vec();
-                variants.push(0);
-                let beside = self
-                    .cache
-                    .purge_prefix(Namespace::Http, &variants, mode)
-                    .await;
-                self.cache.purge_key(&key, mode).await + beside
-            }
-            PurgeTarget::Prefix(prefix) => {
-                let key = url_key(prefix);
-                self.cache
-                    .purge_prefix(Namespace::Http, &key.key, mode)
-                    .await
-            }
-            PurgeTarget::Tag(tag) => self.cache.purge_tag(tag, mode).await,
-        }
     }
 
     /// The stored variant of `primary` this request selects (RFC 9111 4.1): the one under the
@@ -527,39 +506,4 @@ impl Proxy {
 
 fn storable_reason(stored: &Stored) -> Option<&'static str> {
     stored.not_storable.map(policy::NotStorable::as_str)
-}
-
-/// What a purge names.
-#[derive(Clone, Copy, Debug)]
-pub enum PurgeTarget<'a> {
-    Url(&'a str),
-    Prefix(&'a str),
-    Tag(&'a str),
-}
-
-/// The cache key of a URL as an operator writes it: the scheme is dropped, the host lowercased.
-fn url_key(url: &str) -> CacheKey {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let (host, path) = rest.find('/').map_or((rest, "/"), |i| rest.split_at(i));
-    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
-    cache_key(&host.to_ascii_lowercase(), path)
-}
-
-/// Where the variant of a URL for one set of `Vary` values is stored, when it is not the one
-/// under the URL's own key (the first variant stored).
-fn variant_key(primary: &CacheKey, vary_key: &str) -> CacheKey {
-    let mut key = primary.key.to_vec();
-    key.push(0);
-    key.extend_from_slice(vary_key.as_bytes());
-    CacheKey::new(Namespace::Http, key)
-}
-
-/// The primary cache key: host and path with query (purge by URL and prefix work on it).
-pub fn cache_key(host: &str, path_and_query: &str) -> CacheKey {
-    // Not `format!`: this runs on every request, and the formatting machinery costs more than
-    // the two copies.
-    let mut key = Vec::with_capacity(host.len() + path_and_query.len());
-    key.extend_from_slice(host.as_bytes());
-    key.extend_from_slice(path_and_query.as_bytes());
-    CacheKey::new(Namespace::Http, key)
 }

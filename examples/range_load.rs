@@ -54,9 +54,7 @@ impl ServerCertVerifier for AnyCertificate {
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -147,7 +145,11 @@ async fn client(url: hyper::Uri, length: u64, range: u64, until: Instant, seed: 
             }
         };
         let status = response.status().as_u16();
-        let received = response.into_body().collect().await.map(|b| b.to_bytes().len() as u64);
+        let received = response
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes().len() as u64);
         match received {
             Ok(received) if status == 206 && received == range => {
                 tally.bytes += range;
@@ -174,7 +176,15 @@ async fn main() {
     let started = Instant::now();
     let until = started + Duration::from_secs(seconds);
     let runs: Vec<_> = (0..clients)
-        .map(|i| tokio::spawn(client(url.clone(), length, range, until, 0x9E37_79B9 * (i + 1))))
+        .map(|i| {
+            tokio::spawn(client(
+                url.clone(),
+                length,
+                range,
+                until,
+                0x9E37_79B9 * (i + 1),
+            ))
+        })
         .collect();
     let mut all = Tally::default();
     for run in runs {

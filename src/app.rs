@@ -289,6 +289,13 @@ impl Node {
             tasks.spawn(admin.serve(listener, http_limits, shutdown.clone()));
         }
         tasks.spawn(reload_on_sighup(reloader.clone(), shutdown.clone()));
+        if let Some(tls) = &tls
+            && config.tls.ocsp_stapling
+        {
+            let stapler =
+                crate::tls::Stapler::new(Arc::clone(&tls.store), config.tls.ocsp_responder.clone());
+            tasks.spawn(stapler.run(shutdown.clone()));
+        }
         if cluster.enabled() {
             tracing::info!(id = %cluster.me().id, peers = cluster.peers().len(), "cluster on");
         }

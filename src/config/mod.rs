@@ -428,6 +428,14 @@ impl Config {
                 format!("{name:?} {problem}"),
             );
         }
+        if let Some(url) = &self.tls.ocsp_responder
+            && !url.starts_with("http://")
+        {
+            invalid(
+                "tls.ocsp_responder",
+                format!("{url:?}: an http:// URL (OCSP responders are asked over plain HTTP)"),
+            );
+        }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             invalid(
                 "tls.cert",

@@ -148,6 +148,10 @@ pub struct TlsConfig {
     pub certificates: Vec<TlsCertificate>,
     /// "1.3" (default) or "1.2" to accept TLS 1.2 as well.
     pub min_version: crate::tls::MinVersion,
+    /// Staple OCSP answers for certificates whose chain holds their issuer (`tls::Stapler`).
+    pub ocsp_stapling: bool,
+    /// An OCSP responder (http://) asked instead of the one each certificate names.
+    pub ocsp_responder: Option<String>,
 }
 
 /// One `[[tls.certificates]]` entry: a PEM chain and key, and the server names they serve.

@@ -137,6 +137,62 @@ impl CertStore {
 }
 
 impl CertSet {
+    /// Every certificate of the set, each once.
+    pub fn keys(&self) -> Vec<Arc<CertifiedKey>> {
+        let mut keys: Vec<Arc<CertifiedKey>> = vec![Arc::clone(&self.default)];
+        for key in self.exact.values().chain(self.wildcard.values()) {
+            if !keys.iter().any(|k| Arc::ptr_eq(k, key)) {
+                keys.push(Arc::clone(key));
+            }
+        }
+        keys
+    }
+
+    /// The set with each certificate's stapled OCSP answer set to `staple_for(leaf)`; None
+    /// when that changes nothing.
+    pub fn restapled(
+        &self,
+        staple_for: impl Fn(&CertificateDer<'_>) -> Option<Vec<u8>>,
+    ) -> Option<CertSet> {
+        let mut changed = false;
+        let mut replaced: Vec<(Arc<CertifiedKey>, Arc<CertifiedKey>)> = Vec::new();
+        for key in self.keys() {
+            let staple = key.cert.first().and_then(&staple_for);
+            let new = if staple == key.ocsp {
+                Arc::clone(&key)
+            } else {
+                changed = true;
+                let mut stapled = CertifiedKey::clone(&key);
+                stapled.ocsp = staple;
+                Arc::new(stapled)
+            };
+            replaced.push((key, new));
+        }
+        if !changed {
+            return None;
+        }
+        let swap = |key: &Arc<CertifiedKey>| {
+            replaced
+                .iter()
+                .find(|(old, _)| Arc::ptr_eq(old, key))
+                .map_or_else(|| Arc::clone(key), |(_, new)| Arc::clone(new))
+        };
+        Some(CertSet {
+            default: swap(&self.default),
+            exact: self
+                .exact
+                .iter()
+                .map(|(n, k)| (n.clone(), swap(k)))
+                .collect(),
+            wildcard: self
+                .wildcard
+                .iter()
+                .map(|(n, k)| (n.clone(), swap(k)))
+                .collect(),
+            summary: self.summary.clone(),
+        })
+    }
+
     /// The certificate for a handshake with this SNI (rustls passes it lowercase).
     pub fn select(&self, server_name: Option<&str>) -> &Arc<CertifiedKey> {
         let Some(name) = server_name else {

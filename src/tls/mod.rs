@@ -20,9 +20,11 @@ use rustls::server::ResolvesServerCert;
 use crate::config::TlsConfig;
 
 mod certs;
+mod ocsp;
 pub mod origin;
 
 pub use certs::{CertSet, CertStore, check_server_name};
+pub use ocsp::Stapler;
 
 /// Why TLS could not be set up; names the config key and the file.
 #[derive(Debug, thiserror::Error)]

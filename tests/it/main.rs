@@ -9,6 +9,7 @@ mod fuzz_corpus;
 mod geoip;
 mod httpdns;
 mod nsd_diff;
+mod ocsp;
 mod origin;
 mod preload;
 mod proxy;

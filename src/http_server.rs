@@ -83,14 +83,24 @@ pub async fn serve<H, F>(
         let activity = Arc::new(Activity::new());
         let handler = handler.clone();
         let on_request = Arc::clone(&activity);
-        let service = hyper::service::service_fn(move |req| {
+        let uri_limits = limits.clone();
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let in_flight = InFlight::start(&on_request);
+            // RFC 9112 3: a request target longer than the server will parse is a 414.
+            let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+            let too_long = target > uri_limits.max_uri_bytes;
             // Boxed: hyper moves the service future into a task per HTTP/2 stream and tokio
             // moves it again on completion; the handlers' futures are large (profiled: those
             // copies were a fifth of the CPU time in memcpy under h2load).
-            let response = Box::pin(handler(req, peer));
+            let response = (!too_long).then(|| Box::pin(handler(req, peer)));
+            if too_long {
+                uri_limits.hit(Limit::UriTooLong);
+            }
             async move {
-                let response = response.await;
+                let response = match response {
+                    Some(response) => response.await,
+                    None => uri_too_long(),
+                };
                 drop(in_flight);
                 Ok::<_, Infallible>(response)
             }
@@ -115,6 +125,17 @@ pub async fn serve<H, F>(
     {
         tracing::debug!("http connections still open after the drain timeout; closing them");
     }
+}
+
+/// The 414 for a request target over `http.max_uri_bytes`.
+fn uri_too_long() -> Response<Body> {
+    let mut response = Response::new(full(Bytes::from_static(b"request target too long\n")));
+    *response.status_mut() = hyper::StatusCode::URI_TOO_LONG;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
 }
 
 /// Requests in flight on one connection, and since when none has been.

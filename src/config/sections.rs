@@ -207,6 +207,9 @@ pub struct HttpConfig {
     pub max_pending_resets: usize,
     /// Connections open at once per listener; one more is closed as soon as it is accepted.
     pub max_connections: usize,
+    /// Request target (path and query) at most; longer gets 414 (RFC 9112 3). A request line
+    /// longer than `max_header_bytes` gets 431 from the HTTP/1.1 parser before this applies.
+    pub max_uri_bytes: ByteSize,
 }
 
 impl Default for HttpConfig {
@@ -220,6 +223,7 @@ impl Default for HttpConfig {
             max_streams: 256,
             max_pending_resets: 64,
             max_connections: 10_000,
+            max_uri_bytes: ByteSize(16 << 10),
         }
     }
 }

@@ -32,6 +32,8 @@ pub struct Limits {
     pub max_pending_resets: usize,
     /// Connections open at once per listener.
     pub max_connections: usize,
+    /// Request target bytes at most (414).
+    pub max_uri_bytes: usize,
     /// `edgenode_http_limits_total{limit}`: one count per client stopped by a limit.
     hits: Family<LimitLabels, Counter>,
 }
@@ -43,6 +45,8 @@ pub enum Limit {
     HeaderTimeout,
     /// Too many header fields or too many header bytes: 431.
     HeaderTooLarge,
+    /// A request target over `max_uri_bytes`: 414.
+    UriTooLong,
     /// A request head hyper could not parse (ambiguous lengths, obs-fold, bad tokens): 400.
     BadRequest,
     /// The request body did not arrive in time: 408.
@@ -64,6 +68,7 @@ impl Limit {
             Limit::Connections => "connections",
             Limit::IdleTimeout => "idle_timeout",
             Limit::HeaderTooLarge => "header_too_large",
+            Limit::UriTooLong => "uri_too_long",
             Limit::BadRequest => "bad_request",
             Limit::BodyTimeout => "body_timeout",
             Limit::BodyTooLarge => "body_too_large",
@@ -85,6 +90,7 @@ impl Limits {
             max_streams: config.max_streams,
             max_pending_resets: config.max_pending_resets,
             max_connections: config.max_connections.max(1),
+            max_uri_bytes: usize::try_from(config.max_uri_bytes.0).unwrap_or(usize::MAX),
             hits,
         }
     }

@@ -315,6 +315,32 @@ async fn oversized_request_heads_get_431() {
     still_serves(&node).await;
 }
 
+/// A request target over `http.max_uri_bytes` gets 414 (RFC 9112 3) and never reaches the
+/// origin; one too long for the whole request head still gets hyper's 431.
+#[tokio::test]
+async fn overlong_request_targets_get_414() {
+    let origin = Origin::start().await;
+    let node = node_for(&origin, "");
+    let addr = node.http.unwrap();
+    for (length, expected) in [
+        (16 << 10, 200),
+        (20 << 10, 414),
+        (60 << 10, 414),
+        (100 << 10, 431),
+    ] {
+        let path = format!("/cached?{}", "q".repeat(length - "/cached?".len()));
+        let mut client = Raw::connect(addr).await;
+        client
+            .send(format!("GET {path} HTTP/1.1\r\nHost: a.test\r\n\r\n").as_bytes())
+            .await;
+        let (status, text) = client.response().await.expect("a response");
+        assert_eq!(status, expected, "{length}-byte target: {text}");
+    }
+    assert_eq!(origin.count("/cached"), 1, "only the one within the limit");
+    assert_hits(&node, "uri_too_long", 2).await;
+    still_serves(&node).await;
+}
+
 /// Over `proxy.max_request_body`: 413 before the body is sent (Content-Length, also with
 /// `Expect: 100-continue`) or once it grows past the limit (chunked); never forwarded.
 #[tokio::test]

@@ -12,6 +12,7 @@ use crate::support::{Node, ask, dns_client, http_request, query, repo_root, writ
 
 mod alibaba_sdk;
 mod dnspod_sdk;
+mod schedule;
 mod tls;
 
 const CONFIG: &str = r#"

@@ -138,6 +138,16 @@ async fn sdk_exchange(addr: SocketAddr, file: &str) -> (u16, String) {
     (status, body)
 }
 
+/// What `AbsHttpDns.lookup` (the blocking path, which HTTPS always takes) makes of a body: each
+/// `readLine()` plus "\n", then the last two characters cut ("the final \n"), which takes the
+/// last character of the client IP with it; addresses and TTLs stay whole.
+fn blocking_read(body: &str) -> String {
+    let mut raw: String = body.lines().map(|line| format!("{line}\n")).collect();
+    let keep = raw.len().saturating_sub(2);
+    raw.truncate(keep);
+    raw
+}
+
 /// `Matcher.matches()` of `(.*)S1(.*)S2...(.*)`, greedy as java.util.regex is (`.` never
 /// matches a newline): the groups, or None.
 fn groups<'a>(text: &'a str, separators: &[&str]) -> Option<Vec<&'a str>> {
@@ -373,9 +383,19 @@ async fn android_sdk_https_token_and_errors() {
     let path = format!(
         "/d?dn=www.example.test&ip=&clientip=1&ttl=1&id=20001&token=tok-123&type=aaaa{SDK}"
     );
+    let (status, body) = https_get(tls, &path).await;
+    assert_eq!((status, body.as_str()), (200, "::1,60|127.0.0.1"));
+    let (_, ips, _, ttls) = parse(&blocking_read(&body), "aaaa").unwrap();
     assert_eq!(
-        https_get(tls, &path).await,
-        (200, "::1,60|127.0.0.1".to_string())
+        (ips, ttls),
+        (vec!["::1".to_string()], vec![("onehost".to_string(), 60)])
+    );
+    let dn = "www.example.test,api.example.test";
+    let path = format!("/d?dn={dn}&ip=&clientip=1&ttl=1&id=20001&token=tok-123{SDK}");
+    let (_, ips, _, _) = parse(&blocking_read(&https_get(tls, &path).await.1), "a").unwrap();
+    assert_eq!(
+        ips,
+        ["www.example.test:127.0.10.1", "api.example.test:127.0.10.2"]
     );
     let path = format!("/d?dn=www.example.test&ip=&clientip=1&ttl=1&id=20001&token=guess{SDK}");
     assert_eq!(https_get(tls, &path).await, (401, String::new()));

@@ -181,3 +181,48 @@ impl HttpDnsConfig {
         problems
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn problems(text: &str) -> String {
+        let config = Config::from_toml_str(text, "t.toml", None).expect("parses");
+        let problems: Vec<String> = config.validate().iter().map(|p| p.to_string()).collect();
+        problems.join("\n")
+    }
+
+    #[test]
+    fn dnspod_keys_and_limits_are_checked() {
+        let all = problems(
+            "[httpdns]\nclient_prefix_v6 = 0\nmax_signature_lifetime = 0\n\
+             [[httpdns.dnspod_keys]]\nid = \"1\"\nkey = \"short\"\n\
+             [[httpdns.dnspod_keys]]\nid = \"1\"\naes_key = \"0123456789abcdef0\"\n\
+             [[httpdns.dnspod_keys]]\nid = \"2\"\n",
+        );
+        for expected in [
+            "httpdns.client_prefix_v6",
+            "httpdns.max_signature_lifetime",
+            "httpdns.dnspod_keys[0].key: at least 8 bytes",
+            "httpdns.dnspod_keys[1].id: \"1\" is listed twice",
+            "httpdns.dnspod_keys[1].aes_key: 16, 24 or 32 bytes",
+            "httpdns.dnspod_keys[2]: needs key, aes_key or token",
+        ] {
+            assert!(all.contains(expected), "{expected:?} missing from:\n{all}");
+        }
+    }
+
+    #[test]
+    fn keys_are_what_the_sdk_makes_of_them() {
+        let config = Config::from_toml_str(
+            "[[httpdns.dnspod_keys]]\nid = \"1\"\nkey = \"dnspodkey-long\"\n",
+            "t.toml",
+            None,
+        )
+        .unwrap();
+        let key = &config.httpdns.dnspod_keys[0];
+        assert_eq!(key.des_key(), Some(&b"dnspodke"[..]));
+        assert_eq!(key.aes_key().as_deref(), Some(&b"dnspodkey-long00"[..]));
+        assert!(problems("").is_empty());
+    }
+}

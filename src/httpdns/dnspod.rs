@@ -5,7 +5,11 @@
 //! - `type=addrs`: `V4S,TTL-V6S,TTL[|CLIENT_IP]`;
 //! - several names (`dn=a,b`): one line per name, `name.:IPS,TTL[|CLIENT_IP]` (or the `addrs`
 //!   form after `name.:`), joined by `\n`;
+//! - `query=1`: the single answer is written as a batch line too (the iOS SDK asks for it);
 //! - a family without addresses is `0` with TTL `0` (what the SDK reads as "no record").
+//!
+//! The iOS SDK appends `;EXPIRY` (unix seconds, 10 minutes on) to the names before encrypting
+//! them: it is checked like a signature's expiry and removed.
 //!
 //! With `alg=des|aes`, `dn` (and `ip` when it is not an address) is hex ciphertext under the
 //! key configured for `id` (`[[httpdns.dnspod_keys]]`), and the answer is encrypted the same way.
@@ -19,6 +23,7 @@ use hyper::header::HeaderValue;
 use hyper::header::RETRY_AFTER;
 use hyper::{Response, StatusCode};
 
+use super::accounts::now;
 use super::api::Families;
 use super::dnspod_cipher::DnspodCipher;
 use super::question::{ClientIps, QueryName};
@@ -53,6 +58,7 @@ impl HttpDns {
             .get("dn")
             .ok_or_else(|| ApiError::bad_request("MissingArgument", "dn is required"))?;
         let dn = decrypt(dn, "dn")?;
+        let dn = self.without_expiry(&dn)?;
         let layout = match params.get("type") {
             None => Layout::A,
             Some(t) if t.eq_ignore_ascii_case("a") => Layout::A,
@@ -73,7 +79,7 @@ impl HttpDns {
         };
         let ips = ClientIps::parse(ip.as_deref().into_iter())?;
         let batch = dn.contains(',');
-        let names = self.names(Some(&dn), "dn", batch)?;
+        let names = self.names(Some(dn), "dn", batch)?;
         let families = match layout {
             Layout::A => Families::V4,
             Layout::Aaaa => Families {
@@ -89,9 +95,11 @@ impl HttpDns {
         let format = Format {
             layout,
             ttl: params.flag("ttl"),
+            // `query=1`: every line names its host, a single one too (the iOS SDK's form).
+            named: batch || params.flag("query"),
             client_ip: params.flag("clientip").then(|| ips.reported(req.client)),
         };
-        let body = format.body(&answers, batch, &names);
+        let body = format.body(&answers, &names);
         let body = match &cipher {
             None => body,
             Some(cipher) => cipher.encrypt_hex(&body).ok_or_else(|| {
@@ -103,6 +111,23 @@ impl HttpDns {
             })?,
         };
         Ok(render::text(StatusCode::OK, body))
+    }
+
+    /// `dn` without the expiry the iOS SDK appends (`a.com,b.com;UNIX_SECONDS`), which must be
+    /// neither past nor more than `max_signature_lifetime` ahead.
+    fn without_expiry<'d>(&self, dn: &'d str) -> Result<&'d str, ApiError> {
+        let Some((names, expiry)) = dn.rsplit_once(';') else {
+            return Ok(dn);
+        };
+        let expiry = expiry.parse::<u64>().map_err(|_| {
+            ApiError::bad_request("InvalidHost", format!("dn={dn:?}: NAMES[;EXPIRY]"))
+        })?;
+        let now = now();
+        if expiry < now || expiry > now.saturating_add(self.max_signature_lifetime) {
+            let message = format!("dn expiry {expiry} is past or too far ahead");
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "Expired", message));
+        }
+        Ok(names)
     }
 
     /// The cipher of `alg=` with the key of `id=`; checks `token=` where the id has one.
@@ -168,11 +193,14 @@ fn same(a: &str, b: &str) -> bool {
 struct Format {
     layout: Layout,
     ttl: bool,
+    /// Every line starts `host.:` (a batch, or `query=1`).
+    named: bool,
     client_ip: Option<IpAddr>,
 }
 
 impl Format {
-    fn body(&self, answers: &[HostAnswer], batch: bool, names: &[QueryName]) -> String {
+    fn body(&self, answers: &[HostAnswer], names: &[QueryName]) -> String {
+        let batch = self.named;
         let mut lines = Vec::with_capacity(answers.len());
         for (answer, name) in answers.iter().zip(names) {
             let mut line = String::new();

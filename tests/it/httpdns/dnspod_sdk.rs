@@ -37,7 +37,7 @@ cidr = "127.0.1.0/24"
 continent = "AS"
 "#;
 
-fn start(dir: &std::path::Path) -> Node {
+pub(super) fn start(dir: &std::path::Path) -> Node {
     let zones = repo_root().join("zones");
     let text = format!("[dns]\nzones = \"{}\"\n{CONFIG}", zones.display());
     Node::with_config(&write_file(dir, "edgenode.toml", &text))
@@ -55,12 +55,12 @@ fn unhex(text: &str) -> Vec<u8> {
 }
 
 /// `DesCipherSuite.encrypt`: DES/ECB/PKCS5Padding under the key's bytes, hex.
-fn des_encrypt(text: &str) -> String {
+pub(super) fn des_encrypt(text: &str) -> String {
     let cipher = ecb::Encryptor::<des::Des>::new_from_slice(&DES_KEY.as_bytes()[..8]).unwrap();
     hex(&cipher.encrypt_padded_vec_mut::<Pkcs7>(text.as_bytes()))
 }
 
-fn des_decrypt(text: &str) -> String {
+pub(super) fn des_decrypt(text: &str) -> String {
     let cipher = ecb::Decryptor::<des::Des>::new_from_slice(&DES_KEY.as_bytes()[..8]).unwrap();
     String::from_utf8(
         cipher
@@ -78,7 +78,7 @@ fn aes_key() -> Vec<u8> {
 }
 
 /// `AesCipherSuite.encrypt`: a random IV, AES/CBC/PKCS7Padding, hex(IV || ciphertext).
-fn aes_encrypt(text: &str) -> String {
+pub(super) fn aes_encrypt(text: &str) -> String {
     let mut iv = [0u8; 16];
     getrandom::fill(&mut iv).unwrap();
     let cipher = cbc::Encryptor::<aes::Aes128>::new_from_slices(&aes_key(), &iv).unwrap();
@@ -87,7 +87,7 @@ fn aes_encrypt(text: &str) -> String {
     hex(&out)
 }
 
-fn aes_decrypt(text: &str) -> String {
+pub(super) fn aes_decrypt(text: &str) -> String {
     let bytes = unhex(text);
     let (iv, data) = bytes.split_at(16);
     let cipher = cbc::Decryptor::<aes::Aes128>::new_from_slices(&aes_key(), iv).unwrap();
@@ -96,7 +96,7 @@ fn aes_decrypt(text: &str) -> String {
 
 /// The SDK's non-blocking session: `HttpHelper.getRequest`, reads until the body is as long as
 /// Content-Length (`checkHttpRspFinished`), then (status, `responseBody`).
-async fn sdk_exchange(addr: SocketAddr, file: &str) -> (u16, String) {
+pub(super) async fn sdk_exchange(addr: SocketAddr, file: &str) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let request = format!(
         "GET {file} HTTP/1.1\r\nConnection: keep-alive\r\nHost: {}\r\n\r\n",

@@ -162,11 +162,15 @@ pub(super) fn v2_signature(secret: &str, params: &Params<'_>) -> String {
     let key = node_hex_decode(secret);
     let mut pairs: Vec<(&str, &str)> = params.pairs().filter(|(k, _)| *k != "s").collect();
     pairs.sort_unstable();
-    let text = pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&");
+    let mut text = String::with_capacity(128);
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            text.push('&');
+        }
+        text.push_str(k);
+        text.push('=');
+        text.push_str(v);
+    }
     // HMAC takes keys of any length.
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&key) else {
         return String::new();
@@ -197,11 +201,13 @@ fn same_hex(expected: &str, given: &str) -> bool {
             == 0
 }
 
+/// Lowercase hex, by table: on the DNSPod cipher path every answer's bytes go through it.
 pub(super) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut text = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(text, "{b:02x}");
+    for &b in bytes {
+        text.push(char::from(DIGITS[usize::from(b >> 4)]));
+        text.push(char::from(DIGITS[usize::from(b & 0x0f)]));
     }
     text
 }
@@ -210,6 +216,12 @@ pub(super) fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::{node_hex_decode, v2_signature};
     use crate::httpdns::question::Params;
+
+    #[test]
+    fn hex_is_lowercase_pairs() {
+        assert_eq!(super::hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(super::hex(&[]), "");
+    }
 
     #[test]
     fn secrets_decode_as_node_buffers_do() {

@@ -5,6 +5,7 @@
 
 use aes::cipher::block_padding::Pkcs7;
 use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyInit, KeyIvInit};
+use rand::RngCore;
 
 use super::accounts::hex;
 
@@ -42,8 +43,10 @@ impl DnspodCipher {
                 .ok()?
                 .encrypt_padded_vec_mut::<Pkcs7>(text.as_bytes()),
             DnspodCipher::Aes(key) => {
+                // The thread's CSPRNG (ChaCha, seeded and reseeded from the OS): an unpredictable
+                // IV per answer without a system call per answer.
                 let mut iv = [0u8; IV_LEN];
-                getrandom::fill(&mut iv).ok()?;
+                rand::rng().fill_bytes(&mut iv);
                 let mut out = iv.to_vec();
                 out.extend(aes_encrypt(key, &iv, text.as_bytes())?);
                 out

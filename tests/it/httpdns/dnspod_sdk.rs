@@ -80,7 +80,7 @@ fn aes_key() -> Vec<u8> {
 /// `AesCipherSuite.encrypt`: a random IV, AES/CBC/PKCS7Padding, hex(IV || ciphertext).
 pub(super) fn aes_encrypt(text: &str) -> String {
     let mut iv = [0u8; 16];
-    getrandom::fill(&mut iv).unwrap();
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut iv);
     let cipher = cbc::Encryptor::<aes::Aes128>::new_from_slices(&aes_key(), &iv).unwrap();
     let mut out = iv.to_vec();
     out.extend(cipher.encrypt_padded_vec_mut::<Pkcs7>(text.as_bytes()));

@@ -43,6 +43,32 @@ enum Layout {
     Addrs,
 }
 
+impl Layout {
+    fn parse(text: Option<&str>) -> Result<Layout, ApiError> {
+        match text {
+            None => Ok(Layout::A),
+            Some(t) if t.eq_ignore_ascii_case("a") => Ok(Layout::A),
+            Some(t) if t.eq_ignore_ascii_case("aaaa") => Ok(Layout::Aaaa),
+            Some(t) if t.eq_ignore_ascii_case("addrs") => Ok(Layout::Addrs),
+            Some(t) => {
+                let message = format!("type={t:?}: a, aaaa or addrs");
+                Err(ApiError::bad_request("InvalidType", message))
+            }
+        }
+    }
+
+    fn families(self) -> Families {
+        match self {
+            Layout::A => Families::V4,
+            Layout::Aaaa => Families {
+                v4: false,
+                v6: true,
+            },
+            Layout::Addrs => Families { v4: true, v6: true },
+        }
+    }
+}
+
 impl HttpDns {
     pub(super) async fn dnspod(&self, req: &ApiRequest<'_>) -> Result<Response<Body>, ApiError> {
         let params = req.params;
@@ -59,16 +85,7 @@ impl HttpDns {
             .ok_or_else(|| ApiError::bad_request("MissingArgument", "dn is required"))?;
         let dn = decrypt(dn, "dn")?;
         let dn = self.without_expiry(&dn)?;
-        let layout = match params.get("type") {
-            None => Layout::A,
-            Some(t) if t.eq_ignore_ascii_case("a") => Layout::A,
-            Some(t) if t.eq_ignore_ascii_case("aaaa") => Layout::Aaaa,
-            Some(t) if t.eq_ignore_ascii_case("addrs") => Layout::Addrs,
-            Some(t) => {
-                let message = format!("type={t:?}: a, aaaa or addrs");
-                return Err(ApiError::bad_request("InvalidType", message));
-            }
-        };
+        let layout = Layout::parse(params.get("type"))?;
         // `ip` is sent in the clear by the SDK, encrypted by others: decrypt what is not an
         // address.
         let ip = match params.get("ip") {
@@ -80,14 +97,7 @@ impl HttpDns {
         let ips = ClientIps::parse(ip.as_deref().into_iter())?;
         let batch = dn.contains(',');
         let names = self.names(Some(dn), "dn", batch)?;
-        let families = match layout {
-            Layout::A => Families::V4,
-            Layout::Aaaa => Families {
-                v4: false,
-                v6: true,
-            },
-            Layout::Addrs => Families { v4: true, v6: true },
-        };
+        let families = layout.families();
         let mut answers = Vec::with_capacity(names.len());
         for name in &names {
             answers.push(self.lookup_host(name, families, &ips, req.client).await?);

@@ -18,6 +18,8 @@
 #   doh-json JSON DoH       /resolve?name=NAME&type=A
 #   dnspod   DNSPod         /d?dn=NAME
 #   alibaba  Alibaba        /100000/d?host=NAME
+#   pod-plain, pod-aes, v2  the mobile SDKs' requests (bench/httpdns_sdk.sh): DNSPod plain (HTTPS
+#            token), DNSPod AES (the answer encrypted too), Alibaba v2 signed (HMAC-SHA256)
 #   udp      UDP DNS        dnsperf, a query file of "NAME A"
 # Before measuring, every endpoint must answer 200 over h2 (curl, checking the node's certificate)
 # with the address that `dig` gets over UDP. The runs then alternate the workloads in the order
@@ -53,6 +55,8 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=httpdns_sdk.sh
+source "$(dirname "${BASH_SOURCE[0]}")/httpdns_sdk.sh"
 
 connections=50
 streams=10
@@ -65,7 +69,7 @@ name=${name%.}
 name=${name,,}
 warm_up=1
 
-bench_setup httpdns cargo base64 od dig=bind9-dnsutils dnsperf=dnsperf h2load=nghttp2-client curl=curl
+bench_setup httpdns cargo base64 od openssl=openssl dig=bind9-dnsutils dnsperf=dnsperf h2load=nghttp2-client curl=curl
 # Up to 10 s for edgenode to stop after SIGTERM (lib.sh's default: 5).
 stop_seconds=10
 
@@ -84,6 +88,7 @@ client_rate = 0
 [[httpdns.accounts]]
 id = "100000"
 secret = "bench"
+$(sdk_config)
 EOF
 
 say "starting edgenode (DNS over UDP and HTTPS, no HTTPDNS client rate limit)"
@@ -98,18 +103,22 @@ certificate=$(edgenode_says tls-certificate)
 
 doh_query=$(doh_query "$name")
 
-workloads=(doh-get doh-json dnspod alibaba)
+workloads=(doh-get doh-json dnspod alibaba pod-plain pod-aes v2)
 declare -A path_of=(
     [doh-get]="/dns-query?dns=$doh_query"
     [doh-json]="/resolve?name=$name&type=A"
     [dnspod]="/d?dn=$name"
     [alibaba]="/100000/d?host=$name"
 )
+sdk_paths "$name"
 declare -A label_of=(
     [doh-get]="RFC 8484 DoH GET \`/dns-query?dns=...\`"
     [doh-json]="JSON DoH \`/resolve?name=...&type=A\`"
     [dnspod]="DNSPod \`/d?dn=...\`"
     [alibaba]="Alibaba \`/100000/d?host=...\`"
+    [pod-plain]="DNSPod SDK plain \`/d?dn=...&clientip=1&ttl=1&id=&token=\`"
+    [pod-aes]="DNSPod SDK AES \`/d?dn=HEX&...&alg=aes\`"
+    [v2]="Alibaba SDK v2 \`/v2/d?id=&dn=&q=4&m=0&exp=&s=\`"
     [udp]="UDP DNS (dnsperf)"
 )
 
@@ -130,7 +139,7 @@ for w in "${workloads[@]}"; do
     if [[ $w == doh-get ]]; then
         found=$(od -An -v -tx1 "$D/check.$w" | tr -d ' \n' | grep -c "$answer_hex" || true)
     else
-        found=$(grep -cF "$answer" "$D/check.$w" || true)
+        found=$(sdk_body_has "$w" "$D/check.$w" "$answer" && echo 1 || echo 0)
     fi
     bytes_of[$w]=$(wc -c <"$D/check.$w")
     printf '    %-9s %s, %d bytes\n' "$w" "$meta" "${bytes_of[$w]}" >&2

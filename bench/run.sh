@@ -33,6 +33,10 @@
 #              (authoritative, answer cache) and Unbound (its cache)
 #   json-d, json-resolve
 #              the same for /d?dn= and /resolve?name=: edgenode, against edgenode's doh figure
+#   pod-plain, pod-aes, v2
+#              the same for the mobile SDKs' requests (bench/httpdns_sdk.sh): DNSPod plain
+#              (HTTPS token) and AES, Alibaba v2 signed: edgenode, against edgenode's doh figure
+#              (target: at least 0.9 x), CPU per answer reported
 #   h1-1k      wrk -t1 -c50 (HTTP/1.1 keep-alive), a cached 1 KiB object: edgenode, nginx
 #   h2-1k, h2-100k
 #              h2load -c 50 -m 10 -t 1 over TLS 1.3, 1 KiB and 100 KiB objects: edgenode, nginx
@@ -53,6 +57,8 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=httpdns_sdk.sh
+source "$(dirname "${BASH_SOURCE[0]}")/httpdns_sdk.sh"
 
 quick=false seconds_given=false cache_objects=
 for arg in "$@"; do
@@ -122,6 +128,7 @@ zones = "$D/zones"
 
 [httpdns]
 client_rate = 0
+$(sdk_config)
 EOF
 say "starting edgenode (zones, HTTPDNS, proxy) and edgenode-rec (forwarding to NSD)"
 # TMPDIR: the self-signed certificate goes to $D/edgenode-PID/, removed with $D.
@@ -174,11 +181,13 @@ declare -A path_of=(
     [json-d]="/d?dn=$doh_name"
     [json-resolve]="/resolve?name=$doh_name&type=A"
 )
+sdk_paths "$doh_name"
 # Every HTTPS DNS answer must be a 200 over h2 (TLS 1.3) with the address UDP gives 127.0.0.1.
 answer=$(dig @127.0.0.1 -p "${dns_port_of[edgenode]}" +time=1 +tries=3 +short "$doh_name" A | head -n 1)
 answer_hex=$(IFS=.; read -ra o <<<"$answer"; printf '%02x' "${o[@]}")
 say "checking DoH and HTTPDNS: $doh_name A = $answer (twice each: the second from a warm cache)"
-for check in edgenode:doh edgenode:json-d edgenode:json-resolve unbound:doh unbound:doh; do
+for check in edgenode:doh edgenode:json-d edgenode:json-resolve edgenode:pod-plain edgenode:pod-aes \
+    edgenode:v2 unbound:doh unbound:doh; do
     server=${check%%:*} w=${check#*:} out=$D/check.$server.$w
     meta=$(curl -sS --http2 --tlsv1.3 --cacert "${cacert_of[$server]}" --max-time 5 -o "$out" \
         -w '%{http_code} %{http_version}' "https://127.0.0.1:${https_dns_port_of[$server]}${path_of[$w]}" 2>&1) ||
@@ -186,7 +195,7 @@ for check in edgenode:doh edgenode:json-d edgenode:json-resolve unbound:doh unbo
     if [[ $w == doh ]]; then
         found=$(od -An -v -tx1 "$out" | tr -d ' \n' | grep -c "$answer_hex" || true)
     else
-        found=$(grep -cF "$answer" "$out" || true)
+        found=$(sdk_body_has "$w" "$out" "$answer" && echo 1 || echo 0)
     fi
     printf '    %-8s %-12s %s, %d bytes\n' "$server" "$w" "$meta" "$(wc -c <"$out")" >&2
     if [[ $meta != "200 2" ]] || ((found == 0)); then
@@ -197,10 +206,11 @@ done
 
 # --- the runs -----------------------------------------------------------------------------------
 
-workloads=(udp tcp recursive doh json-d json-resolve h1-1k h2-1k h2-100k)
+workloads=(udp tcp recursive doh json-d json-resolve pod-plain pod-aes v2 h1-1k h2-1k h2-100k)
 declare -A servers_of=(
     [udp]="edgenode knot nsd" [tcp]="edgenode knot" [recursive]="edgenode-rec unbound"
     [doh]="edgenode unbound" [json-d]=edgenode [json-resolve]=edgenode
+    [pod-plain]=edgenode [pod-aes]=edgenode [v2]=edgenode
     [h1-1k]="edgenode nginx" [h2-1k]="edgenode nginx" [h2-100k]="edgenode nginx"
 )
 
@@ -212,7 +222,7 @@ measure() { # workload server
         udp) dnsperf_measure "$w-$server" "$pid" "${dns_port_of[$server]}" "$D/auth.queries" "${dnsperf_options[@]}" ;;
         tcp) dnsperf_measure "$w-$server" "$pid" "${dns_port_of[$server]}" "$D/auth.queries" "${dnsperf_options[@]}" -m tcp ;;
         recursive) dnsperf_measure "$w-$server" "$pid" "${dns_port_of[$server]}" "$D/recursive.queries" "${dnsperf_options[@]}" ;;
-        doh | json-*) h2load_measure "$w-$server" "$pid" "https://127.0.0.1:${https_dns_port_of[$server]}${path_of[$w]}" ;;
+        doh | json-* | pod-* | v2) h2load_measure "$w-$server" "$pid" "https://127.0.0.1:${https_dns_port_of[$server]}${path_of[$w]}" ;;
         h1-1k) wrk_measure "$w-$server" "$pid" "http://127.0.0.1:${http_port_of[$server]}/1k" ;;
         h2-*) h2load_measure "$w-$server" "$pid" "https://127.0.0.1:${https_port_of[$server]}/${w#h2-}" ;;
     esac
@@ -271,6 +281,9 @@ label() {
         doh) echo "RFC 8484 DoH GET, h2 + TLS 1.3, warm" ;;
         json-d) echo "HTTPDNS JSON \`/d\`, h2 + TLS 1.3" ;;
         json-resolve) echo "HTTPDNS JSON \`/resolve\`, h2 + TLS 1.3" ;;
+        pod-plain) echo "DNSPod SDK plain \`/d\` (token), h2 + TLS 1.3" ;;
+        pod-aes) echo "DNSPod SDK AES \`/d\`, h2 + TLS 1.3" ;;
+        v2) echo "Alibaba SDK v2 \`/v2/d\` signed, h2 + TLS 1.3" ;;
         h1-1k) echo "proxy hit 1 KiB, HTTP/1.1 keep-alive" ;;
         h2-1k) echo "proxy hit 1 KiB, h2 + TLS 1.3" ;;
         h2-100k) echo "proxy hit 100 KiB, h2 + TLS 1.3" ;;
@@ -291,7 +304,7 @@ for w in "${workloads[@]}"; do
         if awk -v n="$(run_stat udp nsd rps)" -v k="$(run_stat udp knot rps)" 'BEGIN {exit !(n > k)}'; then
             ref=nsd
         fi
-    elif [[ $w == json-* ]]; then
+    elif [[ $w == json-* || $w == pod-* || $w == v2 ]]; then
         ref=edgenode ref_w=doh
     fi
     e_rps=$(run_stat "$w" "$e" rps) r_rps=$(run_stat "$ref_w" "$ref" rps)
@@ -301,10 +314,11 @@ for w in "${workloads[@]}"; do
     case $w in
         h*-*k) target=">= 1.2 x, p99 no worse"; met=$(awk -v r="$r" -v ep="$e_p99" -v rp="$r_p99" -v ec="$e_cpu" -v rc="$r_cpu" \
             'BEGIN {print (r >= 1.2 && ep <= rp && ec <= rc ? "yes" : "no")}') ;;
+        pod-* | v2) target=">= 0.9 x"; met=$(awk -v r="$r" 'BEGIN {print (r >= 0.9 ? "yes" : "no")}') ;;
         *) target=">= 1.0 x"; met=$(awk -v r="$r" -v ec="$e_cpu" -v rc="$r_cpu" 'BEGIN {print (r >= 1.0 && ec <= rc ? "yes" : "no")}') ;;
     esac
     ref_label=${name_of[$ref]}
-    [[ $w != json-* ]] || ref_label="edgenode DoH"
+    [[ $w != json-* && $w != pod-* && $w != v2 ]] || ref_label="edgenode DoH"
     rows+=$(table_row "$(label "$w")" "$ref_label" "$e_rps" "$r_rps" "**$r**" \
         "$(fixed "$e_p99" 2) / $(fixed "$r_p99" 2)" "$(mib "${pss_of[$e]}") / $(mib "${pss_of[$ref]}")" \
         "$(fixed "$e_cpu" 3) / $(fixed "$r_cpu" 3)" "$target" "$met")$'\n'

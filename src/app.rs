@@ -20,7 +20,7 @@ use crate::dns::server::{DnsListeners, TcpLimits};
 use crate::dns::{DnsState, ZoneSet};
 use crate::geo::Geo;
 use crate::http_server::Limits;
-use crate::httpdns::HttpDns;
+use crate::httpdns::{HttpDns, Scheme};
 use crate::metrics::{Metrics, ReloadLabels};
 use crate::proxy::Proxy;
 use crate::tls::CertStore;
@@ -238,28 +238,33 @@ impl Node {
         let udp = crate::dns::server::UdpSyscalls::from_config(config.dns.udp_batch);
         listeners.serve(handler.clone(), udp, limits, rrl, &shutdown, &mut tasks);
 
+        let own_listeners = crate::httpdns::Listeners {
+            plain: httpdns.clone(),
+            tls: httpdns_tls.clone(),
+        };
         let service = HttpDns::new(
             &config.httpdns,
             http_limits.clone(),
             handler,
             metrics.httpdns_requests.clone(),
+            own_listeners,
         );
         tasks.spawn(Arc::clone(&service).sweep_limiters(shutdown.clone()));
         let acceptor = tls
             .as_ref()
             .map(|t| tokio_rustls::TlsAcceptor::from(Arc::clone(&t.config)));
-        let service_handle = move |req, peer| Arc::clone(&service).handle(req, peer);
+        let plain_handle = {
+            let service = Arc::clone(&service);
+            move |req, peer| Arc::clone(&service).handle(req, peer, Scheme::Http)
+        };
+        let tls_handle = move |req, peer| Arc::clone(&service).handle(req, peer, Scheme::Https);
         let listeners = HttpListeners {
             acceptor: &acceptor,
             limits: &http_limits,
             shutdown: &shutdown,
         };
-        listeners.spawn(
-            &mut tasks,
-            httpdns_listeners,
-            httpdns_tls_listeners,
-            service_handle,
-        );
+        listeners.spawn(&mut tasks, httpdns_listeners, Vec::new(), plain_handle);
+        listeners.spawn(&mut tasks, Vec::new(), httpdns_tls_listeners, tls_handle);
         // The same proxy behind both; each listener says how its clients connected.
         for (plain, secure, scheme) in [
             (proxy_listeners, Vec::new(), crate::proxy::Scheme::Http),

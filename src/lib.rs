@@ -8,7 +8,8 @@
 //! - [`dns`]: the zone file reader (`dns::zonefile`), zones in wire form, geo answer policies,
 //!   steering to cluster nodes, the authoritative lookup, the handler and its answer cache of
 //!   pre-built responses.
-//! - [`httpdns`]: HTTPDNS (DNSPod and Alibaba Cloud styles), JSON DoH and RFC 8484 DoH on `dns`.
+//! - [`httpdns`]: HTTPDNS as the DNSPod / Tencent Cloud and Alibaba Cloud SDKs speak it (scheduling,
+//!   v1 and v2, DES/AES), JSON DoH and RFC 8484 DoH on `dns`.
 //! - [`http_server`]: the HTTP/1.1 + HTTP/2 accept loop all HTTP listeners share, with their limits.
 //! - [`tls`]: rustls for the HTTPS listeners (certificates chosen by SNI, reloadable, ALPN) and
 //!   the connector to https origins.

@@ -2,8 +2,8 @@
 //! server on an in-memory connection, so query strings, RFC 8484 GET (base64url) and POST
 //! bodies, X-Forwarded-For and the Alibaba signature check all run on real `Request`s.
 //!
-//! Input: a first byte choosing the method and endpoint (the DNSPod, Alibaba, signed, JSON DoH
-//! and RFC 8484 endpoints, and a few wrong ones), then the query string, a newline, an
+//! Input: a first byte choosing the method and endpoint (the DNSPod, Alibaba, signed,
+//! scheduling, v2, JSON DoH and RFC 8484 endpoints, and a few wrong ones), then the query string, a newline, an
 //! X-Forwarded-For value (the peer is a trusted proxy), a newline, and the body, sent with
 //! `Content-Type: application/dns-message`. Query bytes that a URI cannot carry are
 //! percent-encoded, and X-Forwarded-For keeps visible ASCII only, so inputs reach the handler
@@ -16,10 +16,10 @@ use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 
-use edgenode::config::{HttpConfig, HttpDnsAccount, HttpDnsConfig};
+use edgenode::config::{DnspodKey, HttpConfig, HttpDnsAccount, HttpDnsConfig};
 use edgenode::dns::ZoneSet;
 use edgenode::http_server::Limits;
-use edgenode::httpdns::HttpDns;
+use edgenode::httpdns::{HttpDns, Listeners, Scheme};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use prometheus_client::metrics::family::Family;
@@ -32,6 +32,8 @@ const ZONE: &str = include_str!("../../zones/example.test.zone");
 const POLICY: &str = include_str!("../../zones/example.test.geo.toml");
 /// The signing secret of account `signed`: `s = md5(host-secret-t)`.
 pub const SECRET: &str = "fuzz-secret";
+/// The DNSPod key of id `pod` (DES: its first 8 bytes; AES: padded to 16).
+pub const DNSPOD_KEY: &str = "fuzzkey1";
 
 /// What the first byte chooses (modulo the length).
 const ENDPOINTS: &[(&str, &str)] = &[
@@ -49,6 +51,9 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("PUT", "/dns-query"),
     ("POST", "/d"),
     ("GET", "/elsewhere"),
+    ("GET", "/open/ss"),
+    ("GET", "/signed/ss"),
+    ("GET", "/v2/d"),
 ];
 
 struct Fixture {
@@ -75,10 +80,27 @@ fn fixture() -> &'static Fixture {
                 account("open", None, false),
                 account("signed", Some(SECRET), true),
             ],
+            // DNSPod `id=pod` with `alg=des|aes` decrypts `dn` and `ip` under this key.
+            dnspod_keys: vec![DnspodKey {
+                id: "pod".to_string(),
+                key: Some(DNSPOD_KEY.to_string()),
+                aes_key: None,
+                token: None,
+            }],
             ..HttpDnsConfig::default()
         };
         let limits = Limits::new(&HttpConfig::default(), Family::default());
-        let service = HttpDns::new(&config, limits, handler_for(zones), Family::default());
+        let listeners = Listeners {
+            plain: vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8053)],
+            tls: Vec::new(),
+        };
+        let service = HttpDns::new(
+            &config,
+            limits,
+            handler_for(zones),
+            Family::default(),
+            listeners,
+        );
         Fixture { runtime, service }
     })
 }
@@ -88,6 +110,7 @@ fn account(id: &str, secret: Option<&str>, require_signature: bool) -> HttpDnsAc
         id: id.to_string(),
         secret: secret.map(str::to_string),
         require_signature,
+        https_only: false,
         rate: 0,
         burst: 0,
     }
@@ -150,7 +173,7 @@ async fn exchange(service: Arc<HttpDns>, request: Vec<u8>) -> Vec<u8> {
     let server = tokio::spawn(async move {
         let handler = hyper::service::service_fn(move |req| {
             let service = Arc::clone(&service);
-            async move { Ok::<_, Infallible>(service.handle(req, peer).await) }
+            async move { Ok::<_, Infallible>(service.handle(req, peer, Scheme::Http).await) }
         });
         // A client error ends the connection early; the response bytes tell the rest.
         let _ = http1::Builder::new()

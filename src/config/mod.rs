@@ -9,10 +9,12 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod cluster;
+mod httpdns;
 mod proxy;
 mod sections;
 
 pub use cluster::*;
+pub use httpdns::*;
 pub use proxy::*;
 pub use sections::*;
 
@@ -285,37 +287,8 @@ impl Config {
                 format!("{} is above max_ttl {}", r.min_ttl, r.max_ttl),
             );
         }
-        let h = &self.httpdns;
-        if h.max_hosts == 0 {
-            invalid("httpdns.max_hosts", "must be at least 1".into());
-        }
-        if h.max_body < 512 {
-            invalid("httpdns.max_body", "must be at least 512 bytes".into());
-        }
-        let mut ids = std::collections::HashSet::new();
-        for (i, account) in h.accounts.iter().enumerate() {
-            let valid_id = !account.id.is_empty()
-                && account
-                    .id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-            if !valid_id {
-                invalid(
-                    &format!("httpdns.accounts[{i}].id"),
-                    format!("{:?}: letters, digits, - and _ only", account.id),
-                );
-            } else if !ids.insert(account.id.as_str()) {
-                invalid(
-                    &format!("httpdns.accounts[{i}].id"),
-                    format!("{:?} is listed twice", account.id),
-                );
-            }
-            if account.require_signature && account.secret.as_deref().is_none_or(str::is_empty) {
-                invalid(
-                    &format!("httpdns.accounts[{i}].secret"),
-                    "require_signature needs a secret".into(),
-                );
-            }
+        for (key, message) in self.httpdns.problems() {
+            invalid(&key, message);
         }
         let l = &self.http;
         for (key, value) in [

@@ -99,43 +99,6 @@ pub struct RecursionConfig {
     pub stale_ttl: u32,
 }
 
-/// HTTPDNS and DNS over HTTPS listeners, accounts and limits.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HttpDnsConfig {
-    /// Plain HTTP (HTTP/1.1 and h2c).
-    pub listen: Vec<SocketAddr>,
-    /// HTTPS (TLS per `[tls]`, ALPN h2 and http/1.1).
-    pub tls_listen: Vec<SocketAddr>,
-    /// Peers whose X-Forwarded-For names the client (load balancers in front of the node).
-    pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// Most hosts in one batch (`/{account}/resolve?host=a,b,c`).
-    pub max_hosts: usize,
-    /// Requests per second allowed per client address (0: unlimited), and the burst above it.
-    pub client_rate: u32,
-    pub client_burst: u32,
-    /// Largest RFC 8484 POST body accepted, in bytes.
-    pub max_body: usize,
-    pub accounts: Vec<HttpDnsAccount>,
-}
-
-/// An HTTPDNS account (`/{id}/d`, `/{id}/resolve`, and the signed `sign_d` / `sign_resolve`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpDnsAccount {
-    pub id: String,
-    /// Signing secret: `s = md5(host-secret-t)`; needed for the signed endpoints.
-    pub secret: Option<String>,
-    /// Refuse unsigned requests for this account.
-    #[serde(default)]
-    pub require_signature: bool,
-    /// Requests per second for the whole account (0: unlimited), and the burst above it.
-    #[serde(default)]
-    pub rate: u32,
-    #[serde(default)]
-    pub burst: u32,
-}
-
 /// The certificates of every HTTPS listener; none: a self-signed one generated at start.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -163,21 +126,6 @@ pub struct TlsCertificate {
     /// Exact names or `*.example.com`; absent: the DNS names of the certificate's
     /// subjectAltName.
     pub names: Option<Vec<String>>,
-}
-
-impl Default for HttpDnsConfig {
-    fn default() -> Self {
-        Self {
-            listen: Vec::new(),
-            tls_listen: Vec::new(),
-            trusted_proxies: Vec::new(),
-            max_hosts: 5,
-            client_rate: 100,
-            client_burst: 200,
-            max_body: 4096,
-            accounts: Vec::new(),
-        }
-    }
 }
 
 /// Limits on every HTTP listener (proxy, HTTPDNS, admin): how long and how much a client may

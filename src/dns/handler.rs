@@ -127,6 +127,22 @@ impl DnsHandler {
         }
     }
 
+    /// The addresses of `family` of at most `count` healthy cluster nodes nearest `client`,
+    /// chosen as DNS steering chooses pool members (`steering::nearest_nodes`); empty when none
+    /// qualifies.
+    pub fn nearest_nodes(
+        &self,
+        client: IpAddr,
+        family: super::steering::Family,
+        count: usize,
+    ) -> Vec<IpAddr> {
+        let state = self.state.load();
+        let mut client = Client::new(client, &state.geo).with_nodes(&*self.nodes);
+        super::steering::nearest_nodes(&mut client, family, count)
+            .map(|(addrs, _)| addrs)
+            .unwrap_or_default()
+    }
+
     /// The DNS metrics this handler counts into.
     pub fn metrics(&self) -> &DnsMetrics {
         &self.metrics

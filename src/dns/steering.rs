@@ -124,19 +124,7 @@ impl PoolRrset {
     /// The nearest healthy nodes' addresses for `client`, or the fallback. Records the
     /// decision and its ECS scope in `client`.
     pub fn answer<'a>(&'a self, client: &mut Client<'_>) -> Cow<'a, [Record]> {
-        let addrs = match client.nodes {
-            Some(nodes) => {
-                let addr = client.addr;
-                let scope = client.scope();
-                let (country, continent, prefix) =
-                    (scope.country, scope.continent, scope.prefix_len);
-                let (key, len) = subnet_key(addr, prefix);
-                let addrs = nodes.nearest(country, continent, &key[..len], self.family, self.count);
-                (!addrs.is_empty()).then_some((addrs, prefix))
-            }
-            None => None,
-        };
-        let Some((addrs, prefix)) = addrs else {
+        let Some((addrs, prefix)) = nearest_nodes(client, self.family, self.count) else {
             // No node qualifies, for any client: the same answer everywhere (scope 0).
             client.decision = Some((Arc::clone(&DEFAULT_LABEL), 0));
             return Cow::Borrowed(&self.fallback);
@@ -151,6 +139,23 @@ impl PoolRrset {
         };
         Cow::Owned(addrs.into_iter().map(record).collect())
     }
+}
+
+/// The addresses of `family` of at most `count` healthy nodes nearest `client`, as pool entries
+/// choose them, and the ECS scope prefix the choice holds for; None when no node qualifies
+/// (or `client` has no pool). HTTPDNS scheduling (`/{account}/ss`) chooses with it too.
+pub fn nearest_nodes(
+    client: &mut Client<'_>,
+    family: Family,
+    count: usize,
+) -> Option<(Vec<IpAddr>, u8)> {
+    let nodes = client.nodes?;
+    let addr = client.addr;
+    let scope = client.scope();
+    let (country, continent, prefix) = (scope.country, scope.continent, scope.prefix_len);
+    let (key, len) = subnet_key(addr, prefix);
+    let addrs = nodes.nearest(country, continent, &key[..len], family, count);
+    (!addrs.is_empty()).then_some((addrs, prefix))
 }
 
 /// The rendezvous key of a client: its address cut to `prefix` bits, and the prefix. An

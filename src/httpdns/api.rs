@@ -10,12 +10,11 @@ use hyper::header::{ACCEPT, CONTENT_TYPE};
 use hyper::http::request::Parts;
 use hyper::{Method, Response, StatusCode};
 use ipnet::IpNet;
-use md5::{Digest, Md5};
 
-use super::question::{Params, QueryName, Question, parse_ip, parse_type};
-use super::render::{self, HostAnswer};
+use super::question::{ClientIps, Params, QueryName, Question, parse_type};
+use super::render::{self, FamilyAnswer, HostAnswer};
 use super::rendered::{self, Rendering};
-use super::{ApiError, Endpoint, HttpDns, doh_json};
+use super::{ApiError, HttpDns, doh_json};
 use crate::dns::handler::{Reply, Transport};
 use crate::http_server::{Body, BodyError, read_body};
 
@@ -42,67 +41,60 @@ impl HttpDns {
         }
     }
 
-    /// DNSPod: `GET /d?dn=NAME[&ip=][&ttl=1][&type=AAAA]` -> `1.2.3.4;5.6.7.8[,TTL]`.
-    pub(super) async fn dnspod(
+    /// The addresses of `name` for each family of `families`, each asked with the client
+    /// address of its family from `ips` (else the peer's).
+    pub(super) async fn lookup_host(
         &self,
-        params: &Params<'_>,
+        name: &QueryName,
+        families: Families,
+        ips: &ClientIps,
         client: IpAddr,
-    ) -> Result<Response<Body>, ApiError> {
-        let name = QueryName::parse(params.get("dn"), "dn")?;
-        let rtype = match params.get("type") {
-            None => RecordType::A,
-            Some(t) if t.eq_ignore_ascii_case("aaaa") => RecordType::AAAA,
-            Some(t) if t.eq_ignore_ascii_case("a") => RecordType::A,
-            Some(t) => {
-                return Err(ApiError::bad_request(
-                    "InvalidType",
-                    format!("type={t:?}: A or AAAA"),
-                ));
+    ) -> Result<HostAnswer, ApiError> {
+        let mut answer = HostAnswer {
+            host: name.host(),
+            v4: None,
+            v6: None,
+        };
+        for (wanted, rtype) in [
+            (families.v4, RecordType::A),
+            (families.v6, RecordType::AAAA),
+        ] {
+            if !wanted {
+                continue;
             }
-        };
-        let subnet = parse_ip(params.get("ip"))?;
-        let question = Question {
-            name: &name,
-            rtype,
-            subnet,
-            checking_disabled: false,
-            dnssec_ok: false,
-        };
-        let answer = host_answer(&self.ask(&question, client).await?)?;
-        let addresses = if rtype == RecordType::A {
-            &answer.ips
-        } else {
-            &answer.ipsv6
-        };
-        let mut body = addresses.join(";");
-        if params.flag("ttl") && !addresses.is_empty() {
-            body.push_str(&format!(",{}", answer.ttl));
+            let question = Question {
+                name,
+                rtype,
+                subnet: ips.subnet_for(rtype),
+                checking_disabled: false,
+                dnssec_ok: false,
+            };
+            let family = FamilyAnswer::from_wire(&self.ask(&question, client).await?);
+            let family = Some(family.ok_or_else(malformed)?);
+            match rtype {
+                RecordType::A => answer.v4 = family,
+                _ => answer.v6 = family,
+            }
         }
-        Ok(render::text(StatusCode::OK, body))
+        Ok(answer)
     }
 
-    /// Alibaba Cloud: `GET /{account}/d?host=NAME[&ip=][&query=4,6]` (one host object) and the
-    /// batch `GET /{account}/resolve?host=a,b,c` (`{"dns": [...]}`); their `sign_` variants
-    /// check `t` and `s` first.
-    pub(super) async fn account_api(
+    /// The names of a request: `text` split at commas when `batch`, each checked, at most
+    /// `max_hosts` of them.
+    pub(super) fn names(
         &self,
-        endpoint: Endpoint,
-        account: Option<&str>,
-        params: &Params<'_>,
-        client: IpAddr,
-    ) -> Result<Response<Body>, ApiError> {
-        let host = params.get("host");
-        if matches!(endpoint, Endpoint::SignD | Endpoint::SignResolve) {
-            self.verify_signature(account, host.unwrap_or(""), params)?;
-        }
-        let batch = matches!(endpoint, Endpoint::AccountResolve | Endpoint::SignResolve);
-        let hosts: Vec<&str> = match (host, batch) {
+        text: Option<&str>,
+        param: &str,
+        batch: bool,
+    ) -> Result<Vec<QueryName>, ApiError> {
+        let hosts: Vec<&str> = match (text, batch) {
             (Some(h), true) => h.split(',').filter(|h| !h.is_empty()).collect(),
             (Some(h), false) => vec![h],
             (None, _) => Vec::new(),
         };
         if hosts.is_empty() {
-            return Err(ApiError::bad_request("MissingArgument", "host is required"));
+            let message = format!("{param} is required");
+            return Err(ApiError::bad_request("MissingArgument", message));
         }
         if hosts.len() > self.max_hosts {
             let message = format!(
@@ -112,92 +104,10 @@ impl HttpDns {
             );
             return Err(ApiError::bad_request("TooManyHosts", message));
         }
-        let names = hosts
+        hosts
             .iter()
-            .map(|h| QueryName::parse(Some(h), "host"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let subnet = parse_ip(params.get("ip"))?;
-        let families = Families::parse(params.get("query"))?;
-        let mut answers = Vec::with_capacity(names.len());
-        for name in &names {
-            answers.push(self.host_answer(name, subnet, families, client).await?);
-        }
-        let client_ip = subnet.map_or(client, |s| s.addr());
-        let body = render::host_answers(&answers, client_ip, batch);
-        Ok(render::bytes(StatusCode::OK, "application/json", body))
-    }
-
-    async fn host_answer(
-        &self,
-        name: &QueryName,
-        subnet: Option<IpNet>,
-        families: Families,
-        client: IpAddr,
-    ) -> Result<HostAnswer, ApiError> {
-        let mut answer = HostAnswer::new(name.host());
-        for (wanted, rtype) in [
-            (families.v4, RecordType::A),
-            (families.v6, RecordType::AAAA),
-        ] {
-            if wanted {
-                let question = Question {
-                    name,
-                    rtype,
-                    subnet,
-                    checking_disabled: false,
-                    dnssec_ok: false,
-                };
-                answer.merge(host_answer(&self.ask(&question, client).await?)?);
-            }
-        }
-        Ok(answer)
-    }
-
-    /// `s` must be md5(`host-secret-t`) in hex, and `t` (unix seconds) not yet past.
-    fn verify_signature(
-        &self,
-        account: Option<&str>,
-        host: &str,
-        params: &Params<'_>,
-    ) -> Result<(), ApiError> {
-        let secret = account
-            .and_then(|id| self.accounts.get(id))
-            .and_then(|a| a.secret.as_deref())
-            .ok_or_else(|| {
-                ApiError::forbidden(
-                    "SignatureNotSupported",
-                    "this account has no signing secret",
-                )
-            })?;
-        let expiry = params
-            .get("t")
-            .and_then(|t| t.parse::<u64>().ok())
-            .ok_or_else(|| {
-                ApiError::forbidden("InvalidSignature", "t (expiry, unix seconds) is required")
-            })?;
-        let signature = params
-            .get("s")
-            .ok_or_else(|| ApiError::forbidden("InvalidSignature", "s (signature) is required"))?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        if expiry < now {
-            return Err(ApiError::forbidden(
-                "SignatureExpired",
-                format!("t={expiry} is in the past"),
-            ));
-        }
-        let expected = hex(&Md5::digest(format!("{host}-{secret}-{expiry}")));
-        let matches = expected.len() == signature.len()
-            && expected
-                .bytes()
-                .zip(signature.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b.to_ascii_lowercase()))
-                == 0;
-        if !matches {
-            return Err(ApiError::forbidden("InvalidSignature", "s does not match"));
-        }
-        Ok(())
+            .map(|h| QueryName::parse(Some(h), param))
+            .collect()
     }
 
     /// JSON DoH (Google / Cloudflare): `GET /resolve?name=&type=[&edns_client_subnet=][&cd=][&do=]`.
@@ -323,20 +233,27 @@ impl HttpDns {
     }
 }
 
-/// Which address families `query=4,6` asks for (default: IPv4 only).
-#[derive(Clone, Copy)]
-struct Families {
-    v4: bool,
-    v6: bool,
+/// Which address families a request asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Families {
+    pub(super) v4: bool,
+    pub(super) v6: bool,
 }
 
 impl Families {
-    fn parse(text: Option<&str>) -> Result<Families, ApiError> {
+    pub(super) const V4: Families = Families {
+        v4: true,
+        v6: false,
+    };
+
+    /// `4`, `6`, `4,6` (Alibaba `query=`, v2 `q=`); absent: `default`.
+    pub(super) fn parse(
+        text: Option<&str>,
+        param: &str,
+        default: Families,
+    ) -> Result<Families, ApiError> {
         let Some(text) = text else {
-            return Ok(Families {
-                v4: true,
-                v6: false,
-            });
+            return Ok(default);
         };
         let mut families = Families {
             v4: false,
@@ -349,7 +266,7 @@ impl Families {
                 other => {
                     return Err(ApiError::bad_request(
                         "InvalidQuery",
-                        format!("query={other:?}: use 4, 6 or 4,6"),
+                        format!("{param}={other:?}: use 4, 6 or 4,6"),
                     ));
                 }
             }
@@ -359,15 +276,7 @@ impl Families {
 }
 
 /// The DNS handler's response could not be read: never expected, as it wrote it.
-fn malformed() -> ApiError {
+pub(super) fn malformed() -> ApiError {
     let message = "the DNS response could not be read";
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", message)
-}
-
-fn host_answer(wire: &[u8]) -> Result<HostAnswer, ApiError> {
-    HostAnswer::from_wire(wire).ok_or_else(malformed)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

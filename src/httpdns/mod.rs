@@ -2,15 +2,26 @@
 //! answered by `dns::handler::DnsHandler` (zones, geo policies, recursion, its cache), so for
 //! one name and client location HTTPDNS and port 53 give the same answer.
 //!
-//! Endpoints (see README "HTTPDNS"): DNSPod `GET /d`, Alibaba Cloud `GET /{account}/d`,
-//! `/{account}/resolve` and the signed `sign_d` / `sign_resolve`, JSON DoH `GET /resolve` and
-//! `GET /dns-query?name=`, RFC 8484 `GET /dns-query?dns=` and `POST /dns-query`.
+//! Endpoints (see README "HTTPDNS" and "Use it from an app"): DNSPod / Tencent Cloud `GET /d`
+//! (plain, DES, AES, HTTPS token; `dnspod.rs`), Alibaba Cloud `GET /{account}/d`,
+//! `/{account}/resolve`, the signed `sign_d` / `sign_resolve` (`alibaba.rs`), its scheduling
+//! request `/{account}/ss` (`schedule.rs`) and its v2 API `GET /v2/d` (`alibaba_v2.rs`), JSON DoH
+//! `GET /resolve` and `GET /dns-query?name=`, RFC 8484 `GET /dns-query?dns=` and
+//! `POST /dns-query` (`api.rs`). Accounts, signatures and budgets are in `accounts.rs`, the
+//! per-client budget in `client_limit.rs`.
 
+mod accounts;
+mod alibaba;
+mod alibaba_v2;
 mod api;
+mod client_limit;
+mod dnspod;
+mod dnspod_cipher;
 mod doh_json;
 mod question;
 mod render;
 mod rendered;
+mod schedule;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -18,8 +29,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{Quota, RateLimiter};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, RETRY_AFTER};
 use hyper::http::request::Parts;
@@ -28,10 +38,12 @@ use ipnet::IpNet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
-use crate::config::HttpDnsConfig;
+use crate::config::{DnspodKey, HttpDnsConfig};
 use crate::dns::handler::DnsHandler;
 use crate::http_server::{Body, Limits};
 use crate::metrics::HttpRequestLabels;
+use accounts::Account;
+use client_limit::ClientLimiter;
 use question::Params;
 
 /// A request's endpoint, for routing and the metrics label.
@@ -42,6 +54,8 @@ enum Endpoint {
     AccountResolve,
     SignD,
     SignResolve,
+    Schedule,
+    V2,
     JsonDoh,
     Rfc8484,
     Unknown,
@@ -55,6 +69,8 @@ impl Endpoint {
             Endpoint::AccountResolve => "resolve",
             Endpoint::SignD => "sign_d",
             Endpoint::SignResolve => "sign_resolve",
+            Endpoint::Schedule => "ss",
+            Endpoint::V2 => "v2_d",
             Endpoint::JsonDoh => "json",
             Endpoint::Rfc8484 => "dns-message",
             Endpoint::Unknown => "unknown",
@@ -62,26 +78,39 @@ impl Endpoint {
     }
 }
 
-/// An account of the Alibaba-style API.
-struct Account {
-    secret: Option<String>,
-    require_signature: bool,
-    /// The account's own request budget; None: unlimited.
-    limiter: Option<DefaultDirectRateLimiter>,
+/// How the request reached the node: the scheduling answer names listeners of the same kind,
+/// and HTTPS-only accounts refuse plain HTTP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+/// This node's own HTTPDNS listeners, as bound: what `/{account}/ss` answers when there is no
+/// cluster to choose from.
+#[derive(Clone, Debug, Default)]
+pub struct Listeners {
+    pub plain: Vec<SocketAddr>,
+    pub tls: Vec<SocketAddr>,
 }
 
 /// The HTTPDNS service; shared by every connection behind an Arc.
 pub struct HttpDns {
     dns: DnsHandler,
     accounts: HashMap<String, Account>,
+    /// DNSPod authorisations by `id`: keys for `alg=des|aes`, the HTTPS token.
+    dnspod_keys: HashMap<String, DnspodKey>,
     /// Peers allowed to name the client in X-Forwarded-For.
     trusted_proxies: Vec<IpNet>,
     max_hosts: usize,
     max_body: usize,
+    /// How far in the future a signature's expiry may lie, in seconds.
+    max_signature_lifetime: u64,
     /// The body read timeout, and the metric of clients stopped by a limit.
     limits: Limits,
-    /// Per client address; None: unlimited.
-    client_limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Per client (an IPv4 address or an IPv6 prefix); None: unlimited.
+    client_limiter: Option<ClientLimiter>,
+    listeners: Listeners,
     requests: Family<HttpRequestLabels, Counter>,
 }
 
@@ -112,6 +141,12 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, code, message)
     }
 
+    fn too_many(message: &str, wait: Duration) -> Self {
+        let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", message);
+        error.retry_after = Some(wait);
+        error
+    }
+
     fn into_response(self) -> Response<Body> {
         let body = serde_json::json!({"code": self.code, "error": self.message});
         let mut response = render::json(self.status, &body);
@@ -140,6 +175,7 @@ impl HttpDns {
         limits: Limits,
         dns: DnsHandler,
         requests: Family<HttpRequestLabels, Counter>,
+        listeners: Listeners,
     ) -> Arc<HttpDns> {
         let accounts = config
             .accounts
@@ -148,19 +184,30 @@ impl HttpDns {
                 let account = Account {
                     secret: a.secret.clone().filter(|s| !s.is_empty()),
                     require_signature: a.require_signature,
+                    https_only: a.https_only,
                     limiter: quota(a.rate, a.burst).map(RateLimiter::direct),
                 };
                 (a.id.clone(), account)
             })
             .collect();
+        let dnspod_keys = config
+            .dnspod_keys
+            .iter()
+            .map(|k| (k.id.clone(), k.clone()))
+            .collect();
+        let client_limiter = quota(config.client_rate, config.client_burst)
+            .map(|q| ClientLimiter::new(q, config.client_prefix_v6));
         Arc::new(HttpDns {
             dns,
             accounts,
+            dnspod_keys,
             trusted_proxies: config.trusted_proxies.clone(),
             max_hosts: config.max_hosts,
             max_body: config.max_body,
+            max_signature_lifetime: config.max_signature_lifetime,
             limits,
-            client_limiter: quota(config.client_rate, config.client_burst).map(RateLimiter::keyed),
+            client_limiter,
+            listeners,
             requests,
         })
     }
@@ -178,11 +225,13 @@ impl HttpDns {
         }
     }
 
-    /// Routes one request; never fails: errors become their HTTP answer.
+    /// Routes one request that arrived over `scheme`; never fails: errors become their HTTP
+    /// answer.
     pub async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
         peer: SocketAddr,
+        scheme: Scheme,
     ) -> Response<Body> {
         let client = self.client_address(req.headers(), peer);
         let (parts, body) = req.into_parts();
@@ -192,14 +241,19 @@ impl HttpDns {
         if endpoint == Endpoint::Rfc8484 && params.get("name").is_some() {
             endpoint = Endpoint::JsonDoh;
         }
+        let request = ApiRequest {
+            endpoint,
+            account,
+            parts: &parts,
+            params: &params,
+            client,
+            scheme,
+        };
         let response = match self.admit(client) {
-            Err(error) => error.into_response(),
-            Ok(()) => match self
-                .dispatch(endpoint, account, &parts, body, &params, client)
-                .await
-            {
+            Err(error) => self.error_response(&request, error),
+            Ok(()) => match self.dispatch(&request, body).await {
                 Ok(response) => response,
-                Err(error) => error.into_response(),
+                Err(error) => self.error_response(&request, error),
             },
         };
         let labels = HttpRequestLabels {
@@ -212,32 +266,31 @@ impl HttpDns {
 
     async fn dispatch(
         &self,
-        endpoint: Endpoint,
-        account: Option<&str>,
-        req: &Parts,
+        req: &ApiRequest<'_>,
         body: Incoming,
-        params: &Params<'_>,
-        client: IpAddr,
     ) -> Result<Response<Body>, ApiError> {
+        let endpoint = req.endpoint;
         let get_only = endpoint != Endpoint::Rfc8484 && endpoint != Endpoint::Unknown;
-        if get_only && req.method != hyper::Method::GET {
+        if get_only && req.parts.method != hyper::Method::GET {
             return Err(ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "MethodNotAllowed",
                 "use GET",
             ));
         }
-        if let Some(id) = account {
-            self.check_account(endpoint, id)?;
-        }
         match endpoint {
-            Endpoint::Dnspod => self.dnspod(params, client).await,
+            Endpoint::Dnspod => self.dnspod(req).await,
             Endpoint::AccountD
             | Endpoint::SignD
             | Endpoint::AccountResolve
-            | Endpoint::SignResolve => self.account_api(endpoint, account, params, client).await,
-            Endpoint::JsonDoh => self.json_doh(req, params, client).await,
-            Endpoint::Rfc8484 => self.dns_query(req, body, params, client).await,
+            | Endpoint::SignResolve => self.account_api(req).await,
+            Endpoint::Schedule => self.schedule(req),
+            Endpoint::V2 => self.v2(req).await,
+            Endpoint::JsonDoh => self.json_doh(req.parts, req.params, req.client).await,
+            Endpoint::Rfc8484 => {
+                self.dns_query(req.parts, body, req.params, req.client)
+                    .await
+            }
             Endpoint::Unknown => Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 "NotFound",
@@ -246,9 +299,18 @@ impl HttpDns {
         }
     }
 
-    /// The client: the peer, or the last X-Forwarded-For hop when the peer is a trusted proxy.
+    /// Errors in the shape each API's clients read.
+    fn error_response(&self, req: &ApiRequest<'_>, error: ApiError) -> Response<Body> {
+        match req.endpoint {
+            Endpoint::Dnspod => dnspod::error_response(error),
+            _ => error.into_response(),
+        }
+    }
+
+    /// The client: the peer, or the last X-Forwarded-For hop when the peer is a trusted proxy;
+    /// an IPv4-mapped IPv6 address is the IPv4 address it maps.
     fn client_address(&self, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
-        let peer = peer.ip();
+        let peer = peer.ip().to_canonical();
         if !self.trusted_proxies.iter().any(|net| net.contains(&peer)) {
             return peer;
         }
@@ -259,61 +321,37 @@ impl HttpDns {
             .flat_map(|v| v.split(','))
             .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
             .next_back()
-            .unwrap_or(peer)
+            .map_or(peer, |ip| ip.to_canonical())
     }
 
     fn admit(&self, client: IpAddr) -> Result<(), ApiError> {
         let Some(limiter) = &self.client_limiter else {
             return Ok(());
         };
-        limiter.check_key(&client).map_err(|not_until| {
-            let mut error = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TooManyRequests",
-                "rate limit for this client",
-            );
-            error.retry_after = Some(not_until.wait_time_from(DefaultClock::default().now()));
-            error
-        })
-    }
-
-    /// Unknown accounts and unsigned requests to signing accounts are refused; the account's
-    /// own rate limit applies.
-    fn check_account(&self, endpoint: Endpoint, id: &str) -> Result<(), ApiError> {
-        let Some(account) = self.accounts.get(id) else {
-            return Err(ApiError::forbidden(
-                "InvalidAccount",
-                format!("unknown account {id:?}"),
-            ));
-        };
-        let signed = matches!(endpoint, Endpoint::SignD | Endpoint::SignResolve);
-        if account.require_signature && !signed {
-            return Err(ApiError::forbidden(
-                "SignatureRequired",
-                "this account accepts signed requests only",
-            ));
-        }
-        if let Some(limiter) = &account.limiter {
-            limiter.check().map_err(|not_until| {
-                let mut error = ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "TooManyRequests",
-                    "rate limit for this account",
-                );
-                error.retry_after = Some(not_until.wait_time_from(DefaultClock::default().now()));
-                error
-            })?;
-        }
-        Ok(())
+        limiter
+            .check(client)
+            .map_err(|wait| ApiError::too_many("rate limit for this client", wait))
     }
 }
 
-/// `/d`, `/resolve`, `/dns-query`, `/{account}/{d,resolve,sign_d,sign_resolve}`.
+/// One request as the endpoints see it.
+struct ApiRequest<'r> {
+    endpoint: Endpoint,
+    /// The account named in the path (`/{account}/...`).
+    account: Option<&'r str>,
+    parts: &'r Parts,
+    params: &'r Params<'r>,
+    client: IpAddr,
+    scheme: Scheme,
+}
+
+/// `/d`, `/resolve`, `/dns-query`, `/v2/d`, `/{account}/{d,resolve,sign_d,sign_resolve,ss}`.
 fn route(path: &str) -> (Endpoint, Option<&str>) {
     match path {
         "/d" => return (Endpoint::Dnspod, None),
         "/resolve" => return (Endpoint::JsonDoh, None),
         "/dns-query" => return (Endpoint::Rfc8484, None),
+        "/v2/d" => return (Endpoint::V2, None),
         _ => {}
     }
     let mut parts = path.trim_start_matches('/').splitn(2, '/');
@@ -325,6 +363,7 @@ fn route(path: &str) -> (Endpoint, Option<&str>) {
         "resolve" => Endpoint::AccountResolve,
         "sign_d" => Endpoint::SignD,
         "sign_resolve" => Endpoint::SignResolve,
+        "ss" => Endpoint::Schedule,
         _ => return (Endpoint::Unknown, None),
     };
     (endpoint, Some(account))

@@ -45,6 +45,18 @@ impl<'q> Params<'q> {
             .filter(|v| !v.is_empty())
     }
 
+    /// Every pair, in request order.
+    pub(super) fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
+    }
+
+    /// Every non-empty value of `key`, in request order.
+    pub(super) fn get_all<'s>(&'s self, key: &'s str) -> impl Iterator<Item = &'s str> {
+        self.pairs()
+            .filter(move |(k, v)| *k == key && !v.is_empty())
+            .map(|(_, v)| v)
+    }
+
     pub(super) fn flag(&self, key: &str) -> bool {
         matches!(self.get(key), Some("1" | "true"))
     }
@@ -142,14 +154,38 @@ pub(super) fn parse_type(text: Option<&str>) -> Result<RecordType, ApiError> {
     }
 }
 
-/// `ip=` is the client's address: a host route, so the answer is tailored to exactly it.
-pub(super) fn parse_ip(text: Option<&str>) -> Result<Option<IpNet>, ApiError> {
-    text.map(|t| {
-        t.parse::<IpAddr>().map(IpNet::from).map_err(|_| {
-            ApiError::bad_request("InvalidIp", format!("ip={t:?} is not an IP address"))
-        })
-    })
-    .transpose()
+/// The client's addresses a request names (`ip=`, repeated or comma-separated: a dual-stack
+/// client may give one of each family). Each is a host route, so the answer is tailored to
+/// exactly it; IPv4-mapped IPv6 addresses are the IPv4 address.
+#[derive(Clone, Debug, Default)]
+pub(super) struct ClientIps(Vec<IpAddr>);
+
+impl ClientIps {
+    pub(super) fn parse<'v>(values: impl Iterator<Item = &'v str>) -> Result<ClientIps, ApiError> {
+        let mut ips = Vec::new();
+        for text in values.flat_map(|v| v.split(',')).filter(|t| !t.is_empty()) {
+            let ip = text.trim().parse::<IpAddr>().map_err(|_| {
+                ApiError::bad_request("InvalidIp", format!("ip={text:?} is not an IP address"))
+            })?;
+            ips.push(ip.to_canonical());
+        }
+        Ok(ClientIps(ips))
+    }
+
+    /// The address for a query of `rtype`: the first of the same family, else the first.
+    pub(super) fn subnet_for(&self, rtype: RecordType) -> Option<IpNet> {
+        let v6 = rtype == RecordType::AAAA;
+        self.0
+            .iter()
+            .find(|ip| ip.is_ipv6() == v6)
+            .or(self.0.first())
+            .map(|ip| IpNet::from(*ip))
+    }
+
+    /// The address the answer reports as the client's: the first named, else `peer`.
+    pub(super) fn reported(&self, peer: IpAddr) -> IpAddr {
+        self.0.first().copied().unwrap_or(peer)
+    }
 }
 
 /// One question for the DNS handler.

@@ -33,30 +33,28 @@ pub(super) fn json(status: StatusCode, value: &Value) -> Response<Body> {
     bytes(status, "application/json", value.to_string())
 }
 
-/// The addresses for one host, as the Alibaba and DNSPod APIs report them.
-#[derive(Clone)]
-pub(super) struct HostAnswer {
-    host: String,
+/// The addresses of one family for one host, from one DNS response.
+#[derive(Clone, Debug, Default)]
+pub(super) struct FamilyAnswer {
     pub(super) ips: Vec<String>,
-    pub(super) ipsv6: Vec<String>,
     /// Smallest TTL of the addresses (0 when there are none).
     pub(super) ttl: u32,
+    /// The name does not exist (NXDOMAIN), as opposed to having no address of the family.
+    pub(super) nxdomain: bool,
 }
 
-impl HostAnswer {
-    pub(super) fn new(host: String) -> Self {
-        Self {
-            host,
-            ips: Vec::new(),
-            ipsv6: Vec::new(),
-            ttl: 0,
-        }
-    }
+/// DNS header: the RCODE is the low nibble of byte 3.
+const RCODE_BYTE: usize = 3;
+const NXDOMAIN: u8 = 3;
 
+impl FamilyAnswer {
     /// The A and AAAA records of a response's answer section (a CNAME chain's end); None when
     /// the response is malformed.
     pub(super) fn from_wire(wire: &[u8]) -> Option<Self> {
-        let mut answer = Self::new(String::new());
+        let mut answer = Self {
+            nxdomain: wire.get(RCODE_BYTE)? & 0x0f == NXDOMAIN,
+            ..Self::default()
+        };
         let mut ttl: Option<u32> = None;
         for record in Records::new(wire)? {
             let record = record?;
@@ -73,7 +71,7 @@ impl HostAnswer {
             } else if let Ok(octets) = <[u8; 16]>::try_from(rdata)
                 && record.rtype == rtype::AAAA
             {
-                answer.ipsv6.push(Ipv6Addr::from(octets).to_string());
+                answer.ips.push(Ipv6Addr::from(octets).to_string());
             } else {
                 continue;
             }
@@ -82,31 +80,47 @@ impl HostAnswer {
         answer.ttl = ttl.unwrap_or(0);
         Some(answer)
     }
+}
 
-    pub(super) fn merge(&mut self, other: HostAnswer) {
-        let had = !self.ips.is_empty() || !self.ipsv6.is_empty();
-        let has = !other.ips.is_empty() || !other.ipsv6.is_empty();
-        self.ttl = match (had, has) {
-            (true, true) => self.ttl.min(other.ttl),
-            (false, true) => other.ttl,
-            _ => self.ttl,
-        };
-        self.ips.extend(other.ips);
-        self.ipsv6.extend(other.ipsv6);
+/// The addresses for one host, as the Alibaba and DNSPod APIs report them: one
+/// `FamilyAnswer` per family asked (None: not asked, and then not reported at all).
+#[derive(Clone, Debug)]
+pub(super) struct HostAnswer {
+    pub(super) host: String,
+    pub(super) v4: Option<FamilyAnswer>,
+    pub(super) v6: Option<FamilyAnswer>,
+}
+
+impl HostAnswer {
+    /// The smallest TTL of the families that have addresses (0 when none has).
+    pub(super) fn ttl(&self) -> u32 {
+        [&self.v4, &self.v6]
+            .into_iter()
+            .flatten()
+            .filter(|f| !f.ips.is_empty())
+            .map(|f| f.ttl)
+            .min()
+            .unwrap_or(0)
     }
 }
 
-/// The Alibaba shape of one host: `{client_ip, host, ips, ipsv6, origin_ttl, ttl}`, keys in
-/// the order `serde_json`'s `json!` wrote them (sorted), so the bytes are those of the earlier
-/// `Value` rendering.
+/// The Alibaba shape of one host: `{client_ip, host, ips, ipsv6, origin_ttl, ttl}` with `ips`
+/// only when IPv4 was asked and `ipsv6` only when IPv6 was (the C SDK makes one result per key
+/// present, an empty one for an empty list); keys sorted, as `serde_json`'s `json!` writes them.
 #[derive(Serialize)]
 struct HostJson<'a> {
     client_ip: IpAddr,
     host: &'a str,
-    ips: &'a [String],
-    ipsv6: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ips: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ipsv6: Option<&'a [String]>,
     origin_ttl: u32,
     ttl: u32,
+    /// Batch entries are per family: 1 (A, addresses in `ips`) or 28 (AAAA, in `ipsv6`), which
+    /// the C SDK reads as the entry's type and the Go SDK merges by host.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    rtype: Option<u16>,
 }
 
 #[derive(Serialize)]
@@ -114,25 +128,41 @@ struct Batch<'a> {
     dns: Vec<HostJson<'a>>,
 }
 
-/// The body for `answers`: one host object, or `{"dns": [...]}` for a batch. The client is
-/// `ip=` when given.
-pub(super) fn host_answers(answers: &[HostAnswer], client_ip: IpAddr, batch: bool) -> Vec<u8> {
-    let mut hosts = answers.iter().map(|answer| HostJson {
+/// One host object (`/{account}/d`); the client is `ip=` when given.
+pub(super) fn host_answer(answer: &HostAnswer, client_ip: IpAddr) -> Vec<u8> {
+    let ttl = answer.ttl();
+    let host = HostJson {
         client_ip,
         host: &answer.host,
-        ips: &answer.ips,
-        ipsv6: &answer.ipsv6,
-        origin_ttl: answer.ttl,
-        ttl: answer.ttl,
-    });
-    // Serializing plain structs of strings and numbers cannot fail.
-    let body = match batch {
-        true => serde_json::to_vec(&Batch {
-            dns: hosts.collect(),
-        }),
-        false => serde_json::to_vec(&hosts.next()),
+        ips: answer.v4.as_ref().map(|f| f.ips.as_slice()),
+        ipsv6: answer.v6.as_ref().map(|f| f.ips.as_slice()),
+        origin_ttl: ttl,
+        ttl,
+        rtype: None,
     };
-    body.unwrap_or_default()
+    // Serializing plain structs of strings and numbers cannot fail.
+    serde_json::to_vec(&host).unwrap_or_default()
+}
+
+/// `{"dns": [...]}` for a batch: one entry per host and family asked.
+pub(super) fn batch_answers(answers: &[HostAnswer], client_ip: IpAddr) -> Vec<u8> {
+    let mut dns = Vec::with_capacity(answers.len() * 2);
+    for answer in answers {
+        for (family, rtype) in [(&answer.v4, 1u16), (&answer.v6, 28)] {
+            let Some(family) = family else { continue };
+            let ips = Some(family.ips.as_slice());
+            dns.push(HostJson {
+                client_ip,
+                host: &answer.host,
+                ips: ips.filter(|_| rtype == 1),
+                ipsv6: ips.filter(|_| rtype == 28),
+                origin_ttl: family.ttl,
+                ttl: family.ttl,
+                rtype: Some(rtype),
+            });
+        }
+    }
+    serde_json::to_vec(&Batch { dns }).unwrap_or_default()
 }
 
 /// `Ipv4Addr`'s display, without the formatting machinery (a hot path: every A record).
@@ -182,38 +212,45 @@ pub(super) fn dns_response(
 mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
-    use serde_json::{Value, json};
+    use serde_json::json;
 
-    use super::HostAnswer;
+    use super::{FamilyAnswer, HostAnswer};
 
-    /// The `Value` rendering `host_answers` replaced.
-    fn reference(answer: &HostAnswer, client_ip: IpAddr) -> Value {
-        json!({
-            "host": answer.host,
-            "ips": answer.ips,
-            "ipsv6": answer.ipsv6,
-            "ttl": answer.ttl,
-            "origin_ttl": answer.ttl,
-            "client_ip": client_ip.to_string(),
+    fn family(ips: &[&str], ttl: u32) -> Option<FamilyAnswer> {
+        Some(FamilyAnswer {
+            ips: ips.iter().map(|s| s.to_string()).collect(),
+            ttl,
+            nxdomain: false,
         })
     }
 
     #[test]
-    fn host_answers_are_the_bytes_of_the_value_rendering() {
-        let mut one = HostAnswer::new("www.example.test".into());
-        one.ips = vec!["127.0.10.1".into(), "127.0.10.2".into()];
-        one.ipsv6 = vec!["::1".into()];
-        one.ttl = 60;
-        let mut other = HostAnswer::new("a\"b.test".into());
-        other.ttl = 0;
-        for client in ["192.0.2.7", "2001:db8::7"] {
-            let client: IpAddr = client.parse().unwrap();
-            let single = super::host_answers(std::slice::from_ref(&one), client, false);
-            assert_eq!(single, reference(&one, client).to_string().into_bytes());
-            let batch = super::host_answers(&[one.clone(), other.clone()], client, true);
-            let expected = json!({"dns": [reference(&one, client), reference(&other, client)]});
-            assert_eq!(batch, expected.to_string().into_bytes());
-        }
+    fn only_the_families_asked_are_reported() {
+        let client: IpAddr = "192.0.2.7".parse().unwrap();
+        let mut answer = HostAnswer {
+            host: "www.example.test".into(),
+            v4: family(&["127.0.10.1"], 60),
+            v6: None,
+        };
+        let single = super::host_answer(&answer, client);
+        let expected = json!({"client_ip": "192.0.2.7", "host": "www.example.test",
+            "ips": ["127.0.10.1"], "origin_ttl": 60, "ttl": 60});
+        assert_eq!(single, expected.to_string().into_bytes());
+        answer.v6 = family(&["::1"], 30);
+        let single: serde_json::Value =
+            serde_json::from_slice(&super::host_answer(&answer, client)).unwrap();
+        assert_eq!(
+            (single["ipsv6"].clone(), single["ttl"].clone()),
+            (json!(["::1"]), json!(30))
+        );
+        let batch = super::batch_answers(&[answer], client);
+        let expected = json!({"dns": [
+            {"client_ip": "192.0.2.7", "host": "www.example.test", "ips": ["127.0.10.1"],
+             "origin_ttl": 60, "ttl": 60, "type": 1},
+            {"client_ip": "192.0.2.7", "host": "www.example.test", "ipsv6": ["::1"],
+             "origin_ttl": 30, "ttl": 30, "type": 28},
+        ]});
+        assert_eq!(batch, expected.to_string().into_bytes());
     }
 
     #[test]

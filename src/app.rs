@@ -233,6 +233,9 @@ impl Node {
         let limits = TcpLimits {
             idle_timeout: Duration::from_secs(config.dns.tcp_idle_timeout),
             max_connections: config.dns.tcp_max_connections,
+            max_per_prefix: config.dns.tcp_max_connections_per_prefix,
+            ipv4_prefix: config.dns.tcp_ipv4_prefix,
+            ipv6_prefix: config.dns.tcp_ipv6_prefix,
         };
         let rrl = crate::dns::rrl::Rrl::new(&config.dns.rrl).map(Arc::new);
         let udp = crate::dns::server::UdpSyscalls::from_config(config.dns.udp_batch);

@@ -244,6 +244,18 @@ impl Config {
         if self.dns.tcp_max_connections == 0 {
             invalid("dns.tcp_max_connections", "must be at least 1".into());
         }
+        if self.dns.tcp_max_connections_per_prefix == 0 {
+            invalid(
+                "dns.tcp_max_connections_per_prefix",
+                "must be at least 1".into(),
+            );
+        }
+        if self.dns.tcp_ipv4_prefix > 32 || self.dns.tcp_ipv6_prefix > 128 {
+            invalid(
+                "dns.tcp_ipv4_prefix",
+                "prefix lengths are at most 32 (IPv4) and 128 (dns.tcp_ipv6_prefix)".into(),
+            );
+        }
         if self.dns.tcp_idle_timeout == 0 {
             invalid("dns.tcp_idle_timeout", "must be at least 1 second".into());
         }

@@ -17,10 +17,17 @@ pub struct DnsConfig {
     /// Largest UDP payload we answer with when the client offers more (RFC 6891; 1232 avoids
     /// IP fragmentation, the DNS Flag Day 2020 value).
     pub edns_payload: u16,
-    /// Seconds a TCP connection may stay idle between queries.
+    /// Seconds a TCP connection may stay idle between queries (and may take to read an
+    /// answer).
     pub tcp_idle_timeout: u64,
     /// Open TCP connections at most; more are closed at once (RFC 7766 section 6.2.2).
     pub tcp_max_connections: usize,
+    /// Open TCP connections one client network may hold; more are closed at once.
+    pub tcp_max_connections_per_prefix: usize,
+    /// The client networks of `tcp_max_connections_per_prefix`: IPv4 prefix length ...
+    pub tcp_ipv4_prefix: u8,
+    /// ... and IPv6 prefix length.
+    pub tcp_ipv6_prefix: u8,
     /// Log one line per query (off by default: it costs throughput; it also bypasses the
     /// answer cache).
     pub query_log: bool,
@@ -315,6 +322,9 @@ impl Default for DnsConfig {
             edns_payload: 1232,
             tcp_idle_timeout: 10,
             tcp_max_connections: 1024,
+            tcp_max_connections_per_prefix: 64,
+            tcp_ipv4_prefix: 24,
+            tcp_ipv6_prefix: 56,
             query_log: false,
             answer_cache_entries: 65_536,
             udp_batch: true,

@@ -8,6 +8,7 @@
 
 #[cfg(target_os = "linux")]
 mod batch;
+mod prefix;
 
 use std::io;
 use std::net::SocketAddr;
@@ -55,11 +56,16 @@ impl UdpSyscalls {
     }
 }
 
-/// TCP limits (config `dns.tcp_idle_timeout`, `dns.tcp_max_connections`).
+/// TCP limits (config `dns.tcp_idle_timeout`, `dns.tcp_max_connections`,
+/// `dns.tcp_max_connections_per_prefix`, `dns.tcp_ipv4_prefix`, `dns.tcp_ipv6_prefix`).
 #[derive(Clone, Copy, Debug)]
 pub struct TcpLimits {
+    /// Between queries, for a query's body, and for an answer's write.
     pub idle_timeout: Duration,
     pub max_connections: usize,
+    pub max_per_prefix: usize,
+    pub ipv4_prefix: u8,
+    pub ipv6_prefix: u8,
 }
 
 /// Kernel receive buffer for UDP sockets: absorbs bursts while the loops catch up.
@@ -132,15 +138,18 @@ impl DnsListeners {
             };
         }
         let connections = Arc::new(Semaphore::new(limits.max_connections));
+        let prefixes = Arc::new(prefix::PrefixLimiter::new(
+            limits.max_per_prefix,
+            limits.ipv4_prefix,
+            limits.ipv6_prefix,
+        ));
         for listener in self.tcp {
             let (handler, shutdown) = (handler.clone(), shutdown.clone());
-            tasks.spawn(serve_tcp(
-                listener,
-                handler,
-                limits,
-                Arc::clone(&connections),
-                shutdown,
-            ));
+            let open = OpenConnections {
+                all: Arc::clone(&connections),
+                by_prefix: Arc::clone(&prefixes),
+            };
+            tasks.spawn(serve_tcp(listener, handler, limits, open, shutdown));
         }
     }
 }
@@ -268,11 +277,18 @@ async fn sweep(rrl: Arc<Rrl>, shutdown: CancellationToken) {
     }
 }
 
+/// The TCP connection limits shared by every DNS listener: over all clients, and per client
+/// network.
+struct OpenConnections {
+    all: Arc<Semaphore>,
+    by_prefix: Arc<prefix::PrefixLimiter>,
+}
+
 async fn serve_tcp(
     listener: TcpListener,
     handler: DnsHandler,
     limits: TcpLimits,
-    connections: Arc<Semaphore>,
+    connections: OpenConnections,
     shutdown: CancellationToken,
 ) {
     let mut open = JoinSet::new();
@@ -288,14 +304,19 @@ async fn serve_tcp(
                 continue;
             }
         };
-        // At the limit a new connection is closed at once rather than queued.
-        let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
+        // At a limit a new connection is closed at once rather than queued; the network's
+        // own limit first, so that one network never holds the global places.
+        let Some(network_permit) = connections.by_prefix.admit(src.ip()) else {
+            tracing::debug!(%src, "tcp connection limit of its network reached; closing");
+            continue;
+        };
+        let Ok(permit) = Arc::clone(&connections.all).try_acquire_owned() else {
             tracing::debug!(%src, "tcp connection limit reached; closing");
             continue;
         };
         let (handler, shutdown) = (handler.clone(), shutdown.clone());
         open.spawn(async move {
-            let _permit = permit;
+            let _permits = (permit, network_permit);
             if let Err(error) =
                 serve_connection(stream, src, &handler, limits.idle_timeout, &shutdown).await
             {
@@ -344,7 +365,16 @@ async fn serve_connection(
         frame.clear();
         frame.extend_from_slice(&(response.len() as u16).to_be_bytes());
         frame.extend_from_slice(&response);
-        stream.write_all(&frame).await?;
+        // A client that does not read its answers is closed after the idle timeout, and at
+        // once on shutdown: it must not hold its connection (and its place) for ever.
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            written = tokio::time::timeout(idle_timeout, stream.write_all(&frame)) => {
+                written.map_err(|_| {
+                    io::Error::new(io::ErrorKind::TimedOut, "answer not read in time")
+                })??;
+            }
+        }
     }
 }
 

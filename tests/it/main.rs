@@ -4,6 +4,7 @@
 mod cluster;
 mod deploy;
 mod dns;
+mod dns_tcp;
 mod drain;
 mod fuzz_corpus;
 mod geoip;

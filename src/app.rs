@@ -138,6 +138,8 @@ pub struct Node {
     pub admin: Option<SocketAddr>,
     /// The generated certificate's PEM file, when HTTPS listeners use a self-signed one.
     pub self_signed_cert: Option<std::path::PathBuf>,
+    /// The private directory it is in, removed at shutdown.
+    scratch: Option<tempfile::TempDir>,
     pub reloader: Reloader,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
@@ -177,9 +179,7 @@ impl Node {
         let tls = match httpdns_tls_listeners.is_empty() && proxy_tls_listeners.is_empty() {
             true => None,
             false => {
-                let generated_dir =
-                    std::env::temp_dir().join(format!("edgenode-{}", std::process::id()));
-                let setup = crate::tls::setup(&config.tls, &generated_dir)
+                let setup = crate::tls::setup(&config.tls, &std::env::temp_dir())
                     .map_err(|e| StartError::Load(vec![e.to_string()]))?;
                 for line in setup.store.current().summary() {
                     tracing::info!(certificate = %line, "tls");
@@ -317,7 +317,8 @@ impl Node {
             http,
             https,
             admin,
-            self_signed_cert: tls.and_then(|t| t.self_signed_cert),
+            self_signed_cert: tls.as_ref().and_then(|t| t.self_signed_cert.clone()),
+            scratch: tls.and_then(|t| t.scratch),
             reloader,
             shutdown,
             tasks,
@@ -329,9 +330,7 @@ impl Node {
         self.shutdown.cancel();
         while self.tasks.join_next().await.is_some() {}
         // The generated certificate lives in a directory of its own, made for this process.
-        if let Some(dir) = self.self_signed_cert.as_ref().and_then(|c| c.parent()) {
-            let _ = std::fs::remove_dir_all(dir);
-        }
+        drop(self.scratch.take());
     }
 }
 

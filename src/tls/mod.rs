@@ -52,6 +52,8 @@ pub struct TlsSetup {
     pub store: Arc<CertStore>,
     /// The PEM file of the generated certificate when self-signed (clients pass it as their CA).
     pub self_signed_cert: Option<PathBuf>,
+    /// The private directory that file is in (removed when dropped).
+    pub scratch: Option<tempfile::TempDir>,
 }
 
 /// TLS versions to offer (config `tls.min_version`).
@@ -67,12 +69,23 @@ pub enum MinVersion {
 /// Loads the certificates `[tls]` names (`cert`/`key` and `[[tls.certificates]]`), or
 /// generates a self-signed certificate for localhost and 127.0.0.1 into `generated_dir` when
 /// it names none.
-pub fn setup(config: &TlsConfig, generated_dir: &Path) -> Result<TlsSetup, TlsError> {
-    let (store, self_signed_cert) = match CertStore::from_config(config)? {
-        Some(store) => (store, None),
+/// The listeners' TLS configuration from `[tls]`; without certificates, a self-signed one
+/// whose PEM file is written into a new private directory under `scratch_parent`.
+pub fn setup(config: &TlsConfig, scratch_parent: &Path) -> Result<TlsSetup, TlsError> {
+    let (store, self_signed_cert, scratch) = match CertStore::from_config(config)? {
+        Some(store) => (store, None, None),
         None => {
-            let (chain, key, path) = self_signed(generated_dir)?;
-            (CertStore::generated(chain, key)?, Some(path))
+            // Mode 0700, an unpredictable name, made new (never an existing directory or a
+            // symlink someone else planted in a shared /tmp).
+            let mut builder = tempfile::Builder::new();
+            builder.prefix("edgenode-");
+            #[cfg(unix)]
+            builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
+            let scratch = builder
+                .tempdir_in(scratch_parent)
+                .map_err(|e| TlsError::Generate(format!("{}: {e}", scratch_parent.display())))?;
+            let (chain, key, path) = self_signed(scratch.path())?;
+            (CertStore::generated(chain, key)?, Some(path), Some(scratch))
         }
     };
     let store = Arc::new(store);
@@ -95,6 +108,7 @@ pub fn setup(config: &TlsConfig, generated_dir: &Path) -> Result<TlsSetup, TlsEr
         config: Arc::new(server),
         store,
         self_signed_cert,
+        scratch,
     })
 }
 
@@ -142,8 +156,12 @@ fn self_signed(
     let generated =
         rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
     let path = dir.join("edgenode-selfsigned.pem");
-    std::fs::create_dir_all(dir)
-        .and_then(|()| std::fs::write(&path, generated.cert.pem()))
+    // create_new: fails rather than write through anything already at that name.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, generated.cert.pem().as_bytes()))
         .map_err(|e| TlsError::Generate(format!("{}: {e}", path.display())))?;
     let key = PrivateKeyDer::try_from(generated.signing_key.serialize_der())
         .map_err(|e| TlsError::Generate(e.to_string()))?;

@@ -207,3 +207,45 @@ fn origin_ca_problems_name_the_key_and_the_file() {
     let (ca, _, _) = certificate(dir.path(), "ca", &["origin.test"]);
     assert!(OriginConnector::new(timeout, Some(&ca)).is_ok());
 }
+
+/// The self-signed certificate goes into a new private directory with an unpredictable name,
+/// never through a path someone planted beforehand (issue 18 finding 5: the predictable
+/// `/tmp/edgenode-<pid>/` was followed through symlinks).
+#[test]
+fn the_self_signed_certificate_gets_a_private_new_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().expect("parent");
+    let elsewhere = tempfile::tempdir().expect("elsewhere");
+    // What an attacker could plant at the old predictable name.
+    let planted = parent
+        .path()
+        .join(format!("edgenode-{}", std::process::id()));
+    std::os::unix::fs::symlink(elsewhere.path(), &planted).expect("symlink");
+    let config = TlsConfig::default();
+    let first = setup(&config, parent.path()).expect("setup");
+    let second = setup(&config, parent.path()).expect("setup");
+    let (a, b) = (
+        first.self_signed_cert.clone().expect("generated"),
+        second.self_signed_cert.clone().expect("generated"),
+    );
+    assert_ne!(a.parent(), b.parent(), "a new directory each time");
+    for cert in [&a, &b] {
+        let dir = cert.parent().expect("directory");
+        assert_ne!(dir, planted.as_path());
+        let mode = std::fs::metadata(dir).expect("dir").permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{}", dir.display());
+        assert!(
+            std::fs::read_to_string(cert)
+                .expect("pem")
+                .contains("BEGIN CERTIFICATE")
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(elsewhere.path()).expect("read").count(),
+        0,
+        "nothing written through the planted link"
+    );
+    let dir = a.parent().expect("directory").to_path_buf();
+    drop(first);
+    assert!(!dir.exists(), "removed with its setup");
+}

@@ -159,6 +159,9 @@ impl DnsHandler {
         transport: Transport,
         out: &mut Vec<u8>,
     ) -> Reply {
+        // A dual-stack socket's IPv4 client (`::ffff:a.b.c.d`) is its IPv4 address for every
+        // decision: recursion's allow list, GeoIP, the answer cache's client subnet, the log.
+        let src = SocketAddr::new(src.ip().to_canonical(), src.port());
         let state = self.state.load();
         let query = match self.query_log {
             // The log line needs the parsed query: every query takes the slow path.

@@ -70,6 +70,9 @@ impl Rrl {
 
     /// The verdict for `response` (a complete DNS message) to `client`.
     pub fn check(&self, client: IpAddr, response: &[u8]) -> Verdict {
+        // On a dual-stack socket every IPv4 client is `::ffff:a.b.c.d`: it is its IPv4 address
+        // here, for the exempt list and for its own network's budget.
+        let client = client.to_canonical();
         if self.exempt.iter().any(|net| net.contains(&client)) {
             return Verdict::Send;
         }

@@ -9,6 +9,7 @@ mod drain;
 mod fuzz_corpus;
 mod geoip;
 mod httpdns;
+mod mapped;
 mod nsd_diff;
 mod ocsp;
 mod origin;

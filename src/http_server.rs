@@ -63,6 +63,9 @@ pub async fn serve<H, F>(
 {
     let connections = TaskTracker::new();
     let open = Arc::new(Semaphore::new(limits.max_connections));
+    // Per client address (an IPv6 /64), so that one client cannot hold every place.
+    let per_client =
+        crate::prefix_limit::PrefixLimiter::new(limits.max_connections_per_client, 32, 64);
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -73,6 +76,11 @@ pub async fn serve<H, F>(
                     continue;
                 }
             },
+        };
+        let Some(client_permit) = per_client.admit(peer.ip()) else {
+            limits.hit(Limit::ClientConnections);
+            tracing::debug!(%peer, "too many open connections from this client; closing the new one");
+            continue;
         };
         let Ok(permit) = Arc::clone(&open).try_acquire_owned() else {
             limits.hit(Limit::Connections);
@@ -114,7 +122,7 @@ pub async fn serve<H, F>(
         let acceptor = tls.clone();
         connections.spawn(async move {
             // Held for as long as the connection is served.
-            let _permit = permit;
+            let _permits = (permit, client_permit);
             connection.serve(stream, acceptor, service).await;
         });
     }

@@ -11,6 +11,7 @@
 //! - [`httpdns`]: HTTPDNS as the DNSPod / Tencent Cloud and Alibaba Cloud SDKs speak it (scheduling,
 //!   v1 and v2, DES/AES), JSON DoH and RFC 8484 DoH on `dns`.
 //! - [`http_server`]: the HTTP/1.1 + HTTP/2 accept loop all HTTP listeners share, with their limits.
+//! - [`prefix_limit`]: connections per client network, for the DNS TCP and HTTP listeners.
 //! - [`tls`]: rustls for the HTTPS listeners (certificates chosen by SNI, reloadable, ALPN) and
 //!   the connector to https origins.
 //! - [`proxy`]: the CDN cache: RFC 9111 caching reverse proxy on the cache core, origins, purge.
@@ -32,5 +33,6 @@ pub mod geo;
 pub mod http_server;
 pub mod httpdns;
 pub mod metrics;
+pub mod prefix_limit;
 pub mod proxy;
 pub mod tls;

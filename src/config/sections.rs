@@ -162,6 +162,8 @@ pub struct HttpConfig {
     pub max_pending_resets: usize,
     /// Connections open at once per listener; one more is closed as soon as it is accepted.
     pub max_connections: usize,
+    /// Connections one client address (an IPv6 /64) may hold open at once per listener.
+    pub max_connections_per_client: usize,
     /// Request target (path and query) at most; longer gets 414 (RFC 9112 3). A request line
     /// longer than `max_header_bytes` gets 431 from the HTTP/1.1 parser before this applies.
     pub max_uri_bytes: ByteSize,
@@ -179,6 +181,7 @@ impl Default for HttpConfig {
             max_pending_resets: 64,
             max_connections: 10_000,
             max_uri_bytes: ByteSize(16 << 10),
+            max_connections_per_client: 1000,
         }
     }
 }

@@ -8,7 +8,6 @@
 
 #[cfg(target_os = "linux")]
 mod batch;
-mod prefix;
 
 use std::io;
 use std::net::SocketAddr;
@@ -138,7 +137,7 @@ impl DnsListeners {
             };
         }
         let connections = Arc::new(Semaphore::new(limits.max_connections));
-        let prefixes = Arc::new(prefix::PrefixLimiter::new(
+        let prefixes = Arc::new(crate::prefix_limit::PrefixLimiter::new(
             limits.max_per_prefix,
             limits.ipv4_prefix,
             limits.ipv6_prefix,
@@ -281,7 +280,7 @@ async fn sweep(rrl: Arc<Rrl>, shutdown: CancellationToken) {
 /// network.
 struct OpenConnections {
     all: Arc<Semaphore>,
-    by_prefix: Arc<prefix::PrefixLimiter>,
+    by_prefix: Arc<crate::prefix_limit::PrefixLimiter>,
 }
 
 async fn serve_tcp(

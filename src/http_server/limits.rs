@@ -34,6 +34,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// Request target bytes at most (414).
     pub max_uri_bytes: usize,
+    /// Connections open at once per client address (IPv6: per /64) per listener.
+    pub max_connections_per_client: usize,
     /// `edgenode_http_limits_total{limit}`: one count per client stopped by a limit.
     hits: Family<LimitLabels, Counter>,
 }
@@ -57,6 +59,8 @@ pub enum Limit {
     BadBody,
     /// `max_connections` were open: the new one was closed at once.
     Connections,
+    /// `max_connections_per_client` were open from its address: the new one was closed.
+    ClientConnections,
     /// No request in flight for `idle_timeout`: closed gracefully (HTTP/2 GOAWAY).
     IdleTimeout,
 }
@@ -66,6 +70,7 @@ impl Limit {
         match self {
             Limit::HeaderTimeout => "header_timeout",
             Limit::Connections => "connections",
+            Limit::ClientConnections => "client_connections",
             Limit::IdleTimeout => "idle_timeout",
             Limit::HeaderTooLarge => "header_too_large",
             Limit::UriTooLong => "uri_too_long",
@@ -91,6 +96,7 @@ impl Limits {
             max_pending_resets: config.max_pending_resets,
             max_connections: config.max_connections.max(1),
             max_uri_bytes: usize::try_from(config.max_uri_bytes.0).unwrap_or(usize::MAX),
+            max_connections_per_client: config.max_connections_per_client.max(1),
             hits,
         }
     }

@@ -315,6 +315,42 @@ async fn oversized_request_heads_get_431() {
     still_serves(&node).await;
 }
 
+/// One client address holds at most `http.max_connections_per_client` connections of a
+/// listener; another address still gets in (issue 18 finding 7).
+#[tokio::test]
+async fn one_address_cannot_take_every_connection() {
+    let origin = Origin::start().await;
+    let node = node_for(
+        &origin,
+        "[http]\nmax_connections = 20\nmax_connections_per_client = 5\n",
+    );
+    let addr = node.http.unwrap();
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(Raw::connect(addr).await);
+    }
+    let mut sixth = Raw::connect(addr).await;
+    assert!(
+        sixth.closed_within(Duration::from_secs(2)).await,
+        "the sixth is closed at once"
+    );
+    // From 127.0.1.1, another client: served.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.1.1:0".parse().unwrap()).unwrap();
+    let stream = socket.connect(addr).await.unwrap();
+    let mut other = Raw {
+        stream,
+        buffer: Vec::new(),
+    };
+    other
+        .send(b"GET /cached HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        .await;
+    let (status, _) = other.response().await.expect("an answer");
+    assert_eq!(status, 200);
+    assert_hits(&node, "client_connections", 1).await;
+    drop(held);
+}
+
 /// A request target over `http.max_uri_bytes` gets 414 (RFC 9112 3) and never reaches the
 /// origin; one too long for the whole request head still gets hyper's 431.
 #[tokio::test]

@@ -1,7 +1,7 @@
-//! Connections per client network (DNS over TCP): a /24 (IPv4) or /56 (IPv6) may hold at most
-//! `dns.tcp_max_connections_per_prefix` of the listener's connections, so one network that
-//! opens connections and never reads its answers cannot take the global
-//! `dns.tcp_max_connections` from everyone (the clients RRL sends to TCP with TC=1 included).
+//! Connections per client network: DNS over TCP gives a /24 (IPv4) or /56 (IPv6) at most
+//! `dns.tcp_max_connections_per_prefix` connections, the HTTP listeners an address (an IPv6
+//! /64) at most `http.max_connections_per_client`, so that one network that opens connections
+//! and holds them cannot take a listener's global limit from everyone.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 /// Open connections by client network.
 #[derive(Debug)]
-pub(super) struct PrefixLimiter {
+pub struct PrefixLimiter {
     open: Arc<Mutex<HashMap<IpAddr, usize>>>,
     max: usize,
     v4_prefix: u8,
@@ -18,7 +18,7 @@ pub(super) struct PrefixLimiter {
 
 /// One connection's place in its network's count, given back when dropped.
 #[derive(Debug)]
-pub(super) struct PrefixPermit {
+pub struct PrefixPermit {
     open: Arc<Mutex<HashMap<IpAddr, usize>>>,
     network: IpAddr,
 }

@@ -288,7 +288,7 @@ impl Node {
             let admin = crate::admin::Admin::new(
                 Arc::clone(&metrics),
                 reloader.clone(),
-                config.admin.token.clone(),
+                &config.admin,
                 recursion,
                 Arc::clone(&proxy),
                 Arc::clone(&cluster),

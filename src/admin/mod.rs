@@ -29,6 +29,8 @@ pub struct Admin {
     reloader: Reloader,
     /// Bearer token for `/admin/*`; None leaves them open (loopback only, enforced by config).
     token: Option<Arc<str>>,
+    /// Lowercased host names `/admin/*` answers to besides IP literals and `localhost`.
+    names: Arc<[String]>,
     /// For `/admin/dns/flush`; None when recursion is off (nothing is cached).
     recursion: Option<Arc<Recursion>>,
     /// For `/admin/purge`.
@@ -45,7 +47,7 @@ impl Admin {
     pub fn new(
         metrics: Arc<Metrics>,
         reloader: Reloader,
-        token: Option<String>,
+        access: &crate::config::AdminConfig,
         recursion: Option<Arc<Recursion>>,
         proxy: Arc<Proxy>,
         cluster: Arc<Cluster>,
@@ -54,7 +56,16 @@ impl Admin {
         Self {
             metrics,
             reloader,
-            token: token.filter(|t| !t.is_empty()).map(Arc::from),
+            token: access
+                .token
+                .clone()
+                .filter(|t| !t.is_empty())
+                .map(Arc::from),
+            names: access
+                .names
+                .iter()
+                .map(|n| n.to_ascii_lowercase())
+                .collect(),
             recursion,
             proxy,
             cluster,
@@ -73,8 +84,13 @@ impl Admin {
 
     async fn route(&self, req: Request<Incoming>) -> Response<Body> {
         let path = req.uri().path();
-        if path.starts_with("/admin/") && !self.authorized(&req) {
-            return text(StatusCode::UNAUTHORIZED, "missing or wrong bearer token\n");
+        if path.starts_with("/admin/") {
+            if let Err(reason) = self.same_site(&req) {
+                return text(StatusCode::FORBIDDEN, reason);
+            }
+            if !self.authorized(&req) {
+                return text(StatusCode::UNAUTHORIZED, "missing or wrong bearer token\n");
+            }
         }
         match (req.method(), path) {
             (&Method::GET, "/metrics") => {
@@ -197,6 +213,44 @@ impl Admin {
             StatusCode::OK,
             serde_json::json!({"purged": purged, "mode": mode}),
         )
+    }
+
+    /// Refuses what a web page in a browser on the node could send (CSRF, DNS rebinding): a
+    /// `Host` that is neither an IP literal, `localhost` nor one of `admin.names`, and any
+    /// state-changing request a browser made for another site (`Origin`, `Sec-Fetch-Site`).
+    /// The API's clients (curl, `edgenode purge`, other nodes) send none of these.
+    fn same_site(&self, req: &Request<Incoming>) -> Result<(), &'static str> {
+        let host = req
+            .uri()
+            .host()
+            .map(str::to_string)
+            .or_else(|| {
+                let line = req.headers().get(hyper::header::HOST)?.to_str().ok()?;
+                let host = match line.strip_prefix('[') {
+                    Some(v6) => v6.split(']').next().unwrap_or_default(),
+                    None => line.rsplit_once(':').map_or(line, |(h, _)| h),
+                };
+                Some(host.to_string())
+            })
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let known = host.parse::<std::net::IpAddr>().is_ok()
+            || host == "localhost"
+            || self.names.iter().any(|n| n == host);
+        if !known {
+            return Err("this Host is not one the admin API answers to (admin.names)\n");
+        }
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            let cross_site = req
+                .headers()
+                .get("sec-fetch-site")
+                .is_some_and(|v| v != "same-origin" && v != "none");
+            if req.headers().contains_key(hyper::header::ORIGIN) || cross_site {
+                return Err("a browser's request from a web page is refused\n");
+            }
+        }
+        Ok(())
     }
 
     fn authorized(&self, req: &Request<Incoming>) -> bool {

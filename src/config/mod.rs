@@ -267,6 +267,26 @@ impl Config {
                     format!("required because admin.listen {addr} is not a loopback address"),
                 );
             }
+            let token = self.admin.token.as_deref().unwrap_or_default();
+            let placeholder = [
+                "change-me",
+                "changeme",
+                "secret",
+                "password",
+                "admin",
+                "token",
+            ]
+            .iter()
+            .any(|weak| token.to_ascii_lowercase().contains(weak));
+            if !addr.ip().is_loopback() && !token_missing && (token.len() < 16 || placeholder) {
+                invalid(
+                    "admin.token",
+                    format!(
+                        "too weak for admin.listen {addr} beyond loopback: at least 16 \
+                         characters and no placeholder such as change-me"
+                    ),
+                );
+            }
         }
         let r = &self.recursion;
         if r.iterative && !r.forwarders.is_empty() {

@@ -260,8 +260,12 @@ pub struct GeoipConfig {
 pub struct AdminConfig {
     /// Admin HTTP listener; absent disables it.
     pub listen: Option<SocketAddr>,
-    /// Bearer token for `/admin/*`; required when `listen` is not a loopback address.
+    /// Bearer token for `/admin/*`; required when `listen` is not a loopback address, and then
+    /// at least 16 characters and not a placeholder.
     pub token: Option<String>,
+    /// Host names `/admin/*` may be asked by (besides IP literals and `localhost`): any other
+    /// `Host` is refused, so a web page cannot reach the API through DNS rebinding.
+    pub names: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -341,6 +345,7 @@ impl Default for AdminConfig {
         Self {
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 9153))),
             token: None,
+            names: Vec::new(),
         }
     }
 }

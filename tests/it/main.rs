@@ -1,6 +1,7 @@
 //! All integration tests in one binary: each module starts real nodes on 127.0.0.1:0 and talks to
 //! them with real clients (hickory, dig, HTTP).
 
+mod admin;
 mod cluster;
 mod deploy;
 mod dns;

@@ -109,7 +109,27 @@ pub async fn serve<H, F>(
                     Some(response) => response.await,
                     None => uri_too_long(),
                 };
-                drop(in_flight);
+                // A body still to come (streamed from a fill, a slice, a pass) keeps the request
+                // in flight until its end, so a long download is never idle; a small one of known
+                // length (a hit, an error page) is as good as sent and costs no wrapper.
+                let body = response.body();
+                let small = hyper::body::Body::size_hint(body)
+                    .exact()
+                    .is_some_and(|len| len <= SMALL_BODY);
+                let streaming = !hyper::body::Body::is_end_stream(body) && !small;
+                let response = match streaming {
+                    true => response.map(|body| {
+                        InFlightBody {
+                            body,
+                            _in_flight: in_flight,
+                        }
+                        .boxed()
+                    }),
+                    false => {
+                        drop(in_flight);
+                        response
+                    }
+                };
                 Ok::<_, Infallible>(response)
             }
         });
@@ -194,6 +214,37 @@ impl Drop for InFlight {
             .idle_since_ms
             .fetch_max(u64::try_from(now).unwrap_or(u64::MAX), Ordering::AcqRel);
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Bodies up to this size, of known length, leave their request's in-flight count with the
+/// head: they are written at once.
+const SMALL_BODY: u64 = 64 << 10;
+
+/// A streamed response body that keeps its request in flight until it ends (or is dropped).
+struct InFlightBody {
+    body: Body,
+    /// Dropped with the body.
+    _in_flight: InFlight,
+}
+
+impl hyper::body::Body for InFlightBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, BoxError>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
     }
 }
 

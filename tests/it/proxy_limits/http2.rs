@@ -148,6 +148,44 @@ async fn http2_oversized_header_lists_get_431() {
     still_serves(&node).await;
 }
 
+/// A download that takes longer than `http.idle_timeout_ms` is activity: the connection gets
+/// no GOAWAY while it streams, and takes the next request at once (issue 18 finding 9).
+#[tokio::test]
+async fn a_long_download_keeps_its_connection_from_idling() {
+    use crate::proxy_stream::{BoxError, Origin as StreamOrigin, full, response};
+    use futures_util::StreamExt;
+    use http_body_util::{BodyExt, StreamBody};
+    let origin = StreamOrigin::start(std::sync::Arc::new(
+        |req: &hyper::Request<hyper::body::Incoming>| {
+            if req.uri().path() != "/slow-download" {
+                return response(&[("cache-control", "no-store")], full("next"));
+            }
+            // Ten pieces, 150 ms apart: 1.5 s, three idle timeouts.
+            let pieces = futures_util::stream::iter(0..10).then(|_| async {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                Ok::<_, BoxError>(hyper::body::Frame::data(Bytes::from(vec![b'd'; 1000])))
+            });
+            response(
+                &[("cache-control", "no-store")],
+                BodyExt::boxed_unsync(StreamBody::new(pieces)),
+            )
+        },
+    ))
+    .await;
+    let node = origin.node("[http]\nidle_timeout_ms = 500\n");
+    let (client, connection) = h2_client(node.http.unwrap()).await;
+    let request = |path: &str| {
+        hyper::Request::get(format!("http://shop.example.test{path}"))
+            .body(())
+            .unwrap()
+    };
+    let (status, body) = h2_get(client.clone(), request("/slow-download")).await;
+    assert_eq!((status, body.len()), (200, 10_000));
+    let (status, body) = h2_get(client, request("/next")).await;
+    assert_eq!((status, body.as_str()), (200, "next"));
+    close(connection).await;
+}
+
 async fn wait_for_holding(origin: &Origin, count: usize) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while origin.holding() < count {

@@ -336,6 +336,61 @@ async fn iterative_resolution_through_a_private_root() {
     );
 }
 
+/// The iterative resolver asks in random letter case (0x20, issue 18 finding 8): a root
+/// server that records what it is asked sees upper and lower case in one name. Needs port 53
+/// on 127.0.0.14, as the private root above.
+#[tokio::test]
+async fn iterative_queries_randomise_the_case_of_names() {
+    let uid = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    if String::from_utf8_lossy(&uid).trim() != "0" {
+        eprintln!("skipping: binding 127.0.0.14:53 needs root");
+        return;
+    }
+    let root = tokio::net::UdpSocket::bind("127.0.0.14:53").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let hints = write_file(
+        dir.path(),
+        "hints.zone",
+        ". 3600000 NS a.root-servers.test.\na.root-servers.test. 3600000 A 127.0.0.14\n",
+    );
+    let config = resolver_config(dir.path(), "allow_servers = [\"127.0.0.0/8\"]\n");
+    let resolver = start_resolver(
+        &config,
+        &["--recursion", "--root-hints", hints.to_str().unwrap()],
+    );
+    let udp = dns_client(resolver.dns(), false).await;
+    let asking = tokio::spawn(async move {
+        let _ = ask(&udp, recursive("www.abcdefghijklmnopqrst.", RecordType::A)).await;
+    });
+    // The root never answers; what it was asked is enough.
+    let mut packet = [0u8; 512];
+    let (len, _) = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        root.recv_from(&mut packet),
+    )
+    .await
+    .expect("the resolver asks the root")
+    .unwrap();
+    let asked = String::from_utf8_lossy(&packet[12..len]).to_string();
+    let letters: String = asked.chars().filter(|c| c.is_ascii_alphabetic()).collect();
+    assert!(
+        letters
+            .to_ascii_lowercase()
+            .contains("abcdefghijklmnopqrst"),
+        "{asked:?}"
+    );
+    assert!(
+        letters.chars().any(|c| c.is_ascii_uppercase())
+            && letters.chars().any(|c| c.is_ascii_lowercase()),
+        "the name is asked in one case only: {asked:?}"
+    );
+    asking.abort();
+}
+
 /// An upstream that answers every A query after 150 ms (within the resolver's 300 ms timeout) and counts what it gets.
 async fn slow_upstream() -> (
     std::net::SocketAddr,

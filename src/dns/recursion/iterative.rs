@@ -55,6 +55,13 @@ impl Iterative {
         };
         let options = RecursorOptions {
             allow_server: config.allow_servers.clone(),
+            // 0x20: query names in random case over UDP, answers must echo it, so that a
+            // spoofed answer must guess the case too (draft-vixie-dnsext-dns0x20).
+            case_randomization: true,
+            // hickory's own caches, bounded well below its defaults (a million responses):
+            // the node's answers are kept in the cache core; these only spare upstream queries.
+            ns_cache_size: 1_024,
+            response_cache_size: 16_384,
             ..RecursorOptions::default()
         };
         let recursor = Recursor::with_options(&roots, options, TokioRuntimeProvider::default())

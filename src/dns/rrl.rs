@@ -7,14 +7,17 @@
 //! Kinds of response, each with its own budget per network: answers, per query name and type
 //! (a flood of one name does not silence others); negative answers and referrals (NXDOMAIN,
 //! NODATA: one budget, so random names cannot escape the limit); errors.
+//!
+//! The budgets live in a table of fixed size (`SLOTS` slots of 8 bytes, as BIND's RRL uses a
+//! bounded table): a key's slot is its hash, and two keys that land in one slot share its
+//! budget, which can only limit sooner, never later. Spoofed floods from millions of random
+//! sources cost no memory, where a map of keys would grow with each of them.
 
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
-use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Instant;
 
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
 
 use crate::config::RrlConfig;
@@ -43,8 +46,18 @@ enum Kind {
     Error,
 }
 
+/// Slots of the budget table: 512 KiB, whatever the traffic.
+const SLOTS: usize = 1 << 16;
+
 pub struct Rrl {
-    limiter: DefaultKeyedRateLimiter<Key>,
+    /// Per slot, the GCRA's theoretical arrival time of the next response, in nanoseconds
+    /// since `start` (0: never used).
+    slots: Box<[AtomicU64]>,
+    start: Instant,
+    /// Nanoseconds one response uses of a budget (1 s / responses_per_second).
+    interval: u64,
+    /// How far ahead of now a slot's time may run: the burst (`window` seconds of budget).
+    tolerance: u64,
     slip: u32,
     dropped: AtomicU32,
     ipv4_prefix: u8,
@@ -55,11 +68,21 @@ pub struct Rrl {
 impl Rrl {
     /// None when `responses_per_second` is 0 (off).
     pub fn new(config: &RrlConfig) -> Option<Rrl> {
-        let rate = NonZeroU32::new(config.responses_per_second)?;
-        let burst = NonZeroU32::new(config.responses_per_second.saturating_mul(config.window))
-            .unwrap_or(rate);
+        if config.responses_per_second == 0 {
+            return None;
+        }
+        let interval = 1_000_000_000 / u64::from(config.responses_per_second);
+        let burst = u64::from(
+            config
+                .responses_per_second
+                .saturating_mul(config.window)
+                .max(1),
+        );
         Some(Rrl {
-            limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
+            slots: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            start: Instant::now(),
+            interval: interval.max(1),
+            tolerance: interval.max(1) * burst,
             slip: config.slip,
             dropped: AtomicU32::new(0),
             ipv4_prefix: config.ipv4_prefix.min(32),
@@ -68,7 +91,6 @@ impl Rrl {
         })
     }
 
-    /// The verdict for `response` (a complete DNS message) to `client`.
     pub fn check(&self, client: IpAddr, response: &[u8]) -> Verdict {
         // On a dual-stack socket every IPv4 client is `::ffff:a.b.c.d`: it is its IPv4 address
         // here, for the exempt list and for its own network's budget.
@@ -80,7 +102,7 @@ impl Rrl {
             network: self.network(client),
             kind: kind(response),
         };
-        if self.limiter.check_key(&key).is_ok() {
+        if self.admit(&key) {
             return Verdict::Send;
         }
         let dropped = self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -91,15 +113,29 @@ impl Rrl {
         }
     }
 
-    /// Forgets networks idle long enough to have their whole budget back.
-    pub fn sweep(&self) {
-        self.limiter.retain_recent();
-        self.limiter.shrink_to_fit();
+    /// GCRA on `key`'s slot: true (and the budget spent) when a response is within it.
+    fn admit(&self, key: &Key) -> bool {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut hasher);
+        let slot = &self.slots[(hasher.finish() as usize) % SLOTS];
+        // +1: 0 marks a slot never used.
+        let now = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX) + 1;
+        let mut tat = slot.load(Ordering::Relaxed);
+        loop {
+            let next = tat.max(now) + self.interval;
+            if next - now > self.tolerance {
+                return false;
+            }
+            match slot.compare_exchange_weak(tat, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(current) => tat = current,
+            }
+        }
     }
 
-    /// Networks currently tracked.
-    pub fn tracked(&self) -> usize {
-        self.limiter.len()
+    /// Bytes the budgets take, whatever the traffic.
+    pub fn table_bytes(&self) -> usize {
+        self.slots.len() * std::mem::size_of::<AtomicU64>()
     }
 
     fn network(&self, client: IpAddr) -> [u8; 16] {
@@ -114,9 +150,6 @@ impl Rrl {
         }
     }
 }
-
-/// How often idle networks are forgotten.
-pub const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// The kind of a response, from its header and question.
 fn kind(response: &[u8]) -> Kind {
@@ -231,6 +264,27 @@ mod tests {
         // Exempt networks are never limited.
         let exempt: IpAddr = "10.9.1.1".parse().unwrap();
         assert!((0..20).all(|_| rrl.check(exempt, &www) == Verdict::Send));
+    }
+
+    /// A spoofed flood from a million random IPv6 networks costs no memory: the table is as
+    /// large before as after, and a real network still gets its budget.
+    #[test]
+    fn random_sources_cost_no_memory() {
+        let rrl = Rrl::new(&config(5, 0)).unwrap();
+        let before = rrl.table_bytes();
+        let www = response(WWW, 1, 0);
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..1_000_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let source = std::net::Ipv6Addr::from(u128::from(seed) << 64 | u128::from(seed));
+            rrl.check(IpAddr::V6(source), &www);
+        }
+        assert_eq!(rrl.table_bytes(), before);
+        assert_eq!(before, SLOTS * 8);
+        let real: IpAddr = "198.51.100.7".parse().unwrap();
+        assert_eq!(rrl.check(real, &www), Verdict::Send);
     }
 
     #[test]

@@ -120,9 +120,6 @@ impl DnsListeners {
         shutdown: &CancellationToken,
         tasks: &mut JoinSet<()>,
     ) {
-        if let Some(rrl) = &rrl {
-            tasks.spawn(sweep(Arc::clone(rrl), shutdown.clone()));
-        }
         for socket in self.udp {
             let udp = Udp {
                 socket: Arc::new(socket),
@@ -267,15 +264,6 @@ impl Udp {
 }
 
 /// Forgets idle networks in the rate limiter's table now and then.
-async fn sweep(rrl: Arc<Rrl>, shutdown: CancellationToken) {
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(rrl::SWEEP_EVERY) => rrl.sweep(),
-        }
-    }
-}
-
 /// The TCP connection limits shared by every DNS listener: over all clients, and per client
 /// network.
 struct OpenConnections {

@@ -154,7 +154,11 @@ fn fields(list: &[Field], wire: &[u8]) -> Option<String> {
                 for (i, &byte) in rest.iter().enumerate() {
                     for bit in 0..8 {
                         if byte & (0x80 >> bit) != 0 {
-                            names.push(types::type_name((i * 8 + bit) as u16));
+                            let name = types::type_name((i * 8 + bit) as u16);
+                            // A meta type (OPT) cannot be written in the bitmap's text: the
+                            // generic form carries it.
+                            types::parse_type(name.as_bytes())?.ok()?;
+                            names.push(name);
                         }
                     }
                 }

@@ -247,16 +247,25 @@ async fn only_allowed_clients_recurse() {
     );
 }
 
-/// The private hierarchy needs port 53 on 127.0.0.11-13 (the recursor asks port 53 only).
-#[tokio::test]
-async fn iterative_resolution_through_a_private_root() {
+/// Whether this process may bind port 53 (root: the recursor asks port 53 only); prints why a
+/// test is skipped when not.
+fn may_bind_port_53(addresses: &str) -> bool {
     let uid = std::process::Command::new("id")
         .arg("-u")
         .output()
         .map(|o| o.stdout)
         .unwrap_or_default();
-    if String::from_utf8_lossy(&uid).trim() != "0" {
-        eprintln!("skipping: binding 127.0.0.x:53 needs root");
+    let root = String::from_utf8_lossy(&uid).trim() == "0";
+    if !root {
+        eprintln!("skipping: binding {addresses}:53 needs root");
+    }
+    root
+}
+
+/// The private hierarchy needs port 53 on 127.0.0.11-13 (the recursor asks port 53 only).
+#[tokio::test]
+async fn iterative_resolution_through_a_private_root() {
+    if !may_bind_port_53("127.0.0.x") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -341,13 +350,7 @@ async fn iterative_resolution_through_a_private_root() {
 /// on 127.0.0.14, as the private root above.
 #[tokio::test]
 async fn iterative_queries_randomise_the_case_of_names() {
-    let uid = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout)
-        .unwrap_or_default();
-    if String::from_utf8_lossy(&uid).trim() != "0" {
-        eprintln!("skipping: binding 127.0.0.14:53 needs root");
+    if !may_bind_port_53("127.0.0.14") {
         return;
     }
     let root = tokio::net::UdpSocket::bind("127.0.0.14:53").await.unwrap();

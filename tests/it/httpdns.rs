@@ -42,10 +42,7 @@ continent = "NA"
 "#;
 
 fn start(dir: &std::path::Path, extra: &str) -> Node {
-    let zones = repo_root().join("zones");
-    let text = format!("[dns]\nzones = \"{}\"\n{CONFIG}{extra}", zones.display());
-    let config = write_file(dir, "edgenode.toml", &text);
-    Node::with_config(&config)
+    Node::with_zones_and(dir, &format!("{CONFIG}{extra}"))
 }
 
 async fn get(node: &Node, path: &str) -> (u16, hyper::HeaderMap, String) {

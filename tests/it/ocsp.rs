@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::{Node, have_tool, repo_root, write_file};
+use crate::support::{Node, have_tool, write_file};
 
 /// Runs openssl with `args` in `dir`; panics with its output when it fails.
 fn openssl(dir: &Path, args: &[&str]) {
@@ -202,13 +202,12 @@ fn handshake_status(port: u16) -> String {
 }
 
 fn node_with(dir: &Path) -> Node {
-    let text = format!(
-        "[dns]\nzones = \"{}\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\nocsp_stapling = true\n",
-        repo_root().join("zones").display(),
+    let tls = format!(
+        "[tls]\ncert = \"{}\"\nkey = \"{}\"\nocsp_stapling = true\n",
         dir.join("chain.pem").display(),
         dir.join("leaf.key").display(),
     );
-    Node::with_config(&write_file(dir, "edgenode.toml", &text))
+    Node::with_zones_and(dir, &tls)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

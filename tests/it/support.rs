@@ -122,6 +122,16 @@ impl Node {
         ])
     }
 
+    /// `serve` with the repository's zones and `extra` (TOML sections) in a config file written
+    /// to `dir`, every listener on port 0.
+    pub fn with_zones_and(dir: &Path, extra: &str) -> Node {
+        let text = format!(
+            "[dns]\nzones = \"{}\"\n{extra}",
+            repo_root().join("zones").display()
+        );
+        Node::with_config(&write_file(dir, "edgenode.toml", &text))
+    }
+
     /// `serve --config FILE`, every listener on port 0.
     pub fn with_config(config: &Path) -> Node {
         let config = config.to_str().expect("utf-8 path");

@@ -7,18 +7,14 @@ use std::path::Path;
 use rustls::{ProtocolVersion, SupportedProtocolVersion};
 
 use crate::dns::http;
-use crate::support::{Node, certificate, have_tool, repo_root, tls_handshake, write_file};
+use crate::support::{Node, certificate, have_tool, tls_handshake, write_file};
 
 const TLS13_ONLY: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13];
 const TLS12_ONLY: &[&SupportedProtocolVersion] = &[&rustls::version::TLS12];
 
 /// `serve` with the repository's zones and `tls` (TOML) in its config file in `dir`.
 fn start(dir: &Path, tls: &str) -> Node {
-    let text = format!(
-        "[dns]\nzones = \"{}\"\n{tls}",
-        repo_root().join("zones").display()
-    );
-    Node::with_config(&write_file(dir, "edgenode.toml", &text))
+    Node::with_zones_and(dir, tls)
 }
 
 /// The DER of the certificate `listener` serves for `server_name`.

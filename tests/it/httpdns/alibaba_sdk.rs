@@ -19,7 +19,7 @@ use md5::{Digest, Md5};
 use serde_json::Value;
 
 use super::{now, sign};
-use crate::support::{AnyCertificate, Node, http_request, repo_root, write_file};
+use crate::support::{AnyCertificate, Node, http_request};
 
 const SDK_VERSION: &str = "alibabacloud-httpdns-c-sdk-2.2.5";
 const SID: &str = "3f9a0c1d2e4b";
@@ -56,9 +56,7 @@ continent = "AS"
 "#;
 
 fn start(dir: &std::path::Path) -> Node {
-    let zones = repo_root().join("zones");
-    let text = format!("[dns]\nzones = \"{}\"\n{CONFIG}", zones.display());
-    Node::with_config(&write_file(dir, "edgenode.toml", &text))
+    Node::with_zones_and(dir, CONFIG)
 }
 
 async fn get(addr: SocketAddr, path: &str) -> (u16, Value) {

@@ -13,7 +13,7 @@ use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyInit, KeyIvInit};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::alibaba_sdk::https_get;
-use crate::support::{Node, repo_root, write_file};
+use crate::support::Node;
 
 const SDK: &str = "&sdk=1_4.10.1a";
 const DES_KEY: &str = "dnspodk1";
@@ -38,9 +38,7 @@ continent = "AS"
 "#;
 
 pub(super) fn start(dir: &std::path::Path) -> Node {
-    let zones = repo_root().join("zones");
-    let text = format!("[dns]\nzones = \"{}\"\n{CONFIG}", zones.display());
-    Node::with_config(&write_file(dir, "edgenode.toml", &text))
+    Node::with_zones_and(dir, CONFIG)
 }
 
 fn hex(bytes: &[u8]) -> String {

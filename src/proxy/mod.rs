@@ -40,7 +40,7 @@ use crate::metrics::ProxyMetrics;
 use fill::Ask;
 use fill_limits::FillLimits;
 use forwarded::Client;
-use hosts::{HostRules, HostTable};
+use hosts::HostTable;
 use policy::{CacheControl, Reuse};
 use store::Stored;
 use targeted::Targets;
@@ -456,11 +456,6 @@ impl Proxy {
                 headers.append(header::VIA, self.via.clone());
             }
         }
-    }
-
-    /// The rules of `host` (`[[proxy.hosts]]`).
-    fn host_rules(&self, host: &str) -> &HostRules {
-        self.hosts.get(host)
     }
 
     fn upstream_error(&self, error: &UpstreamError) -> Response<Body> {

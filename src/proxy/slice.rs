@@ -114,7 +114,7 @@ impl Proxy {
     /// Marks `key`'s object as kept in slices, for as long as `like` (a slice or the response
     /// that was too large) may be kept.
     pub(super) async fn mark_sliced(&self, key: &CacheKey, length: u64, like: &Stored) {
-        let mut meta = self.entry_meta(like);
+        let mut meta = self.entry_meta(like, &like.headers());
         meta.weight = 64;
         self.cache
             .insert(key.clone(), Arc::new(SlicedObject { length }), meta)

@@ -162,7 +162,7 @@ impl Proxy {
         resp_headers: &HeaderMap,
     ) -> Result<(), policy::NotStorable> {
         policy::storable(&Method::GET, req_headers, status, resp_headers)?;
-        let rules = self.host_rules(host);
+        let rules = self.hosts.get(host);
         if rules.never_store.contains(&status.as_u16()) {
             return Err(policy::NotStorable::NeverStore);
         }
@@ -196,7 +196,7 @@ impl Proxy {
             response_time,
             req_headers,
         );
-        let entry = self.entry_meta(&stored);
+        let entry = self.entry_meta(&stored, &headers);
         (Arc::new(stored), entry)
     }
 
@@ -205,12 +205,13 @@ impl Proxy {
     /// at least the grace: a response that must be revalidated (no-cache, must-revalidate) is
     /// kept too, so that it is revalidated with its validators rather than fetched again whole
     /// (`reuse` and the stale checks decide what is served).
-    pub(super) fn entry_meta(&self, stored: &Stored) -> EntryMeta {
+    /// `headers`: the stored fields (`Stored::headers`, or the map it was made from).
+    pub(super) fn entry_meta(&self, stored: &Stored, headers: &HeaderMap) -> EntryMeta {
         let (fresh_for, stale_for) = if stored.not_storable.is_some() {
             (Duration::ZERO, Duration::ZERO)
         } else {
             let received = UNIX_EPOCH + Duration::from_nanos(stored.response_nanos);
-            let meta = stored.meta_with(&stored.headers(), received, self.heuristic_max);
+            let meta = stored.meta_with(headers, received, self.heuristic_max);
             let cc = &meta.cache_control;
             let windows = [cc.stale_if_error, cc.stale_while_revalidate];
             let window = windows

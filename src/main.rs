@@ -54,10 +54,13 @@ enum Command {
         /// Mark stale instead of removing (still served when the origin fails).
         #[arg(long)]
         soft: bool,
-        /// Purge on the node and on every peer its `GET /admin/cluster` lists.
+        /// Purge on the node and on every peer it knows (the node asks them, signed with
+        /// the cluster's secret; the token goes to this node only).
         #[arg(long)]
         cluster: bool,
     },
+    /// Print a new random cluster secret (64 hex digits) for `cluster.secret`.
+    Secret,
 }
 
 /// Where a node's admin API is.
@@ -221,6 +224,10 @@ fn main() -> ExitCode {
             soft,
             cluster,
         } => purge(&admin, &target, soft, cluster),
+        Command::Secret => {
+            println!("{}", edgenode::cluster::auth::new_secret());
+            ExitCode::SUCCESS
+        }
     }
 }
 

@@ -46,6 +46,7 @@ cleanup() {
 trap cleanup EXIT
 
 mkdir -p "$SIM_STATE"
+SIM_STATE=$(cd "$SIM_STATE" && pwd)
 # down.sh removes only a directory carrying this marker.
 echo "edgenode simulation state, made by deploy/sim/up.sh; removed by down.sh" >"$SIM_STATE/.edgenode-sim"
 cat >"$SIM_STATE/sim.env" <<ENV
@@ -61,6 +62,10 @@ SIM_ORIGIN_PORT=$SIM_ORIGIN_PORT
 SIM_HEARTBEAT_MS=$SIM_HEARTBEAT_MS
 SIM_DOWN_AFTER=$SIM_DOWN_AFTER
 ENV
+
+# The secret every request between the nodes is signed with: one per simulation, private to
+# its state directory.
+(umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$SIM_STATE/cluster.secret")
 
 # The origin.
 mkdir -p "$SIM_STATE/origin"
@@ -123,6 +128,7 @@ listen = "$ip:$SIM_ADMIN_PORT"
 
 [cluster]
 id = "node$n"
+secret_file = "$SIM_STATE/cluster.secret"
 country = "$country"
 continent = "$continent"
 addresses = ["$ip"]

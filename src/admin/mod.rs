@@ -2,6 +2,7 @@
 //! `POST /admin/reload`, purge, and preload jobs (`preload`). `/admin/*` needs `Authorization: Bearer <admin.token>` when a token is
 //! configured (and config validation requires one beyond loopback).
 
+mod cluster;
 pub mod preload;
 
 use std::sync::Arc;
@@ -105,7 +106,7 @@ impl Admin {
             }
             (&Method::GET, "/healthz") | (&Method::GET, "/readyz") => text(StatusCode::OK, "ok\n"),
             // What peers learn of this node: its id, region, addresses and weight.
-            (&Method::GET, "/cluster/heartbeat") => json(StatusCode::OK, &**self.cluster.me()),
+            (&Method::GET, "/cluster/heartbeat") => self.heartbeat(&req),
             (&Method::GET, "/admin/cluster") => json(StatusCode::OK, self.cluster.status()),
             (&Method::POST, "/admin/reload") => match self.reloader.reload().await {
                 Ok(summary) => json(
@@ -121,6 +122,7 @@ impl Admin {
                 self.flush(req.uri().query().unwrap_or("")).await
             }
             (&Method::POST, "/admin/purge") => self.purge(req.uri().query().unwrap_or("")).await,
+            (&Method::POST, "/cluster/purge") => self.peer_purge(&req).await,
             (&Method::POST, "/admin/preload") => {
                 let query = req.uri().query().unwrap_or("").to_string();
                 preload::post(&self.preload, req, &query).await
@@ -132,7 +134,8 @@ impl Admin {
             (
                 _,
                 "/metrics" | "/healthz" | "/readyz" | "/admin/reload" | "/admin/dns/flush"
-                | "/admin/purge" | "/cluster/heartbeat" | "/admin/cluster" | "/admin/preload",
+                | "/admin/purge" | "/cluster/heartbeat" | "/cluster/purge" | "/admin/cluster"
+                | "/admin/preload",
             ) => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
             (_, path) if path.starts_with("/admin/preload/") => {
                 text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
@@ -179,37 +182,27 @@ impl Admin {
         )
     }
 
-    /// `POST /admin/purge?url=U|prefix=P|tag=T[&soft=1]`: remove (or mark stale) cached objects.
-    async fn purge(&self, query: &str) -> Response<Body> {
-        let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-            .into_owned()
-            .collect();
-        let get = |key: &str| {
-            params
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.as_str())
-        };
-        let mode = match get("soft") {
-            Some("1" | "true") => PurgeMode::Soft,
-            _ => PurgeMode::Hard,
-        };
-        let target = match (get("url"), get("prefix"), get("tag")) {
+    /// `POST /admin/purge?url=U|prefix=P|tag=T[&soft=1]`: remove (or mark stale) cached
+    /// objects on this node: the answer's status and body.
+    async fn purge_here(&self, query: &str) -> (StatusCode, serde_json::Value) {
+        let params = QueryParams::parse(query);
+        let target = match (params.get("url"), params.get("prefix"), params.get("tag")) {
             (Some(url), None, None) => PurgeTarget::Url(url),
             (None, Some(prefix), None) => PurgeTarget::Prefix(prefix),
             (None, None, Some(tag)) => PurgeTarget::Tag(tag),
             _ => {
                 let error = "give exactly one of url=, prefix=, tag=";
-                return json(StatusCode::BAD_REQUEST, serde_json::json!({"error": error}));
+                return (StatusCode::BAD_REQUEST, serde_json::json!({"error": error}));
             }
         };
+        let mode = params.mode();
         let purged = self.proxy.purge(target, mode).await;
         let mode = if mode == PurgeMode::Soft {
             "soft"
         } else {
             "hard"
         };
-        json(
+        (
             StatusCode::OK,
             serde_json::json!({"purged": purged, "mode": mode}),
         )

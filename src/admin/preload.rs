@@ -294,10 +294,8 @@ impl Preloader {
         let (host, path) = (&warmup.host, &warmup.path);
         let warmed = if member.id == me.id {
             self.proxy.warm(host, path, as_owner).await
-        } else if let Some(addr) = member.proxy {
-            self.proxy.warm_on(addr, host, path, as_owner).await
         } else {
-            Warmed::Failed(format!("node {} has no proxy address", member.id))
+            self.proxy.warm_on(&member, host, path, as_owner).await
         };
         (Arc::clone(&member.id), warmed)
     }

@@ -4,7 +4,6 @@
 pub mod preload;
 pub mod purge;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -76,14 +75,6 @@ impl AdminClient {
             token: token.filter(|t| !t.is_empty()),
             client,
         })
-    }
-
-    /// The same client (token included) for another node's admin listener.
-    pub fn for_node(&self, admin: SocketAddr) -> AdminClient {
-        AdminClient {
-            base: format!("http://{admin}"),
-            ..self.clone()
-        }
     }
 
     /// Where this client sends its requests.

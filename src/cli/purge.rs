@@ -1,8 +1,7 @@
 //! `edgenode purge --admin URL [--token T] (--url U | --prefix P | --tag T) [--soft]
-//! [--cluster]`: purges on one node, or on it and every peer its `GET /admin/cluster` lists
-//! (through each peer's admin address, with the same token), and reports each node's result.
-
-use std::net::SocketAddr;
+//! [--cluster]`: purges on one node, or (`--cluster`) on it and every peer it knows: the node
+//! fans the purge out itself, signed with the cluster's secret, so the admin token goes to
+//! that one node only. Reports each node's result.
 
 use serde::Deserialize;
 
@@ -16,34 +15,26 @@ pub enum PurgeWhat {
     Tag(String),
 }
 
-/// One node's answer to `POST /admin/purge`.
+/// A node's answer to `POST /admin/purge`.
 #[derive(Deserialize)]
 struct Purged {
     purged: usize,
     mode: String,
-}
-
-/// What this command reads of `GET /admin/cluster`.
-#[derive(Deserialize)]
-struct ClusterView {
-    id: String,
+    /// With `cluster=1`: each node's result, this one first.
     #[serde(default)]
-    peers: Vec<PeerView>,
+    nodes: Vec<NodeResult>,
 }
 
+/// One node's result in a fanned-out purge.
 #[derive(Deserialize)]
-struct PeerView {
-    id: String,
-    admin: Option<SocketAddr>,
-    #[serde(default)]
-    up: bool,
-}
-
-/// One node's result, as printed.
 struct NodeResult {
-    /// The node's id (or its admin address when the cluster was not asked).
     node: String,
-    outcome: Result<String, String>,
+    #[serde(default)]
+    purged: Option<usize>,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
 }
 
 /// Purges on the node (and with `cluster` on every peer it knows, up or down), prints one
@@ -54,48 +45,36 @@ pub async fn run(
     soft: bool,
     cluster: bool,
 ) -> Result<bool, CliError> {
-    let query = query(what, soft);
-    let mut targets: Vec<(String, Result<AdminClient, String>)> = Vec::new();
+    let mut query = query(what, soft);
     if cluster {
-        let view: ClusterView = client.get("/admin/cluster").await?;
-        targets.push((view.id, Ok(client.clone())));
-        for peer in view.peers {
-            let node = match peer.up {
-                true => peer.id,
-                false => format!("{} (down)", peer.id),
-            };
-            let target = peer
-                .admin
-                .map(|admin| client.for_node(admin))
-                .ok_or_else(|| "no admin address known".to_string());
-            targets.push((node, target));
-        }
-    } else {
-        targets.push((client.base().to_string(), Ok(client.clone())));
+        query.push_str("&cluster=1");
     }
-    let purges = targets.into_iter().map(|(node, target)| {
-        let query = query.clone();
-        async move {
-            let outcome = match target {
-                Ok(target) => target
-                    .post::<Purged>(&format!("/admin/purge?{query}"), None)
-                    .await
-                    .map(|p| format!("purged {} ({})", p.purged, p.mode))
-                    .map_err(|e| e.to_string()),
-                Err(error) => Err(error),
-            };
-            NodeResult { node, outcome }
-        }
-    });
-    let results = futures_util::future::join_all(purges).await;
-    let width = results.iter().map(|r| r.node.len()).max().unwrap_or(0);
-    for result in &results {
-        match &result.outcome {
-            Ok(text) => println!("{:width$}  {text}", result.node),
-            Err(error) => println!("{:width$}  failed: {error}", result.node),
+    let purged: Purged = client.post(&format!("/admin/purge?{query}"), None).await?;
+    if !cluster {
+        println!(
+            "{}  purged {} ({})",
+            client.base(),
+            purged.purged,
+            purged.mode
+        );
+        return Ok(true);
+    }
+    let width = purged.nodes.iter().map(|r| r.node.len()).max().unwrap_or(0);
+    let mut all = true;
+    for result in &purged.nodes {
+        match (&result.error, result.purged) {
+            (None, Some(count)) => {
+                let mode = result.mode.as_deref().unwrap_or("?");
+                println!("{:width$}  purged {count} ({mode})", result.node);
+            }
+            (error, _) => {
+                all = false;
+                let error = error.as_deref().unwrap_or("no result");
+                println!("{:width$}  failed: {error}", result.node);
+            }
         }
     }
-    Ok(results.iter().all(|r| r.outcome.is_ok()))
+    Ok(all)
 }
 
 fn query(what: &PurgeWhat, soft: bool) -> String {

@@ -6,9 +6,11 @@
 //! The node's view is rebuilt after every heartbeat round and swapped in whole (arc-swap), so
 //! request paths read it without locks.
 
+pub mod auth;
+mod heartbeat;
 mod rendezvous;
+mod signed;
 
-use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -16,11 +18,13 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
@@ -31,10 +35,13 @@ use crate::config::ClusterConfig;
 use crate::geo::Code;
 
 pub use rendezvous::score;
+pub use signed::{Answer, Failure};
 
-/// Request header marking a fetch from one node to the key's owner; its value is the
-/// sender's id. A request carrying it is never forwarded to another node.
-pub const SIBLING_HEADER: &str = "x-edgenode-sibling";
+/// The field that marks a request on the proxy listener as one from another node of the
+/// cluster (a fetch from the key's owner, a preload hand-off): its signature (`auth`). A
+/// request that carries a valid one is never forwarded to another node; one that does not is
+/// a client's, and loses the field.
+pub const SIBLING_HEADER: &str = auth::AUTH_HEADER;
 
 /// One node of the cluster, this one included.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +106,13 @@ struct Metrics {
     peers_down: Gauge,
     self_preservation: Gauge,
     heartbeat_failures: Counter,
+    heartbeats_refused: Counter,
+    auth_refused: Family<WhatLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WhatLabels {
+    what: &'static str,
 }
 
 pub struct Cluster {
@@ -110,6 +124,9 @@ pub struct Cluster {
     /// from an older view can tell they are stale (the answer cache, `NodePool::epoch`).
     epoch: AtomicU64,
     client: Client<HttpConnector, Empty<Bytes>>,
+    /// Signs and checks every exchange between nodes; None without `cluster.secret` (then
+    /// this node neither sends nor accepts any).
+    keys: Option<auth::Keys>,
     metrics: Metrics,
 }
 
@@ -165,6 +182,9 @@ impl Cluster {
             config: config.clone(),
             peers: Mutex::new(peers),
             client,
+            // Validated with the rest of the config; a file gone since then means no secret,
+            // and every exchange between nodes fails closed.
+            keys: config.secret().ok().flatten().map(|s| auth::Keys::new(&s)),
             metrics: Metrics::default(),
         };
         cluster.publish(&cluster.lock(), false);
@@ -287,6 +307,16 @@ impl Cluster {
             "Heartbeats that got no answer in time",
             self.metrics.heartbeat_failures.clone(),
         );
+        sub.register(
+            "heartbeats_refused",
+            "Heartbeat answers not taken: unsigned, signed by another node, or out of bounds",
+            self.metrics.heartbeats_refused.clone(),
+        );
+        sub.register(
+            "auth_refused",
+            "Requests and answers between nodes whose signature was refused",
+            self.metrics.auth_refused.clone(),
+        );
     }
 
     /// Heartbeats (and discovery) until `shutdown`.
@@ -318,131 +348,6 @@ impl Cluster {
     fn lock(&self) -> MutexGuard<'_, Vec<Peer>> {
         // Held only for plain Vec updates, never across an await.
         self.peers.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Asks every peer at once, then applies the answers: up on an answer, down after
-    /// `down_after` misses in a row, unless self-preservation holds the set.
-    async fn heartbeat_round(&self) {
-        let targets: Vec<SocketAddr> = self.lock().iter().filter_map(|p| p.member.admin).collect();
-        let answers =
-            futures_util::future::join_all(targets.iter().map(|admin| self.probe(*admin))).await;
-        let now = Instant::now();
-        let mut peers = self.lock();
-        for (admin, answer) in targets.iter().zip(answers) {
-            let Some(peer) = peers.iter_mut().find(|p| p.member.admin == Some(*admin)) else {
-                continue;
-            };
-            match answer {
-                Some(info) => {
-                    if peer.discovered {
-                        // A discovered peer is known by its address until it says who it is.
-                        peer.member = Arc::new(Member {
-                            proxy: peer.member.proxy,
-                            admin: peer.member.admin,
-                            ..info
-                        });
-                    } else if info.id != peer.member.id {
-                        tracing::warn!(configured = %peer.member.id, answered = %info.id, %admin, "a peer answers with another id");
-                    }
-                    if !peer.up {
-                        tracing::info!(peer = %peer.member.id, "peer up");
-                    }
-                    peer.up = true;
-                    peer.missed = 0;
-                    peer.last_seen = Some(now);
-                }
-                None => {
-                    self.metrics.heartbeat_failures.inc();
-                    peer.missed = peer.missed.saturating_add(1);
-                }
-            }
-        }
-        // A discovered address that turns out to be this node.
-        peers.retain(|p| !(p.discovered && p.member.id == self.me.id));
-
-        let down_after = self.config.down_after;
-        let failing: Vec<usize> = (0..peers.len())
-            .filter(|&i| peers[i].up && peers[i].missed >= down_after)
-            .collect();
-        let already_down = peers.iter().filter(|p| !p.up).count();
-        let share = (already_down + failing.len()) as f64 / peers.len().max(1) as f64;
-        let preserving = failing.len() >= 2 && share > self.config.self_preservation;
-        if preserving {
-            if !self.view.load().self_preservation {
-                tracing::warn!(
-                    failing = failing.len(),
-                    peers = peers.len(),
-                    "self-preservation: most peers stopped answering at once; keeping the last known set"
-                );
-            }
-        } else {
-            if self.view.load().self_preservation {
-                tracing::info!("self-preservation over");
-            }
-            for i in failing {
-                tracing::warn!(peer = %peers[i].member.id, missed = peers[i].missed, "peer down");
-                peers[i].up = false;
-            }
-        }
-        self.publish(&peers, preserving);
-    }
-
-    /// One heartbeat: the peer's own description, or None if it did not answer in time.
-    async fn probe(&self, admin: SocketAddr) -> Option<Member> {
-        let uri = format!("http://{admin}/cluster/heartbeat");
-        let request = hyper::Request::get(uri)
-            .header(SIBLING_HEADER, &*self.me.id)
-            .body(Empty::new())
-            .ok()?;
-        let timeout = Duration::from_millis(self.config.heartbeat_timeout_ms);
-        let exchange = async {
-            let response = self.client.request(request).await.ok()?;
-            if !response.status().is_success() {
-                return None;
-            }
-            let body = http_body_util::Limited::new(response.into_body(), 16 << 10);
-            let bytes = body.collect().await.ok()?.to_bytes();
-            serde_json::from_slice::<Member>(&bytes).ok()
-        };
-        tokio::time::timeout(timeout, exchange).await.ok().flatten()
-    }
-
-    /// Resolves the discovery name; new addresses become peers (down until they answer),
-    /// vanished ones are dropped. A failed lookup changes nothing.
-    async fn discover(&self, name: &str, proxy_port: u16, admin_port: u16) {
-        let addrs: HashSet<IpAddr> = match tokio::net::lookup_host((name, admin_port)).await {
-            Ok(found) => found.map(|a| a.ip()).collect(),
-            Err(error) => {
-                tracing::warn!(%name, %error, "peer discovery failed; keeping the known peers");
-                return;
-            }
-        };
-        let mut peers = self.lock();
-        peers.retain(|p| !p.discovered || p.member.admin.is_some_and(|a| addrs.contains(&a.ip())));
-        for ip in addrs {
-            let admin = SocketAddr::new(ip, admin_port);
-            if peers.iter().any(|p| p.member.admin == Some(admin)) {
-                continue;
-            }
-            tracing::info!(%admin, "peer discovered");
-            peers.push(Peer {
-                member: Arc::new(Member {
-                    id: Arc::from(admin.to_string()),
-                    country: None,
-                    continent: None,
-                    addresses: Vec::new(),
-                    proxy: Some(SocketAddr::new(ip, proxy_port)),
-                    admin: Some(admin),
-                    weight: 100,
-                }),
-                up: false,
-                missed: 0,
-                last_seen: None,
-                discovered: true,
-            });
-        }
-        let preserving = self.view.load().self_preservation;
-        self.publish(&peers, preserving);
     }
 
     fn publish(&self, peers: &[Peer], self_preservation: bool) {

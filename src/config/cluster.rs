@@ -1,6 +1,7 @@
 //! `[cluster]`: this node's identity and its peers, heartbeats, sibling fetches.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 
 use serde::Deserialize;
 
@@ -31,7 +32,15 @@ pub struct ClusterConfig {
     pub self_preservation: f64,
     /// How long a sibling fetch may take to answer before the origin is asked instead.
     pub sibling_timeout_ms: u64,
+    /// The shared secret every request between nodes is signed with (at least 32 bytes;
+    /// `edgenode secret` makes one), or a file holding it; one of the two is required when
+    /// the cluster is on. See `cluster::auth`.
+    pub secret: Option<String>,
+    pub secret_file: Option<PathBuf>,
 }
+
+/// The largest weight a node may have (configured, or announced by a discovered peer).
+pub const MAX_WEIGHT: u32 = 10_000;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -87,6 +96,8 @@ impl Default for ClusterConfig {
             down_after: 3,
             self_preservation: 0.5,
             sibling_timeout_ms: 1000,
+            secret: None,
+            secret_file: None,
         }
     }
 }
@@ -97,9 +108,52 @@ impl ClusterConfig {
         !self.peers.is_empty() || self.discovery.is_some()
     }
 
+    /// The secret's bytes: `secret`, or the contents of `secret_file` without surrounding
+    /// whitespace; None when neither is set. Errors name the key and say what is wrong.
+    pub fn secret(&self) -> Result<Option<Vec<u8>>, (String, String)> {
+        let secret = match (&self.secret, &self.secret_file) {
+            (Some(_), Some(_)) => {
+                return Err((
+                    "cluster.secret".into(),
+                    "set cluster.secret or cluster.secret_file, not both".into(),
+                ));
+            }
+            (None, None) => return Ok(None),
+            (Some(text), None) => ("cluster.secret", text.trim().as_bytes().to_vec()),
+            (None, Some(path)) => match std::fs::read(path) {
+                Ok(bytes) => ("cluster.secret_file", bytes.trim_ascii().to_vec()),
+                Err(error) => {
+                    let message = format!("cannot read {}: {error}", path.display());
+                    return Err(("cluster.secret_file".into(), message));
+                }
+            },
+        };
+        let (key, bytes) = secret;
+        if bytes.len() < crate::cluster::auth::MIN_SECRET_BYTES {
+            let message = format!(
+                "has {} bytes; at least {} are needed (`edgenode secret` makes one)",
+                bytes.len(),
+                crate::cluster::auth::MIN_SECRET_BYTES
+            );
+            return Err((key.into(), message));
+        }
+        Ok(Some(bytes))
+    }
+
     /// Problems as (key path, message).
     pub fn problems(&self) -> Vec<(String, String)> {
         let mut problems = Vec::new();
+        match self.secret() {
+            Err(problem) => problems.push(problem),
+            Ok(None) if self.enabled() => problems.push((
+                "cluster.secret".into(),
+                "required when cluster.peers or cluster.discovery is set: every request \
+                 between nodes is signed with it (`edgenode secret` makes one; or \
+                 cluster.secret_file)"
+                    .into(),
+            )),
+            Ok(_) => {}
+        }
         let mut check = |key: String, ok: bool, message: &str| {
             if !ok {
                 problems.push((key, message.to_string()));
@@ -108,8 +162,8 @@ impl ClusterConfig {
         check("cluster.id".into(), valid_id(&self.id), ID_RULE);
         check(
             "cluster.weight".into(),
-            self.weight > 0,
-            "must be at least 1",
+            (1..=MAX_WEIGHT).contains(&self.weight),
+            WEIGHT_RULE,
         );
         check_region(&mut check, "cluster", &self.country, &self.continent);
         check(
@@ -147,7 +201,11 @@ impl ClusterConfig {
                 "ids must be unique in the cluster (cluster.id included)",
             );
             seen.push(&peer.id);
-            check(key("weight"), peer.weight > 0, "must be at least 1");
+            check(
+                key("weight"),
+                (1..=MAX_WEIGHT).contains(&peer.weight),
+                WEIGHT_RULE,
+            );
             check_region(
                 &mut check,
                 &format!("cluster.peers[{i}]"),
@@ -173,7 +231,10 @@ impl ClusterConfig {
 
 const ID_RULE: &str = "must be 1 to 63 characters of letters, digits, '-', '_' or '.'";
 
-fn valid_id(id: &str) -> bool {
+const WEIGHT_RULE: &str = "must be between 1 and 10000";
+
+/// Whether `id` is a valid node id (`ID_RULE`).
+pub fn valid_id(id: &str) -> bool {
     (1..=63).contains(&id.len())
         && id
             .bytes()

@@ -153,7 +153,12 @@ impl Config {
                 *hints = base.join(&*hints);
             }
             let tls = &mut config.tls;
-            let optional = [&mut tls.cert, &mut tls.key, &mut config.proxy.origin_ca];
+            let optional = [
+                &mut tls.cert,
+                &mut tls.key,
+                &mut config.proxy.origin_ca,
+                &mut config.cluster.secret_file,
+            ];
             let pairs = tls
                 .certificates
                 .iter_mut()

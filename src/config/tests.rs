@@ -70,6 +70,7 @@ fn cli_overrides_replace_file_values_and_paths_follow_the_file() {
 #[test]
 fn cluster_overrides_give_each_node_its_identity() {
     let text = "[cluster]\nid = \"from-file\"\naddresses = [\"10.0.0.1\"]\n\
+                secret = \"0123456789abcdef0123456789abcdef\"\n\
                 [[cluster.peers]]\nid = \"peer\"\nproxy = \"10.0.0.2:8080\"\nadmin = \"10.0.0.2:9153\"\n";
     let mut config = Config::from_toml_str(text, "t.toml", None).unwrap();
     config.apply(&Overrides::default());
@@ -210,4 +211,53 @@ fn proxy_host_rules_are_checked() {
     ] {
         assert!(problems.contains(key), "{key} in {problems}");
     }
+}
+
+/// A cluster needs its secret, of enough bytes, from the config or a file beside it.
+#[test]
+fn a_cluster_needs_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("good"),
+        "0123456789abcdef0123456789abcdef\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("short"), "0123456789\n").unwrap();
+    let peer =
+        "[[cluster.peers]]\nid = \"b\"\nproxy = \"10.0.0.2:80\"\nadmin = \"10.0.0.2:9153\"\n";
+    let problems = |cluster: &str| {
+        let text = format!("[cluster]\n{cluster}{peer}");
+        let config = Config::from_toml_str(&text, "t.toml", Some(dir.path())).expect("parses");
+        let problems: Vec<String> = config.validate().iter().map(|p| p.to_string()).collect();
+        problems.join("\n")
+    };
+    assert!(
+        problems("").contains("cluster.secret: required"),
+        "{}",
+        problems("")
+    );
+    let short = problems("secret = \"too short\"\n");
+    assert!(
+        short.contains("cluster.secret: has 9 bytes; at least 32"),
+        "{short}"
+    );
+    assert_eq!(problems("secret_file = \"good\"\n"), "");
+    let short_file = problems("secret_file = \"short\"\n");
+    assert!(
+        short_file.contains("cluster.secret_file: has 10 bytes"),
+        "{short_file}"
+    );
+    let missing = problems("secret_file = \"absent\"\n");
+    assert!(
+        missing.contains("cluster.secret_file: cannot read"),
+        "{missing}"
+    );
+    assert!(missing.contains("absent"), "{missing}");
+    let both = problems("secret = \"0123456789abcdef0123456789abcdef\"\nsecret_file = \"good\"\n");
+    assert!(both.contains("not both"), "{both}");
+    let heavy = problems("secret_file = \"good\"\nweight = 10001\n");
+    assert!(
+        heavy.contains("cluster.weight: must be between 1 and 10000"),
+        "{heavy}"
+    );
 }

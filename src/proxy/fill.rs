@@ -19,7 +19,6 @@ use super::store::Stored;
 use super::upstream::{Fetched, Opened, UpstreamError};
 use super::{CLIENT_CONDITIONALS, Proxy, storable_reason};
 use crate::cache::{CacheKey, FillTicket, Joined, Lookup};
-use crate::cluster::SIBLING_HEADER;
 use crate::http_server::Body;
 use crate::metrics::SourceLabels;
 
@@ -464,27 +463,16 @@ impl Proxy {
     /// The response for a fill: from the key's owner when another node of the cluster owns it
     /// (and this request did not come from a node), else, or when the owner fails or is slow
     /// (`cluster.sibling_timeout_ms`), from the origin.
-    async fn open_for_fill(
-        &self,
-        ask: &Ask,
-        mut headers: HeaderMap,
-    ) -> Result<Opened, UpstreamError> {
-        let owner = match ask.from_sibling {
+    async fn open_for_fill(&self, ask: &Ask, headers: HeaderMap) -> Result<Opened, UpstreamError> {
+        // A request with a client's credentials goes to the origin, never to another node.
+        let owner = match ask.from_sibling || super::sibling::carries_credentials(&headers) {
             true => None,
             false => self.cluster.owner(&ask.key.key),
         };
-        if let Some(owner) = owner
-            && let Some(addr) = owner.proxy
-        {
-            let me = &self.cluster.me().id;
-            let mut sibling_headers = headers.clone();
-            if let Ok(value) = HeaderValue::from_str(me) {
-                sibling_headers.insert(SIBLING_HEADER, value);
-            }
+        if let Some(owner) = owner {
             let timeout = self.cluster.sibling_timeout();
             let sibling = self
-                .upstream
-                .open_sibling(addr, &ask.host, &ask.path, &sibling_headers, timeout)
+                .ask_node(&owner, &ask.host, &ask.path, headers.clone(), timeout)
                 .await;
             match sibling {
                 Ok(opened) if !opened.response.status().is_server_error() => {
@@ -501,7 +489,6 @@ impl Proxy {
             self.count_fetch("sibling-failed");
         }
         self.count_fetch("origin");
-        headers.remove(SIBLING_HEADER);
         self.upstream
             .open(&ask.host, &Method::GET, &ask.path, &headers, Bytes::new())
             .await

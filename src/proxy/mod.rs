@@ -16,6 +16,7 @@ mod keys;
 pub mod policy;
 mod preload;
 mod request;
+mod sibling;
 mod slice;
 mod store;
 mod targeted;
@@ -33,6 +34,7 @@ use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 
 use crate::cache::{Cache, CacheKey, Lookup as CoreLookup, PurgeMode};
+use crate::cluster::auth::{Target, Verified};
 use crate::cluster::{Cluster, SIBLING_HEADER};
 use crate::config::ProxyConfig;
 use crate::http_server::{Body, Limits, full, read_body};
@@ -42,6 +44,7 @@ use fill_limits::FillLimits;
 use forwarded::Client;
 use hosts::HostTable;
 use policy::{CacheControl, Reuse};
+use sibling::Sibling;
 use store::Stored;
 use targeted::Targets;
 use upstream::{Upstream, UpstreamError};
@@ -176,10 +179,20 @@ impl Proxy {
             Scheme::Https => self.hosts.get(&host).hsts.clone(),
             Scheme::Http => None,
         };
-        let (mut response, from_sibling) = self.answer(req, host, peer, scheme).await;
-        // The directives for this cache go no further, except to another node (RFC 9213).
-        if !from_sibling {
-            response.headers_mut().remove(policy::CDN_CACHE_CONTROL);
+        let (mut response, node) = self.answer(req, host, peer, scheme).await;
+        match node {
+            // Another node gets the directives for this cache (RFC 9213), and a signed answer.
+            Some(node) => {
+                let signed = self
+                    .cluster
+                    .sign_answer(&node.nonce, response.status(), None);
+                if let Some(field) = signed {
+                    response.headers_mut().insert(SIBLING_HEADER, field);
+                }
+            }
+            None => {
+                response.headers_mut().remove(policy::CDN_CACHE_CONTROL);
+            }
         }
         if let Some(hsts) = hsts {
             response
@@ -189,14 +202,14 @@ impl Proxy {
         response
     }
 
-    /// The response, and whether the request came from another node of the cluster.
+    /// The response, and the node of the cluster the request came from, if it did.
     async fn answer(
         self: &Arc<Self>,
         req: Request<Incoming>,
         host: String,
         peer: SocketAddr,
         scheme: Scheme,
-    ) -> (Response<Body>, bool) {
+    ) -> (Response<Body>, Option<Verified>) {
         let path = req
             .uri()
             .path_and_query()
@@ -208,18 +221,25 @@ impl Proxy {
         let addr = peer.ip().to_canonical();
         let trusted = self.trusted_proxies.iter().any(|net| net.contains(&addr));
         let client = Client::new(addr, scheme, trusted, &headers);
-        let from_sibling = self.filter_request(&mut headers, &host, client.trusted);
+        let target = Target {
+            method: &method,
+            host: &host,
+            path: &path,
+        };
+        let sibling = self.filter_request(&mut headers, target, client.trusted);
+        let from_sibling = sibling.is_some();
+        let node = sibling.and_then(|s| s.verified);
 
         if !policy::is_cacheable_method(&method) {
             let body = match read_body(body, self.max_request_body, &self.limits).await {
                 Ok(body) => body,
                 Err(error) => {
                     let response = self.error(error.status(), &error.to_string());
-                    return (request::closing(response), from_sibling);
+                    return (request::closing(response), node);
                 }
             };
             let response = self.pass(&host, &method, &path, headers, &client, body);
-            return (response.await, from_sibling);
+            return (response.await, node);
         }
         let ask = Ask {
             key: cache_key(&host, &path),
@@ -253,42 +273,29 @@ impl Proxy {
             }
             *response.body_mut() = full(Bytes::new());
         }
-        (response, from_sibling)
+        (response, node)
     }
 
     /// Makes a client's `headers` what the cache and the origin see: without hop-by-hop and
     /// override fields (`request`), without forwarding fields unless the client is a
-    /// `trusted` proxy, with the normalised `host`. Whether the request comes from another
-    /// node of the cluster.
-    fn filter_request(&self, headers: &mut HeaderMap, host: &str, trusted: bool) -> bool {
+    /// `trusted` proxy, with the normalised host. Whether the request comes from another
+    /// node of the cluster (`sibling`).
+    fn filter_request(
+        &self,
+        headers: &mut HeaderMap,
+        target: Target<'_>,
+        trusted: bool,
+    ) -> Option<Sibling> {
         // Most requests have none of the fields the steps below remove or read.
-        let from_sibling = if request::has_filtered_field(headers) {
+        let sibling = if request::has_filtered_field(headers) {
             policy::strip_hop_by_hop(headers);
             request::remove_client_fields(headers, trusted);
-            self.sibling_request(headers)
+            self.sibling_request(headers, target)
         } else {
-            false
+            None
         };
-        request::set_host(headers, host);
-        from_sibling
-    }
-
-    /// Whether the request comes from another node of the cluster (its sibling header, or
-    /// this node's own id in `Via`): such a request is never forwarded to a node again. The
-    /// header is removed; it goes no further.
-    fn sibling_request(&self, headers: &mut HeaderMap) -> bool {
-        let marked = headers.remove(SIBLING_HEADER).is_some();
-        let me = &*self.cluster.me().id;
-        let looped = headers
-            .get_all(header::VIA)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|hop| hop.split_whitespace().nth(1) == Some(me));
-        if marked || looped {
-            self.metrics.sibling_requests.inc();
-        }
-        marked || looped
+        request::set_host(headers, target.host);
+        sibling
     }
 
     /// A stored response this request may have (fresh, or stale where allowed), or None.

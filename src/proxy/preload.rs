@@ -6,7 +6,6 @@
 //! variants and revalidates exactly as a client's GET would; nothing here stores anything.
 
 use std::fmt::Display;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +18,7 @@ use super::fill::Ask;
 use super::policy::CacheControl;
 use super::upstream::UpstreamError;
 use super::{Proxy, cache_key};
-use crate::cluster::SIBLING_HEADER;
+use crate::cluster::Member;
 
 /// What warming one URL on one node came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,11 +68,12 @@ impl Proxy {
     }
 
     /// The same GET sent to another node's proxy listener. `as_owner`: the node owns the key,
-    /// and the request carries the sibling header so that it fetches from the origin itself;
-    /// otherwise it is an ordinary request there (a non-owner fetches from the owner).
+    /// and the request is signed as from a node so that it fetches from the origin itself
+    /// (and its answer must be signed back); otherwise it is an ordinary request there (a
+    /// non-owner fetches from the owner).
     pub async fn warm_on(
         &self,
-        node: SocketAddr,
+        node: &Member,
         host: &str,
         path_and_query: &str,
         as_owner: bool,
@@ -83,27 +83,34 @@ impl Proxy {
             header::CACHE_CONTROL,
             HeaderValue::from_static("min-fresh=0"),
         );
-        if as_owner && let Ok(me) = HeaderValue::from_str(&self.cluster.me().id) {
-            headers.insert(SIBLING_HEADER, me);
-        }
         let budget = self.preload_budget();
         let exchange = async {
-            let opened = self
-                .upstream
-                .open_sibling(node, host, path_and_query, &headers, budget)
-                .await;
+            let opened = match (as_owner, node.proxy) {
+                (true, _) => {
+                    self.ask_node(node, host, path_and_query, headers, budget)
+                        .await
+                }
+                (false, Some(addr)) => {
+                    self.upstream
+                        .open_sibling(addr, host, path_and_query, &headers, budget)
+                        .await
+                }
+                (false, None) => {
+                    return Warmed::Failed(format!("node {} has no proxy address", node.id));
+                }
+            };
             match opened {
                 Ok(opened) => {
                     let (parts, body) = opened.response.into_parts();
                     judge(parts.status, &parts.headers, read_to_end(body).await)
                 }
                 Err(UpstreamError::Timeout(_)) => {
-                    Warmed::Failed(format!("node {node} did not answer within {budget:?}"))
+                    Warmed::Failed(format!("node {} did not answer within {budget:?}", node.id))
                 }
                 Err(UpstreamError::Failed { message, .. }) => {
-                    Warmed::Failed(format!("node {node}: {message}"))
+                    Warmed::Failed(format!("node {}: {message}", node.id))
                 }
-                Err(error) => Warmed::Failed(format!("node {node}: {error}")),
+                Err(error) => Warmed::Failed(format!("node {}: {error}", node.id)),
             }
         };
         self.within_budget(exchange).await

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::cluster_auth::Heartbeat;
 use crate::origin::{Origin, cache_status};
 use crate::support::{Node, http_request, write_file};
 
@@ -43,12 +44,13 @@ pub(crate) fn start_cluster(count: usize, origin: &str, extra: &str) -> Vec<Memb
         let (country, continent) = regions[i % regions.len()];
         let mut text = format!(
             "[dns]\nzones = \"{zones}\"\n[proxy]\norigin = \"{origin}\"\n\
-             [cluster]\nid = \"node{n}\"\ncountry = \"{country}\"\ncontinent = \"{continent}\"\n\
+             [cluster]\nid = \"node{n}\"\nsecret = \"{secret}\"\ncountry = \"{country}\"\ncontinent = \"{continent}\"\n\
              addresses = [\"{ip}\"]\nheartbeat_ms = 200\nheartbeat_timeout_ms = 150\n\
              down_after = 2\n{extra}\n",
             zones = crate::support::repo_root().join("zones").display(),
             n = i + 1,
             ip = ips[i],
+            secret = crate::support::CLUSTER_SECRET,
         );
         for j in (0..count).filter(|&j| j != i) {
             let (country, continent) = regions[j % regions.len()];
@@ -237,21 +239,9 @@ fn a_dead_owner_sends_fills_to_the_origin() {
 
 /// A peer that answers heartbeats (so it stays up) but never answers on its proxy port.
 async fn hanging_peer() -> (SocketAddr, SocketAddr) {
-    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin_addr = crate::cluster_auth::fake_admin(Heartbeat::member("hanging")).await;
     let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (admin_addr, proxy_addr) = (admin.local_addr().unwrap(), proxy.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = admin.accept().await {
-            let service = hyper::service::service_fn(|_req| async {
-                let me = r#"{"id":"hanging","country":null,"continent":null,"addresses":[],"weight":100}"#;
-                Ok::<_, std::convert::Infallible>(hyper::Response::new(http_body_util::Full::new(
-                    bytes::Bytes::from(me),
-                )))
-            });
-            let io = hyper_util::rt::TokioIo::new(stream);
-            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(io, service));
-        }
-    });
+    let proxy_addr = proxy.local_addr().unwrap();
     tokio::spawn(async move {
         let mut held = Vec::new();
         while let Ok((stream, _)) = proxy.accept().await {
@@ -271,11 +261,12 @@ fn a_hanging_owner_is_given_up_after_the_sibling_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "[dns]\nzones = \"{}\"\n[proxy]\norigin = \"{}\"\n\
-         [cluster]\nid = \"node1\"\nheartbeat_ms = 200\nheartbeat_timeout_ms = 150\n\
+         [cluster]\nid = \"node1\"\nsecret = \"{secret}\"\nheartbeat_ms = 200\nheartbeat_timeout_ms = 150\n\
          sibling_timeout_ms = 300\n\
          [[cluster.peers]]\nid = \"hanging\"\nproxy = \"{proxy}\"\nadmin = \"{admin}\"\n",
         crate::support::repo_root().join("zones").display(),
-        origin.url()
+        origin.url(),
+        secret = crate::support::CLUSTER_SECRET,
     );
     let config = write_file(dir.path(), "node1.toml", &text);
     let node = Node::with_config(&config);

@@ -271,27 +271,33 @@ fn materialize_pod(manifests: &[Manifest], root: &Path) -> Vec<String> {
             .iter()
             .find(|v| v["name"].as_str() == Some(name))
             .unwrap_or_else(|| panic!("no volume {name}"));
-        let Some(map_name) = volume["configMap"]["name"].as_str() else {
-            continue;
+        // A ConfigMap of its own, or a projection of ConfigMaps and Secrets into one directory.
+        let sources: Vec<&Yaml> = match volume["projected"]["sources"].as_vec() {
+            Some(sources) => sources.iter().collect(),
+            None if !volume["configMap"].is_badvalue() => vec![volume],
+            None => continue,
         };
-        let data = &find(manifests, "ConfigMap", map_name).doc["data"];
         let dir = root.join(path.trim_start_matches('/'));
-        let items = volume["configMap"]["items"].as_vec().expect("items");
-        for item in items {
-            let key = item["key"].as_str().expect("item key");
-            let text = data[key]
-                .as_str()
-                .unwrap_or_else(|| panic!("ConfigMap {map_name} has no key {key}"));
-            let file = dir.join(item["path"].as_str().expect("item path"));
-            std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
-            std::fs::write(&file, text).expect("write");
+        for source in sources {
+            let (kind, source, field) = match &source["secret"] {
+                Yaml::BadValue => ("ConfigMap", &source["configMap"], "data"),
+                secret => ("Secret", secret, "stringData"),
+            };
+            let name = source["name"].as_str().expect("source name");
+            let data = &find(manifests, kind, name).doc[field];
+            let items = source["items"].as_vec().expect("items");
+            for item in items {
+                let key = item["key"].as_str().expect("item key");
+                let text = data[key]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{kind} {name} has no key {key}"));
+                let file = dir.join(item["path"].as_str().expect("item path"));
+                std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+                std::fs::write(&file, text).expect("write");
+            }
+            let keys = data.as_hash().expect("data").len();
+            assert_eq!(items.len(), keys, "every key of {kind} {name} is mounted");
         }
-        let keys = data.as_hash().expect("data").len();
-        assert_eq!(
-            items.len(),
-            keys,
-            "every key of ConfigMap {map_name} is mounted"
-        );
         mounts.push((path.to_string(), dir));
     }
     assert!(!mounts.is_empty(), "the DaemonSet mounts a ConfigMap");
@@ -444,7 +450,16 @@ fn the_simulation_scripts_are_shellcheck_clean() {
 /// in its heartbeat answer.
 #[test]
 fn cluster_id_and_address_flags_name_the_node() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "[dns]\nzones = \"{}\"\n[cluster]\nsecret = \"{}\"\n",
+        crate::support::repo_root().join("zones").display(),
+        crate::support::CLUSTER_SECRET
+    );
+    let config = crate::support::write_file(dir.path(), "node.toml", &text);
     let node = Node::start(&[
+        "--config",
+        config.to_str().expect("UTF-8 path"),
         "--dns-listen",
         "127.0.0.1:0",
         "--admin-listen",
@@ -461,11 +476,24 @@ fn cluster_id_and_address_flags_name_the_node() {
         .enable_all()
         .build()
         .expect("runtime");
+    // Asked as a peer asks: signed with the cluster's secret.
+    let host = admin.to_string();
+    let target = edgenode::cluster::auth::Target {
+        method: &hyper::Method::GET,
+        host: &host,
+        path: "/cluster/heartbeat",
+    };
+    let keys = edgenode::cluster::auth::Keys::new(crate::support::CLUSTER_SECRET.as_bytes());
+    let (field, _) = keys.sign_request("peer", target, std::time::SystemTime::now());
+    let signed = [(
+        edgenode::cluster::auth::AUTH_HEADER,
+        field.to_str().expect("ASCII"),
+    )];
     let (status, _, body) = runtime.block_on(http_request(
         admin,
         "GET",
         "/cluster/heartbeat",
-        &[],
+        &signed,
         Vec::new(),
     ));
     assert_eq!(status, 200);

@@ -3,6 +3,7 @@
 
 mod admin;
 mod cluster;
+mod cluster_auth;
 mod deploy;
 mod dns;
 mod dns_tcp;

@@ -65,8 +65,19 @@ fn results_for<'a>(job: &'a Value, url: &str) -> Vec<&'a Value> {
 /// (so a node answers from its own cache or the origin, never from another node).
 async fn get(addr: SocketAddr, host: &str, path: &str, sibling: bool) -> (u16, String) {
     let mut headers = vec![("host", host)];
+    // Signed as a node of the cluster would sign it.
+    let target = edgenode::cluster::auth::Target {
+        method: &hyper::Method::GET,
+        host,
+        path,
+    };
+    let keys = edgenode::cluster::auth::Keys::new(crate::support::CLUSTER_SECRET.as_bytes());
+    let (field, _) = keys.sign_request("test", target, std::time::SystemTime::now());
     if sibling {
-        headers.push(("x-edgenode-sibling", "test"));
+        headers.push((
+            edgenode::cluster::auth::AUTH_HEADER,
+            field.to_str().unwrap(),
+        ));
     }
     let (status, headers, _) = http_request(addr, "GET", path, &headers, Vec::new()).await;
     (status, cache_status(&headers))
@@ -286,7 +297,8 @@ async fn cluster(dir: &Path, origin: &Origin, count: usize) -> Vec<Node> {
             (0..count)
                 .map(|i| {
                     let mut extra = format!(
-                        "[cluster]\nid = \"n{i}\"\nheartbeat_ms = 100\nheartbeat_timeout_ms = 100\n"
+                        "[cluster]\nid = \"n{i}\"\nsecret = \"{}\"\nheartbeat_ms = 100\nheartbeat_timeout_ms = 100\n",
+                        crate::support::CLUSTER_SECRET
                     );
                     for j in (0..count).filter(|&j| j != i) {
                         extra += &format!(

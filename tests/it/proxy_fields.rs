@@ -2,6 +2,8 @@
 //! fields (`Forwarded`, `X-Forwarded-*`, `Via`), targeted cache directives (its own field,
 //! `CDN-Cache-Control`, `Surrogate-Control`), per-host storage rules, and HSTS.
 
+use std::time::SystemTime;
+
 use crate::origin::{Origin, cache_status, get, node_for, reflected};
 
 /// An untrusted client's forwarding fields never reach the origin: the node says who the
@@ -104,16 +106,28 @@ async fn the_nodes_own_field_wins_over_cdn_cache_control() {
     assert_eq!(origin.count("/own-field"), 3);
 }
 
-/// Another node of the cluster asking (its id in `Via`) gets the directives meant for caches,
-/// so that it stores the object as this node did.
+/// Another node of the cluster asking (a request signed with the cluster's secret) gets the
+/// directives meant for caches, so that it stores the object as this node did; a client
+/// does not, even one that names this node in `Via`.
 #[tokio::test]
 async fn another_node_gets_the_targeted_directives() {
+    use edgenode::cluster::auth::{AUTH_HEADER, Keys, Target};
     let origin = Origin::start().await;
-    let node = node_for(&origin, "");
-    let (_, headers, _) = get(&node, "/cdn", &[("via", "1.1 edgenode")]).await;
+    let secret = crate::support::CLUSTER_SECRET;
+    let node = node_for(&origin, &format!("[cluster]\nsecret = \"{secret}\"\n"));
+    // The host as the node normalises it: without the port.
+    let target = Target {
+        method: &hyper::Method::GET,
+        host: "127.0.0.1",
+        path: "/cdn",
+    };
+    let (field, _) = Keys::new(secret.as_bytes()).sign_request("peer", target, SystemTime::now());
+    let (_, headers, _) = get(&node, "/cdn", &[(AUTH_HEADER, field.to_str().unwrap())]).await;
     assert_eq!(headers["cdn-cache-control"], "max-age=60");
-    let (_, headers, _) = get(&node, "/cdn", &[]).await;
-    assert!(!headers.contains_key("cdn-cache-control"), "{headers:?}");
+    for posing in [&[][..], &[("via", "1.1 edgenode")][..]] {
+        let (_, headers, _) = get(&node, "/cdn", posing).await;
+        assert!(!headers.contains_key("cdn-cache-control"), "{headers:?}");
+    }
 }
 
 /// A response that sets a cookie is stored when the origin marks it shared, unless its host

@@ -109,10 +109,11 @@ fn cluster_configs(dir: &Path) -> Vec<(PathBuf, SocketAddr, SocketAddr)> {
     for (i, (id, country, continent, address)) in MEMBERS.iter().enumerate() {
         let mut text = format!(
             "[dns]\nzones = \"{}\"\n\n[httpdns]\nclient_rate = 0\n{OVERRIDES}\n\
-             [cluster]\nid = \"{id}\"\ncountry = \"{country}\"\ncontinent = \"{continent}\"\n\
+             [cluster]\nid = \"{id}\"\nsecret = \"{secret}\"\ncountry = \"{country}\"\ncontinent = \"{continent}\"\n\
              addresses = [\"{address}\"]\nheartbeat_ms = {HEARTBEAT_MS}\n\
              heartbeat_timeout_ms = 150\ndown_after = {DOWN_AFTER}\n",
-            zones.display()
+            zones.display(),
+            secret = crate::support::CLUSTER_SECRET,
         );
         for (j, (id, country, continent, address)) in MEMBERS.iter().enumerate() {
             if i != j {

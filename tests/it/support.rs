@@ -173,6 +173,9 @@ impl Drop for Node {
     }
 }
 
+/// The `cluster.secret` of every test cluster (and of the fake peers that hold it).
+pub const CLUSTER_SECRET: &str = "test-cluster-secret-0123456789abcdef";
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

@@ -30,9 +30,10 @@ fn config(dir: &std::path::Path, me: usize, listen: &[(SocketAddr, SocketAddr)])
          [[httpdns.accounts]]\nid = \"139450\"\n\n\
          [[geoip.overrides]]\ncidr = \"127.0.1.0/24\"\ncountry = \"CN\"\ncontinent = \"AS\"\n\
          [[geoip.overrides]]\ncidr = \"127.0.2.0/24\"\ncountry = \"US\"\ncontinent = \"NA\"\n\n\
-         [cluster]\nid = \"{id}\"\ncountry = \"{country}\"\ncontinent = \"{continent}\"\n\
+         [cluster]\nid = \"{id}\"\nsecret = \"{secret}\"\ncountry = \"{country}\"\ncontinent = \"{continent}\"\n\
          addresses = [\"{address}\"]\nheartbeat_ms = 200\nheartbeat_timeout_ms = 150\ndown_after = 2\n",
-        repo_root().join("zones").display()
+        repo_root().join("zones").display(),
+        secret = crate::support::CLUSTER_SECRET,
     );
     for (j, (id, country, continent, address)) in MEMBERS.iter().enumerate() {
         if j != me {

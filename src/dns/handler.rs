@@ -560,6 +560,7 @@ fn error_answer<'z>(rcode: ResponseCode) -> Answer<'z> {
         answers: Vec::new(),
         authority: Vec::new(),
         additional: Vec::new(),
+        wildcard: None,
     }
 }
 

@@ -117,7 +117,7 @@ pub(super) fn exchange(handler: &DnsHandler, query: &[u8]) {
     for (transport, src) in [(Transport::Udp, v4), (Transport::Tcp, v6)] {
         let mut out = Vec::new();
         match handler.respond(query, src, transport, &mut out) {
-            Reply::Send => check_response(query, &out, transport),
+            Reply::Send(_) => check_response(query, &out, transport),
             Reply::Drop => {}
             Reply::Recurse(_) => panic!("recursion is off, yet a query was handed to it"),
         }

@@ -40,12 +40,13 @@ pub struct DnsConfig {
     pub rrl: RrlConfig,
 }
 
-/// `[dns.rrl]`: UDP responses per client network and kind of response (answers per name and
-/// type, negative answers, errors); beyond the budget dropped, every `slip`-th sent truncated.
+/// `[dns.rrl]`: UDP responses per client network and class of response (answers per name and
+/// type or wildcard, NXDOMAIN and NODATA per zone, referrals per delegation point, errors; see
+/// `dns::rrl`); beyond the budget dropped, every `slip`-th sent truncated.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RrlConfig {
-    /// Per network and kind; 0 turns RRL off.
+    /// Per network and class; 0 turns RRL off.
     pub responses_per_second: u32,
     /// Seconds of budget a quiet network may spend at once (the burst).
     pub window: u32,

@@ -23,7 +23,8 @@
 //!
 //! **What is stored.** Authoritative answers the slow path sent (never errors or dropped
 //! queries), at most [`MAX_RESPONSE`] bytes, for queries of at most [`MAX_QUERY`], with the
-//! metric handles the slow path counted into, so hits count alike. Recursive answers built
+//! metric handles the slow path counted into, so hits count alike, and the response's
+//! `rrl::ResponseClass`, so hits spend the rate limiter's budget the fresh answer did. Recursive answers built
 //! from a fresh entry of the recursion cache are kept too, with their TTLs rewritten on every
 //! hit to what the slow path would send (`aged`), and served only while that entry is fresh.
 //!
@@ -42,6 +43,7 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use super::handler::Transport;
 use super::reader::HEADER_LEN;
+use super::rrl::ResponseClass;
 use crate::metrics::{DnsMetrics, ResultLabels};
 
 mod aged;
@@ -119,6 +121,8 @@ impl Query<'_> {
 /// One response as sent, with the metric handles a hit counts into.
 pub struct Stored {
     pub wire: Box<[u8]>,
+    /// The budget it spends under response rate limiting, decided when it was built.
+    pub class: ResponseClass,
     /// `edgenode_dns_queries_total` with this response's labels.
     pub queries: Counter,
     /// `edgenode_dns_geo_decisions_total` of the region that shaped it, if any.
@@ -274,25 +278,26 @@ impl AnswerCache {
         })
     }
 
-    /// Writes the stored response to `query` from `source` into `out` with the query's ID and
-    /// counts it; false on a miss. `epoch` is the node pool's current one.
-    pub fn answer(&self, query: &Query<'_>, source: IpAddr, epoch: u64, out: &mut Vec<u8>) -> bool {
+    /// Writes the stored response to `query` from `source` into `out` with the query's ID,
+    /// counts it and returns its class; None on a miss. `epoch` is the node pool's current one.
+    pub fn answer(
+        &self,
+        query: &Query<'_>,
+        source: IpAddr,
+        epoch: u64,
+        out: &mut Vec<u8>,
+    ) -> Option<ResponseClass> {
         let (client, prefixes) = {
             let shard = read(self.shard(query.hash));
-            let Some(entry) = shard.get(&query.hash).filter(|e| e.answers(query)) else {
-                return false;
-            };
+            let entry = shard.get(&query.hash).filter(|e| e.answers(query))?;
             match &entry.kind {
-                Kind::Fixed(stored) => {
-                    send(stored, query, out);
-                    return true;
-                }
+                Kind::Fixed(stored) => return Some(send(stored, query, out)),
                 Kind::Located {
                     subnet_client,
                     prefixes,
                 } => (subnet_client.unwrap_or(source), *prefixes),
                 Kind::Recursive(aged) => return aged.serve(query, out),
-                Kind::InSubnet { .. } => return false,
+                Kind::InSubnet { .. } => return None,
             }
         };
         for &prefix in prefixes.as_slice() {
@@ -312,11 +317,10 @@ impl AnswerCache {
                 && *stored_subnet == subnet
                 && *stored_epoch == epoch
             {
-                send(stored, query, out);
-                return true;
+                return Some(send(stored, query, out));
             }
         }
-        false
+        None
     }
 
     /// Keeps `stored` as the response to `query`, for every client or, with `location`, for
@@ -426,7 +430,8 @@ fn make_room(shard: &mut Shard, hash: u64, per_shard: usize) {
     }
 }
 
-fn send(stored: &Stored, query: &Query<'_>, out: &mut Vec<u8>) {
+/// Copies `stored` into `out` as the answer to `query`, counts it, and returns its class.
+fn send(stored: &Stored, query: &Query<'_>, out: &mut Vec<u8>) -> ResponseClass {
     out.clear();
     out.extend_from_slice(&stored.wire);
     if let Some(id) = out.get_mut(..2) {
@@ -436,6 +441,7 @@ fn send(stored: &Stored, query: &Query<'_>, out: &mut Vec<u8>) {
     if let Some(region) = &stored.region {
         region.inc();
     }
+    stored.class
 }
 
 fn read(shard: &RwLock<Shard>) -> RwLockReadGuard<'_, Shard> {

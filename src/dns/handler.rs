@@ -18,6 +18,7 @@ use super::answer_cache::{Aged, CacheCounters, CacheOutcome, Location, OwnedQuer
 use super::lookup::{Answer, resolve};
 use super::policy::Client;
 use super::recursion::Recursion;
+use super::rrl::ResponseClass;
 use super::steering::NodePool;
 use super::wire;
 use crate::metrics::{DnsMetrics, QueryLabels, Region, RegionLabels};
@@ -63,8 +64,8 @@ impl Transport {
 
 /// What `respond` decided.
 pub enum Reply {
-    /// The response is in the output buffer.
-    Send,
+    /// The response is in the output buffer; UDP rate limiting counts it in this class.
+    Send(ResponseClass),
     /// Nothing goes back (not a query, or unusable).
     Drop,
     /// A recursive query: `recurse` answers it when the upstreams have.
@@ -176,25 +177,23 @@ impl DnsHandler {
         };
         // Read before the slow path consults the pool: an answer is never newer than its epoch.
         let epoch = self.nodes.epoch();
-        if state.answers.answer(&query, src.ip(), epoch, out) {
+        if let Some(class) = state.answers.answer(&query, src.ip(), epoch, out) {
             self.cache_outcomes.count(CacheOutcome::Hit);
-            return Reply::Send;
+            return Reply::Send(class);
         }
         let (mut reply, learned) = self.respond_slow(&state, raw, src, transport, out);
-        match learned {
-            Some(learned) if matches!(reply, Reply::Send) => {
-                let (stored, location) = self.learn(learned, transport, epoch, out);
+        match (learned, &mut reply) {
+            (Some(learned), Reply::Send(class)) => {
+                let (stored, location) = self.learn(learned, *class, transport, epoch, out);
                 state.answers.insert(&query, stored, location);
                 self.cache_outcomes.count(CacheOutcome::Miss);
             }
             // `recurse` counts it once the answer is known.
-            _ if matches!(reply, Reply::Recurse(_)) => {
-                if let Reply::Recurse(pending) = &mut reply {
-                    pending.learn = Some(LearnRecursive {
-                        state: arc_swap::Guard::into_inner(state),
-                        query: query.to_owned(),
-                    });
-                }
+            (_, Reply::Recurse(pending)) => {
+                pending.learn = Some(LearnRecursive {
+                    state: arc_swap::Guard::into_inner(state),
+                    query: query.to_owned(),
+                });
             }
             _ => self.cache_outcomes.count(CacheOutcome::Uncacheable),
         }
@@ -210,6 +209,7 @@ impl DnsHandler {
     fn learn(
         &self,
         learned: Learned,
+        class: ResponseClass,
         transport: Transport,
         epoch: u64,
         out: &[u8],
@@ -238,6 +238,7 @@ impl DnsHandler {
         };
         let stored = Stored {
             wire: out.into(),
+            class,
             queries,
             region,
         };
@@ -276,7 +277,7 @@ impl DnsHandler {
                     return (Reply::Drop, None);
                 }
                 self.count(proto, RecordType::ZERO, ResponseCode::FormErr);
-                return (Reply::Send, None);
+                return (Reply::Send(ResponseClass::Error), None);
             }
         };
         let (mut parts, checked) = self.prepare(&request);
@@ -326,11 +327,14 @@ impl DnsHandler {
             (Err(rcode), _) => error_answer(rcode),
             (Ok(()), None) => error_answer(ResponseCode::FormErr),
         };
+        let class = query.map_or(ResponseClass::Error, |query| {
+            ResponseClass::of(&answer, query.original().name(), query.query_type())
+        });
         match self.finish(&request, proto, parts, &answer, out) {
             Some(rcode) => {
                 // The rcode as sent (BADVERS would differ); only authoritative answers are kept.
                 let learned = learned.filter(|l| l.rcode == rcode);
-                (Reply::Send, learned)
+                (Reply::Send(class), learned)
             }
             None => (Reply::Drop, None),
         }
@@ -364,6 +368,7 @@ impl DnsHandler {
             }
             None => error_answer(ResponseCode::ServFail),
         };
+        let class = ResponseClass::of(&answer, query.original().name(), query.query_type());
         let Some(rcode) = self.finish(&request, proto, parts, &answer, out) else {
             if learn.is_some() {
                 self.cache_outcomes.count(CacheOutcome::Uncacheable);
@@ -381,6 +386,7 @@ impl DnsHandler {
                 };
                 let stored = Stored {
                     wire: out.as_slice().into(),
+                    class,
                     queries: self.metrics.queries.get_or_create(&labels).clone(),
                     region: None,
                 };
@@ -395,7 +401,7 @@ impl DnsHandler {
                 None => self.cache_outcomes.count(CacheOutcome::Uncacheable),
             }
         }
-        Reply::Send
+        Reply::Send(class)
     }
 
     /// Header flags, our OPT record and the client's location; or the error the query earns.
@@ -560,6 +566,7 @@ fn error_answer<'z>(rcode: ResponseCode) -> Answer<'z> {
         answers: Vec::new(),
         authority: Vec::new(),
         additional: Vec::new(),
+        wildcard: None,
     }
 }
 

@@ -23,6 +23,10 @@ pub struct Answer<'z> {
     pub answers: Vec<Cow<'z, Record>>,
     pub authority: Vec<Cow<'z, Record>>,
     pub additional: Vec<Cow<'z, Record>>,
+    /// When the query name was synthesised from a wildcard (RFC 4592): the label count of its
+    /// closest encloser (the wildcard is `*.` and the query name's last that many labels).
+    /// Response rate limiting counts such answers under the wildcard (`rrl::ResponseClass`).
+    pub wildcard: Option<usize>,
 }
 
 impl Answer<'_> {
@@ -33,6 +37,7 @@ impl Answer<'_> {
             answers: Vec::new(),
             authority: Vec::new(),
             additional: Vec::new(),
+            wildcard: None,
         }
     }
 }
@@ -57,7 +62,13 @@ pub fn resolve<'z>(
         }
         let wire = lower_wire(&owner);
         let node = match zone.find_wire(&wire, qtype == RecordType::DS) {
-            Found::Exact(node) | Found::Wildcard(node) => node,
+            Found::Exact(node) => node,
+            Found::Wildcard(node, encloser) => {
+                if hop == 0 {
+                    answer.wildcard = Some(encloser);
+                }
+                node
+            }
             Found::Delegation(cut, depth) => {
                 if hop == 0 {
                     answer.authoritative = false;

@@ -26,7 +26,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
 use super::handler::{DnsHandler, Pending, Reply, Transport};
-use super::rrl::{self, Rrl, Verdict};
+use super::rrl::{self, ResponseClass, Rrl, Verdict};
 use crate::metrics::ActionLabels;
 
 /// Bound DNS sockets, UDP and TCP on the same port for each configured address.
@@ -219,11 +219,11 @@ impl Udp {
 
     /// Sends a response, unless response rate limiting holds it back (or slips it).
     async fn send(&self, reply: Reply, response: &[u8], dst: SocketAddr) {
-        let Reply::Send = reply else {
+        let Reply::Send(class) = reply else {
             return;
         };
         let mut truncated = Vec::new();
-        let Some(out) = self.admit(response, dst, &mut truncated) else {
+        let Some(out) = self.admit(response, class, dst, &mut truncated) else {
             return;
         };
         if let Err(error) = self.socket.send_to(out, dst).await {
@@ -231,16 +231,17 @@ impl Udp {
         }
     }
 
-    /// What response rate limiting lets out for `dst`: the response, its truncated form
-    /// (built in `truncated`) or nothing.
+    /// What response rate limiting lets out for `dst`: the response (of `class`), its
+    /// truncated form (built in `truncated`) or nothing.
     fn admit<'a>(
         &self,
         response: &'a [u8],
+        class: ResponseClass,
         dst: SocketAddr,
         truncated: &'a mut Vec<u8>,
     ) -> Option<&'a [u8]> {
         let verdict = match &self.rrl {
-            Some(rrl) => rrl.check(dst.ip(), response),
+            Some(rrl) => rrl.check(dst.ip(), class),
             None => Verdict::Send,
         };
         match verdict {
@@ -263,7 +264,6 @@ impl Udp {
     }
 }
 
-/// Forgets idle networks in the rate limiter's table now and then.
 /// The TCP connection limits shared by every DNS listener: over all clients, and per client
 /// network.
 struct OpenConnections {
@@ -346,7 +346,7 @@ async fn serve_connection(
             Reply::Recurse(pending) => handler.recurse(*pending, &mut response).await,
             reply => reply,
         };
-        if !matches!(reply, Reply::Send) {
+        if !matches!(reply, Reply::Send(_)) {
             continue;
         }
         frame.clear();

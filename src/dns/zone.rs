@@ -379,7 +379,7 @@ impl Zone {
         wildcard.extend_from_slice(&[1, b'*']);
         wildcard.extend_from_slice(encloser);
         match self.nodes.get(wildcard.as_slice()) {
-            Some(node) => Found::Wildcard(node),
+            Some(node) => Found::Wildcard(node, depth),
             None => Found::NxDomain,
         }
     }
@@ -390,8 +390,9 @@ impl Zone {
 pub enum Found<'z> {
     /// The name exists (possibly as an empty non-terminal).
     Exact(&'z Node),
-    /// The name does not exist, but `*.<closest encloser>` does (RFC 4592).
-    Wildcard(&'z Node),
+    /// The name does not exist, but `*.<closest encloser>` does (RFC 4592): that node and the
+    /// closest encloser's label count.
+    Wildcard(&'z Node, usize),
     /// The name is at or below a zone cut: the node holding the NS RRset and its label count.
     Delegation(&'z Node, usize),
     /// The name is below a DNAME (RFC 6672): the node holding it and its label count.

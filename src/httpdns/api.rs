@@ -36,7 +36,7 @@ impl HttpDns {
             reply => reply,
         };
         match reply {
-            Reply::Send => Ok(out),
+            Reply::Send(_) => Ok(out),
             _ => Err(ApiError::bad_request("InvalidQuery", "not a DNS query")),
         }
     }

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use super::{Query, Stored, send};
 use crate::dns::reader::{Records, read_u16, read_u32};
 use crate::dns::recursion::{Freshness, RecursiveHits};
+use crate::dns::rrl::ResponseClass;
 
 /// A recursive response and what rewriting its TTLs needs.
 pub struct Aged {
@@ -56,15 +57,16 @@ impl Aged {
         })
     }
 
-    /// Writes the response to `query` into `out` if the entry is still fresh and unflushed.
-    pub(super) fn serve(&self, query: &Query<'_>, out: &mut Vec<u8>) -> bool {
+    /// Writes the response to `query` into `out` if the entry is still fresh and unflushed,
+    /// and returns its class.
+    pub(super) fn serve(&self, query: &Query<'_>, out: &mut Vec<u8>) -> Option<ResponseClass> {
         let now = Instant::now();
         if now >= self.fresh_until || self.hits.generation() != self.generation {
-            return false;
+            return None;
         }
         let age = now.saturating_duration_since(self.stored_at).as_secs();
         let age = u32::try_from(age).unwrap_or(u32::MAX);
-        send(&self.stored, query, out);
+        let class = send(&self.stored, query, out);
         for &(offset, ttl) in self.ttls.iter() {
             let offset = usize::from(offset);
             if let Some(field) = out.get_mut(offset..offset + 4) {
@@ -72,7 +74,7 @@ impl Aged {
             }
         }
         self.hits.count();
-        true
+        Some(class)
     }
 
     pub(super) fn len(&self) -> usize {

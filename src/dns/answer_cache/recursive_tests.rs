@@ -160,7 +160,7 @@ async fn ask(handler: &DnsHandler, raw: &[u8], transport: Transport) -> Vec<u8> 
         Reply::Recurse(pending) => handler.recurse(*pending, &mut out).await,
         reply => reply,
     };
-    assert!(matches!(reply, Reply::Send));
+    assert!(matches!(reply, Reply::Send(_)));
     out
 }
 

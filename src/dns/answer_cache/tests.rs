@@ -192,8 +192,8 @@ struct Pair {
 }
 
 impl Pair {
-    /// Sends one query to both handlers; asserts identical bytes apart from the ID and returns
-    /// whether the cached handler answered from its cache.
+    /// Sends one query to both handlers; asserts identical bytes apart from the ID, and the
+    /// same rate limiting class, and returns whether the cached handler answered from its cache.
     fn check(&self, name: &str, rtype: RecordType, variant: Variant, source: &str) -> bool {
         let src = SocketAddr::new(source.parse().unwrap(), 5300);
         let hits_before = self.hits();
@@ -204,7 +204,9 @@ impl Pair {
             variant.transport,
             &mut reference,
         );
-        assert!(matches!(reply, Reply::Send), "{name} {rtype} {variant:?}");
+        let Reply::Send(reference_class) = reply else {
+            panic!("{name} {rtype} {variant:?}: no response");
+        };
         let mut cached = Vec::new();
         let reply = self.cached.respond(
             &wire(0x2222, name, rtype, variant),
@@ -212,12 +214,18 @@ impl Pair {
             variant.transport,
             &mut cached,
         );
-        assert!(matches!(reply, Reply::Send), "{name} {rtype} {variant:?}");
+        let Reply::Send(class) = reply else {
+            panic!("{name} {rtype} {variant:?}: no response from the cached handler");
+        };
         assert_eq!(&cached[..2], &[0x22, 0x22], "the query's ID");
         cached[..2].copy_from_slice(&[0x11, 0x11]);
         assert_eq!(
             cached, reference,
             "{name} {rtype} {variant:?} from {source}: the cache differs from the slow path"
+        );
+        assert_eq!(
+            class, reference_class,
+            "{name} {rtype} {variant:?}: RRL class"
         );
         self.hits() > hits_before
     }

@@ -260,6 +260,7 @@ impl Recursion {
                 answers: aged(&cached.answers),
                 authority: aged(&cached.authority),
                 additional: Vec::new(),
+                wildcard: None,
             },
             authentic_data: cached.authentic_data,
             fresh,

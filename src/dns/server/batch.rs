@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{MAX_MESSAGE, Udp};
 use crate::dns::handler::{DnsHandler, Reply, Transport};
+use crate::dns::rrl::ResponseClass;
 
 /// Datagrams per system call: enough that the call's fixed cost is spread thin, few enough
 /// that the first query of a burst does not wait long for the last one's answer.
@@ -60,11 +61,12 @@ pub(super) async fn serve_udp(udp: Udp, handler: DnsHandler, shutdown: Cancellat
                 continue;
             };
             match handler.respond(packet, src, Transport::Udp, &mut response) {
-                Reply::Send => outbox.admit(&udp, &response, src, &mut truncated),
+                Reply::Send(class) => outbox.admit(&udp, &response, class, src, &mut truncated),
                 Reply::Drop => {}
                 Reply::Recurse(pending) => {
-                    if let Some((Reply::Send, answer)) = udp.recurse(&handler, pending, src) {
-                        outbox.admit(&udp, &answer, src, &mut truncated);
+                    if let Some((Reply::Send(class), answer)) = udp.recurse(&handler, pending, src)
+                    {
+                        outbox.admit(&udp, &answer, class, src, &mut truncated);
                     }
                 }
             }
@@ -127,9 +129,16 @@ impl Outbox {
         }
     }
 
-    /// Queues `response` for `dst` as response rate limiting lets it out (or not).
-    fn admit(&mut self, udp: &Udp, response: &[u8], dst: SocketAddr, truncated: &mut Vec<u8>) {
-        if let Some(out) = udp.admit(response, dst, truncated) {
+    /// Queues `response` (of `class`) for `dst` as response rate limiting lets it out (or not).
+    fn admit(
+        &mut self,
+        udp: &Udp,
+        response: &[u8],
+        class: ResponseClass,
+        dst: SocketAddr,
+        truncated: &mut Vec<u8>,
+    ) {
+        if let Some(out) = udp.admit(response, class, dst, truncated) {
             let start = self.bytes.len();
             self.bytes.extend_from_slice(out);
             self.messages.push((start..self.bytes.len(), dst));

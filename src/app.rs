@@ -9,6 +9,12 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
+
+use crate::tasks::Tasks;
+
+/// How long shutdown waits for background tasks (fills, recursive answers, preload jobs)
+/// once the listeners have stopped, before cancelling them.
+const BACKGROUND_GRACE: Duration = Duration::from_secs(5);
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::Cache;
@@ -143,13 +149,16 @@ pub struct Node {
     pub reloader: Reloader,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
+    /// Fills, recursive answers, preload jobs, upstream connections (`crate::tasks`).
+    background: Tasks,
 }
 
 impl Node {
     /// Loads the state and binds every listener; fails before serving anything if either fails.
     pub async fn start(config: Config) -> Result<Node, StartError> {
         let state = load_state(&config).map_err(StartError::Load)?;
-        let cache = Cache::new(config.cache.memory.0);
+        let background = Tasks::new(&config.tasks);
+        let cache = Cache::with_tasks(config.cache.memory.0, background.clone());
         let cluster = Cluster::new(&config.cluster);
         let metrics = Metrics::new(&cache, &cluster);
         tracing::info!(summary = %summary(&state), "loaded");
@@ -237,9 +246,12 @@ impl Node {
             ipv4_prefix: config.dns.tcp_ipv4_prefix,
             ipv6_prefix: config.dns.tcp_ipv6_prefix,
         };
-        let rrl = crate::dns::rrl::Rrl::new(&config.dns.rrl).map(Arc::new);
-        let udp = crate::dns::server::UdpSyscalls::from_config(config.dns.udp_batch);
-        listeners.serve(handler.clone(), udp, limits, rrl, &shutdown, &mut tasks);
+        let udp = crate::dns::server::UdpSetup {
+            syscalls: crate::dns::server::UdpSyscalls::from_config(config.dns.udp_batch),
+            rrl: crate::dns::rrl::Rrl::new(&config.dns.rrl).map(Arc::new),
+            background: background.clone(),
+        };
+        listeners.serve(handler.clone(), udp, limits, &shutdown, &mut tasks);
 
         let own_listeners = crate::httpdns::Listeners {
             plain: httpdns.clone(),
@@ -322,13 +334,17 @@ impl Node {
             reloader,
             shutdown,
             tasks,
+            background,
         })
     }
 
-    /// Stops accepting, lets in-flight work finish, and waits for every task.
+    /// Stops accepting, lets in-flight work finish, and waits for every task: the listeners
+    /// and their connections, then the background tasks for up to `BACKGROUND_GRACE`
+    /// (cancelling what is left).
     pub async fn shutdown(mut self) {
         self.shutdown.cancel();
         while self.tasks.join_next().await.is_some() {}
+        self.background.shutdown(BACKGROUND_GRACE).await;
         // The generated certificate lives in a directory of its own, made for this process.
         drop(self.scratch.take());
     }

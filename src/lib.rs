@@ -18,6 +18,8 @@
 //! - [`admin`]: the admin HTTP listener: `/metrics`, `/healthz`, `POST /admin/reload`, purge,
 //!   preload jobs.
 //! - [`cli`]: `edgenode preload` and `edgenode purge`, clients of a node's admin API.
+//! - [`tasks`]: background tasks (UDP recursion, fills, preload jobs, upstream connections),
+//!   bounded per kind, reported, and stopped at shutdown.
 //! - [`metrics`]: the Prometheus registry and the metric handles each module keeps.
 //! - [`app`]: builds the node from a config, owns listeners, reload and shutdown.
 #![forbid(unsafe_code)]
@@ -35,4 +37,5 @@ pub mod httpdns;
 pub mod metrics;
 pub mod prefix_limit;
 pub mod proxy;
+pub mod tasks;
 pub mod tls;

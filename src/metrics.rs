@@ -124,6 +124,7 @@ impl Metrics {
     pub fn new(cache: &Cache, cluster: &Arc<Cluster>) -> Arc<Metrics> {
         let mut registry = Registry::with_prefix("edgenode");
         cache.register_metrics(&mut registry);
+        cache.tasks().register_metrics(&mut registry);
         cluster.register_metrics(&mut registry);
         let proxy = ProxyMetrics::default();
         registry.register(

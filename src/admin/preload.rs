@@ -23,6 +23,7 @@ use super::{QueryParams, json};
 use crate::cluster::{Cluster, Member};
 use crate::http_server::Body;
 use crate::proxy::{Proxy, Warmed, cache_key};
+use crate::tasks::Kind;
 
 /// Jobs kept for `GET /admin/preload/{id}`; older ones are forgotten (one still running
 /// keeps running).
@@ -156,8 +157,9 @@ impl Preloader {
         })
     }
 
-    /// Starts a job warming `urls` (on every node when `all`) and returns at once.
-    pub fn start(self: &Arc<Self>, urls: Vec<String>, all: bool) -> Started {
+    /// Starts a job warming `urls` (on every node when `all`) and returns at once; refused
+    /// when `tasks.preload_jobs` jobs are running already.
+    pub fn start(self: &Arc<Self>, urls: Vec<String>, all: bool) -> Result<Started, String> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let nodes: Vec<Arc<Member>> = match all {
             true => std::iter::once(Arc::clone(self.cluster.me()))
@@ -216,6 +218,10 @@ impl Preloader {
                 done,
             }),
         });
+        let run = Arc::clone(self).run(Arc::clone(&job), warmups);
+        if let Err(refused) = self.proxy.tasks().spawn(Kind::Preload, run) {
+            return Err(refused.to_string());
+        }
         {
             let mut jobs = self.lock_jobs();
             jobs.push_back(Arc::clone(&job));
@@ -224,8 +230,7 @@ impl Preloader {
             }
         }
         tracing::info!(job = id, urls = started.urls, all, "preload started");
-        tokio::spawn(Arc::clone(self).run(job, warmups));
-        started
+        Ok(started)
     }
 
     /// A kept job with every result.
@@ -409,7 +414,16 @@ pub(super) async fn post(
         return bad(StatusCode::PAYLOAD_TOO_LARGE, error);
     }
     let all = all_in_body || matches!(QueryParams::parse(query).get("all"), Some("1" | "true"));
-    let started = preloader.start(urls, all);
+    let started = match preloader.start(urls, all) {
+        Ok(started) => started,
+        Err(error) => {
+            let mut response = bad(StatusCode::SERVICE_UNAVAILABLE, error);
+            response
+                .headers_mut()
+                .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("5"));
+            return response;
+        }
+    };
     let mut response = json(StatusCode::ACCEPTED, &started);
     if let Ok(location) = HeaderValue::from_str(&format!("/admin/preload/{}", started.id)) {
         response.headers_mut().insert(LOCATION, location);

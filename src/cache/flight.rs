@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use futures_util::FutureExt;
+
+use crate::tasks::Kind;
 use futures_util::future::{BoxFuture, Shared};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -197,7 +199,22 @@ impl Cache {
 
         self.inner.stats.fill(key.namespace);
         let task = fill_task(Arc::clone(&self.inner), key.clone(), ticket, fill());
-        match tokio::spawn(task).await {
+        let done = match self.inner.tasks.spawn(Kind::Fill, task) {
+            Ok(handle) => handle.await.map(|finished| {
+                // None: cancelled at shutdown, past the grace period; the node is stopping and
+                // this caller goes with it, so there is nothing left to answer.
+                finished.ok_or(())
+            }),
+            // At the bound: filled in this caller's own task instead (bounded by the callers;
+            // if this caller goes away, the fill's waiters fill for themselves).
+            Err(refused) => Ok(Ok(refused.task.await)),
+        };
+        let done = match done {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(())) => return std::future::pending().await,
+            Err(join_error) => Err(join_error),
+        };
+        match done {
             Ok(Ok(Ok((value, stored_at)))) => {
                 let age = self.inner.clock.now().saturating_duration_since(stored_at);
                 Ok(self.answer(&key, CacheOutcome::Miss, value, age))

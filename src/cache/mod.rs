@@ -41,6 +41,7 @@ mod stats;
 #[cfg(test)]
 mod tests;
 
+use crate::tasks::Tasks;
 use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
@@ -173,11 +174,20 @@ struct Inner {
     stats: Arc<Stats>,
     /// The time source for freshness.
     clock: Clock,
+    /// Where fills run (`tasks::Kind::Fill`), bounded and stopped at shutdown; shared with
+    /// the modules that fill through this cache.
+    tasks: Tasks,
 }
 
 impl Cache {
-    /// `memory` = budget in bytes for all namespaces together.
+    /// `memory` = budget in bytes for all namespaces together; background tasks with the
+    /// default bounds.
     pub fn new(memory: u64) -> Cache {
+        Cache::with_tasks(memory, Tasks::unconfigured())
+    }
+
+    /// A cache whose fills (and those of the modules using it) run under `tasks`.
+    pub fn with_tasks(memory: u64, tasks: Tasks) -> Cache {
         let stats = Arc::new(Stats::new(memory));
         let listener_stats = Arc::clone(&stats);
         let store = moka::future::Cache::builder()
@@ -196,8 +206,14 @@ impl Cache {
                 open_fills: OpenFills::default(),
                 stats,
                 clock: Clock::default(),
+                tasks,
             }),
         }
+    }
+
+    /// The node's background tasks (`crate::tasks`).
+    pub fn tasks(&self) -> &Tasks {
+        &self.inner.tasks
     }
 
     /// The value stored under `key` if it is of type `T` (another type is a `Miss`).

@@ -61,6 +61,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub log: LogConfig,
     pub cluster: ClusterConfig,
+    pub tasks: TasksConfig,
     /// Where this configuration came from ("embedded default" or a file path), for messages.
     #[serde(skip)]
     pub origin: String,
@@ -104,6 +105,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             log: LogConfig::default(),
             cluster: ClusterConfig::default(),
+            tasks: TasksConfig::default(),
             origin: "defaults".into(),
         }
     }
@@ -239,6 +241,11 @@ impl Config {
         }
         for (key, message) in self.cluster.problems() {
             invalid(&key, message);
+        }
+        for (key, value) in self.tasks.bounds() {
+            if value == 0 {
+                invalid(key, "must be at least 1".into());
+            }
         }
         if !(512..=4096).contains(&self.dns.edns_payload) {
             invalid(

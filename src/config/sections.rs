@@ -359,3 +359,41 @@ impl Default for LogConfig {
         }
     }
 }
+
+/// `[tasks]`: how many background tasks of each kind may run at once (`crate::tasks`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TasksConfig {
+    /// Recursive answers UDP clients wait for; beyond, a query is dropped (as if lost).
+    pub recursion: usize,
+    /// Cache fills (origin, sibling and recursive fetches that finish without their client);
+    /// beyond, a miss is answered 503 with Retry-After and a background refresh is skipped.
+    pub fills: usize,
+    /// Preload jobs running at once; beyond, `POST /admin/preload` answers 503.
+    pub preload_jobs: usize,
+    /// Connection drivers to upstreams (forwarders over TCP, OCSP responders).
+    pub upstream_connections: usize,
+}
+
+impl Default for TasksConfig {
+    fn default() -> Self {
+        Self {
+            recursion: 10_000,
+            fills: 4_096,
+            preload_jobs: 16,
+            upstream_connections: 4_096,
+        }
+    }
+}
+
+impl TasksConfig {
+    /// Each bound with its key path.
+    pub fn bounds(&self) -> [(&'static str, usize); 4] {
+        [
+            ("tasks.recursion", self.recursion),
+            ("tasks.fills", self.fills),
+            ("tasks.preload_jobs", self.preload_jobs),
+            ("tasks.upstream_connections", self.upstream_connections),
+        ]
+    }
+}

@@ -20,6 +20,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+
+use crate::tasks::{Kind, Tasks};
 use tokio_util::sync::CancellationToken;
 
 use prometheus_client::metrics::counter::Counter;
@@ -114,20 +116,20 @@ impl DnsListeners {
     pub fn serve(
         self,
         handler: DnsHandler,
-        syscalls: UdpSyscalls,
+        udp_setup: UdpSetup,
         limits: TcpLimits,
-        rrl: Option<Arc<Rrl>>,
         shutdown: &CancellationToken,
         tasks: &mut JoinSet<()>,
     ) {
         for socket in self.udp {
             let udp = Udp {
                 socket: Arc::new(socket),
-                rrl: rrl.clone(),
+                rrl: udp_setup.rrl.clone(),
                 rrl_metric: handler.metrics().rrl.clone(),
+                background: udp_setup.background.clone(),
             };
             let (handler, shutdown) = (handler.clone(), shutdown.clone());
-            match syscalls {
+            match udp_setup.syscalls {
                 #[cfg(target_os = "linux")]
                 UdpSyscalls::Batched => tasks.spawn(batch::serve_udp(udp, handler, shutdown)),
                 _ => tasks.spawn(serve_udp(udp, handler, shutdown)),
@@ -150,12 +152,21 @@ impl DnsListeners {
     }
 }
 
+/// How the UDP listeners run: their syscalls, response rate limiting, and where answers
+/// that wait for recursion are finished (`tasks::Kind::Recursion`).
+pub struct UdpSetup {
+    pub syscalls: UdpSyscalls,
+    pub rrl: Option<Arc<Rrl>>,
+    pub background: Tasks,
+}
+
 /// One UDP socket and what every response sent on it passes through.
 #[derive(Clone)]
 struct Udp {
     socket: Arc<UdpSocket>,
     rrl: Option<Arc<Rrl>>,
     rrl_metric: Family<ActionLabels, Counter>,
+    background: Tasks,
 }
 
 /// The portable loop: one recvfrom and one sendto per query.
@@ -210,10 +221,13 @@ impl Udp {
             return Some(ready);
         }
         let udp = self.clone();
-        tokio::spawn(async move {
+        let finish = async move {
             let (reply, response) = answer.await;
             udp.send(reply, &response, src).await;
-        });
+        };
+        // At the bound the query is dropped, as if lost: the client retries, or asks another
+        // server (`edgenode_tasks_refused_total{kind="recursion"}`).
+        let _ = self.background.spawn(Kind::Recursion, finish);
         None
     }
 

@@ -21,6 +21,7 @@ use super::{CLIENT_CONDITIONALS, Proxy, storable_reason};
 use crate::cache::{CacheKey, FillTicket, Joined, Lookup};
 use crate::http_server::Body;
 use crate::metrics::SourceLabels;
+use crate::tasks::Kind;
 
 /// A cacheable request (GET or HEAD), as the cache phase needs it.
 #[derive(Clone)]
@@ -256,10 +257,24 @@ impl Proxy {
         }
     }
 
+    /// Runs the fill in a task of its own (`tasks::Kind::Fill`); at that bound the fill
+    /// fails at once as overloaded: its clients get 503 with `Retry-After` (or a stale copy
+    /// where one may be served), and a background refresh does not happen.
     fn spawn_fill(self: &Arc<Self>, flight: Arc<Flight>, ticket: Option<FillTicket>, ask: &Ask) {
         let proxy = Arc::clone(self);
         let ask = ask.clone();
-        tokio::spawn(async move { proxy.run_fill(&flight, ticket, &ask).await });
+        let failing = Arc::clone(&flight);
+        let task = async move { proxy.run_fill(&flight, ticket, &ask).await };
+        if let Err(refused) = self.cache.tasks().spawn(Kind::Fill, task) {
+            // The task was never started: its ticket is in it, and dropping it retires the
+            // fill, after the flight has its error.
+            let error = UpstreamError::Overloaded {
+                what: "cache fills",
+                retry_after: 1,
+            };
+            failing.fail(error);
+            drop(refused);
+        }
     }
 
     /// The fetch behind a fill. It runs in its own task, so clients that go away do not stop

@@ -136,6 +136,11 @@ impl Proxy {
         }))
     }
 
+    /// The node's background tasks (`crate::tasks`), which fills run under.
+    pub fn tasks(&self) -> &crate::tasks::Tasks {
+        self.cache.tasks()
+    }
+
     /// The stored variant of `primary` this request selects (RFC 9111 4.1): the one under the
     /// URL's key, or the one beside it for this request's `Vary` values; and its key (borrowed
     /// when it is `primary`: a hit clones no key).

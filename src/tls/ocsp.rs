@@ -227,7 +227,8 @@ fn responder_of(leaf: &CertificateDer<'_>) -> Option<String> {
 }
 
 /// POSTs an OCSP request to `url` (plain HTTP, as OCSP responders are reached) and reads the
-/// answer.
+/// answer. The connection is driven in this future, not a task of its own, so it ends with
+/// the stapler (at shutdown) and nothing outlives it.
 async fn post(url: &str, body: Vec<u8>) -> Result<Vec<u8>, String> {
     let uri: hyper::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
     if uri.scheme_str() != Some("http") {
@@ -242,23 +243,30 @@ async fn post(url: &str, body: Vec<u8>) -> Result<Vec<u8>, String> {
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| format!("{url}: {e}"))?;
-    tokio::spawn(connection);
     let authority = uri.authority().map_or(host, |a| a.as_str()).to_string();
     let request = Request::post(uri.path_and_query().map_or("/", |p| p.as_str()))
         .header(hyper::header::HOST, authority)
         .header(hyper::header::CONTENT_TYPE, "application/ocsp-request")
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| format!("{url}: {e}"))?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| format!("{url}: {e}"))?;
-    if !response.status().is_success() {
-        return Err(format!("{url}: HTTP {}", response.status()));
-    }
-    let body = Limited::new(response.into_body(), MAX_ANSWER)
-        .collect()
-        .await
-        .map_err(|e| format!("{url}: {e}"))?;
-    Ok(body.to_bytes().to_vec())
+    let exchange = async move {
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("{url}: HTTP {}", response.status()));
+        }
+        let body = Limited::new(response.into_body(), MAX_ANSWER)
+            .collect()
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        // Dropping the sender lets the connection finish.
+        drop(sender);
+        Ok(body.to_bytes().to_vec())
+    };
+    // The connection ends once the exchange has dropped its sender (or fails first, and then
+    // so does the exchange).
+    let (answer, _) = tokio::join!(exchange, connection);
+    answer
 }

@@ -28,6 +28,7 @@ mod reload;
 mod rrl;
 mod steering;
 mod support;
+mod tasks;
 mod tls;
 mod udp_batch;
 mod zone_diff;

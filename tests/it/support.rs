@@ -150,6 +150,11 @@ impl Node {
         self.dns_udp[0]
     }
 
+    /// Whether the process has exited (reaped here if so).
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

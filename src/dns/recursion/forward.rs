@@ -15,6 +15,7 @@ use hickory_proto::op::{DnsRequest, DnsRequestOptions, Edns, Message, Query, Res
 use tokio::time::Instant;
 
 use super::UpstreamError;
+use crate::tasks::{Kind, Tasks};
 
 /// Consecutive failures after which an upstream is skipped.
 const FAILURES_BEFORE_DOWN: u32 = 3;
@@ -33,6 +34,8 @@ pub struct Forwarder {
     attempts: u32,
     /// Reference point for the health records' millisecond clocks.
     epoch: Instant,
+    /// Where the TCP exchanges' drivers run.
+    tasks: Tasks,
 }
 
 struct Upstream {
@@ -45,8 +48,9 @@ struct Upstream {
 }
 
 impl Forwarder {
-    /// Must run inside the tokio runtime: each upstream's client spawns its background task.
-    pub fn new(addrs: &[SocketAddr], timeout: Duration, attempts: u32) -> Forwarder {
+    /// Must run inside the tokio runtime: each upstream's client has its driver task, under
+    /// `tasks` (`Kind::Upstream`: cancelled at shutdown).
+    pub fn new(addrs: &[SocketAddr], timeout: Duration, attempts: u32, tasks: Tasks) -> Forwarder {
         let upstreams = addrs
             .iter()
             .map(|&addr| {
@@ -54,7 +58,10 @@ impl Forwarder {
                     .with_timeout(Some(timeout))
                     .build();
                 let (udp, background) = Client::<TokioRuntimeProvider>::from_sender(stream);
-                tokio::spawn(background);
+                if let Err(refused) = tasks.spawn(Kind::Upstream, background) {
+                    // Only at start, with fewer forwarders than the bound; never left undriven.
+                    tokio::spawn(refused.task);
+                }
                 Upstream {
                     addr,
                     udp,
@@ -68,6 +75,7 @@ impl Forwarder {
             timeout,
             attempts,
             epoch: Instant::now(),
+            tasks,
         }
     }
 
@@ -181,7 +189,10 @@ impl Forwarder {
         );
         let stream = connect.await.map_err(|e| failed(e.to_string()))?;
         let (client, background) = Client::<TokioRuntimeProvider>::new(stream, handle);
-        let background = tokio::spawn(background);
+        let background = self
+            .tasks
+            .spawn(Kind::Upstream, background)
+            .map_err(|refused| failed(refused.to_string()))?;
         let response = client.send(request).first_answer().await;
         background.abort();
         Ok(response.map_err(|e| failed(e.to_string()))?.into_message())

@@ -138,7 +138,12 @@ impl Recursion {
             Upstream::Iterative(Box::new(Iterative::new(config)?))
         } else if !config.forwarders.is_empty() {
             let timeout = Duration::from_millis(config.timeout_ms);
-            Upstream::Forward(Forwarder::new(&config.forwarders, timeout, config.attempts))
+            Upstream::Forward(Forwarder::new(
+                &config.forwarders,
+                timeout,
+                config.attempts,
+                cache.tasks().clone(),
+            ))
         } else {
             return Ok(None);
         };

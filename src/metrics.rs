@@ -125,6 +125,7 @@ impl Metrics {
         let mut registry = Registry::with_prefix("edgenode");
         cache.register_metrics(&mut registry);
         cache.tasks().register_metrics(&mut registry);
+        crate::dns::recursion::recursor_metrics::shared().register(&mut registry);
         cluster.register_metrics(&mut registry);
         let proxy = ProxyMetrics::default();
         registry.register(

@@ -343,6 +343,33 @@ async fn iterative_resolution_through_a_private_root() {
         (ResponseCode::NoError, 0),
         "{r:?}"
     );
+    // The recursor's own caches are bounded and reported (issue 18, finding 8).
+    let metrics = http_get(resolver.admin.unwrap(), "/metrics").await;
+    let value = |series: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(-1.0)
+    };
+    let capacity = "edgenode_dns_recursor_cache_capacity";
+    assert_eq!(
+        value(&format!("{capacity}{{cache=\"responses\"}}")),
+        16384.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        value(&format!("{capacity}{{cache=\"name_servers\"}}")),
+        1024.0
+    );
+    // As hickory last counted them (its response count lags its inserts by a query or so).
+    let entries = value("edgenode_dns_recursor_cache_entries{cache=\"responses\"}");
+    assert!((0.0..=16384.0).contains(&entries), "{metrics}");
+    let servers = value("edgenode_dns_recursor_cache_entries{cache=\"name_servers\"}");
+    assert!((1.0..=1024.0).contains(&servers), "{metrics}");
+    assert!(
+        value("edgenode_dns_recursor_outgoing_queries_total") >= 3.0,
+        "{metrics}"
+    );
 }
 
 /// The iterative resolver asks in random letter case (0x20, issue 18 finding 8): a root

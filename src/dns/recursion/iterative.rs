@@ -43,6 +43,13 @@ const ROOT_SERVERS: [&str; 26] = [
     "2001:dc3::35",
 ];
 
+/// Bounds of hickory's own caches, in entries: well below its defaults (a million responses),
+/// since the node's answers are kept in the cache core and these only spare upstream queries.
+/// Its connection cache has the name server cache's bound. Reported in
+/// `edgenode_dns_recursor_cache_*` (`recursor_metrics`).
+pub const RESPONSE_CACHE: u64 = 16_384;
+pub const NAME_SERVER_CACHE: usize = 1_024;
+
 pub struct Iterative {
     recursor: Recursor<TokioRuntimeProvider>,
 }
@@ -58,12 +65,17 @@ impl Iterative {
             // 0x20: query names in random case over UDP, answers must echo it, so that a
             // spoofed answer must guess the case too (draft-vixie-dnsext-dns0x20).
             case_randomization: true,
-            // hickory's own caches, bounded well below its defaults (a million responses):
-            // the node's answers are kept in the cache core; these only spare upstream queries.
-            ns_cache_size: 1_024,
-            response_cache_size: 16_384,
+            ns_cache_size: NAME_SERVER_CACHE,
+            response_cache_size: RESPONSE_CACHE,
             ..RecursorOptions::default()
         };
+        // Before the recursor is built: its reports go to the recorder installed then.
+        let metrics = super::recursor_metrics::shared();
+        metrics.set_capacity(
+            RESPONSE_CACHE as usize,
+            NAME_SERVER_CACHE,
+            NAME_SERVER_CACHE,
+        );
         let recursor = Recursor::with_options(&roots, options, TokioRuntimeProvider::default())
             .map_err(|e| format!("cannot start the iterative resolver: {e}"))?;
         Ok(Iterative { recursor })

@@ -4,6 +4,7 @@
 
 mod forward;
 mod iterative;
+pub mod recursor_metrics;
 
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};

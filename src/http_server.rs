@@ -5,6 +5,7 @@
 mod cork;
 mod limits;
 mod streams;
+mod version;
 
 pub use limits::{BodyError, Limit, Limits, read_body};
 use streams::{LocalExecutor, Streams};
@@ -278,17 +279,26 @@ impl Connection {
         let mut streams = Streams::default();
         // The TLS handshake and the first request's headers must both arrive by then.
         let first_request_by = activity.opened + limits.header_timeout;
-        let io: Box<dyn Io> = match acceptor {
-            None => Box::new(stream),
+        // HTTP/1 connections have their first request line's version settled (`version`).
+        let (io, rewritten): (Box<dyn Io>, bool) = match acceptor {
+            None => match settle_version(stream, first_request_by, &limits).await {
+                Some((stream, rewritten)) => (Box::new(stream), rewritten),
+                None => return,
+            },
             Some(acceptor) => {
                 match tokio::time::timeout_at(first_request_by, acceptor.accept(stream)).await {
                     // HTTP/2's writes gathered until the task's round is done (`cork`).
                     Ok(Ok(stream)) if stream.get_ref().1.alpn_protocol() == Some(b"h2") => {
                         let (corked, uncork) = cork::cork(stream);
                         streams.uncork_with(uncork);
-                        Box::new(corked)
+                        (Box::new(corked), false)
                     }
-                    Ok(Ok(stream)) => Box::new(stream),
+                    Ok(Ok(stream)) => {
+                        match settle_version(stream, first_request_by, &limits).await {
+                            Some((stream, rewritten)) => (Box::new(stream), rewritten),
+                            None => return,
+                        }
+                    }
                     Ok(Err(error)) => {
                         tracing::debug!(%error, %peer, "tls handshake failed");
                         return;
@@ -301,6 +311,10 @@ impl Connection {
             }
         };
         let builder = connection_builder(&limits, streams.executor());
+        let mut builder = builder;
+        if rewritten {
+            builder.http1().keep_alive(false);
+        }
         let connection = builder.serve_connection(TokioIo::new(io), service);
         let connection = connection.into_owned();
         tokio::pin!(connection);
@@ -355,6 +369,23 @@ impl Connection {
 }
 
 /// HTTP/1.1 and HTTP/2 (by preface or ALPN) with the limits applied.
+/// The stream with its first request line read and its version settled (`version`), and
+/// whether it was rewritten; None when the client sent nothing in time or the read failed.
+async fn settle_version<T: tokio::io::AsyncRead + Unpin>(
+    stream: T,
+    by: tokio::time::Instant,
+    limits: &Limits,
+) -> Option<(version::Versioned<T>, bool)> {
+    match tokio::time::timeout_at(by, version::Versioned::read_first(stream)).await {
+        Ok(Ok(settled)) => Some(settled),
+        Ok(Err(_)) => None,
+        Err(_) => {
+            limits.hit(Limit::HeaderTimeout);
+            None
+        }
+    }
+}
+
 fn connection_builder(limits: &Limits, executor: LocalExecutor) -> auto::Builder<LocalExecutor> {
     let mut builder = auto::Builder::new(executor);
     builder

@@ -6,6 +6,7 @@
 mod connections;
 mod http2;
 mod http2_tls;
+mod versions;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

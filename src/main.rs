@@ -123,6 +123,9 @@ struct ConfigArgs {
     /// Admin HTTP address (metrics, health, reload).
     #[arg(long = "admin-listen", value_name = "ADDR")]
     admin_listen: Option<SocketAddr>,
+    /// The admin API over TLS as well, with the [tls] certificates (admin.tls_listen).
+    #[arg(long = "admin-tls-listen", value_name = "ADDR")]
+    admin_tls_listen: Option<SocketAddr>,
     #[arg(long = "log-format", value_enum)]
     log_format: Option<LogFormat>,
     /// Log one line per DNS query.
@@ -171,6 +174,7 @@ impl ConfigArgs {
             dns_listen: self.dns_listen.clone(),
             geoip: self.geoip.clone(),
             admin_listen: self.admin_listen,
+            admin_tls_listen: self.admin_tls_listen,
             log_format: self.log_format,
             query_log: self.query_log,
             forwarders: self.forwarders.clone(),
@@ -314,7 +318,8 @@ fn serve(args: &ConfigArgs) -> ExitCode {
         let listeners = listeners.chain(node.httpdns_tls.iter().map(|a| ("httpdns-tls", a)));
         let listeners = listeners.chain(node.http.iter().map(|a| ("http", a)));
         let listeners = listeners.chain(node.https.iter().map(|a| ("https", a)));
-        for (kind, addr) in listeners.chain(node.admin.iter().map(|a| ("admin", a))) {
+        let listeners = listeners.chain(node.admin.iter().map(|a| ("admin", a)));
+        for (kind, addr) in listeners.chain(node.admin_tls.iter().map(|a| ("admin-tls", a))) {
             announce(&format!("listening {kind} {addr}"));
             tracing::info!(%kind, %addr, "listening");
         }

@@ -142,7 +142,9 @@ pub struct Node {
     pub http: Vec<SocketAddr>,
     pub https: Vec<SocketAddr>,
     pub admin: Option<SocketAddr>,
-    /// The generated certificate's PEM file, when HTTPS listeners use a self-signed one.
+    /// The admin API over TLS (`admin.tls_listen`).
+    pub admin_tls: Option<SocketAddr>,
+    /// The generated certificate's PEM file, when TLS listeners use a self-signed one.
     pub self_signed_cert: Option<std::path::PathBuf>,
     /// The private directory it is in, removed at shutdown.
     scratch: Option<tempfile::TempDir>,
@@ -172,20 +174,16 @@ impl Node {
         let listeners = DnsListeners::bind(&config.dns.listen)
             .await
             .map_err(StartError::Bind)?;
-        let admin_listener = match config.admin.listen {
-            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
-                StartError::Bind(std::io::Error::new(
-                    e.kind(),
-                    format!("cannot bind admin {addr}: {e}"),
-                ))
-            })?),
-            None => None,
-        };
+        let admin_listener = bind_one(config.admin.listen, "admin").await?;
+        let admin_tls_listener = bind_one(config.admin.tls_listen, "admin-tls").await?;
         let httpdns_listeners = bind_all(&config.httpdns.listen, "httpdns").await?;
         let httpdns_tls_listeners = bind_all(&config.httpdns.tls_listen, "httpdns-tls").await?;
         let proxy_listeners = bind_all(&config.proxy.listen, "http").await?;
         let proxy_tls_listeners = bind_all(&config.proxy.tls_listen, "https").await?;
-        let tls = match httpdns_tls_listeners.is_empty() && proxy_tls_listeners.is_empty() {
+        let no_tls = httpdns_tls_listeners.is_empty()
+            && proxy_tls_listeners.is_empty()
+            && admin_tls_listener.is_none();
+        let tls = match no_tls {
             true => None,
             false => {
                 let setup = crate::tls::setup(&config.tls, &std::env::temp_dir())
@@ -214,6 +212,20 @@ impl Node {
         )
         .map_err(|e| StartError::Load(vec![e]))?;
         let admin = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
+        let admin_tls = admin_tls_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok());
+        // A rustls configuration of its own (client certificates), over the certificate store
+        // of the HTTPS listeners, so that a reload reaches it too.
+        let admin_acceptor = match (&tls, &admin_tls_listener) {
+            (Some(tls), Some(_)) => {
+                let client_ca = config.admin.client_ca.as_deref();
+                let server = crate::tls::admin_config(tls, config.tls.min_version, client_ca)
+                    .map_err(|e| StartError::Load(vec![e.to_string()]))?;
+                Some(tokio_rustls::TlsAcceptor::from(server))
+            }
+            _ => None,
+        };
 
         let reloader = Reloader {
             config: Arc::clone(&config),
@@ -290,7 +302,7 @@ impl Node {
             listeners.spawn(&mut tasks, plain, secure, handle);
         }
 
-        if let Some(listener) = admin_listener {
+        if admin_listener.is_some() || admin_tls_listener.is_some() {
             let preload = crate::admin::preload::Preloader::new(
                 Arc::clone(&proxy),
                 Arc::clone(&cluster),
@@ -306,7 +318,15 @@ impl Node {
                 Arc::clone(&cluster),
                 preload,
             );
-            tasks.spawn(admin.serve(listener, http_limits, shutdown.clone()));
+            let plain = admin_listener.map(|l| (l, None)).into_iter();
+            let secure = admin_tls_listener.map(|l| (l, admin_acceptor));
+            for (listener, acceptor) in plain.chain(secure) {
+                let limits = http_limits.clone();
+                let serve = admin
+                    .clone()
+                    .serve(listener, acceptor, limits, shutdown.clone());
+                tasks.spawn(serve);
+            }
         }
         tasks.spawn(reload_on_sighup(reloader.clone(), shutdown.clone()));
         if let Some(tls) = &tls
@@ -329,6 +349,7 @@ impl Node {
             http,
             https,
             admin,
+            admin_tls,
             self_signed_cert: tls.as_ref().and_then(|t| t.self_signed_cert.clone()),
             scratch: tls.and_then(|t| t.scratch),
             reloader,
@@ -400,6 +421,11 @@ async fn bind_all(addrs: &[SocketAddr], what: &str) -> Result<Vec<TcpListener>, 
         listeners.push(listener);
     }
     Ok(listeners)
+}
+
+async fn bind_one(addr: Option<SocketAddr>, what: &str) -> Result<Option<TcpListener>, StartError> {
+    let addrs: Vec<SocketAddr> = addr.into_iter().collect();
+    Ok(bind_all(&addrs, what).await?.pop())
 }
 
 async fn reload_on_sighup(reloader: Reloader, shutdown: CancellationToken) {

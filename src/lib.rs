@@ -12,12 +12,13 @@
 //!   v1 and v2, DES/AES), JSON DoH and RFC 8484 DoH on `dns`.
 //! - [`http_server`]: the HTTP/1.1 + HTTP/2 accept loop all HTTP listeners share, with their limits.
 //! - [`prefix_limit`]: connections per client network, for the DNS TCP and HTTP listeners.
-//! - [`tls`]: rustls for the HTTPS listeners (certificates chosen by SNI, reloadable, ALPN) and
-//!   the connector to https origins.
+//! - [`tls`]: rustls for the HTTPS listeners and the admin TLS listener (certificates chosen
+//!   by SNI, reloadable, ALPN; client certificates for admin) and the connector to https origins.
 //! - [`proxy`]: the CDN cache: RFC 9111 caching reverse proxy on the cache core, origins, purge.
-//! - [`admin`]: the admin HTTP listener: `/metrics`, `/healthz`, `POST /admin/reload`, purge,
-//!   preload jobs.
-//! - [`cli`]: `edgenode preload` and `edgenode purge`, clients of a node's admin API.
+//! - [`admin`]: the admin HTTP listeners (plain, and TLS): `/metrics`, `/healthz`,
+//!   `POST /admin/reload`, purge, preload jobs.
+//! - [`cli`]: `edgenode preload` and `edgenode purge`, clients of a node's admin API (http or
+//!   https).
 //! - [`tasks`]: background tasks (UDP recursion, fills, preload jobs, upstream connections),
 //!   bounded per kind, reported, and stopped at shutdown.
 //! - [`metrics`]: the Prometheus registry and the metric handles each module keeps.

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use edgenode::app::{Node, load_state};
 use edgenode::cli::purge::PurgeWhat;
-use edgenode::cli::{AdminClient, CliError};
+use edgenode::cli::{AdminClient, CliError, ClientTls};
 use edgenode::config::{Config, LogFormat, Overrides};
 use edgenode::geo::Geo;
 
@@ -63,15 +63,27 @@ enum Command {
     Secret,
 }
 
-/// Where a node's admin API is.
+/// Where a node's admin API is, and how to reach it.
 #[derive(Args, Clone)]
 struct AdminArgs {
-    /// The node's admin address, e.g. http://127.0.0.1:9153.
+    /// The node's admin address, e.g. http://127.0.0.1:9153, or https://... for
+    /// admin.tls_listen.
     #[arg(long, value_name = "URL")]
     admin: String,
     /// Bearer token for /admin/* (admin.token).
     #[arg(long, env = "EDGENODE_ADMIN_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// For https://: trust the CA certificates (or the self-signed certificate) in this PEM
+    /// file instead of the public roots, as curl --cacert does.
+    #[arg(long, value_name = "FILE", env = "EDGENODE_ADMIN_CACERT")]
+    cacert: Option<PathBuf>,
+    /// For https://: present this client certificate (PEM chain) when the node asks for one
+    /// (admin.client_ca).
+    #[arg(long, value_name = "FILE", requires = "key")]
+    cert: Option<PathBuf>,
+    /// The private key (PEM) of --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
 }
 
 #[derive(Args, Clone)]
@@ -123,6 +135,9 @@ struct ConfigArgs {
     /// Admin HTTP address (metrics, health, reload).
     #[arg(long = "admin-listen", value_name = "ADDR")]
     admin_listen: Option<SocketAddr>,
+    /// The admin API over TLS as well, with the [tls] certificates (admin.tls_listen).
+    #[arg(long = "admin-tls-listen", value_name = "ADDR")]
+    admin_tls_listen: Option<SocketAddr>,
     #[arg(long = "log-format", value_enum)]
     log_format: Option<LogFormat>,
     /// Log one line per DNS query.
@@ -171,6 +186,7 @@ impl ConfigArgs {
             dns_listen: self.dns_listen.clone(),
             geoip: self.geoip.clone(),
             admin_listen: self.admin_listen,
+            admin_tls_listen: self.admin_tls_listen,
             log_format: self.log_format,
             query_log: self.query_log,
             forwarders: self.forwarders.clone(),
@@ -261,7 +277,11 @@ where
     F: FnOnce(AdminClient) -> Fut,
     Fut: std::future::Future<Output = Result<bool, CliError>>,
 {
-    let client = match AdminClient::new(&admin.admin, admin.token.clone()) {
+    let tls = ClientTls {
+        cacert: admin.cacert.clone(),
+        identity: admin.cert.clone().zip(admin.key.clone()),
+    };
+    let client = match AdminClient::new(&admin.admin, admin.token.clone(), &tls) {
         Ok(client) => client,
         Err(e) => return fail(e),
     };
@@ -314,7 +334,8 @@ fn serve(args: &ConfigArgs) -> ExitCode {
         let listeners = listeners.chain(node.httpdns_tls.iter().map(|a| ("httpdns-tls", a)));
         let listeners = listeners.chain(node.http.iter().map(|a| ("http", a)));
         let listeners = listeners.chain(node.https.iter().map(|a| ("https", a)));
-        for (kind, addr) in listeners.chain(node.admin.iter().map(|a| ("admin", a))) {
+        let listeners = listeners.chain(node.admin.iter().map(|a| ("admin", a)));
+        for (kind, addr) in listeners.chain(node.admin_tls.iter().map(|a| ("admin-tls", a))) {
             announce(&format!("listening {kind} {addr}"));
             tracing::info!(%kind, %addr, "listening");
         }

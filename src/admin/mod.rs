@@ -1,6 +1,9 @@
 //! The admin HTTP listener: `GET /metrics` (Prometheus text), `GET /healthz`, `GET /readyz`,
-//! `POST /admin/reload`, purge, and preload jobs (`preload`). `/admin/*` needs `Authorization: Bearer <admin.token>` when a token is
-//! configured (and config validation requires one beyond loopback).
+//! `POST /admin/reload`, purge, and preload jobs (`preload`). `/admin/*` needs
+//! `Authorization: Bearer <admin.token>` when a token is configured (and config validation
+//! requires one beyond loopback). The same routes are served on `admin.listen` (plain HTTP,
+//! where the other nodes of a cluster call) and on `admin.tls_listen` (TLS, optionally with
+//! client certificates from `admin.client_ca`).
 
 mod cluster;
 pub mod preload;
@@ -12,6 +15,7 @@ use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Reloader;
@@ -74,13 +78,21 @@ impl Admin {
         }
     }
 
-    /// Serves admin requests until `shutdown`, then lets open requests finish.
-    pub async fn serve(self, listener: TcpListener, limits: Limits, shutdown: CancellationToken) {
+    /// Serves admin requests on `listener` (over TLS with `tls`: `admin.tls_listen`) until
+    /// `shutdown`, then lets open requests finish. Both listeners serve the same routes under
+    /// the same rules: TLS keeps the token from the wire, it does not replace it.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        tls: Option<TlsAcceptor>,
+        limits: Limits,
+        shutdown: CancellationToken,
+    ) {
         let handler = move |req, _peer| {
             let admin = self.clone();
             async move { admin.route(req).await }
         };
-        crate::http_server::serve(listener, None, handler, limits, shutdown).await;
+        crate::http_server::serve(listener, tls, handler, limits, shutdown).await;
     }
 
     async fn route(&self, req: Request<Incoming>) -> Response<Body> {

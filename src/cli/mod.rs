@@ -1,19 +1,26 @@
 //! The commands that drive a running node through its admin API: `edgenode preload`
-//! (`preload`) and `edgenode purge` (`purge`), over `AdminClient`.
+//! (`preload`) and `edgenode purge` (`purge`), over `AdminClient` (plain HTTP to
+//! `admin.listen`, or HTTPS to `admin.tls_listen` with `ClientTls`).
 
 pub mod preload;
 pub mod purge;
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, Request, StatusCode, Uri};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use rustls::{ClientConfig, RootCertStore};
 use serde::de::DeserializeOwned;
+
+use crate::tls::{TlsError, read_certificates, read_key};
 
 /// How long one admin request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,34 +48,73 @@ pub enum CliError {
     Answer { admin: String, message: String },
     #[error("{0}")]
     Input(String),
+    /// A file of `--cacert`, `--cert` or `--key` cannot be used.
+    #[error("{0}")]
+    Tls(TlsError),
 }
 
-/// A client of one node's admin API (plain HTTP, bearer token when given).
+/// What an `https://` client trusts and presents, as curl's `--cacert`, `--cert` and `--key`;
+/// unused for `http://`.
+#[derive(Clone, Debug, Default)]
+pub struct ClientTls {
+    /// Trust only the certificates of this PEM file (a CA bundle, or the node's self-signed
+    /// certificate); None: the public roots (webpki-roots).
+    pub cacert: Option<PathBuf>,
+    /// A client certificate chain and its private key (PEM files), for a node that asks for
+    /// one (`admin.client_ca`).
+    pub identity: Option<(PathBuf, PathBuf)>,
+}
+
+/// A client of one node's admin API (HTTP or HTTPS, bearer token when given).
 #[derive(Clone)]
 pub struct AdminClient {
-    /// `http://host:port` plus any path prefix, without a trailing slash.
+    /// `http://host:port` or `https://host:port` plus any path prefix, without a trailing
+    /// slash.
     base: String,
     token: Option<String>,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl AdminClient {
-    /// `admin` is `http://host:port` (or `host:port`), optionally with a path prefix.
-    pub fn new(admin: &str, token: Option<String>) -> Result<AdminClient, CliError> {
+    /// `admin` is `http://host:port` (or `host:port`) or `https://host:port`, optionally with
+    /// a path prefix; `tls` applies to `https://` only.
+    pub fn new(
+        admin: &str,
+        token: Option<String>,
+        tls: &ClientTls,
+    ) -> Result<AdminClient, CliError> {
         let bad = |message: &str| CliError::AdminUrl(admin.to_string(), message.to_string());
         let with_scheme = match admin.contains("://") {
             true => admin.to_string(),
             false => format!("http://{admin}"),
         };
         let uri: Uri = with_scheme.parse().map_err(|e| bad(&format!("{e}")))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(bad("the admin API is plain http://"));
-        }
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => {
+                return Err(bad(
+                    "use http:// (admin.listen) or https:// (admin.tls_listen)",
+                ));
+            }
+        };
         if uri.authority().is_none() {
             return Err(bad("no host"));
         }
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let mut tcp = HttpConnector::new();
+        tcp.set_connect_timeout(Some(Duration::from_secs(5)));
+        // The scheme is checked by the TLS layer, which passes http:// through.
+        tcp.enforce_http(false);
+        let tls = match https {
+            true => tls,
+            // Never used; the files of an https setting (EDGENODE_ADMIN_CACERT) are not read.
+            false => &ClientTls::default(),
+        };
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(client_config(tls).map_err(CliError::Tls)?)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(tcp);
         let client = Client::builder(TokioExecutor::new()).build(connector);
         Ok(AdminClient {
             base: with_scheme.trim_end_matches('/').to_string(),
@@ -155,6 +201,40 @@ impl AdminClient {
             message: e.to_string(),
         })
     }
+}
+
+/// TLS 1.3 and 1.2, the ring provider; `--cacert`'s certificates or the public roots; and
+/// the client certificate when given.
+fn client_config(tls: &ClientTls) -> Result<ClientConfig, TlsError> {
+    let roots = match &tls.cacert {
+        None => webpki_roots::TLS_SERVER_ROOTS.iter().cloned().collect(),
+        Some(path) => {
+            let mut roots = RootCertStore::empty();
+            for cert in read_certificates(path, "--cacert")? {
+                roots.add(cert).map_err(|e| TlsError::File {
+                    key: "--cacert".into(),
+                    path: path.clone(),
+                    message: format!("not a usable CA certificate: {e}"),
+                })?;
+            }
+            roots
+        }
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots);
+    let Some((cert, key)) = &tls.identity else {
+        return Ok(builder.with_no_client_auth());
+    };
+    let chain = read_certificates(cert, "--cert")?;
+    builder
+        .with_client_auth_cert(chain, read_key(key, "--key")?)
+        .map_err(|e| TlsError::File {
+            key: "--key".into(),
+            path: key.clone(),
+            message: format!("cannot be used with --cert: {e}"),
+        })
 }
 
 /// An error answer's message: the `error` of a JSON body, or the text itself.

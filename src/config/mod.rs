@@ -8,11 +8,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod admin;
 mod cluster;
 mod httpdns;
 mod proxy;
 mod sections;
 
+pub use admin::*;
 pub use cluster::*;
 pub use httpdns::*;
 pub use proxy::*;
@@ -74,6 +76,7 @@ pub struct Overrides {
     pub dns_listen: Vec<SocketAddr>,
     pub geoip: Vec<PathBuf>,
     pub admin_listen: Option<SocketAddr>,
+    pub admin_tls_listen: Option<SocketAddr>,
     pub log_format: Option<LogFormat>,
     pub query_log: bool,
     pub forwarders: Vec<SocketAddr>,
@@ -160,6 +163,7 @@ impl Config {
                 &mut tls.key,
                 &mut config.proxy.origin_ca,
                 &mut config.cluster.secret_file,
+                &mut config.admin.client_ca,
             ];
             let pairs = tls
                 .certificates
@@ -184,6 +188,9 @@ impl Config {
         }
         if let Some(admin) = o.admin_listen {
             self.admin.listen = Some(admin);
+        }
+        if let Some(admin) = o.admin_tls_listen {
+            self.admin.tls_listen = Some(admin);
         }
         if let Some(format) = o.log_format {
             self.log.format = format;
@@ -271,34 +278,8 @@ impl Config {
         if self.dns.tcp_idle_timeout == 0 {
             invalid("dns.tcp_idle_timeout", "must be at least 1 second".into());
         }
-        if let Some(addr) = self.admin.listen {
-            let token_missing = self.admin.token.as_deref().is_none_or(str::is_empty);
-            if !addr.ip().is_loopback() && token_missing {
-                invalid(
-                    "admin.token",
-                    format!("required because admin.listen {addr} is not a loopback address"),
-                );
-            }
-            let token = self.admin.token.as_deref().unwrap_or_default();
-            let placeholder = [
-                "change-me",
-                "changeme",
-                "secret",
-                "password",
-                "admin",
-                "token",
-            ]
-            .iter()
-            .any(|weak| token.to_ascii_lowercase().contains(weak));
-            if !addr.ip().is_loopback() && !token_missing && (token.len() < 16 || placeholder) {
-                invalid(
-                    "admin.token",
-                    format!(
-                        "too weak for admin.listen {addr} beyond loopback: at least 16 \
-                         characters and no placeholder such as change-me"
-                    ),
-                );
-            }
+        for (key, message) in self.admin.problems() {
+            invalid(&key, message);
         }
         let r = &self.recursion;
         if r.iterative && !r.forwarders.is_empty() {

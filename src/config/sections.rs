@@ -258,19 +258,6 @@ pub struct GeoipConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct AdminConfig {
-    /// Admin HTTP listener; absent disables it.
-    pub listen: Option<SocketAddr>,
-    /// Bearer token for `/admin/*`; required when `listen` is not a loopback address, and then
-    /// at least 16 characters and not a placeholder.
-    pub token: Option<String>,
-    /// Host names `/admin/*` may be asked by (besides IP literals and `localhost`): any other
-    /// `Host` is refused, so a web page cannot reach the API through DNS rebinding.
-    pub names: Vec<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     pub format: LogFormat,
     /// A tracing filter such as "info" or "edgenode=debug"; RUST_LOG wins when set.
@@ -337,16 +324,6 @@ impl Default for DnsConfig {
             answer_cache_entries: 65_536,
             udp_batch: true,
             rrl: RrlConfig::default(),
-        }
-    }
-}
-
-impl Default for AdminConfig {
-    fn default() -> Self {
-        Self {
-            listen: Some(SocketAddr::from(([127, 0, 0, 1], 9153))),
-            token: None,
-            names: Vec::new(),
         }
     }
 }

@@ -261,3 +261,53 @@ fn a_cluster_needs_a_secret() {
         "{heavy}"
     );
 }
+
+/// `admin.tls_listen` beyond loopback needs the token as `admin.listen` does; `client_ca` is
+/// taken from the file's directory, must be a readable PEM bundle, and needs `tls_listen`.
+#[test]
+fn the_admin_tls_listener_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let generated = rcgen::generate_simple_self_signed(vec!["ca.test".to_string()]).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), generated.cert.pem()).unwrap();
+    std::fs::write(dir.path().join("empty.pem"), "").unwrap();
+    let problems = |admin: &str| {
+        let text = format!("[admin]\n{admin}");
+        let config = Config::from_toml_str(&text, "t.toml", Some(dir.path())).expect("parses");
+        let problems: Vec<String> = config.validate().iter().map(|p| p.to_string()).collect();
+        problems.join("\n")
+    };
+    let ok = "tls_listen = \"127.0.0.1:9443\"\nclient_ca = \"ca.pem\"\n";
+    assert_eq!(problems(ok), "");
+    let config = Config::from_toml_str(&format!("[admin]\n{ok}"), "t.toml", Some(dir.path()));
+    assert_eq!(
+        config.unwrap().admin.client_ca,
+        Some(dir.path().join("ca.pem"))
+    );
+
+    let open = problems("tls_listen = \"192.0.2.1:9443\"\n");
+    assert!(
+        open.contains("admin.token: required because admin.tls_listen 192.0.2.1:9443"),
+        "{open}"
+    );
+    let weak = problems("tls_listen = \"192.0.2.1:9443\"\ntoken = \"change-me-please-now\"\n");
+    assert!(weak.contains("admin.token: too weak"), "{weak}");
+    let strong = "tls_listen = \"192.0.2.1:9443\"\ntoken = \"0123456789abcdef-strong\"\n";
+    assert_eq!(problems(strong), "");
+
+    let alone = problems("client_ca = \"ca.pem\"\n");
+    assert!(
+        alone.contains("admin.client_ca: requires admin.tls_listen"),
+        "{alone}"
+    );
+    let missing = problems("tls_listen = \"127.0.0.1:9443\"\nclient_ca = \"absent.pem\"\n");
+    assert!(
+        missing.contains("admin.client_ca: cannot read"),
+        "{missing}"
+    );
+    assert!(missing.contains("absent.pem"), "{missing}");
+    let empty = problems("tls_listen = \"127.0.0.1:9443\"\nclient_ca = \"empty.pem\"\n");
+    assert!(
+        empty.contains("admin.client_ca") && empty.contains("no PEM certificate"),
+        "{empty}"
+    );
+}

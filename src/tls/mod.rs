@@ -1,5 +1,5 @@
-//! TLS for the node: the server side of every HTTPS listener (HTTPDNS and the proxy) and the
-//! client side of https origins.
+//! TLS for the node: the server side of every HTTPS listener (HTTPDNS, the proxy and the
+//! admin API's `admin.tls_listen`) and the client side of https origins.
 //!
 //! Listeners: rustls with TLS 1.3 by default, ALPN h2 and http/1.1, certificates and keys from
 //! PEM files chosen by SNI (`certs`), or, when none is configured, a self-signed one generated
@@ -12,10 +12,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::ResolvesServerCert;
+use rustls::server::danger::ClientCertVerifier;
+use rustls::server::{NoClientAuth, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::{RootCertStore, ServerConfig};
 
 use crate::config::TlsConfig;
 
@@ -66,9 +67,6 @@ pub enum MinVersion {
     Tls12,
 }
 
-/// Loads the certificates `[tls]` names (`cert`/`key` and `[[tls.certificates]]`), or
-/// generates a self-signed certificate for localhost and 127.0.0.1 into `generated_dir` when
-/// it names none.
 /// The listeners' TLS configuration from `[tls]`; without certificates, a self-signed one
 /// whose PEM file is written into a new private directory under `scratch_parent`.
 pub fn setup(config: &TlsConfig, scratch_parent: &Path) -> Result<TlsSetup, TlsError> {
@@ -89,31 +87,78 @@ pub fn setup(config: &TlsConfig, scratch_parent: &Path) -> Result<TlsSetup, TlsE
         }
     };
     let store = Arc::new(store);
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let versions: &[&rustls::SupportedProtocolVersion] = match config.min_version {
-        MinVersion::Tls13 => &[&rustls::version::TLS13],
-        MinVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
-    };
-    let mut server = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(versions)?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::clone(&store) as Arc<dyn ResolvesServerCert>);
-    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    // Session resumption by stateless tickets (keys random per process, rotated every 6 h,
-    // tickets valid 12 h), as nginx's default: a returning client skips the certificate and
-    // the key exchange's signature, and no per-client state is kept (rustls's default is a
-    // 256-entry session cache, which a busy node cycles through in moments).
-    server.ticketer = rustls::crypto::ring::Ticketer::new()?;
+    let config = server_config(&store, config.min_version, Arc::new(NoClientAuth))?;
     Ok(TlsSetup {
-        config: Arc::new(server),
+        config,
         store,
         self_signed_cert,
         scratch,
     })
 }
 
+/// The admin listener's TLS (`admin.tls_listen`): the certificates of `setup`, the very same
+/// store, so a reload reaches this listener too; with `client_ca` (`admin.client_ca`), a
+/// client certificate signed by one of its CAs is required, and a handshake without one
+/// fails. The CA bundle is read once, at start.
+pub fn admin_config(
+    setup: &TlsSetup,
+    min_version: MinVersion,
+    client_ca: Option<&Path>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let clients: Arc<dyn ClientCertVerifier> = match client_ca {
+        None => Arc::new(NoClientAuth),
+        Some(path) => {
+            let key = "admin.client_ca";
+            let fail = |message: String| TlsError::File {
+                key: key.into(),
+                path: path.to_path_buf(),
+                message,
+            };
+            let mut roots = RootCertStore::empty();
+            for cert in read_certificates(path, key)? {
+                roots
+                    .add(cert)
+                    .map_err(|e| fail(format!("not a usable CA certificate: {e}")))?;
+            }
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| fail(e.to_string()))?
+        }
+    };
+    server_config(&setup.store, min_version, clients)
+}
+
+/// A listener's configuration: certificates from `store`, the versions `min_version` allows,
+/// ALPN h2 and http/1.1, session tickets, and `clients` deciding on client certificates.
+fn server_config(
+    store: &Arc<CertStore>,
+    min_version: MinVersion,
+    clients: Arc<dyn ClientCertVerifier>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions: &[&rustls::SupportedProtocolVersion] = match min_version {
+        MinVersion::Tls13 => &[&rustls::version::TLS13],
+        MinVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+    };
+    let mut server = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)?
+        .with_client_cert_verifier(clients)
+        .with_cert_resolver(Arc::clone(store) as Arc<dyn ResolvesServerCert>);
+    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // Session resumption by stateless tickets (keys random per process, rotated every 6 h,
+    // tickets valid 12 h), as nginx's default: a returning client skips the certificate and
+    // the key exchange's signature, and no per-client state is kept (rustls's default is a
+    // 256-entry session cache, which a busy node cycles through in moments).
+    server.ticketer = rustls::crypto::ring::Ticketer::new()?;
+    Ok(Arc::new(server))
+}
+
 /// The PEM certificates in `path` (a chain, or a CA bundle); `key` is the config key naming it.
-fn read_certificates(path: &Path, key: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub(crate) fn read_certificates(
+    path: &Path,
+    key: &str,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let fail = |message: String| TlsError::File {
         key: key.to_string(),
         path: path.to_path_buf(),
@@ -129,7 +174,7 @@ fn read_certificates(path: &Path, key: &str) -> Result<Vec<CertificateDer<'stati
     Ok(chain)
 }
 
-fn read_key(path: &Path, key: &str) -> Result<PrivateKeyDer<'static>, TlsError> {
+pub(crate) fn read_key(path: &Path, key: &str) -> Result<PrivateKeyDer<'static>, TlsError> {
     PrivateKeyDer::from_pem_file(path).map_err(|e| TlsError::File {
         key: key.to_string(),
         path: path.to_path_buf(),

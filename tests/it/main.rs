@@ -2,6 +2,7 @@
 //! them with real clients (hickory, dig, HTTP).
 
 mod admin;
+mod admin_tls;
 mod cluster;
 mod cluster_auth;
 mod deploy;

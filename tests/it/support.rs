@@ -20,6 +20,8 @@ pub struct Node {
     /// The self-signed certificate the HTTPS listener uses (PEM), for curl --cacert.
     pub certificate: Option<PathBuf>,
     pub admin: Option<SocketAddr>,
+    /// The admin API over TLS (`admin.tls_listen`).
+    pub admin_tls: Option<SocketAddr>,
     /// stdout lines after `ready`, kept so a test can wait for later output (reloads).
     pub lines: mpsc::Receiver<String>,
 }
@@ -67,6 +69,7 @@ impl Node {
             https: None,
             certificate: None,
             admin: None,
+            admin_tls: None,
             lines: rx,
         };
         loop {
@@ -82,6 +85,7 @@ impl Node {
                         "dns-udp" => node.dns_udp.push(addr),
                         "dns-tcp" => node.dns_tcp.push(addr),
                         "admin" => node.admin = Some(addr),
+                        "admin-tls" => node.admin_tls = Some(addr),
                         "httpdns" => node.httpdns = Some(addr),
                         "httpdns-tls" => node.httpdns_tls = Some(addr),
                         "http" => node.http = Some(addr),

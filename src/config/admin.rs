@@ -1,0 +1,118 @@
+//! `[admin]`: the admin listeners (plain HTTP, and optionally TLS), who may use them, and the
+//! checks `Config::validate` makes of them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Admin HTTP listener (plain HTTP): operators on loopback, and the other nodes of a
+    /// cluster, whose heartbeats and purge fan-out come here (signed with `cluster.secret`).
+    pub listen: Option<SocketAddr>,
+    /// A second admin listener, over TLS with the certificates of `[tls]` (reloaded with them):
+    /// the same routes, for operators who reach the API across a network. Absent: none.
+    pub tls_listen: Option<SocketAddr>,
+    /// A PEM bundle of CA certificates: when set, `tls_listen` asks every client for a
+    /// certificate signed by one of them and refuses the handshake without one (mutual TLS).
+    pub client_ca: Option<PathBuf>,
+    /// Bearer token for `/admin/*`; required when `listen` or `tls_listen` is not a loopback
+    /// address, and then at least 16 characters and not a placeholder.
+    pub token: Option<String>,
+    /// Host names `/admin/*` may be asked by (besides IP literals and `localhost`): any other
+    /// `Host` is refused, so a web page cannot reach the API through DNS rebinding.
+    pub names: Vec<String>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 9153))),
+            tls_listen: None,
+            client_ca: None,
+            token: None,
+            names: Vec::new(),
+        }
+    }
+}
+
+/// Parts of tokens that say nobody chose them.
+const PLACEHOLDERS: [&str; 6] = [
+    "change-me",
+    "changeme",
+    "secret",
+    "password",
+    "admin",
+    "token",
+];
+
+impl AdminConfig {
+    /// Every problem as (key path, message).
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        let token = self.token.as_deref().unwrap_or_default();
+        let placeholder = PLACEHOLDERS
+            .iter()
+            .any(|weak| token.to_ascii_lowercase().contains(weak));
+        let listeners = [
+            ("admin.listen", self.listen),
+            ("admin.tls_listen", self.tls_listen),
+        ];
+        // TLS hides the token on the wire; it does not replace it: without one, anybody who
+        // reaches the port (with a certificate from client_ca, when set) could purge or reload.
+        for (key, addr) in listeners {
+            let Some(addr) = addr.filter(|a| !a.ip().is_loopback()) else {
+                continue;
+            };
+            let message = if token.is_empty() {
+                format!("required because {key} {addr} is not a loopback address")
+            } else if token.len() < 16 || placeholder {
+                format!(
+                    "too weak for {key} {addr} beyond loopback: at least 16 characters and no \
+                     placeholder such as change-me"
+                )
+            } else {
+                continue;
+            };
+            problems.push(("admin.token".to_string(), message));
+            // One problem with the token is enough, whichever listener shows it.
+            break;
+        }
+        if let Some(path) = &self.client_ca {
+            if self.tls_listen.is_none() {
+                problems.push((
+                    "admin.client_ca".into(),
+                    "requires admin.tls_listen: client certificates are asked for over TLS only"
+                        .into(),
+                ));
+            }
+            if let Err(message) = check_ca_bundle(path) {
+                problems.push(("admin.client_ca".into(), message));
+            }
+        }
+        problems
+    }
+}
+
+/// Whether `path` is a PEM bundle of certificates each usable as a trust anchor.
+fn check_ca_bundle(path: &Path) -> Result<(), String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let shown = path.display();
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let certificates = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{shown}: {e}"))?;
+    if certificates.is_empty() {
+        return Err(format!("{shown}: no PEM certificate in the file"));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in certificates {
+        roots
+            .add(certificate)
+            .map_err(|e| format!("{shown}: not a usable CA certificate: {e}"))?;
+    }
+    Ok(())
+}

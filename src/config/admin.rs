@@ -11,6 +11,8 @@ use serde::Deserialize;
 pub struct AdminConfig {
     /// Admin HTTP listener (plain HTTP): operators on loopback, and the other nodes of a
     /// cluster, whose heartbeats and purge fan-out come here (signed with `cluster.secret`).
+    /// `"off"` (or `""`) for none.
+    #[serde(deserialize_with = "listen_or_off")]
     pub listen: Option<SocketAddr>,
     /// A second admin listener, over TLS with the certificates of `[tls]` (reloaded with them):
     /// the same routes, for operators who reach the API across a network. Absent: none.
@@ -24,6 +26,19 @@ pub struct AdminConfig {
     /// Host names `/admin/*` may be asked by (besides IP literals and `localhost`): any other
     /// `Host` is refused, so a web page cannot reach the API through DNS rebinding.
     pub names: Vec<String>,
+}
+
+/// A socket address, or `"off"` / `""` for none (TOML has no null).
+fn listen_or_off<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    match text.trim() {
+        "" | "off" => Ok(None),
+        addr => addr.parse().map(Some).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "{addr:?}: {e} (an address such as \"127.0.0.1:9153\", or \"off\")"
+            ))
+        }),
+    }
 }
 
 impl Default for AdminConfig {

@@ -249,6 +249,12 @@ impl Config {
         for (key, message) in self.cluster.problems() {
             invalid(&key, message);
         }
+        if self.cluster.enabled() && self.admin.listen.is_none() {
+            invalid(
+                "admin.listen",
+                "is off, but the cluster is on: peers send heartbeats and purges to it".into(),
+            );
+        }
         for (key, value) in self.tasks.bounds() {
             if value == 0 {
                 invalid(key, "must be at least 1".into());

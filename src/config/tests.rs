@@ -311,3 +311,24 @@ fn the_admin_tls_listener_is_checked() {
         "{empty}"
     );
 }
+
+/// `admin.listen = "off"` turns the plain admin listener off; a bad address names the key.
+#[test]
+fn the_admin_listener_can_be_turned_off() {
+    let off = Config::from_toml_str("[admin]\nlisten = \"off\"\n", "t.toml", None).unwrap();
+    assert_eq!(off.admin.listen, None);
+    let on = Config::from_toml_str("[admin]\nlisten = \"127.0.0.2:9\"\n", "t.toml", None).unwrap();
+    assert_eq!(on.admin.listen, Some("127.0.0.2:9".parse().unwrap()));
+    let bad = Config::from_toml_str("[admin]\nlisten = \"nowhere\"\n", "t.toml", None)
+        .unwrap_err()
+        .to_string();
+    assert!(bad.contains("listen") && bad.contains("\"off\""), "{bad}");
+    let text = "[admin]\nlisten = \"off\"\n[cluster]\nsecret = \"0123456789abcdef0123456789abcdef\"\n\
+                [[cluster.peers]]\nid = \"b\"\nproxy = \"10.0.0.2:80\"\nadmin = \"10.0.0.2:9153\"\n";
+    let clustered = Config::from_toml_str(text, "t.toml", None).unwrap();
+    let problems: Vec<String> = clustered.validate().iter().map(|p| p.to_string()).collect();
+    assert!(
+        problems.iter().any(|p| p.contains("admin.listen: is off")),
+        "{problems:?}"
+    );
+}

@@ -509,7 +509,7 @@ impl Proxy {
             .await
     }
 
-    fn count_fetch(&self, source: &'static str) {
+    pub(super) fn count_fetch(&self, source: &'static str) {
         let labels = SourceLabels { source };
         self.metrics.fetches.get_or_create(&labels).inc();
     }

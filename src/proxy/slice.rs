@@ -24,7 +24,7 @@ use super::fill::Ask;
 use super::flight::stream_body;
 use super::policy::{self, ByteRange};
 use super::store::Stored;
-use super::upstream::{Fetched, UpstreamError};
+use super::upstream::{Fetched, Opened, UpstreamError};
 use super::{CLIENT_CONDITIONALS, Proxy};
 use crate::cache::{CacheKey, CacheOutcome, EntryMeta, Lookup, Namespace, PurgeMode};
 use crate::http_server::{Body, BoxError};
@@ -249,8 +249,11 @@ impl Proxy {
         }
     }
 
-    /// Asks the origin for slice `index` with a Range request; a 206 for exactly that slice is
-    /// stored like any response (its own freshness), anything else is an error.
+    /// Asks for slice `index` with a Range request: from the slice's owner in the cluster
+    /// (each slice has its own, so a large object's slices spread over the nodes; the owner
+    /// slices it too, fetching from the origin once for the cluster), else, or when the owner
+    /// fails, from the origin. A 206 for exactly that slice is stored like any response (its
+    /// own freshness), anything else is an error.
     async fn fetch_slice(
         &self,
         ask: &Ask,
@@ -273,10 +276,15 @@ impl Proxy {
         }
         self.add_hop(&mut headers, ask.client.as_ref(), &ask.host);
         let request_time = SystemTime::now();
-        let opened = self
-            .upstream
-            .open(&ask.host, &Method::GET, &ask.path, &headers, Bytes::new())
-            .await;
+        let opened = match self.slice_from_owner(ask, index, &headers).await {
+            Some(opened) => Ok(opened),
+            None => {
+                self.count_fetch("origin");
+                self.upstream
+                    .open(&ask.host, &Method::GET, &ask.path, &headers, Bytes::new())
+                    .await
+            }
+        };
         let mut opened = opened.map_err(SliceError::Upstream)?;
         let response_time = SystemTime::now();
         self.targets.settle(opened.response.headers_mut());
@@ -313,6 +321,37 @@ impl Proxy {
             ..fetched
         };
         Ok(self.to_entry(&ask.host, &ask.headers, whole, request_time, response_time))
+    }
+}
+
+impl Proxy {
+    /// Slice `index` from its owner, when another node of the cluster owns it and this
+    /// request may go there (not from a node itself, no client credentials); None when the
+    /// origin is to be asked (no owner, or the owner failed or did not answer a 206 within
+    /// `cluster.sibling_timeout_ms`).
+    async fn slice_from_owner(&self, ask: &Ask, index: u64, headers: &HeaderMap) -> Option<Opened> {
+        if ask.from_sibling || super::sibling::carries_credentials(headers) {
+            return None;
+        }
+        let owner = self.cluster.owner(&slice_key(&ask.key, index).key)?;
+        let timeout = self.cluster.sibling_timeout();
+        let asked = self
+            .ask_node(&owner, &ask.host, &ask.path, headers.clone(), timeout)
+            .await;
+        match asked {
+            Ok(opened) if opened.response.status() == StatusCode::PARTIAL_CONTENT => {
+                self.count_fetch("sibling");
+                return Some(opened);
+            }
+            Ok(opened) => {
+                tracing::debug!(owner = %owner.id, status = %opened.response.status(), index, "slice owner failed; asking the origin");
+            }
+            Err(error) => {
+                tracing::debug!(owner = %owner.id, %error, index, "slice owner failed; asking the origin");
+            }
+        }
+        self.count_fetch("sibling-failed");
+        None
     }
 }
 

@@ -28,6 +28,16 @@ fn free_port(ip: &str) -> u16 {
 /// in front of `origin`, with `extra` appended to each `[cluster]` section, and waits until
 /// every node sees every peer up.
 pub(crate) fn start_cluster(count: usize, origin: &str, extra: &str) -> Vec<Member> {
+    start_cluster_with(count, origin, "", extra)
+}
+
+/// `start_cluster` with `proxy` appended to each node's `[proxy]` section as well.
+pub(crate) fn start_cluster_with(
+    count: usize,
+    origin: &str,
+    proxy: &str,
+    extra: &str,
+) -> Vec<Member> {
     let dir = tempfile::tempdir().expect("tempdir");
     let ips: Vec<String> = (0..count).map(|i| format!("127.0.0.{}", 21 + i)).collect();
     let proxies: Vec<SocketAddr> = ips
@@ -43,7 +53,7 @@ pub(crate) fn start_cluster(count: usize, origin: &str, extra: &str) -> Vec<Memb
     for i in 0..count {
         let (country, continent) = regions[i % regions.len()];
         let mut text = format!(
-            "[dns]\nzones = \"{zones}\"\n[proxy]\norigin = \"{origin}\"\n\
+            "[dns]\nzones = \"{zones}\"\n[proxy]\norigin = \"{origin}\"\n{proxy}\
              [cluster]\nid = \"node{n}\"\nsecret = \"{secret}\"\ncountry = \"{country}\"\ncontinent = \"{continent}\"\n\
              addresses = [\"{ip}\"]\nheartbeat_ms = 200\nheartbeat_timeout_ms = 150\n\
              down_after = 2\n{extra}\n",

@@ -176,3 +176,75 @@ async fn a_large_object_fetched_whole_is_sliced_afterwards() {
         (LENGTH + (1 << 20)) as u64
     );
 }
+
+/// In a cluster each slice has its owner (rendezvous on the slice's key): a node fetches the
+/// slices it does not own from their owners, which fetch them from the origin, so the origin
+/// sends the object once for the whole cluster however many nodes serve it.
+#[tokio::test]
+async fn slices_come_from_their_owners_in_a_cluster() {
+    let (origin, served) = video_origin().await;
+    // Made before the nodes ask (slow in a debug build), so no slice's owner is late.
+    video();
+    let url = origin.url();
+    let members = tokio::task::spawn_blocking(move || {
+        crate::cluster::start_cluster_with(2, &url, "max_object_size = \"4MiB\"\n", "")
+    })
+    .await
+    .unwrap();
+    // A seek on each node finds the object large and keeps it in slices there; then each
+    // node serves it whole.
+    let host = ("host", "video.example.test");
+    for member in &members {
+        let seek = [host, ("range", "bytes=40000000-40100000")];
+        let (status, _, body) =
+            crate::support::http_request(member.proxy, "GET", "/video.mp4", &seek, Vec::new())
+                .await;
+        assert_eq!((status, body.len()), (206, 100_001), "{}", member.id);
+    }
+    for member in &members {
+        let (status, _, body) =
+            crate::support::http_request(member.proxy, "GET", "/video.mp4", &[host], Vec::new())
+                .await;
+        assert_eq!(status, 200, "{}", member.id);
+        assert!(
+            body == *video(),
+            "{}: the whole object, in order",
+            member.id
+        );
+    }
+    let mut fetches = String::new();
+    for member in &members {
+        let (_, _, metrics) =
+            crate::support::http_request(member.admin, "GET", "/metrics", &[], Vec::new()).await;
+        let metrics = String::from_utf8_lossy(&metrics).into_owned();
+        for line in metrics
+            .lines()
+            .filter(|l| l.starts_with("edgenode_proxy_fetches_total"))
+        {
+            fetches += &format!("{}: {line}\n", member.id);
+        }
+    }
+    assert_eq!(
+        served.bytes.load(Ordering::SeqCst),
+        LENGTH as u64,
+        "once for the cluster:\n{fetches}"
+    );
+    assert_eq!(origin.count("/video.mp4"), 64);
+    // Both nodes asked the other for the slices it owns.
+    for member in &members {
+        let (_, _, metrics) =
+            crate::support::http_request(member.admin, "GET", "/metrics", &[], Vec::new()).await;
+        let metrics = String::from_utf8_lossy(&metrics);
+        let siblings = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("edgenode_proxy_fetches_total{source=\"sibling\"} "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        assert!(
+            siblings >= 8,
+            "{}: {siblings} slices from the owner",
+            member.id
+        );
+    }
+    drop(members);
+}

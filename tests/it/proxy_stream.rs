@@ -72,6 +72,10 @@ impl Origin {
         self.counts.lock().unwrap().get(key).copied().unwrap_or(0)
     }
 
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     pub fn node(&self, extra: &str) -> Node {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(

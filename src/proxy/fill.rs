@@ -381,6 +381,7 @@ impl Proxy {
         if let (Disposition::TooLarge, Some(length), true) = (disposition, declared, ranges)
             && self.slice_size > 0
             && head.status == StatusCode::OK
+            && !super::slice::varies(&head.headers)
         {
             let like = Stored::new(
                 None,

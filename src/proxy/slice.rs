@@ -289,6 +289,11 @@ impl Proxy {
         let response_time = SystemTime::now();
         self.targets.settle(opened.response.headers_mut());
         let status = opened.response.status();
+        // Slices are kept per URL, not per variant: an object that varies is not sliced (it
+        // is streamed through whole, as any object too large to store).
+        if status == StatusCode::PARTIAL_CONTENT && varies(opened.response.headers()) {
+            return Err(SliceError::NotSliced);
+        }
         if status != StatusCode::PARTIAL_CONTENT {
             if matches!(status.as_u16(), 200 | 416) {
                 return Err(SliceError::NotSliced);
@@ -353,6 +358,14 @@ impl Proxy {
         self.count_fetch("sibling-failed");
         None
     }
+}
+
+/// Whether a response varies by request fields (a `Vary` with any field named).
+pub(super) fn varies(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::VARY)
+        .iter()
+        .any(|v| !v.as_bytes().trim_ascii().is_empty())
 }
 
 /// Where a sliced body stands.

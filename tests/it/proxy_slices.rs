@@ -37,6 +37,11 @@ struct Served {
 
 /// An origin of one 64 MiB object that honours single byte ranges, as nginx does for files.
 async fn video_origin() -> (Origin, Arc<Served>) {
+    video_origin_varying(false).await
+}
+
+/// The same, with `Vary: Accept-Encoding` on every response when `vary`.
+async fn video_origin_varying(vary: bool) -> (Origin, Arc<Served>) {
     let served = Arc::new(Served::default());
     let counted = Arc::clone(&served);
     let origin = Origin::start(Arc::new(move |req: &Request<Incoming>| {
@@ -54,11 +59,14 @@ async fn video_origin() -> (Origin, Arc<Served>) {
             .and_then(|v| v.strip_prefix("bytes="))
             .and_then(|v| v.split_once('-'))
             .and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?)));
-        let common = [
+        let mut common = vec![
             ("cache-control", "max-age=600"),
             ("etag", etag),
             ("accept-ranges", "bytes"),
         ];
+        if vary {
+            common.push(("vary", "Accept-Encoding"));
+        }
         match range {
             Some((first, last)) if first < LENGTH => {
                 let last = last.min(LENGTH - 1);
@@ -247,4 +255,42 @@ async fn slices_come_from_their_owners_in_a_cluster() {
         );
     }
     drop(members);
+}
+
+/// Slices are kept per URL, not per variant: an object that varies is never sliced, so no
+/// client gets bytes of another variant; its ranges are answered, and nothing is kept.
+#[tokio::test]
+async fn an_object_that_varies_is_not_sliced() {
+    let (origin, _served) = video_origin_varying(true).await;
+    let node = origin.node("max_object_size = \"4MiB\"\n");
+    let (first, last) = (40_000_000usize, 40_100_000usize);
+    let range = format!("bytes={first}-{last}");
+    for _ in 0..2 {
+        let seek = send(&node, "/video.mp4", &[("range", &range)]).await;
+        assert!(
+            !cache_status(&seek).contains("slice"),
+            "{}",
+            cache_status(&seek)
+        );
+        assert!(
+            !cache_status(&seek).contains("hit"),
+            "{}",
+            cache_status(&seek)
+        );
+        let status = seek.status();
+        let got = bytes(seek).await;
+        match status.as_u16() {
+            206 => assert_eq!(got, video().slice(first..=last)),
+            200 => assert!(got == *video()),
+            other => panic!("status {other}"),
+        }
+    }
+    let whole = send(&node, "/video.mp4", &[]).await;
+    assert_eq!(whole.status(), 200);
+    assert!(
+        !cache_status(&whole).contains("slice"),
+        "{}",
+        cache_status(&whole)
+    );
+    assert!(bytes(whole).await == *video());
 }

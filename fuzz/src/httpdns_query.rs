@@ -110,6 +110,8 @@ fn account(id: &str, secret: Option<&str>, require_signature: bool) -> HttpDnsAc
         id: id.to_string(),
         secret: secret.map(str::to_string),
         require_signature,
+        // The v2 encrypted modes (`m=1`, `m=2`) decrypt what `enc` carries with it.
+        aes_key: Some("00112233445566778899aabbccddeeff".to_string()),
         https_only: false,
         rate: 0,
         burst: 0,

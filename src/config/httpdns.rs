@@ -46,6 +46,11 @@ pub struct HttpDnsAccount {
     /// Refuse unsigned requests for this account.
     #[serde(default)]
     pub require_signature: bool,
+    /// The v2 API's AES key, in hex (16, 24 or 32 bytes: the SDKs' `aesSecretKey`): requests
+    /// with `m=1` (AES-CBC) or `m=2` (AES-GCM) carry their parameters encrypted with it in
+    /// `enc`, and get their answer encrypted the same way.
+    #[serde(default)]
+    pub aes_key: Option<String>,
     /// Answer this account over HTTPS only (plain HTTP gets 403 `HttpsRequired`).
     #[serde(default)]
     pub https_only: bool,
@@ -54,6 +59,20 @@ pub struct HttpDnsAccount {
     pub rate: u32,
     #[serde(default)]
     pub burst: u32,
+}
+
+/// An account's `aes_key` as bytes: hex of a 16, 24 or 32-byte key.
+pub fn account_aes_key(hex: &str) -> Option<Vec<u8>> {
+    let hex = hex.trim().as_bytes();
+    if !matches!(hex.len(), 32 | 48 | 64) {
+        return None;
+    }
+    hex.chunks_exact(2)
+        .map(|pair| {
+            let text = std::str::from_utf8(pair).ok()?;
+            u8::from_str_radix(text, 16).ok()
+        })
+        .collect()
 }
 
 /// One `[[httpdns.dnspod_keys]]` entry: what the DNSPod SDK is configured with for `id`.
@@ -145,6 +164,14 @@ impl HttpDnsConfig {
             } else if !ids.insert(account.id.as_str()) {
                 invalid(key, format!("{:?} is listed twice", account.id));
             }
+            if let Some(key) = &account.aes_key
+                && account_aes_key(key).is_none()
+            {
+                invalid(
+                    format!("httpdns.accounts[{i}].aes_key"),
+                    "must be 32, 48 or 64 hex digits (a 16, 24 or 32-byte AES key)".into(),
+                );
+            }
             if account.require_signature && account.secret.as_deref().is_none_or(str::is_empty) {
                 invalid(
                     format!("httpdns.accounts[{i}].secret"),
@@ -198,7 +225,8 @@ mod tests {
             "[httpdns]\nclient_prefix_v6 = 0\nmax_signature_lifetime = 0\n\
              [[httpdns.dnspod_keys]]\nid = \"1\"\nkey = \"short\"\n\
              [[httpdns.dnspod_keys]]\nid = \"1\"\naes_key = \"0123456789abcdef0\"\n\
-             [[httpdns.dnspod_keys]]\nid = \"2\"\n",
+             [[httpdns.dnspod_keys]]\nid = \"2\"\n\
+             [[httpdns.accounts]]\nid = \"v2\"\naes_key = \"not-hex-and-not-32-digits\"\n",
         );
         for expected in [
             "httpdns.client_prefix_v6",
@@ -207,6 +235,7 @@ mod tests {
             "httpdns.dnspod_keys[1].id: \"1\" is listed twice",
             "httpdns.dnspod_keys[1].aes_key: 16, 24 or 32 bytes",
             "httpdns.dnspod_keys[2]: needs key, aes_key or token",
+            "httpdns.accounts[0].aes_key: must be 32, 48 or 64 hex digits",
         ] {
             assert!(all.contains(expected), "{expected:?} missing from:\n{all}");
         }

@@ -29,6 +29,8 @@ pub(super) struct Account {
     pub(super) require_signature: bool,
     /// Plain HTTP requests are refused (`HttpsRequired`).
     pub(super) https_only: bool,
+    /// The v2 API's AES key (`m=1`, `m=2`).
+    pub(super) aes_key: Option<Vec<u8>>,
     /// The account's own request budget; None: unlimited.
     pub(super) limiter: Option<DefaultDirectRateLimiter>,
 }
@@ -39,7 +41,7 @@ pub(super) enum Signed<'p> {
     Host(&'p str),
     /// Scheduling: the nonce `n`.
     Nonce,
-    /// v2: every parameter but `s`.
+    /// v2: the parameters of `V2_SIGNED` and `sdns-*`.
     V2,
 }
 
@@ -155,12 +157,21 @@ impl HttpDns {
     }
 }
 
+/// The parameters a v2 signature covers, as the SDKs sign them (the Android SDK's
+/// `SignService`; the Node.js SDK signs a subset): these and every `sdns-*`, when not empty.
+/// Others the SDKs send (`sdk=android_2.6.5`, `sid=`) are not signed.
+const V2_SIGNED: [&str; 9] = ["id", "m", "dn", "cip", "q", "enc", "exp", "tags", "v"];
+
 /// The v2 signature: HMAC-SHA256 keyed with the hex-decoded secret (decoded as Node's
 /// `Buffer.from(secret, "hex")` does: pairs of hex digits up to the first that is not one),
-/// over `k=v` pairs of every parameter but `s`, sorted by name and joined by `&`.
+/// over `k=v` pairs of the signed parameters (`V2_SIGNED`), sorted by name and joined by `&`.
 pub(super) fn v2_signature(secret: &str, params: &Params<'_>) -> String {
     let key = node_hex_decode(secret);
-    let mut pairs: Vec<(&str, &str)> = params.pairs().filter(|(k, _)| *k != "s").collect();
+    let signed = |k: &str| V2_SIGNED.contains(&k) || k.starts_with("sdns-");
+    let mut pairs: Vec<(&str, &str)> = params
+        .pairs()
+        .filter(|(k, v)| signed(k) && !v.is_empty())
+        .collect();
     pairs.sort_unstable();
     let mut text = String::with_capacity(128);
     for (i, (k, v)) in pairs.iter().enumerate() {
@@ -244,6 +255,10 @@ mod tests {
         let expected = super::hex(&mac.finalize().into_bytes());
         let query = "id=139450&dn=a.test&q=4,6&m=0&exp=1700000000&s=ignored";
         let params = Params::parse(Some(query));
+        assert_eq!(v2_signature("0123456789abcdef", &params), expected);
+        // The Android SDK's extras (`sdk`, `sid`) and empty values are not signed.
+        let android = format!("{query}&sdk=android_2.6.5&sid=a1b2&tags=");
+        let params = Params::parse(Some(&android));
         assert_eq!(v2_signature("0123456789abcdef", &params), expected);
     }
 }

@@ -8,13 +8,18 @@
 //!
 //! Errors are `{"code": ..., "error": ...}` with the service's codes and statuses:
 //! `MissingArgument`, `InvalidHost`, `TooManyHosts` (400), `InvalidAccount` and the signature
-//! codes (403), `MethodNotAllowed` (405), `InternalError` (500). Only `m=0` (plain data) is
-//! served; the encrypted modes answer 400 `UnsupportedMode`.
+//! codes (403), `MethodNotAllowed` (405), `InternalError` (500).
+//!
+//! `m=1` (AES-CBC) and `m=2` (AES-GCM), for accounts with an `aes_key`: the parameters come as
+//! JSON in `enc` (`{"dn":..,"q":..}`), and the answer's `data` is the JSON above encrypted the
+//! same way, in base64, with `"mode":1` or `2` (`alibaba_cipher`). Without a key, or with
+//! another mode, 400 `UnsupportedMode`; an `enc` that does not decrypt, 400 `InvalidArgument`.
 
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
 use super::accounts::Signed;
+use super::alibaba_cipher::Mode;
 use super::api::Families;
 use super::question::ClientIps;
 use super::render::{self, FamilyAnswer};
@@ -26,6 +31,21 @@ struct V2Response<'a> {
     code: &'static str,
     mode: u8,
     data: V2Data<'a>,
+}
+
+/// The answer in an encrypted mode: `data` sealed, in base64.
+#[derive(Serialize)]
+struct V2Sealed {
+    code: &'static str,
+    mode: u8,
+    data: String,
+}
+
+/// The parameters an encrypted request carries in `enc`.
+#[derive(serde::Deserialize)]
+struct Encrypted {
+    dn: Option<String>,
+    q: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -79,15 +99,31 @@ impl HttpDns {
             self.verify(account, Signed::V2, params)?;
         }
         self.spend(account)?;
-        match params.get("m") {
-            None | Some("0") => {}
-            Some(mode) => {
-                let message = format!("m={mode:?}: only 0 (plain) is served");
+        let mode = Mode::parse(params.get("m")).ok_or_else(|| {
+            let message = format!(
+                "m={:?}: 0 (plain), 1 (AES-CBC) or 2 (AES-GCM)",
+                params.get("m")
+            );
+            ApiError::bad_request("UnsupportedMode", message)
+        })?;
+        let key = match (mode, &account.aes_key) {
+            (Mode::Plain, _) => None,
+            (_, Some(key)) => Some(key.as_slice()),
+            (_, None) => {
+                let message = "this account has no aes_key for the encrypted modes";
                 return Err(ApiError::bad_request("UnsupportedMode", message));
             }
-        }
-        let names = self.names(params.get("dn"), "dn", true)?;
-        let families = Families::parse(params.get("q"), "q", Families::V4)?;
+        };
+        let encrypted = match key {
+            None => None,
+            Some(key) => Some(decrypt_parameters(mode, key, params.get("enc"))?),
+        };
+        let (dn, q) = match &encrypted {
+            Some(sent) => (sent.dn.as_deref(), sent.q.as_deref()),
+            None => (params.get("dn"), params.get("q")),
+        };
+        let names = self.names(dn, "dn", true)?;
+        let families = Families::parse(q, "q", Families::V4)?;
         let ips = ClientIps::parse(params.get_all("ip").chain(params.get_all("cip")))?;
         let mut hosts = Vec::with_capacity(names.len());
         for name in &names {
@@ -101,15 +137,55 @@ impl HttpDns {
                 v6: host.v6.as_ref().map(V2Family::new),
             })
             .collect();
-        let response = V2Response {
-            code: "success",
-            mode: 0,
-            data: V2Data {
-                cip: ips.reported(req.client).to_string(),
-                answers,
-            },
+        let data = V2Data {
+            cip: ips.reported(req.client).to_string(),
+            answers,
         };
-        let body = serde_json::to_vec(&response).unwrap_or_default();
-        Ok(render::bytes(StatusCode::OK, "application/json", body))
+        let body = match key {
+            None => serde_json::to_vec(&V2Response {
+                code: "success",
+                mode: 0,
+                data,
+            }),
+            Some(key) => {
+                let plain = serde_json::to_vec(&data).unwrap_or_default();
+                let sealed = mode.encrypt_base64(key, &plain).ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "InternalError",
+                        "the answer could not be encrypted",
+                    )
+                })?;
+                serde_json::to_vec(&V2Sealed {
+                    code: "success",
+                    mode: mode.number(),
+                    data: sealed,
+                })
+            }
+        };
+        Ok(render::bytes(
+            StatusCode::OK,
+            "application/json",
+            body.unwrap_or_default(),
+        ))
     }
+}
+
+/// The parameters of an encrypted request, from its `enc`.
+fn decrypt_parameters(mode: Mode, key: &[u8], enc: Option<&str>) -> Result<Encrypted, ApiError> {
+    let enc = enc.ok_or_else(|| {
+        ApiError::bad_request("MissingArgument", "enc is required in the encrypted modes")
+    })?;
+    let plain = mode.decrypt_hex(key, enc).ok_or_else(|| {
+        ApiError::bad_request(
+            "InvalidArgument",
+            "enc does not decrypt with this account's aes_key",
+        )
+    })?;
+    serde_json::from_slice(&plain).map_err(|e| {
+        ApiError::bad_request(
+            "InvalidArgument",
+            format!("enc: not the JSON of the parameters: {e}"),
+        )
+    })
 }

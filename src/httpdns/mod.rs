@@ -12,6 +12,7 @@
 
 mod accounts;
 mod alibaba;
+mod alibaba_cipher;
 mod alibaba_v2;
 mod api;
 mod client_limit;
@@ -185,6 +186,10 @@ impl HttpDns {
                     secret: a.secret.clone().filter(|s| !s.is_empty()),
                     require_signature: a.require_signature,
                     https_only: a.https_only,
+                    aes_key: a
+                        .aes_key
+                        .as_deref()
+                        .and_then(crate::config::account_aes_key),
                     limiter: quota(a.rate, a.burst).map(RateLimiter::direct),
                 };
                 (a.id.clone(), account)

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::support::{Node, ask, dns_client, http_request, query, repo_root, write_file};
 
+mod alibaba_android;
 mod alibaba_sdk;
 mod dnspod_ios;
 mod dnspod_sdk;

@@ -1,4 +1,4 @@
-//! Alibaba Cloud's Android SDK (2.6.x) against `/v2/d`, byte for byte as its `ResolveHostHelper`
+//! Alibaba Cloud's Android SDK (2.6.x), and the iOS SDK's plain request, against `/v2/d`, byte for byte as its `ResolveHostHelper`
 //! builds the request and its `ResolveHostResponseParser` / `AESEncryptService` read the answer:
 //! the query `id=&m=&dn=&q=&v=1.0&exp=&s=&sdk=android_2.6.5&sid=` (plain), or
 //! `id=&m=1|2&enc=&v=1.0&exp=&s=&sdk=..&sid=` with the parameters as JSON in `enc` (AES-CBC or
@@ -122,6 +122,27 @@ async fn the_android_sdk_resolves_plain_and_encrypted() {
         ("exp", &exp),
     ]);
     let path = format!("/v2/d?id=100001&m=0&dn={dn}&q=4,6&v=1.0&exp={exp}&s={s}{tail}");
+    let (status, body) = get(&node, &path).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (200, Some("success")),
+        "{body}"
+    );
+    assert_eq!(v4_of(&body["data"]), serde_json::json!(["127.0.10.1"]));
+
+    // The iOS SDK 3.2 (`HttpdnsRemoteResolver`): its own order, values percent-encoded in the
+    // URL but signed as they are, and `sid`, `net`, `sdk` unsigned.
+    let s = sign(&[
+        ("id", "100001"),
+        ("m", "0"),
+        ("exp", &exp),
+        ("v", "1.0"),
+        ("dn", dn),
+        ("q", "4,6"),
+    ]);
+    let path = format!(
+        "/v2/d?id=100001&m=0&exp={exp}&v=1.0&dn={dn}&q=4%2C6&s={s}&sid=f00d&net=wifi&sdk=ios_3.2.1"
+    );
     let (status, body) = get(&node, &path).await;
     assert_eq!(
         (status, body["code"].as_str()),

@@ -4,10 +4,12 @@
 //! resolves with: the healthy cluster nodes nearest the client, chosen as DNS steering chooses
 //! pool members, or this node's own listeners when no node qualifies (no cluster).
 //!
-//! Every SDK builds its URLs as `scheme://{entry}/...`, so an entry may carry a port: it carries
-//! this node's listener port of the scheme the request came over (cluster nodes are assumed to
-//! listen on the same ports, as a DaemonSet does), and none when that port is the scheme's
-//! default (80, 443).
+//! The C, Go, Node.js and iOS SDKs build their URLs as `scheme://{entry}/...`, so an entry may
+//! carry a port: it carries this node's listener port of the scheme the request came over
+//! (cluster nodes are assumed to listen on the same ports, as a DaemonSet does), and none when
+//! that port is the scheme's default (80, 443). The Android SDK (`platform=android`) adds
+//! `:port` itself, from `service_ip_port` / `service_ipv6_port` (its `RegionServer`): it gets
+//! bare addresses and those lists.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -27,6 +29,11 @@ const SERVERS: usize = 3;
 struct ServerList {
     service_ip: Vec<String>,
     service_ipv6: Vec<String>,
+    /// For the Android SDK: each server's port, in the order of the addresses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service_ip_port: Option<Vec<u16>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service_ipv6_port: Option<Vec<u16>>,
 }
 
 impl HttpDns {
@@ -52,10 +59,22 @@ impl HttpDns {
                 .filter(|ip| !ip.is_unspecified());
             (v4, v6) = specific.partition(IpAddr::is_ipv4);
         }
-        let entry = |ip: &IpAddr| server_entry(*ip, port, req.scheme);
-        let list = ServerList {
-            service_ip: v4.iter().map(entry).collect(),
-            service_ipv6: v6.iter().map(entry).collect(),
+        let list = match req.params.get("platform") {
+            Some("android") => ServerList {
+                service_ip: v4.iter().map(IpAddr::to_string).collect(),
+                service_ipv6: v6.iter().map(IpAddr::to_string).collect(),
+                service_ip_port: (port != 0).then(|| vec![port; v4.len()]),
+                service_ipv6_port: (port != 0).then(|| vec![port; v6.len()]),
+            },
+            _ => {
+                let entry = |ip: &IpAddr| server_entry(*ip, port, req.scheme);
+                ServerList {
+                    service_ip: v4.iter().map(entry).collect(),
+                    service_ipv6: v6.iter().map(entry).collect(),
+                    service_ip_port: None,
+                    service_ipv6_port: None,
+                }
+            }
         };
         let body = serde_json::to_vec(&list).unwrap_or_default();
         Ok(render::bytes(StatusCode::OK, "application/json", body))

@@ -111,6 +111,22 @@ async fn the_android_sdk_resolves_plain_and_encrypted() {
     let exp = (now() + 600).to_string();
     let tail = "&sdk=android_2.6.5&sid=a1b2c3d4";
 
+    // Its scheduling request (`UpdateRegionServerTask`): bare addresses, and the ports apart,
+    // since it writes `ip:port` itself.
+    let (status, body) = get(
+        &node,
+        "/100001/ss?platform=android&sdk_version=2.6.5&region=global&sid=a1b2",
+    )
+    .await;
+    let port = node.httpdns.unwrap().port();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["service_ip"],
+        serde_json::json!(["127.0.0.1"]),
+        "{body}"
+    );
+    assert_eq!(body["service_ip_port"], serde_json::json!([port]), "{body}");
+
     // Plain, signed: sdk and sid are sent but not signed.
     let dn = "www.example.test";
     let s = sign(&[

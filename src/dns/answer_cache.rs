@@ -60,6 +60,8 @@ use crate::cache::{Cache, ENTRY_OVERHEAD};
 
 mod aged;
 mod core_link;
+#[cfg(test)]
+mod core_tests;
 mod outcome;
 #[cfg(test)]
 mod recursive_tests;

@@ -3,7 +3,11 @@
 //! of concurrent misses, purge by key, prefix and tag, and statistics.
 //!
 //! One moka `future::Cache` holds every namespace, so a busy namespace can use memory an idle
-//! one does not need (eviction is moka's TinyLFU over all entries together).
+//! one does not need (eviction is moka's TinyLFU over all entries together). The DNS answer
+//! cache serves its hits from an index of its own, but only of entries held here: it inserts
+//! each one (namespace `dns-answers`), reports hits with [`Cache::touch`], and drops from its
+//! index what [`Cache::on_removal`] reports, so admission, eviction and the charge are the
+//! core's.
 //!
 //! # Memory
 //!

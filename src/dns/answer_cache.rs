@@ -33,7 +33,7 @@
 //! answer) is inserted into the core under namespace `dns-answers`, charged its bytes within
 //! `cache.memory`, admitted or refused by the core's TinyLFU and evicted by it; the core's
 //! removal hook takes out of the front what the core drops. Hits are served from the front
-//! (sharded maps behind `RwLock`s, no await) and reported to the core's policy by sampling.
+//! (sharded maps behind `RwLock`s, `front`, no await) and reported to the core's policy.
 //! A flood of one-time names is therefore refused by the core rather than displacing the
 //! popular answers. The front also has a hard cap on entries as a safety net (the most the
 //! budget could hold, at [`ENTRY_OVERHEAD`] each): a full shard takes no new entry, it is
@@ -43,12 +43,11 @@
 //! **Standalone.** Without a core (unit tests, benches, the fuzz target, `edgenode check`)
 //! [`AnswerCache::new`] builds the front alone, bounded by its entry count only.
 
-use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::BuildHasher;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use prometheus_client::metrics::counter::Counter;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
@@ -62,6 +61,7 @@ mod aged;
 mod core_link;
 #[cfg(test)]
 mod core_tests;
+mod front;
 mod outcome;
 #[cfg(test)]
 mod recursive_tests;
@@ -73,6 +73,7 @@ pub(crate) use outcome::CacheCounters;
 pub use outcome::CacheOutcome;
 
 use core_link::CoreLink;
+use front::{Front, read};
 
 /// Longest query answered from the cache (a 255-byte name, an OPT record with ECS and a
 /// cookie fit easily); longer ones take the slow path.
@@ -98,18 +99,6 @@ pub struct AnswerCache {
     /// The cache core deciding what the front keeps; None for a standalone front.
     core: Option<CoreLink>,
 }
-
-/// The sharded index of entries.
-pub(crate) struct Front {
-    /// Empty when the cache is off.
-    shards: Box<[RwLock<Shard>]>,
-    /// Entries one shard takes at most; a full shard takes no new one.
-    per_shard: usize,
-}
-
-/// Entries by the hash of their key; the entry holds the key itself for the final comparison.
-/// `Arc`: the core holds the same entry.
-type Shard = HashMap<u64, Arc<Entry>, BuildHasherDefault<PreHashed>>;
 
 /// A query as the cache sees it, borrowed from the received bytes.
 #[derive(Clone, Copy)]
@@ -491,55 +480,6 @@ impl AnswerCache {
     }
 }
 
-impl Front {
-    /// At most `entries` entries; 0: off.
-    fn new(entries: usize) -> Front {
-        let shards = (entries / MIN_PER_SHARD).clamp(1, MAX_SHARDS);
-        let shards = if entries == 0 {
-            0
-        } else {
-            // A power of two at most `shards`, so that `entries` is never exceeded.
-            1 << shards.ilog2()
-        };
-        Front {
-            shards: (0..shards).map(|_| RwLock::default()).collect(),
-            per_shard: entries.checked_div(shards).unwrap_or(0),
-        }
-    }
-
-    fn shard(&self, hash: u64) -> &RwLock<Shard> {
-        // The middle bits: the map uses the low ones for buckets and the high ones for tags.
-        &self.shards[(hash >> 32) as usize % self.shards.len()]
-    }
-
-    fn write(&self, hash: u64) -> RwLockWriteGuard<'_, Shard> {
-        self.shard(hash)
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Stores `entry` (replacing one under `hash`); false when the shard is full.
-    fn put(&self, hash: u64, entry: Arc<Entry>) -> bool {
-        let mut shard = self.write(hash);
-        if shard.len() >= self.per_shard && !shard.contains_key(&hash) {
-            return false;
-        }
-        shard.insert(hash, entry);
-        true
-    }
-
-    /// Removes the entry under `hash` if it is `entry` itself (not a successor).
-    fn remove_if_same(&self, hash: u64, entry: &Entry) {
-        let mut shard = self.write(hash);
-        if shard
-            .get(&hash)
-            .is_some_and(|held| std::ptr::eq(Arc::as_ptr(held), entry))
-        {
-            shard.remove(&hash);
-        }
-    }
-}
-
 impl Entry {
     fn new(query: &Query<'_>, kind: Kind) -> Entry {
         Entry {
@@ -579,30 +519,4 @@ fn send(stored: &Stored, query: &Query<'_>, out: &mut Vec<u8>) -> ResponseClass 
         region.inc();
     }
     stored.class
-}
-
-fn read(shard: &RwLock<Shard>) -> RwLockReadGuard<'_, Shard> {
-    // A panic elsewhere cannot leave a map half-updated in a way that matters here.
-    shard.read().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The map's hasher for keys that are already hashes.
-#[derive(Default)]
-struct PreHashed(u64);
-
-impl Hasher for PreHashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only u64 keys are hashed; fold anything else in anyway.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
 }

@@ -29,7 +29,7 @@ use crate::cache::{Cache, CacheKey, EntryMeta, Namespace, PurgeMode};
 pub const TOUCH_FIRST: u32 = 8;
 /// Beyond those, one hit in this many is reported: enough to keep a popular answer's
 /// frequency at the top and its recency fresh, at a fraction of moka's per-read cost.
-pub const TOUCH_EVERY: u32 = 16;
+pub const TOUCH_EVERY: u32 = 128;
 /// Inserts and touches waiting for the task at most; beyond, a new entry is not stored at
 /// all and a touch is dropped (counted nowhere: it is only a sample).
 const QUEUE: usize = 4096;

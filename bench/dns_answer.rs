@@ -9,6 +9,10 @@
 //! the case's query n times in a plain loop (after one warm-up query) and exits; the
 //! difference between two runs with different n, divided by the difference in n, is the cost
 //! of one query without the setup. Cases: the benchmark names below, e.g. `hit/static`.
+//!
+//! The answer cache stands alone (`AnswerCache::new`) unless `DNS_ANSWER_CORE=1`: then it is
+//! the node's, over a cache core of 64 MiB (`AnswerCache::with_core`, its task on a runtime
+//! of one worker), so the hit path pays for reporting hits to the core.
 
 use std::hint::black_box;
 use std::net::SocketAddr;
@@ -17,8 +21,10 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use criterion::{Criterion, criterion_group};
+use edgenode::cache::Cache;
 use edgenode::cluster::Cluster;
 use edgenode::config::ClusterConfig;
+use edgenode::dns::answer_cache::AnswerCache;
 use edgenode::dns::handler::{DnsHandler, Reply, Transport};
 use edgenode::dns::steering::NodePool;
 use edgenode::dns::{DnsState, ZoneSet};
@@ -44,10 +50,10 @@ fn handler(cache_entries: usize) -> (DnsHandler, tempfile::TempDir) {
         .expect("mmdb");
     let mmdb_path = dir.path().join("bench.mmdb");
     std::fs::write(&mmdb_path, mmdb).expect("write mmdb");
-    let state = DnsState::new(
+    let state = DnsState::with_answers(
         ZoneSet::load_dir(&zones).expect("zones/ loads"),
         Geo::load(&[mmdb_path], &[]).expect("mmdb loads"),
-        cache_entries,
+        answers(cache_entries),
     );
     let nodes = Cluster::new(&ClusterConfig::default()) as Arc<dyn NodePool>;
     let handler = DnsHandler::new(
@@ -59,6 +65,23 @@ fn handler(cache_entries: usize) -> (DnsHandler, tempfile::TempDir) {
         false,
     );
     (handler, dir)
+}
+
+/// A standalone answer cache of `entries`, or with `DNS_ANSWER_CORE` set one over a core.
+fn answers(entries: usize) -> AnswerCache {
+    if entries == 0 || std::env::var_os("DNS_ANSWER_CORE").is_none() {
+        return AnswerCache::new(entries);
+    }
+    // Leaked: the core's task must outlive every handler the bench builds.
+    let runtime = Box::leak(Box::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime"),
+    ));
+    let _entered = runtime.enter();
+    AnswerCache::with_core(&Cache::new(64 << 20))
 }
 
 fn query(name: &str, rtype: RecordType) -> Vec<u8> {

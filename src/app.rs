@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cache::Cache;
 use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::dns::answer_cache::AnswerCache;
 use crate::dns::handler::DnsHandler;
 use crate::dns::recursion::Recursion;
 use crate::dns::server::{DnsListeners, TcpLimits};
@@ -31,8 +32,12 @@ use crate::metrics::{Metrics, ReloadLabels};
 use crate::proxy::Proxy;
 use crate::tls::CertStore;
 
+/// Entries of an answer cache built without the cache core (`edgenode check`).
+const STANDALONE_ANSWERS: usize = 1024;
+
 /// Builds everything a reload swaps in, validating it fully; returns every problem found.
-pub fn load_state(config: &Config) -> Result<DnsState, Vec<String>> {
+/// The answer cache keeps its entries in `core` (None: a standalone one, for `check`).
+pub fn load_state(config: &Config, core: Option<&Cache>) -> Result<DnsState, Vec<String>> {
     let zones = ZoneSet::load_dir(&config.dns.zones);
     let geo = Geo::load(&config.geoip.files, &config.geoip.overrides);
     match (zones, geo) {
@@ -40,7 +45,12 @@ pub fn load_state(config: &Config) -> Result<DnsState, Vec<String>> {
             for warning in zones.zones().flat_map(|zone| &zone.warnings) {
                 tracing::warn!("{warning}");
             }
-            Ok(DnsState::new(zones, geo, config.dns.answer_cache_entries))
+            let answers = match (config.dns.answer_cache, core) {
+                (false, _) => AnswerCache::new(0),
+                (true, Some(core)) => AnswerCache::with_core(core),
+                (true, None) => AnswerCache::new(STANDALONE_ANSWERS),
+            };
+            Ok(DnsState::with_answers(zones, geo, answers))
         }
         (zones, geo) => {
             let mut problems: Vec<String> = Vec::new();
@@ -61,6 +71,8 @@ pub struct Reloader {
     config: Arc<Config>,
     state: Arc<ArcSwap<DnsState>>,
     metrics: Arc<Metrics>,
+    /// The cache core the new state's answer cache keeps its entries in.
+    cache: Cache,
     /// The HTTPS certificates, reloaded from their files with the rest; None without HTTPS.
     certs: Option<Arc<CertStore>>,
     /// Serializes reloads so two at once cannot swap in an older state last.
@@ -74,6 +86,7 @@ impl Reloader {
         let _guard = self.lock.lock().await;
         let config = Arc::clone(&self.config);
         let certs = self.certs.clone();
+        let cache = self.cache.clone();
         // Everything is built and checked before anything is swapped: all or nothing.
         let loaded = tokio::task::spawn_blocking(move || {
             let certs = certs
@@ -81,7 +94,7 @@ impl Reloader {
                 .map(|c| c.load())
                 .transpose()
                 .map_err(|e| e.to_string());
-            match (load_state(&config), certs) {
+            match (load_state(&config, Some(&cache)), certs) {
                 (Ok(state), Ok(certs)) => Ok((state, certs.flatten())),
                 (state, certs) => {
                     let mut problems = state.err().unwrap_or_default();
@@ -158,9 +171,9 @@ pub struct Node {
 impl Node {
     /// Loads the state and binds every listener; fails before serving anything if either fails.
     pub async fn start(config: Config) -> Result<Node, StartError> {
-        let state = load_state(&config).map_err(StartError::Load)?;
         let background = Tasks::new(&config.tasks);
         let cache = Cache::with_tasks(config.cache.memory.0, background.clone());
+        let state = load_state(&config, Some(&cache)).map_err(StartError::Load)?;
         let cluster = Cluster::new(&config.cluster);
         let metrics = Metrics::new(&cache, &cluster);
         tracing::info!(summary = %summary(&state), "loaded");
@@ -231,6 +244,7 @@ impl Node {
             config: Arc::clone(&config),
             state: Arc::clone(&state),
             metrics: Arc::clone(&metrics),
+            cache: cache.clone(),
             certs: tls.as_ref().map(|t| Arc::clone(&t.store)),
             lock: Arc::default(),
         };

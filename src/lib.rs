@@ -2,7 +2,8 @@
 //!
 //! Module map (one line each; README's Architecture section says the same):
 //!
-//! - [`cache`]: the one cache core (moka) shared by DNS answers, HTTPDNS and HTTP objects.
+//! - [`cache`]: the one cache core (moka, one byte budget): recursive DNS answers, the answer
+//!   cache's pre-built responses and HTTP objects, each a namespace.
 //! - [`config`]: TOML configuration, embedded defaults, CLI overrides, `validate()` into typed errors.
 //! - [`geo`]: client address -> [`geo::GeoScope`] from MaxMind DB files and a CIDR override table.
 //! - [`dns`]: the zone file reader (`dns::zonefile`), zones in wire form, geo answer policies,

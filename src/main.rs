@@ -397,7 +397,7 @@ fn check(args: &ConfigArgs) -> ExitCode {
     if let Err(e) = edgenode::proxy::upstream::Upstream::new(&config.proxy) {
         problems.push(format!("{}: {e}", config.origin));
     }
-    let state = load_state(&config);
+    let state = load_state(&config, None);
     match &state {
         Ok(state) => {
             let mut origins: Vec<String> = state.zones.origins().map(ToString::to_string).collect();

@@ -3,7 +3,11 @@
 //! of concurrent misses, purge by key, prefix and tag, and statistics.
 //!
 //! One moka `future::Cache` holds every namespace, so a busy namespace can use memory an idle
-//! one does not need (eviction is moka's TinyLFU over all entries together).
+//! one does not need (eviction is moka's TinyLFU over all entries together). The DNS answer
+//! cache serves its hits from an index of its own, but only of entries held here: it inserts
+//! each one (namespace `dns-answers`), reports hits with [`Cache::touch`], and drops from its
+//! index what [`Cache::on_removal`] reports, so admission, eviction and the charge are the
+//! core's.
 //!
 //! # Memory
 //!
@@ -65,16 +69,24 @@ pub enum Namespace {
     Dns,
     HttpDns,
     Http,
+    /// The DNS answer cache's pre-built wire responses (`dns::answer_cache`).
+    DnsAnswer,
 }
 
 impl Namespace {
-    pub const ALL: [Namespace; 3] = [Namespace::Dns, Namespace::HttpDns, Namespace::Http];
+    pub const ALL: [Namespace; 4] = [
+        Namespace::Dns,
+        Namespace::HttpDns,
+        Namespace::Http,
+        Namespace::DnsAnswer,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Namespace::Dns => "dns",
             Namespace::HttpDns => "httpdns",
             Namespace::Http => "http",
+            Namespace::DnsAnswer => "dns-answers",
         }
     }
 
@@ -157,6 +169,14 @@ pub enum PurgeMode {
     Soft,
 }
 
+/// Called with each entry that leaves the store of the namespace it was registered for (evicted,
+/// refused admission, expired, purged or replaced), with the value as stored. It runs inside
+/// moka's housekeeping: it must be quick and must not call back into the cache.
+pub type RemovalHook = Arc<dyn Fn(&CacheKey, &Arc<dyn Any + Send + Sync>) + Send + Sync>;
+
+/// One optional removal hook per namespace, read by moka's eviction listener.
+type RemovalHooks = [arc_swap::ArcSwapOption<RemovalHook>; Namespace::ALL.len()];
+
 /// The cache handle; cloning is shallow (an `Arc`).
 #[derive(Clone)]
 pub struct Cache {
@@ -174,6 +194,8 @@ struct Inner {
     stats: Arc<Stats>,
     /// The time source for freshness.
     clock: Clock,
+    /// Who wants to hear of removals, by namespace (the DNS answer cache's front index).
+    hooks: Arc<RemovalHooks>,
     /// Where fills run (`tasks::Kind::Fill`), bounded and stopped at shutdown; shared with
     /// the modules that fill through this cache.
     tasks: Tasks,
@@ -190,6 +212,8 @@ impl Cache {
     pub fn with_tasks(memory: u64, tasks: Tasks) -> Cache {
         let stats = Arc::new(Stats::new(memory));
         let listener_stats = Arc::clone(&stats);
+        let hooks: Arc<RemovalHooks> = Arc::new(Default::default());
+        let listener_hooks = Arc::clone(&hooks);
         let store = moka::future::Cache::builder()
             .name("edgenode")
             .max_capacity(memory)
@@ -197,6 +221,9 @@ impl Cache {
             .expire_after(EntryLifetime)
             .eviction_listener(move |key: Arc<CacheKey>, entry: Arc<Entry>, cause| {
                 listener_stats.removed(key.namespace, entry.charge, cause);
+                if let Some(hook) = &*listener_hooks[key.namespace.index()].load() {
+                    hook(&key, &entry.value);
+                }
             })
             .build();
         Cache {
@@ -206,6 +233,7 @@ impl Cache {
                 open_fills: OpenFills::default(),
                 stats,
                 clock: Clock::default(),
+                hooks,
                 tasks,
             }),
         }
@@ -236,6 +264,20 @@ impl Cache {
         meta: EntryMeta,
     ) {
         self.inner.store(key, value, meta).await;
+    }
+
+    /// Records an access to `key` for the eviction policy (recency and TinyLFU frequency)
+    /// without counting it in the statistics: for callers that answered from their own view
+    /// of the entry (the DNS answer cache's front) and report a sample of those hits.
+    pub async fn touch(&self, key: &CacheKey) {
+        let _ = self.inner.store.get(key).await;
+    }
+
+    /// Sets (replacing any earlier one) the hook told of every entry of `namespace` that
+    /// leaves the store, so that a caller's own index of those entries follows the core's
+    /// admission and eviction decisions (see [`RemovalHook`]).
+    pub fn on_removal(&self, namespace: Namespace, hook: RemovalHook) {
+        self.inner.hooks[namespace.index()].store(Some(Arc::new(hook)));
     }
 
     /// Counts a hit the caller answered from its own copy of an entry's value (the DNS answer

@@ -98,7 +98,7 @@ pub struct CacheStats {
     /// Moka's own entry count (exact after `run_pending_tasks`).
     pub entry_count: u64,
     /// Indexed like `Namespace::ALL`; use [`CacheStats::namespace`].
-    pub namespaces: [NamespaceStats; 3],
+    pub namespaces: [NamespaceStats; Namespace::ALL.len()],
 }
 
 impl CacheStats {
@@ -135,7 +135,7 @@ struct NamespaceCounters {
 /// Every counter of the cache, plus the families that expose them to Prometheus.
 pub(super) struct Stats {
     /// Indexed by `Namespace::index`.
-    namespaces: [NamespaceCounters; 3],
+    namespaces: [NamespaceCounters; Namespace::ALL.len()],
     /// Kept to hand to the registry; the counters above are clones of their members.
     families: Families,
     /// A gauge only so the budget shows on the same dashboard as the usage.

@@ -31,8 +31,9 @@ pub struct DnsConfig {
     /// Log one line per query (off by default: it costs throughput; it also bypasses the
     /// answer cache).
     pub query_log: bool,
-    /// Pre-built authoritative responses kept for repeated queries, at most (0: off).
-    pub answer_cache_entries: usize,
+    /// Keep pre-built authoritative responses for repeated queries, as entries of the cache
+    /// core (admitted, evicted and charged within `cache.memory`); false: off.
+    pub answer_cache: bool,
     /// Receive and send UDP in batches (recvmmsg/sendmmsg, Linux only; elsewhere ignored).
     /// Off: one system call per datagram each way, for comparison.
     pub udp_batch: bool,
@@ -321,7 +322,7 @@ impl Default for DnsConfig {
             tcp_ipv4_prefix: 24,
             tcp_ipv6_prefix: 56,
             query_log: false,
-            answer_cache_entries: 65_536,
+            answer_cache: true,
             udp_batch: true,
             rrl: RrlConfig::default(),
         }

@@ -28,15 +28,26 @@
 //! from a fresh entry of the recursion cache are kept too, with their TTLs rewritten on every
 //! hit to what the slow path would send (`aged`), and served only while that entry is fresh.
 //!
-//! **Bounds and invalidation.** At most `dns.answer_cache_entries` entries (questions and
-//! located answers together) in shards behind `RwLock`s; a full shard is cleared before the
-//! next insert. The cache lives in `DnsState`, so a reload starts with an empty one.
+//! **Bounds and invalidation.** The node's answer cache is a front index over entries the
+//! cache core holds (`core_link`): each entry (a question, a located answer, a recursive
+//! answer) is inserted into the core under namespace `dns-answers`, charged its bytes within
+//! `cache.memory`, admitted or refused by the core's TinyLFU and evicted by it; the core's
+//! removal hook takes out of the front what the core drops. Hits are served from the front
+//! (sharded maps behind `RwLock`s, `front`, no await) and reported to the core's policy.
+//! A flood of one-time names is therefore refused by the core rather than displacing the
+//! popular answers. The front also has a hard cap on entries as a safety net (the most the
+//! budget could hold, at [`ENTRY_OVERHEAD`] each): a full shard takes no new entry, it is
+//! never cleared. The cache lives in `DnsState`, so a reload starts with an empty one and the
+//! old one's core entries are purged when it is dropped.
+//!
+//! **Standalone.** Without a core (unit tests, benches, the fuzz target, `edgenode check`)
+//! [`AnswerCache::new`] builds the front alone, bounded by its entry count only.
 
-use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::BuildHasher;
 use std::net::IpAddr;
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
 
 use prometheus_client::metrics::counter::Counter;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
@@ -44,15 +55,25 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 use super::handler::Transport;
 use super::reader::HEADER_LEN;
 use super::rrl::ResponseClass;
-use crate::metrics::{DnsMetrics, ResultLabels};
+use crate::cache::{Cache, ENTRY_OVERHEAD};
 
 mod aged;
+mod core_link;
+#[cfg(test)]
+mod core_tests;
+mod front;
+mod outcome;
 #[cfg(test)]
 mod recursive_tests;
 #[cfg(test)]
 mod tests;
 
 pub use aged::Aged;
+pub(crate) use outcome::CacheCounters;
+pub use outcome::CacheOutcome;
+
+use core_link::CoreLink;
+use front::{Front, read};
 
 /// Longest query answered from the cache (a 255-byte name, an OPT record with ECS and a
 /// cookie fit easily); longer ones take the slow path.
@@ -63,20 +84,21 @@ pub const MAX_RESPONSE: usize = 1232;
 /// of sizes); answers for clients needing another one are not stored.
 const MAX_PREFIXES: usize = 8;
 const MAX_SHARDS: usize = 64;
-/// Shards are not made smaller than this, so that clearing one loses little.
+/// Shards are not made smaller than this, so that a hash imbalance costs little.
 const MIN_PER_SHARD: usize = 64;
+/// Bytes an entry costs besides its query, response and `Entry`: its map slot and `Arc`
+/// header in the front (the core adds its own overhead and the key).
+const FRONT_OVERHEAD: usize = 48;
 
 /// Pre-built responses by query; see the module documentation.
 pub struct AnswerCache {
-    /// Empty when the cache is off (`dns.answer_cache_entries = 0`).
-    shards: Box<[RwLock<Shard>]>,
-    per_shard: usize,
+    /// The index hits are served from; shared (weakly) with the core's removal hook.
+    front: Arc<Front>,
     /// Keys are hashes of client-chosen bytes: a per-process seed keeps collisions unplannable.
     seed: u64,
+    /// The cache core deciding what the front keeps; None for a standalone front.
+    core: Option<CoreLink>,
 }
-
-/// Entries by the hash of their key; the entry holds the key itself for the final comparison.
-type Shard = HashMap<u64, Entry, BuildHasherDefault<PreHashed>>;
 
 /// A query as the cache sees it, borrowed from the received bytes.
 #[derive(Clone, Copy)]
@@ -141,10 +163,12 @@ pub struct Location {
     pub epoch: u64,
 }
 
-struct Entry {
+pub(crate) struct Entry {
     context: u8,
     query: Box<[u8]>,
     kind: Kind,
+    /// Hits served, for reporting them to the core's policy (`core_link`).
+    hits: AtomicU32,
 }
 
 enum Kind {
@@ -222,29 +246,40 @@ impl Subnet {
 }
 
 impl AnswerCache {
-    /// A cache of at most `entries` entries; 0 turns it off.
+    /// A standalone front of at most `entries` entries, outside the cache core; 0 turns it
+    /// off. For tests, benches and tools; the node uses [`AnswerCache::with_core`].
     pub fn new(entries: usize) -> AnswerCache {
-        let shards = (entries / MIN_PER_SHARD).clamp(1, MAX_SHARDS);
-        let shards = if entries == 0 {
-            0
-        } else {
-            // A power of two at most `shards`, so that `entries` is never exceeded.
-            1 << shards.ilog2()
-        };
         AnswerCache {
-            shards: (0..shards).map(|_| RwLock::default()).collect(),
-            per_shard: entries.checked_div(shards).unwrap_or(0),
+            front: Arc::new(Front::new(entries)),
             seed: RandomState::new().hash_one(0u8),
+            core: None,
+        }
+    }
+
+    /// The node's answer cache: a front over entries `core` admits, evicts and charges
+    /// within its budget. Must be called inside a tokio runtime (it starts the task that
+    /// talks to the core); outside one, the front stands alone, bounded as the core would.
+    pub fn with_core(core: &Cache) -> AnswerCache {
+        // The most entries the budget could hold, each charged at least the core's overhead.
+        let most = usize::try_from(core.stats().budget / ENTRY_OVERHEAD as u64)
+            .unwrap_or(usize::MAX)
+            .max(MIN_PER_SHARD);
+        let front = Arc::new(Front::new(most));
+        let core = CoreLink::start(core, &front);
+        AnswerCache {
+            front,
+            seed: RandomState::new().hash_one(0u8),
+            core,
         }
     }
 
     pub fn enabled(&self) -> bool {
-        !self.shards.is_empty()
+        !self.front.shards.is_empty()
     }
 
     /// Entries held now (questions and located answers).
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| read(s).len()).sum()
+        self.front.shards.iter().map(|s| read(s).len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -288,35 +323,48 @@ impl AnswerCache {
         out: &mut Vec<u8>,
     ) -> Option<ResponseClass> {
         let (client, prefixes) = {
-            let shard = read(self.shard(query.hash));
+            let shard = read(self.front.shard(query.hash));
             let entry = shard.get(&query.hash).filter(|e| e.answers(query))?;
             match &entry.kind {
-                Kind::Fixed(stored) => return Some(send(stored, query, out)),
+                Kind::Fixed(stored) => {
+                    self.hit(query.hash, entry);
+                    return Some(send(stored, query, out));
+                }
                 Kind::Located {
                     subnet_client,
                     prefixes,
-                } => (subnet_client.unwrap_or(source), *prefixes),
-                Kind::Recursive(aged) => return aged.serve(query, out),
+                } => {
+                    self.hit(query.hash, entry);
+                    (subnet_client.unwrap_or(source), *prefixes)
+                }
+                Kind::Recursive(aged) => {
+                    let class = aged.serve(query, out)?;
+                    self.hit(query.hash, entry);
+                    return Some(class);
+                }
                 Kind::InSubnet { .. } => return None,
             }
         };
         for &prefix in prefixes.as_slice() {
             let subnet = Subnet::new(client, prefix);
             let hash = self.subnet_hash(query.hash, subnet);
-            let shard = read(self.shard(hash));
-            let found = shard.get(&hash).filter(|e| e.answers(query));
-            if let Some(Entry {
-                kind:
-                    Kind::InSubnet {
-                        subnet: stored_subnet,
-                        epoch: stored_epoch,
-                        stored,
-                    },
-                ..
-            }) = found
+            let shard = read(self.front.shard(hash));
+            let found = shard.get(&hash).filter(|e| e.answers(query)).map(|e| &**e);
+            if let Some(
+                entry @ Entry {
+                    kind:
+                        Kind::InSubnet {
+                            subnet: stored_subnet,
+                            epoch: stored_epoch,
+                            stored,
+                        },
+                    ..
+                },
+            ) = found
                 && *stored_subnet == subnet
                 && *stored_epoch == epoch
             {
+                self.hit(hash, entry);
                 return Some(send(stored, query, out));
             }
         }
@@ -335,15 +383,25 @@ impl AnswerCache {
             return;
         };
         let subnet_client = location.from_subnet.then_some(location.client);
-        {
-            let mut shard = self.write(query.hash);
-            match shard.get_mut(&query.hash).filter(|e| e.answers(query)) {
-                Some(Entry {
-                    kind: Kind::Located { prefixes, .. },
-                    ..
+        let index = {
+            let shard = read(self.front.shard(query.hash));
+            match shard
+                .get(&query.hash)
+                .filter(|e| e.answers(query))
+                .map(|e| &e.kind)
+            {
+                Some(Kind::Located {
+                    subnet_client,
+                    prefixes,
                 }) => {
-                    if !prefixes.add(location.prefix) {
-                        return;
+                    let mut prefixes = *prefixes;
+                    match prefixes.as_slice().contains(&location.prefix) {
+                        true => None,
+                        false if prefixes.add(location.prefix) => Some(Kind::Located {
+                            subnet_client: *subnet_client,
+                            prefixes,
+                        }),
+                        false => return,
                     }
                 }
                 // A question is located for every client or for none; never both.
@@ -351,14 +409,19 @@ impl AnswerCache {
                 None => {
                     let mut prefixes = Prefixes::default();
                     prefixes.add(location.prefix);
-                    let kind = Kind::Located {
+                    Some(Kind::Located {
                         subnet_client,
                         prefixes,
-                    };
-                    make_room(&mut shard, query.hash, self.per_shard);
-                    shard.insert(query.hash, Entry::new(query, kind));
+                    })
                 }
             }
+        };
+        // A new or grown index entry replaces the old one (in the core too): entries are
+        // shared with the core, so they are never changed in place.
+        if let Some(kind) = index
+            && !self.put(query.hash, Entry::new(query, kind))
+        {
+            return;
         }
         let subnet = Subnet::new(location.client, location.prefix);
         let hash = self.subnet_hash(query.hash, subnet);
@@ -381,10 +444,30 @@ impl AnswerCache {
         );
     }
 
-    fn put(&self, hash: u64, entry: Entry) {
-        let mut shard = self.write(hash);
-        make_room(&mut shard, hash, self.per_shard);
-        shard.insert(hash, entry);
+    /// Stores `entry` in the front and hands it to the core; false when it was not kept
+    /// (the shard is full, or the core's queue is).
+    fn put(&self, hash: u64, entry: Entry) -> bool {
+        let entry = Arc::new(entry);
+        if !self.front.put(hash, Arc::clone(&entry)) {
+            return false;
+        }
+        // Stored first, queued second: the core's refusal, however quick, then finds it.
+        match &self.core {
+            Some(core) if !core.admit(hash, Arc::clone(&entry)) => {
+                // Nothing uncharged stays in the front.
+                self.front.remove_if_same(hash, &entry);
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// Reports a hit on `entry`, under `hash`, to the core's policy (`CoreLink::hit`).
+    #[inline]
+    fn hit(&self, hash: u64, entry: &Entry) {
+        if let Some(core) = &self.core {
+            core.hit(hash, &entry.hits);
+        }
     }
 
     fn subnet_hash(&self, query_hash: u64, subnet: Subnet) -> u64 {
@@ -395,17 +478,6 @@ impl AnswerCache {
         key[25] = u8::from(subnet.v6);
         xxh3_64_with_seed(&key, self.seed)
     }
-
-    fn shard(&self, hash: u64) -> &RwLock<Shard> {
-        // The middle bits: the map uses the low ones for buckets and the high ones for tags.
-        &self.shards[(hash >> 32) as usize % self.shards.len()]
-    }
-
-    fn write(&self, hash: u64) -> RwLockWriteGuard<'_, Shard> {
-        self.shard(hash)
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
 }
 
 impl Entry {
@@ -414,19 +486,24 @@ impl Entry {
             context: query.context,
             query: query.bytes.into(),
             kind,
+            hits: AtomicU32::new(0),
         }
     }
 
     fn answers(&self, query: &Query<'_>) -> bool {
         self.context == query.context && *self.query == *query.bytes
     }
-}
 
-/// Clears a full shard before a new key goes in: crude, but O(1) per insert on average and
-/// free on hits (no recency to track).
-fn make_room(shard: &mut Shard, hash: u64, per_shard: usize) {
-    if shard.len() >= per_shard && !shard.contains_key(&hash) {
-        shard.clear();
+    /// Bytes the entry is charged in the core (its response, its query and its structures).
+    fn charge(&self) -> u32 {
+        let response = match &self.kind {
+            Kind::Fixed(stored) | Kind::InSubnet { stored, .. } => stored.wire.len(),
+            Kind::Located { .. } => 0,
+            // The wire copy, its TTL offsets and the aged answer itself, roughly.
+            Kind::Recursive(aged) => aged.len() * 2 + std::mem::size_of::<Aged>(),
+        };
+        let bytes = response + self.query.len() + std::mem::size_of::<Entry>() + FRONT_OVERHEAD;
+        u32::try_from(bytes).unwrap_or(u32::MAX)
     }
 }
 
@@ -442,75 +519,4 @@ fn send(stored: &Stored, query: &Query<'_>, out: &mut Vec<u8>) -> ResponseClass 
         region.inc();
     }
     stored.class
-}
-
-fn read(shard: &RwLock<Shard>) -> RwLockReadGuard<'_, Shard> {
-    // A panic elsewhere cannot leave a map half-updated in a way that matters here.
-    shard.read().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The map's hasher for keys that are already hashes.
-#[derive(Default)]
-struct PreHashed(u64);
-
-impl Hasher for PreHashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only u64 keys are hashed; fold anything else in anyway.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-/// What the answer cache did with one query: the `edgenode_dns_answer_cache_total` label.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CacheOutcome {
-    /// Answered from a stored response.
-    Hit,
-    /// Answered by the slow path, then stored.
-    Miss,
-    /// Answered (or dropped) by the slow path and not storable: recursion, errors, too large.
-    Uncacheable,
-}
-
-impl CacheOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CacheOutcome::Hit => "hit",
-            CacheOutcome::Miss => "miss",
-            CacheOutcome::Uncacheable => "uncacheable",
-        }
-    }
-}
-
-/// The answer cache counters, looked up once.
-#[derive(Clone)]
-pub(super) struct CacheCounters([Counter; 3]);
-
-impl CacheCounters {
-    pub(super) fn new(metrics: &DnsMetrics) -> CacheCounters {
-        let counter = |outcome: CacheOutcome| {
-            let labels = ResultLabels {
-                result: outcome.as_str(),
-            };
-            metrics.answer_cache.get_or_create(&labels).clone()
-        };
-        CacheCounters([
-            counter(CacheOutcome::Hit),
-            counter(CacheOutcome::Miss),
-            counter(CacheOutcome::Uncacheable),
-        ])
-    }
-
-    pub(super) fn count(&self, outcome: CacheOutcome) {
-        self.0[outcome as usize].inc();
-    }
 }

@@ -218,12 +218,18 @@ pub struct DnsState {
 }
 
 impl DnsState {
-    /// With an answer cache of at most `answer_cache_entries` entries (0: off).
+    /// With a standalone answer cache of at most `answer_cache_entries` entries (0: off),
+    /// outside the cache core: for tests, benches and tools.
     pub fn new(zones: ZoneSet, geo: Geo, answer_cache_entries: usize) -> DnsState {
+        DnsState::with_answers(zones, geo, AnswerCache::new(answer_cache_entries))
+    }
+
+    /// With the given answer cache (the node's: `AnswerCache::with_core`).
+    pub fn with_answers(zones: ZoneSet, geo: Geo, answers: AnswerCache) -> DnsState {
         DnsState {
             zones,
             geo,
-            answers: AnswerCache::new(answer_cache_entries),
+            answers,
         }
     }
 }

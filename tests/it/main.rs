@@ -3,6 +3,7 @@
 
 mod admin;
 mod admin_tls;
+mod answer_flood;
 mod cluster;
 mod cluster_auth;
 mod deploy;

@@ -136,7 +136,7 @@ async fn churn_stays_within_the_budget() {
     let cache = Cache::with_manual_clock(budget);
     let value = Arc::new(vec![0u8; 1000]);
     for i in 0..5_000u32 {
-        let ns = Namespace::ALL[(i % 3) as usize];
+        let ns = Namespace::ALL[i as usize % Namespace::ALL.len()];
         let key = CacheKey::new(ns, format!("churn-{i}").into_bytes());
         let entry_meta = EntryMeta {
             weight: 1000,

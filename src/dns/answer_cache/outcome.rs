@@ -1,0 +1,50 @@
+//! What the answer cache did with each query, counted in `edgenode_dns_answer_cache_total`.
+
+use prometheus_client::metrics::counter::Counter;
+
+use crate::metrics::{DnsMetrics, ResultLabels};
+
+/// What the answer cache did with one query: the `edgenode_dns_answer_cache_total` label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// Answered from a stored response.
+    Hit,
+    /// Answered by the slow path, then stored.
+    Miss,
+    /// Answered (or dropped) by the slow path and not storable: recursion, errors, too large.
+    Uncacheable,
+}
+
+impl CacheOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheOutcome::Hit => "hit",
+            CacheOutcome::Miss => "miss",
+            CacheOutcome::Uncacheable => "uncacheable",
+        }
+    }
+}
+
+/// The answer cache counters, looked up once.
+#[derive(Clone)]
+pub(crate) struct CacheCounters([Counter; 3]);
+
+impl CacheCounters {
+    pub(crate) fn new(metrics: &DnsMetrics) -> CacheCounters {
+        let counter = |outcome: CacheOutcome| {
+            let labels = ResultLabels {
+                result: outcome.as_str(),
+            };
+            metrics.answer_cache.get_or_create(&labels).clone()
+        };
+        CacheCounters([
+            counter(CacheOutcome::Hit),
+            counter(CacheOutcome::Miss),
+            counter(CacheOutcome::Uncacheable),
+        ])
+    }
+
+    pub(crate) fn count(&self, outcome: CacheOutcome) {
+        self.0[outcome as usize].inc();
+    }
+}

@@ -5,12 +5,12 @@
 //! answer's `data` is the same JSON it would be in plain mode, encrypted the same way with a
 //! fresh IV, in base64.
 
-use aes::cipher::block_padding::Pkcs7;
-use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use aes_gcm::aead::{Aead, KeyInit};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rand::RngCore;
+
+use super::dnspod_cipher::{aes_decrypt as cbc_decrypt, aes_encrypt as cbc_encrypt, hex_decode};
 
 /// The v2 `m` parameter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,49 +120,6 @@ impl<A: Aead<NonceSize = aes_gcm::aead::consts::U12>> AeadBytes for A {
     ) -> aes_gcm::aead::Result<Vec<u8>> {
         Aead::decrypt(self, nonce, sealed)
     }
-}
-
-fn cbc_decrypt(key: &[u8], iv: &[u8], data: &[u8]) -> Option<Vec<u8>> {
-    match key.len() {
-        16 => cbc::Decryptor::<aes::Aes128>::new_from_slices(key, iv)
-            .ok()?
-            .decrypt_padded_vec_mut::<Pkcs7>(data)
-            .ok(),
-        24 => cbc::Decryptor::<aes::Aes192>::new_from_slices(key, iv)
-            .ok()?
-            .decrypt_padded_vec_mut::<Pkcs7>(data)
-            .ok(),
-        32 => cbc::Decryptor::<aes::Aes256>::new_from_slices(key, iv)
-            .ok()?
-            .decrypt_padded_vec_mut::<Pkcs7>(data)
-            .ok(),
-        _ => None,
-    }
-}
-
-fn cbc_encrypt(key: &[u8], iv: &[u8], data: &[u8]) -> Option<Vec<u8>> {
-    Some(match key.len() {
-        16 => cbc::Encryptor::<aes::Aes128>::new_from_slices(key, iv)
-            .ok()?
-            .encrypt_padded_vec_mut::<Pkcs7>(data),
-        24 => cbc::Encryptor::<aes::Aes192>::new_from_slices(key, iv)
-            .ok()?
-            .encrypt_padded_vec_mut::<Pkcs7>(data),
-        32 => cbc::Encryptor::<aes::Aes256>::new_from_slices(key, iv)
-            .ok()?
-            .encrypt_padded_vec_mut::<Pkcs7>(data),
-        _ => return None,
-    })
-}
-
-fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    text.as_bytes()
-        .chunks_exact(2)
-        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

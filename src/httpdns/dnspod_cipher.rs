@@ -56,7 +56,8 @@ impl DnspodCipher {
     }
 }
 
-fn aes_decrypt(key: &[u8], iv: &[u8], data: &[u8]) -> Option<Vec<u8>> {
+/// AES-CBC with PKCS#7 padding, of `key`'s size (128, 192 or 256 bits); also Alibaba v2's `m=1`.
+pub(super) fn aes_decrypt(key: &[u8], iv: &[u8], data: &[u8]) -> Option<Vec<u8>> {
     match key.len() {
         16 => cbc::Decryptor::<aes::Aes128>::new_from_slices(key, iv)
             .ok()?
@@ -74,7 +75,7 @@ fn aes_decrypt(key: &[u8], iv: &[u8], data: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-fn aes_encrypt(key: &[u8], iv: &[u8], data: &[u8]) -> Option<Vec<u8>> {
+pub(super) fn aes_encrypt(key: &[u8], iv: &[u8], data: &[u8]) -> Option<Vec<u8>> {
     Some(match key.len() {
         16 => cbc::Encryptor::<aes::Aes128>::new_from_slices(key, iv)
             .ok()?
@@ -89,7 +90,7 @@ fn aes_encrypt(key: &[u8], iv: &[u8], data: &[u8]) -> Option<Vec<u8>> {
     })
 }
 
-fn hex_decode(text: &str) -> Option<Vec<u8>> {
+pub(super) fn hex_decode(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) {
         return None;
     }

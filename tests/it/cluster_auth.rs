@@ -14,7 +14,9 @@ use hyper::{HeaderMap, Method, StatusCode};
 
 use crate::cluster::peers_up;
 use crate::origin::{Origin, cache_status};
-use crate::support::{CLUSTER_SECRET, Node, http_request, repo_root, write_file};
+use crate::support::{
+    CLUSTER_SECRET, Node, http_request, metric, metrics_text, repo_root, write_file,
+};
 
 /// How a fake peer's admin listener answers heartbeats: as `id`, claiming `weight`, signed
 /// with `secret` (unsigned when None).
@@ -125,19 +127,6 @@ fn wait_for_peers_up(admin: SocketAddr, count: usize) {
     }
 }
 
-async fn metrics(admin: SocketAddr) -> String {
-    let (_, _, body) = http_request(admin, "GET", "/metrics", &[], Vec::new()).await;
-    String::from_utf8_lossy(&body).into_owned()
-}
-
-fn metric(text: &str, line_start: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(line_start))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
 /// A path `/cached?{tag}N` on `host` that `peer` owns rather than node1 (both weight 100).
 fn owned_by(peer: &str, host: &str, tag: &str) -> String {
     (0..1000)
@@ -199,7 +188,7 @@ fn forged_heartbeats_change_nothing() {
         assert_eq!(peer["weight"], 100, "{peer}");
         assert_eq!(peer["addresses"], serde_json::json!([]), "{peer}");
     }
-    let text = runtime.block_on(metrics(admin));
+    let text = runtime.block_on(metrics_text(admin));
     assert!(
         metric(&text, "edgenode_cluster_heartbeats_refused_total") >= 9.0,
         "{text}"
@@ -249,7 +238,7 @@ fn a_forged_sibling_answer_is_refused_and_not_stored() {
     assert_eq!(asked.len(), 1);
     let field = asked[0][AUTH_HEADER].to_str().unwrap();
     assert!(field.starts_with("id=node1;t="), "{field}");
-    let text = runtime.block_on(metrics(admin));
+    let text = runtime.block_on(metrics_text(admin));
     assert_eq!(
         metric(
             &text,
@@ -359,7 +348,7 @@ fn a_client_cannot_pose_as_a_node() {
     );
     assert_eq!(answer.as_deref(), Ok("node1"));
 
-    let text = runtime.block_on(metrics(node.admin.unwrap()));
+    let text = runtime.block_on(metrics_text(node.admin.unwrap()));
     assert_eq!(
         metric(
             &text,

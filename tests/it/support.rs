@@ -463,3 +463,18 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+/// A node's `/metrics` text, from its admin listener.
+pub async fn metrics_text(admin: SocketAddr) -> String {
+    let (_, _, body) = http_request(admin, "GET", "/metrics", &[], Vec::new()).await;
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+/// The value of the first series in `text` starting with `line_start`; 0 when there is none.
+pub fn metric(text: &str, line_start: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}

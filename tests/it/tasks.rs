@@ -6,20 +6,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::origin::{Origin, node_for};
-use crate::support::{Node, http_request};
-
-async fn metrics(node: &Node) -> String {
-    let (_, _, body) = http_request(node.admin.unwrap(), "GET", "/metrics", &[], vec![]).await;
-    String::from_utf8_lossy(&body).into_owned()
-}
-
-fn metric(text: &str, line_start: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(line_start))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(-1.0)
-}
+use crate::support::{Node, http_request, metric, metrics_text};
 
 fn terminate(node: &Node) {
     let status = Command::new("kill")
@@ -98,7 +85,7 @@ async fn fills_beyond_the_bound_are_refused_and_counted() {
     let (status, headers, _) = http_request(proxy, "GET", "/cached", &[], vec![]).await;
     assert_eq!(status, 503);
     assert_eq!(headers["retry-after"], "1");
-    let text = metrics(&node).await;
+    let text = metrics_text(node.admin.unwrap()).await;
     assert_eq!(
         metric(&text, "edgenode_tasks_running{kind=\"fill\"}"),
         1.0,
@@ -133,7 +120,7 @@ async fn preload_jobs_beyond_the_bound_are_refused() {
     assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
     assert!(headers.contains_key("retry-after"));
     origin.release();
-    let text = metrics(&node).await;
+    let text = metrics_text(node.admin.unwrap()).await;
     assert_eq!(
         metric(&text, "edgenode_tasks_refused_total{kind=\"preload\"}"),
         1.0
@@ -164,7 +151,7 @@ async fn recursive_answers_beyond_the_bound_are_dropped_and_counted() {
     }
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let text = metrics(&node).await;
+        let text = metrics_text(node.admin.unwrap()).await;
         let refused = metric(&text, "edgenode_tasks_refused_total{kind=\"recursion\"}");
         if refused >= 4.0 {
             assert_eq!(

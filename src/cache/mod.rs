@@ -280,10 +280,11 @@ impl Cache {
         self.inner.hooks[namespace.index()].store(Some(Arc::new(hook)));
     }
 
-    /// Counts a hit the caller answered from its own copy of an entry's value (the DNS answer
-    /// cache's wire copies of recursive answers), so that the statistics count every answer.
-    pub fn count_hit(&self, namespace: Namespace) {
-        self.inner.stats.answered(namespace, CacheOutcome::Hit);
+    /// Counts a lookup the caller answered from its own view of the entries (the DNS answer
+    /// cache's front: its hits and misses under `dns-answers`, and its wire copies of recursive
+    /// answers as hits under `dns`), so that the statistics count every answer.
+    pub fn count(&self, namespace: Namespace, outcome: CacheOutcome) {
+        self.inner.stats.answered(namespace, outcome);
     }
 
     /// A snapshot of the counters, per namespace.

@@ -462,6 +462,17 @@ impl AnswerCache {
         }
     }
 
+    /// Counts a lookup's outcome in the core's `dns-answers` statistics (nothing standalone).
+    #[inline]
+    fn count(&self, outcome: CacheOutcome) {
+        if let Some(core) = &self.core {
+            core.count(match outcome {
+                CacheOutcome::Hit => crate::cache::CacheOutcome::Hit,
+                CacheOutcome::Miss | CacheOutcome::Uncacheable => crate::cache::CacheOutcome::Miss,
+            });
+        }
+    }
+
     /// Reports a hit on `entry`, under `hash`, to the core's policy (`CoreLink::hit`).
     #[inline]
     fn hit(&self, hash: u64, entry: &Entry) {

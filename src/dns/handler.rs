@@ -178,7 +178,7 @@ impl DnsHandler {
         // Read before the slow path consults the pool: an answer is never newer than its epoch.
         let epoch = self.nodes.epoch();
         if let Some(class) = state.answers.answer(&query, src.ip(), epoch, out) {
-            self.cache_outcomes.count(CacheOutcome::Hit);
+            self.cache_outcomes.count(&state.answers, CacheOutcome::Hit);
             return Reply::Send(class);
         }
         let (mut reply, learned) = self.respond_slow(&state, raw, src, transport, out);
@@ -186,7 +186,8 @@ impl DnsHandler {
             (Some(learned), Reply::Send(class)) => {
                 let (stored, location) = self.learn(learned, *class, transport, epoch, out);
                 state.answers.insert(&query, stored, location);
-                self.cache_outcomes.count(CacheOutcome::Miss);
+                self.cache_outcomes
+                    .count(&state.answers, CacheOutcome::Miss);
             }
             // `recurse` counts it once the answer is known.
             (_, Reply::Recurse(pending)) => {
@@ -195,7 +196,9 @@ impl DnsHandler {
                     query: query.to_owned(),
                 });
             }
-            _ => self.cache_outcomes.count(CacheOutcome::Uncacheable),
+            _ => self
+                .cache_outcomes
+                .count(&state.answers, CacheOutcome::Uncacheable),
         }
         reply
     }
@@ -370,8 +373,9 @@ impl DnsHandler {
         };
         let class = ResponseClass::of(&answer, query.original().name(), query.query_type());
         let Some(rcode) = self.finish(&request, proto, parts, &answer, out) else {
-            if learn.is_some() {
-                self.cache_outcomes.count(CacheOutcome::Uncacheable);
+            if let Some(learn) = &learn {
+                self.cache_outcomes
+                    .count(&learn.state.answers, CacheOutcome::Uncacheable);
             }
             return Reply::Drop;
         };
@@ -396,9 +400,12 @@ impl DnsHandler {
                 Some(aged) => {
                     let query = learn.query.as_query();
                     learn.state.answers.insert_recursive(&query, aged);
-                    self.cache_outcomes.count(CacheOutcome::Miss);
+                    self.cache_outcomes
+                        .count(&learn.state.answers, CacheOutcome::Miss);
                 }
-                None => self.cache_outcomes.count(CacheOutcome::Uncacheable),
+                None => self
+                    .cache_outcomes
+                    .count(&learn.state.answers, CacheOutcome::Uncacheable),
             }
         }
         Reply::Send(class)

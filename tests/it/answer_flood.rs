@@ -30,6 +30,8 @@ const MEMORY: u64 = 48 << 20;
 /// same replay. At 4 MiB the core keeps the hottest names only (0.69): moka's TinyLFU sketch
 /// ages out names asked less often than every few thousand queries.
 const MIN_HIT_RATIO: f64 = 0.85;
+/// The core's hit counter of the answer cache's namespace.
+const CORE_HITS: &str = "edgenode_cache_hits_total{namespace=\"dns-answers\"}";
 /// The core's per-entry overhead (`cache::ENTRY_OVERHEAD`): no entry is charged less.
 const ENTRY_OVERHEAD: u64 = 544;
 
@@ -55,8 +57,19 @@ async fn the_legitimate_hit_ratio_survives_a_flood_of_one_time_names() {
 
     replay.phase().await;
     let hits_before = metric(admin, "edgenode_dns_answer_cache_total{result=\"hit\"}").await;
+    let core_hits_before = metric(admin, CORE_HITS).await;
     replay.phase().await;
     let hits = metric(admin, "edgenode_dns_answer_cache_total{result=\"hit\"}").await - hits_before;
+    // The core's own statistics count the front's hits under the namespace.
+    assert_eq!(metric(admin, CORE_HITS).await - core_hits_before, hits);
+    assert!(
+        metric(
+            admin,
+            "edgenode_cache_misses_total{namespace=\"dns-answers\"}"
+        )
+        .await
+            > 0.0
+    );
 
     let ratio = hits / PER_PHASE as f64;
     let bytes = metric(admin, "edgenode_cache_bytes{namespace=\"dns-answers\"}").await;

@@ -22,7 +22,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::{Entry, Front};
-use crate::cache::{Cache, CacheKey, EntryMeta, Namespace, PurgeMode};
+use crate::cache::{Cache, CacheKey, CacheOutcome, EntryMeta, Namespace, PurgeMode};
 
 /// An entry's first hits are each reported to the core's policy: TinyLFU's frequencies count
 /// up to 15, and telling an answer asked a few times from a one-time name is what matters.
@@ -52,6 +52,8 @@ enum CoreOp {
 /// The front's handle on the core: the channel to its task.
 pub(super) struct CoreLink {
     ops: mpsc::Sender<CoreOp>,
+    /// For the namespace's hit and miss counters, bumped on the hot path (atomics only).
+    core: Cache,
 }
 
 impl CoreLink {
@@ -70,7 +72,10 @@ impl CoreLink {
         // A plain spawn, not `crate::tasks`: one task per answer cache, ending when the
         // answer cache is dropped (its senders with it), so it needs no bound or drain.
         runtime.spawn(run(core.clone(), generation, queue));
-        Some(CoreLink { ops })
+        Some(CoreLink {
+            ops,
+            core: core.clone(),
+        })
     }
 
     /// Queues `entry`, just stored in the front under `hash`, for the core; false when the
@@ -87,6 +92,14 @@ impl CoreLink {
         if n < TOUCH_FIRST || n.is_multiple_of(TOUCH_EVERY) {
             let _ = self.ops.try_send(CoreOp::Touch { hash });
         }
+    }
+}
+
+impl CoreLink {
+    /// Counts a lookup of the front in the core's `dns-answers` statistics.
+    #[inline]
+    pub(super) fn count(&self, outcome: CacheOutcome) {
+        self.core.count(Namespace::DnsAnswer, outcome);
     }
 }
 

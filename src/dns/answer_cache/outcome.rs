@@ -2,6 +2,7 @@
 
 use prometheus_client::metrics::counter::Counter;
 
+use super::AnswerCache;
 use crate::metrics::{DnsMetrics, ResultLabels};
 
 /// What the answer cache did with one query: the `edgenode_dns_answer_cache_total` label.
@@ -44,7 +45,10 @@ impl CacheCounters {
         ])
     }
 
-    pub(crate) fn count(&self, outcome: CacheOutcome) {
+    /// Counts `outcome` here and, for an answer cache over the core, in the core's
+    /// `dns-answers` statistics (a hit as a hit; a miss, stored or not, as a miss).
+    pub(crate) fn count(&self, answers: &AnswerCache, outcome: CacheOutcome) {
         self.0[outcome as usize].inc();
+        answers.count(outcome);
     }
 }

@@ -102,7 +102,7 @@ impl RecursiveHits {
     /// Counts a hit served from a wire copy.
     pub fn count(&self) {
         self.hits.inc();
-        self.cache.count_hit(Namespace::Dns);
+        self.cache.count(Namespace::Dns, CacheOutcome::Hit);
     }
 }
 

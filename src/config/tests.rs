@@ -180,7 +180,7 @@ fn http_limits_have_defaults_and_are_checked() {
 /// validates.
 #[test]
 fn the_readme_configuration_example_parses() {
-    let readme = include_str!("../../README.md");
+    let readme = include_str!("../../docs/configuration.md");
     let section = readme
         .split("## Configuration")
         .nth(1)

@@ -17,7 +17,7 @@
 # - any load saw errors (dnsperf lost queries above 0.1%, h2load or wrk non-2xx or socket
 #   errors);
 # - RSS after the first fifth of the run ever exceeded the budget plus 96 MiB (the node's own
-#   structures, the TLS and HTTP/2 buffers, fills in progress, allocator slack: README,
+#   structures, the TLS and HTTP/2 buffers, fills in progress, allocator slack: docs/reliability.md,
 #   Reliability);
 # - RSS, file descriptors or threads grew from the second fifth to the end by more than 10%
 #   (+8 MiB) / 16 / 4.

@@ -2,7 +2,7 @@
 //! answered by `dns::handler::DnsHandler` (zones, geo policies, recursion, its cache), so for
 //! one name and client location HTTPDNS and port 53 give the same answer.
 //!
-//! Endpoints (see README "HTTPDNS" and "Use it from an app"): DNSPod / Tencent Cloud `GET /d`
+//! Endpoints (see docs/httpdns.md): DNSPod / Tencent Cloud `GET /d`
 //! (plain, DES, AES, HTTPS token; `dnspod.rs`), Alibaba Cloud `GET /{account}/d`,
 //! `/{account}/resolve`, the signed `sign_d` / `sign_resolve` (`alibaba.rs`), its scheduling
 //! request `/{account}/ss` (`schedule.rs`) and its v2 API `GET /v2/d` (`alibaba_v2.rs`), JSON DoH
@@ -19,6 +19,7 @@ mod client_limit;
 mod dnspod;
 mod dnspod_cipher;
 mod doh_json;
+mod hex;
 mod question;
 mod render;
 mod rendered;
@@ -39,12 +40,13 @@ use ipnet::IpNet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
-use crate::config::{DnspodKey, HttpDnsConfig};
+use crate::config::HttpDnsConfig;
 use crate::dns::handler::DnsHandler;
 use crate::http_server::{Body, Limits};
 use crate::metrics::HttpRequestLabels;
 use accounts::Account;
 use client_limit::ClientLimiter;
+use dnspod_cipher::DnspodKeys;
 use question::Params;
 
 /// A request's endpoint, for routing and the metrics label.
@@ -100,7 +102,7 @@ pub struct HttpDns {
     dns: DnsHandler,
     accounts: HashMap<String, Account>,
     /// DNSPod authorisations by `id`: keys for `alg=des|aes`, the HTTPS token.
-    dnspod_keys: HashMap<String, DnspodKey>,
+    dnspod_keys: HashMap<String, DnspodKeys>,
     /// Peers allowed to name the client in X-Forwarded-For.
     trusted_proxies: Vec<IpNet>,
     max_hosts: usize,
@@ -184,6 +186,11 @@ impl HttpDns {
             .map(|a| {
                 let account = Account {
                     secret: a.secret.clone().filter(|s| !s.is_empty()),
+                    v2_mac: a
+                        .secret
+                        .as_deref()
+                        .filter(|s| !s.is_empty())
+                        .and_then(accounts::v2_key),
                     require_signature: a.require_signature,
                     https_only: a.https_only,
                     aes_key: a
@@ -198,7 +205,7 @@ impl HttpDns {
         let dnspod_keys = config
             .dnspod_keys
             .iter()
-            .map(|k| (k.id.clone(), k.clone()))
+            .map(|k| (k.id.clone(), DnspodKeys::new(k)))
             .collect();
         let client_limiter = quota(config.client_rate, config.client_burst)
             .map(|q| ClientLimiter::new(q, config.client_prefix_v6));

@@ -218,7 +218,7 @@ async fn geo_answers_by_source_address_with_the_embedded_overrides() {
     );
 }
 
-/// The README's example: MaxMind's test database, then ECS from dig.
+/// The example of docs/dns.md: MaxMind's test database, then ECS from dig.
 #[tokio::test]
 async fn client_subnet_picks_the_answer_and_sets_the_scope() {
     let dir = tempfile::tempdir().unwrap();

@@ -13,7 +13,7 @@ use crate::support::{
     write_file,
 };
 
-/// The README example: MaxMind's test country DB puts 175.16.199.0/24 in Asia and
+/// The example of docs/dns.md: MaxMind's test country DB puts 175.16.199.0/24 in Asia and
 /// 216.160.83.56/29 in North America.
 #[test]
 fn maxmind_test_database_steers_by_client_subnet() {

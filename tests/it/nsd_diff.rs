@@ -33,7 +33,7 @@ use nsd::Nsd;
 /// adds to positive answers the zone's NS RRset (authority) and the addresses of NS, MX and SRV
 /// targets (additional), as far as they fit; with `minimal-responses: yes` it adds extra data
 /// only where needed: glue in referrals and the addresses of an NS answer. edgenode gives minimal
-/// responses (README, "DNS behaviour"), so the reference runs with them too.
+/// responses (docs/dns.md, "DNS behaviour"), so the reference runs with them too.
 pub(crate) const NSD_SETTINGS: &[&str] = &["minimal-responses: yes"];
 /// How long one query may take before it counts as unanswered (loopback: answers take < 1 ms).
 pub(crate) const QUERY_TIMEOUT: Duration = Duration::from_secs(2);

@@ -20,6 +20,7 @@ use hmac::{Hmac, Mac};
 use md5::{Digest, Md5};
 use sha2::Sha256;
 
+use super::hex;
 use super::question::Params;
 use super::{ApiError, HttpDns, Scheme};
 
@@ -29,6 +30,9 @@ pub(super) struct Account {
     pub(super) require_signature: bool,
     /// Plain HTTP requests are refused (`HttpsRequired`).
     pub(super) https_only: bool,
+    /// HMAC-SHA256 keyed with the secret as v2 signs (`v2_key`), keyed once at start: each
+    /// v2 request clones it instead of hashing the key again.
+    pub(super) v2_mac: Option<Hmac<Sha256>>,
     /// The v2 API's AES key (`m=1`, `m=2`).
     pub(super) aes_key: Option<Vec<u8>>,
     /// The account's own request budget; None: unlimited.
@@ -130,14 +134,17 @@ impl HttpDns {
             ));
         }
         let expected = match what {
-            Signed::Host(host) => hex(&Md5::digest(format!("{host}-{secret}-{time}"))),
+            Signed::Host(host) => hex::encode(&Md5::digest(format!("{host}-{secret}-{time}"))),
             Signed::Nonce => {
                 let nonce = params.get("n").ok_or_else(|| {
                     ApiError::forbidden("InvalidSignature", "n (nonce) is required")
                 })?;
-                hex(&Md5::digest(format!("{nonce}-{secret}-{time}")))
+                hex::encode(&Md5::digest(format!("{nonce}-{secret}-{time}")))
             }
-            Signed::V2 => v2_signature(secret, params),
+            Signed::V2 => match &account.v2_mac {
+                Some(key) => v2_signature(key, params),
+                None => String::new(),
+            },
         };
         if !same_hex(&expected, signature) {
             return Err(ApiError::forbidden("InvalidSignature", "s does not match"));
@@ -162,43 +169,32 @@ impl HttpDns {
 /// Others the SDKs send (`sdk=android_2.6.5`, `sid=`) are not signed.
 const V2_SIGNED: [&str; 9] = ["id", "m", "dn", "cip", "q", "enc", "exp", "tags", "v"];
 
-/// The v2 signature: HMAC-SHA256 keyed with the hex-decoded secret (decoded as Node's
-/// `Buffer.from(secret, "hex")` does: pairs of hex digits up to the first that is not one),
-/// over `k=v` pairs of the signed parameters (`V2_SIGNED`), sorted by name and joined by `&`.
-pub(super) fn v2_signature(secret: &str, params: &Params<'_>) -> String {
-    let key = node_hex_decode(secret);
+/// The v2 signing key: HMAC-SHA256 keyed with the hex-decoded secret (decoded as Node's
+/// `Buffer.from(secret, "hex")` does: pairs of hex digits up to the first that is not one).
+pub(super) fn v2_key(secret: &str) -> Option<Hmac<Sha256>> {
+    // HMAC takes keys of any length.
+    Hmac::<Sha256>::new_from_slice(&hex::decode_prefix(secret)).ok()
+}
+
+/// The v2 signature: HMAC-SHA256 (`v2_key`) over `k=v` pairs of the signed parameters
+/// (`V2_SIGNED`), sorted by name and joined by `&`.
+pub(super) fn v2_signature(key: &Hmac<Sha256>, params: &Params<'_>) -> String {
     let signed = |k: &str| V2_SIGNED.contains(&k) || k.starts_with("sdns-");
     let mut pairs: Vec<(&str, &str)> = params
         .pairs()
         .filter(|(k, v)| signed(k) && !v.is_empty())
         .collect();
     pairs.sort_unstable();
-    let mut text = String::with_capacity(128);
+    let mut mac = key.clone();
     for (i, (k, v)) in pairs.iter().enumerate() {
         if i > 0 {
-            text.push('&');
+            mac.update(b"&");
         }
-        text.push_str(k);
-        text.push('=');
-        text.push_str(v);
+        mac.update(k.as_bytes());
+        mac.update(b"=");
+        mac.update(v.as_bytes());
     }
-    // HMAC takes keys of any length.
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&key) else {
-        return String::new();
-    };
-    mac.update(text.as_bytes());
-    hex(&mac.finalize().into_bytes())
-}
-
-fn node_hex_decode(text: &str) -> Vec<u8> {
-    text.as_bytes()
-        .chunks_exact(2)
-        .map_while(|pair| {
-            let high = char::from(pair[0]).to_digit(16)?;
-            let low = char::from(pair[1]).to_digit(16)?;
-            u8::try_from(high * 16 + low).ok()
-        })
-        .collect()
+    hex::encode(&mac.finalize().into_bytes())
 }
 
 /// Lowercase hex; equal length and bytes (case-insensitive), in time independent of where
@@ -212,35 +208,10 @@ fn same_hex(expected: &str, given: &str) -> bool {
             == 0
 }
 
-/// Lowercase hex, by table: on the DNSPod cipher path every answer's bytes go through it.
-pub(super) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        text.push(char::from(DIGITS[usize::from(b >> 4)]));
-        text.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{node_hex_decode, v2_signature};
+    use super::{v2_key, v2_signature};
     use crate::httpdns::question::Params;
-
-    #[test]
-    fn hex_is_lowercase_pairs() {
-        assert_eq!(super::hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
-        assert_eq!(super::hex(&[]), "");
-    }
-
-    #[test]
-    fn secrets_decode_as_node_buffers_do() {
-        assert_eq!(node_hex_decode("00ff10"), [0, 255, 16]);
-        assert_eq!(node_hex_decode("0aXb12"), [10]);
-        assert_eq!(node_hex_decode("abc"), [0xab]);
-        assert!(node_hex_decode("zz").is_empty());
-    }
 
     #[test]
     fn v2_signs_sorted_pairs_without_s() {
@@ -252,13 +223,14 @@ mod tests {
             Hmac::<sha2::Sha256>::new_from_slice(&[0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef])
                 .unwrap();
         mac.update(b"dn=a.test&exp=1700000000&id=139450&m=0&q=4,6");
-        let expected = super::hex(&mac.finalize().into_bytes());
+        let expected = crate::httpdns::hex::encode(&mac.finalize().into_bytes());
+        let key = v2_key("0123456789abcdef").unwrap();
         let query = "id=139450&dn=a.test&q=4,6&m=0&exp=1700000000&s=ignored";
         let params = Params::parse(Some(query));
-        assert_eq!(v2_signature("0123456789abcdef", &params), expected);
+        assert_eq!(v2_signature(&key, &params), expected);
         // The Android SDK's extras (`sdk`, `sid`) and empty values are not signed.
         let android = format!("{query}&sdk=android_2.6.5&sid=a1b2&tags=");
         let params = Params::parse(Some(&android));
-        assert_eq!(v2_signature("0123456789abcdef", &params), expected);
+        assert_eq!(v2_signature(&key, &params), expected);
     }
 }

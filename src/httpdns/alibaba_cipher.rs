@@ -10,7 +10,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rand::RngCore;
 
-use super::dnspod_cipher::{aes_decrypt as cbc_decrypt, aes_encrypt as cbc_encrypt, hex_decode};
+use super::dnspod_cipher::{aes_decrypt as cbc_decrypt, aes_encrypt as cbc_encrypt};
+use super::hex;
 
 /// The v2 `m` parameter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,7 +51,7 @@ impl Mode {
     /// The plaintext of `enc` (hex of IV and ciphertext); None when it is not hex or does
     /// not decrypt with `key`.
     pub(super) fn decrypt_hex(self, key: &[u8], enc: &str) -> Option<Vec<u8>> {
-        let bytes = hex_decode(enc)?;
+        let bytes = hex::decode(enc)?;
         let (iv, data) = bytes.split_at_checked(self.iv_len())?;
         match self {
             Mode::Plain => None,

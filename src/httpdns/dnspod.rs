@@ -17,6 +17,7 @@
 //! Errors are an empty body with the status: 400 for a request that cannot be read, 401 for an
 //! unknown id, a missing key or a wrong token (the SDK clears its cached answer on a 401).
 
+use std::fmt::Write;
 use std::net::IpAddr;
 
 use hyper::header::HeaderValue;
@@ -141,7 +142,10 @@ impl HttpDns {
     }
 
     /// The cipher of `alg=` with the key of `id=`; checks `token=` where the id has one.
-    fn dnspod_cipher(&self, req: &ApiRequest<'_>) -> Result<Option<DnspodCipher>, ApiError> {
+    fn dnspod_cipher<'s>(
+        &'s self,
+        req: &ApiRequest<'_>,
+    ) -> Result<Option<DnspodCipher<'s>>, ApiError> {
         let params = req.params;
         let alg = params.get("alg");
         let token = params.get("token");
@@ -165,15 +169,15 @@ impl HttpDns {
         match alg {
             Some(alg) if alg.eq_ignore_ascii_case("des") => {
                 let key = entry
-                    .des_key()
+                    .des
+                    .as_ref()
                     .ok_or_else(|| unauthorized("no DES key for this id"))?;
-                let mut bytes = [0u8; 8];
-                bytes.copy_from_slice(key);
-                Ok(Some(DnspodCipher::Des(bytes)))
+                Ok(Some(DnspodCipher::Des(key)))
             }
             Some(alg) if alg.eq_ignore_ascii_case("aes") => {
                 let key = entry
-                    .aes_key()
+                    .aes
+                    .as_deref()
                     .ok_or_else(|| unauthorized("no AES key for this id"))?;
                 Ok(Some(DnspodCipher::Aes(key)))
             }
@@ -211,44 +215,55 @@ struct Format {
 impl Format {
     fn body(&self, answers: &[HostAnswer], names: &[QueryName]) -> String {
         let batch = self.named;
-        let mut lines = Vec::with_capacity(answers.len());
-        for (answer, name) in answers.iter().zip(names) {
-            let mut line = String::new();
+        let mut body = String::with_capacity(64 * answers.len());
+        for (i, (answer, name)) in answers.iter().zip(names).enumerate() {
+            if i > 0 {
+                body.push('\n');
+            }
             if batch {
-                line.push_str(&name.host());
-                line.push_str(".:");
+                body.push_str(&name.host());
+                body.push_str(".:");
             }
             let empty = FamilyAnswer::default();
             let v4 = answer.v4.as_ref().unwrap_or(&empty);
             let v6 = answer.v6.as_ref().unwrap_or(&empty);
             match self.layout {
-                Layout::A => self.family(&mut line, v4, batch),
-                Layout::Aaaa => self.family(&mut line, v6, batch),
+                Layout::A => self.family(&mut body, v4, batch),
+                Layout::Aaaa => self.family(&mut body, v6, batch),
                 Layout::Addrs => {
-                    self.family(&mut line, v4, true);
-                    line.push('-');
-                    self.family(&mut line, v6, true);
+                    self.family(&mut body, v4, true);
+                    body.push('-');
+                    self.family(&mut body, v6, true);
                 }
             }
-            if let Some(ip) = self.client_ip {
-                line.push('|');
-                line.push_str(&ip.to_string());
+            match self.client_ip {
+                Some(IpAddr::V4(ip)) => {
+                    body.push('|');
+                    render::write_ipv4(&mut body, ip.octets());
+                }
+                Some(ip) => {
+                    body.push('|');
+                    // Writing to a String cannot fail.
+                    let _ = write!(body, "{ip}");
+                }
+                None => {}
             }
-            lines.push(line);
         }
-        lines.join("\n")
+        body
     }
 
     /// `IPS[,TTL]`, the TTL when asked or when the line is structured (batch, `addrs`);
     /// `0` for no address when the line has fields to keep apart.
     fn family(&self, line: &mut String, family: &FamilyAnswer, structured: bool) {
         let show_ttl = self.ttl || structured;
-        if family.ips.is_empty() {
-            if show_ttl || self.client_ip.is_some() {
-                line.push_str(NO_ADDRESS);
+        if family.ips.is_empty() && (show_ttl || self.client_ip.is_some()) {
+            line.push_str(NO_ADDRESS);
+        }
+        for (i, ip) in family.ips.iter().enumerate() {
+            if i > 0 {
+                line.push(';');
             }
-        } else {
-            line.push_str(&family.ips.join(";"));
+            line.push_str(ip);
         }
         if show_ttl {
             line.push(',');

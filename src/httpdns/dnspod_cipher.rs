@@ -7,24 +7,46 @@ use aes::cipher::block_padding::Pkcs7;
 use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyInit, KeyIvInit};
 use rand::RngCore;
 
-use super::accounts::hex;
+use super::hex;
+use crate::config::DnspodKey;
 
 /// AES block and IV size.
 const IV_LEN: usize = 16;
 
 /// `alg=des` or `alg=aes`, with the id's key.
-pub(super) enum DnspodCipher {
-    Des([u8; 8]),
-    Aes(Vec<u8>),
+pub(super) enum DnspodCipher<'k> {
+    Des(&'k [u8; 8]),
+    Aes(&'k [u8]),
 }
 
-impl DnspodCipher {
+/// What one `[[httpdns.dnspod_keys]]` entry configures for its id, made into key bytes once
+/// when the node starts rather than on every request.
+pub(super) struct DnspodKeys {
+    /// The first 8 bytes of `key`.
+    pub(super) des: Option<[u8; 8]>,
+    /// `aes_key` (or `key`) padded as the SDK pads it; None when it has no AES length.
+    pub(super) aes: Option<Vec<u8>>,
+    /// The HTTPS token `/d` requires for this id.
+    pub(super) token: Option<String>,
+}
+
+impl DnspodKeys {
+    pub(super) fn new(config: &DnspodKey) -> DnspodKeys {
+        DnspodKeys {
+            des: config.des_key().and_then(|k| k.try_into().ok()),
+            aes: config.aes_key(),
+            token: config.token.clone(),
+        }
+    }
+}
+
+impl DnspodCipher<'_> {
     /// The plaintext of `text` (hex), None when it is not hex, does not decrypt or is not
     /// UTF-8.
     pub(super) fn decrypt_hex(&self, text: &str) -> Option<String> {
-        let bytes = hex_decode(text)?;
+        let bytes = hex::decode(text)?;
         let plain = match self {
-            DnspodCipher::Des(key) => ecb::Decryptor::<des::Des>::new_from_slice(key)
+            DnspodCipher::Des(key) => ecb::Decryptor::<des::Des>::new_from_slice(*key)
                 .ok()?
                 .decrypt_padded_vec_mut::<Pkcs7>(&bytes)
                 .ok()?,
@@ -39,7 +61,7 @@ impl DnspodCipher {
     /// `text` encrypted, in hex (AES: the IV first).
     pub(super) fn encrypt_hex(&self, text: &str) -> Option<String> {
         let bytes = match self {
-            DnspodCipher::Des(key) => ecb::Encryptor::<des::Des>::new_from_slice(key)
+            DnspodCipher::Des(key) => ecb::Encryptor::<des::Des>::new_from_slice(*key)
                 .ok()?
                 .encrypt_padded_vec_mut::<Pkcs7>(text.as_bytes()),
             DnspodCipher::Aes(key) => {
@@ -52,7 +74,7 @@ impl DnspodCipher {
                 out
             }
         };
-        Some(hex(&bytes))
+        Some(hex::encode(&bytes))
     }
 }
 
@@ -90,20 +112,6 @@ pub(super) fn aes_encrypt(key: &[u8], iv: &[u8], data: &[u8]) -> Option<Vec<u8>>
     })
 }
 
-pub(super) fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    text.as_bytes()
-        .chunks_exact(2)
-        .map(|pair| {
-            let high = char::from(pair[0]).to_digit(16)?;
-            let low = char::from(pair[1]).to_digit(16)?;
-            u8::try_from(high * 16 + low).ok()
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::DnspodCipher;
@@ -113,7 +121,7 @@ mod tests {
         // DES-ECB of "www.qq.com" under key "12345678" with PKCS#5 padding, as
         // `openssl enc -des-ecb -K 3132333435363738 -nosalt` (and Java's DES/ECB/PKCS5Padding)
         // give it.
-        let des = DnspodCipher::Des(*b"12345678");
+        let des = DnspodCipher::Des(b"12345678");
         let encrypted = des.encrypt_hex("www.qq.com").unwrap();
         assert_eq!(encrypted, "7cc5a7c9601837cd9840ab895aeb46fc");
         assert_eq!(des.decrypt_hex(&encrypted).as_deref(), Some("www.qq.com"));
@@ -124,7 +132,7 @@ mod tests {
     #[test]
     fn aes_matches_a_known_vector() {
         // `openssl enc -aes-128-cbc -K 30..66 -iv 000102..0f` of "www.qq.com", IV first.
-        let aes = DnspodCipher::Aes(b"0123456789abcdef".to_vec());
+        let aes = DnspodCipher::Aes(b"0123456789abcdef");
         let sent = "000102030405060708090a0b0c0d0e0f40b54782591a7b9cd1d8a06e5602902c";
         assert_eq!(aes.decrypt_hex(sent).as_deref(), Some("www.qq.com"));
     }
@@ -136,7 +144,7 @@ mod tests {
             b"0123456789abcdef01234567",
             &[b'k'; 32],
         ] {
-            let aes = DnspodCipher::Aes(key.to_vec());
+            let aes = DnspodCipher::Aes(key);
             let one = aes.encrypt_hex("a.test,b.test").unwrap();
             let two = aes.encrypt_hex("a.test,b.test").unwrap();
             assert_ne!(one, two, "a fresh IV each time");

@@ -18,21 +18,50 @@ use crate::dns::reader::{self, rtype};
 pub(super) struct Params<'q>(Vec<(Cow<'q, str>, Cow<'q, str>)>);
 
 impl<'q> Params<'q> {
+    /// Every SDK request goes through here, so the common case (no escapes) is one pass over
+    /// the bytes, borrowing each key and value.
     pub(super) fn parse(query: Option<&'q str>) -> Params<'q> {
-        let pairs = query
-            .unwrap_or("")
-            .split('&')
-            .filter(|pair| !pair.is_empty());
-        Params(pairs.filter_map(Self::pair).collect())
+        let query = query.unwrap_or("");
+        let mut pairs = Vec::with_capacity(8);
+        let mut start = 0;
+        let mut equals = None;
+        let mut escaped = false;
+        for (i, b) in query.bytes().chain([b'&']).enumerate() {
+            match b {
+                b'&' => {
+                    if i > start {
+                        pairs.extend(Self::pair(
+                            &query[start..i],
+                            equals.map(|e| e - start),
+                            escaped,
+                        ));
+                    }
+                    (start, equals, escaped) = (i + 1, None, false);
+                }
+                b'=' if equals.is_none() => equals = Some(i),
+                b'%' | b'+' => escaped = true,
+                _ => {}
+            }
+        }
+        Params(pairs)
     }
 
-    /// `key=value`, `key` alone (an empty value); percent escapes and `+` decoded by
-    /// form_urlencoded, which is what a pair without them would come out as from it too.
-    fn pair(pair: &'q str) -> Option<(Cow<'q, str>, Cow<'q, str>)> {
-        if pair.bytes().any(|b| b == b'%' || b == b'+') {
+    /// `key=value` (`equals`: where the first `=` is), `key` alone (an empty value); percent
+    /// escapes and `+` decoded by form_urlencoded, which is what a pair without them would
+    /// come out as from it too.
+    fn pair(
+        pair: &'q str,
+        equals: Option<usize>,
+        escaped: bool,
+    ) -> Option<(Cow<'q, str>, Cow<'q, str>)> {
+        if escaped {
             return form_urlencoded::parse(pair.as_bytes()).next();
         }
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        // `equals` is the index of an ASCII byte, so both sides are on char boundaries.
+        let (key, value) = match equals {
+            Some(e) => (&pair[..e], &pair[e + 1..]),
+            None => (pair, ""),
+        };
         Some((Cow::Borrowed(key), Cow::Borrowed(value)))
     }
 

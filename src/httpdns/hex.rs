@@ -6,10 +6,10 @@ const DIGITS: &[u8; 16] = b"0123456789abcdef";
 
 /// Lowercase hex of `bytes`.
 pub(super) fn encode(bytes: &[u8]) -> String {
-    let mut text = Vec::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        text.push(DIGITS[usize::from(b >> 4)]);
-        text.push(DIGITS[usize::from(b & 0x0f)]);
+    let mut text = vec![0u8; bytes.len() * 2];
+    for (pair, &b) in text.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0x0f)];
     }
     // Only ASCII digits were written.
     String::from_utf8(text).unwrap_or_default()
@@ -30,22 +30,34 @@ pub(super) fn decode(text: &str) -> Option<Vec<u8>> {
 pub(super) fn decode_prefix(text: &str) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(text.len() / 2);
     for pair in text.as_bytes().chunks_exact(2) {
-        match (digit(pair[0]), digit(pair[1])) {
-            (Some(high), Some(low)) => bytes.push(high << 4 | low),
-            _ => break,
+        let (high, low) = (VALUES[usize::from(pair[0])], VALUES[usize::from(pair[1])]);
+        if (high | low) & INVALID != 0 {
+            break;
         }
+        bytes.push(high << 4 | low);
     }
     bytes
 }
 
-fn digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
+/// Marks a byte that is not a hex digit in `VALUES`; no digit's value has any of its bits.
+const INVALID: u8 = 0xf0;
+
+/// Each byte's value as a hex digit, `INVALID` for the others.
+const VALUES: [u8; 256] = {
+    let mut values = [INVALID; 256];
+    let mut i = 0;
+    while i < 10 {
+        values[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        values[b'a' as usize + i] = 10 + i as u8;
+        values[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    values
+};
 
 #[cfg(test)]
 mod tests {

@@ -39,5 +39,6 @@ pub mod httpdns;
 pub mod metrics;
 pub mod prefix_limit;
 pub mod proxy;
+pub mod reload;
 pub mod tasks;
 pub mod tls;

@@ -11,9 +11,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::cache::Cache;
-use crate::cluster::Cluster;
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QueryLabels {
     pub proto: &'static str,
@@ -121,12 +118,11 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(cache: &Cache, cluster: &Arc<Cluster>) -> Arc<Metrics> {
+    /// `register_others` registers the metrics of the modules that keep their own (the cache
+    /// core, the tasks, the recursor, the cluster) first, so this module depends on none of them.
+    pub fn new(register_others: impl FnOnce(&mut Registry)) -> Arc<Metrics> {
         let mut registry = Registry::with_prefix("edgenode");
-        cache.register_metrics(&mut registry);
-        cache.tasks().register_metrics(&mut registry);
-        crate::dns::recursion::recursor_metrics::shared().register(&mut registry);
-        cluster.register_metrics(&mut registry);
+        register_others(&mut registry);
         let proxy = ProxyMetrics::default();
         registry.register(
             "proxy_fetches",

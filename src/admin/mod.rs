@@ -18,12 +18,12 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::Reloader;
 use crate::cache::PurgeMode;
 use crate::cluster::Cluster;
 use crate::dns::recursion::Recursion;
 use crate::metrics::Metrics;
 use crate::proxy::{Proxy, PurgeTarget};
+use crate::reload::Reloader;
 use hickory_proto::rr::Name;
 use preload::Preloader;
 
@@ -125,9 +125,9 @@ impl Admin {
                     StatusCode::OK,
                     serde_json::json!({"status": "ok", "loaded": summary}),
                 ),
-                Err(errors) => json(
+                Err(error) => json(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    serde_json::json!({"status": "failed", "errors": errors, "serving": "previous state"}),
+                    serde_json::json!({"status": "failed", "errors": error.lines(), "serving": "previous state"}),
                 ),
             },
             (&Method::POST, "/admin/dns/flush") => {

@@ -7,11 +7,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use edgenode::app::{Node, load_state};
+use edgenode::app::Node;
 use edgenode::cli::purge::PurgeWhat;
 use edgenode::cli::{AdminClient, CliError, ClientTls};
 use edgenode::config::{Config, LogFormat, Overrides};
 use edgenode::geo::Geo;
+use edgenode::reload::load_state;
 
 #[derive(Parser)]
 #[command(
@@ -395,14 +396,14 @@ fn check(args: &ConfigArgs) -> ExitCode {
         }
     }
     if let Err(e) = edgenode::proxy::upstream::Upstream::new(&config.proxy) {
-        problems.push(format!("{}: {e}", config.origin));
+        problems.push(format!("{}: {e}", config.source));
     }
     let state = load_state(&config, None);
     match &state {
         Ok(state) => {
             let mut origins: Vec<String> = state.zones.origins().map(ToString::to_string).collect();
             origins.sort();
-            println!("config {}: ok", config.origin);
+            println!("config {}: ok", config.source);
             for origin in origins {
                 println!("zone {origin}: ok");
             }
@@ -418,7 +419,7 @@ fn check(args: &ConfigArgs) -> ExitCode {
                 println!("geoip {line}: ok");
             }
         }
-        Err(errors) => problems.extend(errors.iter().cloned()),
+        Err(error) => problems.extend(error.lines()),
     }
     if problems.is_empty() {
         ExitCode::SUCCESS

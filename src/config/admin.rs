@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::Problems;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
@@ -64,9 +66,7 @@ const PLACEHOLDERS: [&str; 6] = [
 ];
 
 impl AdminConfig {
-    /// Every problem as (key path, message).
-    pub fn problems(&self) -> Vec<(String, String)> {
-        let mut problems = Vec::new();
+    pub fn validate(&self, problems: &mut Problems) {
         let token = self.token.as_deref().unwrap_or_default();
         let placeholder = PLACEHOLDERS
             .iter()
@@ -91,23 +91,21 @@ impl AdminConfig {
             } else {
                 continue;
             };
-            problems.push(("admin.token".to_string(), message));
+            problems.add("admin.token", message);
             // One problem with the token is enough, whichever listener shows it.
             break;
         }
         if let Some(path) = &self.client_ca {
             if self.tls_listen.is_none() {
-                problems.push((
-                    "admin.client_ca".into(),
-                    "requires admin.tls_listen: client certificates are asked for over TLS only"
-                        .into(),
-                ));
+                problems.add(
+                    "admin.client_ca",
+                    "requires admin.tls_listen: client certificates are asked for over TLS only",
+                );
             }
             if let Err(message) = check_ca_bundle(path) {
-                problems.push(("admin.client_ca".into(), message));
+                problems.add("admin.client_ca", message);
             }
         }
-        problems
     }
 }
 

@@ -9,21 +9,19 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod admin;
+mod checks;
 mod cluster;
 mod httpdns;
 mod proxy;
 mod sections;
+mod tls;
 
 pub use admin::*;
 pub use cluster::*;
 pub use httpdns::*;
 pub use proxy::*;
 pub use sections::*;
-
-/// Bounds on `http.max_headers` (hyper allocates room for that many fields per request) and
-/// `http.max_header_bytes` (hyper's smallest HTTP/1.1 read buffer).
-const MAX_HEADER_FIELDS: usize = 10_000;
-const MIN_HEADER_BYTES: u64 = 8192;
+pub use tls::*;
 
 /// The embedded configuration used when no `--config` is given.
 pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
@@ -66,7 +64,7 @@ pub struct Config {
     pub tasks: TasksConfig,
     /// Where this configuration came from ("embedded default" or a file path), for messages.
     #[serde(skip)]
-    pub origin: String,
+    pub source: String,
 }
 
 /// Command-line values that replace the file's.
@@ -109,7 +107,7 @@ impl Default for Config {
             log: LogConfig::default(),
             cluster: ClusterConfig::default(),
             tasks: TasksConfig::default(),
-            origin: "defaults".into(),
+            source: "defaults".into(),
         }
     }
 }
@@ -148,7 +146,7 @@ impl Config {
             origin: origin.to_string(),
             message: e.to_string().trim_end().to_string(),
         })?;
-        config.origin = origin.to_string();
+        config.source = origin.to_string();
         if let Some(base) = base_dir.filter(|b| !b.as_os_str().is_empty()) {
             config.dns.zones = base.join(&config.dns.zones);
             for file in &mut config.geoip.files {
@@ -233,249 +231,65 @@ impl Config {
         }
     }
 
-    /// Checks what serde cannot; returns every problem, not just the first.
+    /// Checks what serde cannot; returns every problem, not just the first. Each section checks
+    /// itself; what spans two sections is checked here.
     pub fn validate(&self) -> Vec<ConfigError> {
-        let mut problems = Vec::new();
-        let mut invalid = |key: &str, message: String| {
-            problems.push(ConfigError::Invalid {
-                origin: self.origin.clone(),
-                key: key.to_string(),
-                message,
-            })
-        };
+        let mut problems = Problems::default();
         if self.dns.listen.is_empty() {
-            invalid("dns.listen", "at least one address is needed".into());
+            problems.add("dns.listen", "at least one address is needed");
         }
-        for (key, message) in self.cluster.problems() {
-            invalid(&key, message);
-        }
+        self.cluster.validate(&mut problems);
         if self.cluster.enabled() && self.admin.listen.is_none() {
-            invalid(
+            problems.add(
                 "admin.listen",
-                "is off, but the cluster is on: peers send heartbeats and purges to it".into(),
+                "is off, but the cluster is on: peers send heartbeats and purges to it",
             );
         }
-        for (key, value) in self.tasks.bounds() {
-            if value == 0 {
-                invalid(key, "must be at least 1".into());
-            }
+        self.tasks.validate(&mut problems);
+        self.dns.validate(&mut problems);
+        self.admin.validate(&mut problems);
+        self.recursion.validate(&mut problems);
+        self.httpdns.validate(&mut problems);
+        self.http.validate(&mut problems);
+        self.proxy.validate(&mut problems);
+        self.tls.validate(&mut problems);
+        self.cache.validate(&mut problems);
+        self.log.validate(&mut problems);
+        problems.into_errors(&self.source)
+    }
+}
+
+/// What a section's `validate` found, as (key path, message), in the order found.
+#[derive(Debug, Default)]
+pub struct Problems(Vec<(String, String)>);
+
+impl Problems {
+    pub fn add(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.0.push((key.into(), message.into()));
+    }
+
+    /// `message` under `key` unless `ok`.
+    pub fn check(&mut self, key: impl Into<String>, ok: bool, message: &str) {
+        if !ok {
+            self.add(key, message);
         }
-        if !(512..=4096).contains(&self.dns.edns_payload) {
-            invalid(
-                "dns.edns_payload",
-                format!("{} is outside 512..=4096", self.dns.edns_payload),
-            );
+    }
+
+    /// "must be at least 1" for each key whose value is 0.
+    pub fn at_least_one<'a>(&mut self, values: impl IntoIterator<Item = (&'a str, u64)>) {
+        for (key, value) in values {
+            self.check(key, value != 0, "must be at least 1");
         }
-        if self.dns.tcp_max_connections == 0 {
-            invalid("dns.tcp_max_connections", "must be at least 1".into());
-        }
-        if self.dns.tcp_max_connections_per_prefix == 0 {
-            invalid(
-                "dns.tcp_max_connections_per_prefix",
-                "must be at least 1".into(),
-            );
-        }
-        if self.dns.tcp_ipv4_prefix > 32 || self.dns.tcp_ipv6_prefix > 128 {
-            invalid(
-                "dns.tcp_ipv4_prefix",
-                "prefix lengths are at most 32 (IPv4) and 128 (dns.tcp_ipv6_prefix)".into(),
-            );
-        }
-        if self.dns.tcp_idle_timeout == 0 {
-            invalid("dns.tcp_idle_timeout", "must be at least 1 second".into());
-        }
-        for (key, message) in self.admin.problems() {
-            invalid(&key, message);
-        }
-        let r = &self.recursion;
-        if r.iterative && !r.forwarders.is_empty() {
-            invalid(
-                "recursion.iterative",
-                "choose forwarders or iterative resolution, not both".into(),
-            );
-        }
-        if r.root_hints.is_some() && !r.iterative {
-            invalid(
-                "recursion.root_hints",
-                "only used with recursion.iterative (--recursion)".into(),
-            );
-        }
-        if let Some(net) = r.allow.iter().find(|n| n.prefix_len() == 0) {
-            invalid(
-                "recursion.allow",
-                format!("{net} would make an open resolver; list client networks"),
-            );
-        }
-        if r.timeout_ms == 0 {
-            invalid("recursion.timeout_ms", "must be at least 1".into());
-        }
-        if r.attempts == 0 {
-            invalid("recursion.attempts", "must be at least 1".into());
-        }
-        if r.min_ttl > r.max_ttl {
-            invalid(
-                "recursion.min_ttl",
-                format!("{} is above max_ttl {}", r.min_ttl, r.max_ttl),
-            );
-        }
-        for (key, message) in self.httpdns.problems() {
-            invalid(&key, message);
-        }
-        let l = &self.http;
-        for (key, value) in [
-            ("http.header_timeout_ms", l.header_timeout_ms),
-            ("http.body_timeout_ms", l.body_timeout_ms),
-            ("http.idle_timeout_ms", l.idle_timeout_ms),
-            ("http.max_streams", u64::from(l.max_streams)),
-            ("http.max_pending_resets", l.max_pending_resets as u64),
-            ("http.max_connections", l.max_connections as u64),
-        ] {
-            if value == 0 {
-                invalid(key, "must be at least 1".into());
-            }
-        }
-        if !(1..=MAX_HEADER_FIELDS).contains(&l.max_headers) {
-            invalid(
-                "http.max_headers",
-                format!("{} is outside 1..={MAX_HEADER_FIELDS}", l.max_headers),
-            );
-        }
-        if !(MIN_HEADER_BYTES..=u64::from(u32::MAX)).contains(&l.max_header_bytes.0) {
-            invalid(
-                "http.max_header_bytes",
-                format!(
-                    "{} bytes is outside 8KiB..4GiB (the HTTP/1.1 read buffer needs 8KiB)",
-                    l.max_header_bytes.0
-                ),
-            );
-        }
-        let p = &self.proxy;
-        for (key, value) in [
-            ("proxy.connect_timeout_ms", p.connect_timeout_ms),
-            ("proxy.first_byte_timeout_ms", p.first_byte_timeout_ms),
-            ("proxy.total_timeout_ms", p.total_timeout_ms),
-        ] {
-            if value == 0 {
-                invalid(key, "must be at least 1".into());
-            }
-        }
-        if !(p.breaker_ratio > 0.0 && p.breaker_ratio <= 1.0) {
-            invalid(
-                "proxy.breaker_ratio",
-                "must be above 0 and at most 1".into(),
-            );
-        }
-        if p.breaker_window_secs == 0 {
-            invalid("proxy.breaker_window_secs", "must be at least 1".into());
-        }
-        let statuses = [
-            ("proxy.breaker_statuses".to_string(), &p.breaker_statuses),
-            (
-                "proxy.never_store_statuses".to_string(),
-                &p.never_store_statuses,
-            ),
-        ]
-        .into_iter()
-        .chain(p.hosts.iter().enumerate().flat_map(|(i, h)| {
-            let lists = [
-                ("breaker_statuses", &h.breaker_statuses),
-                ("never_store_statuses", &h.never_store_statuses),
-            ];
-            lists.into_iter().filter_map(move |(name, list)| {
-                let key = format!("proxy.hosts[{i}].{name}");
-                list.as_ref().map(|s| (key, s))
-            })
-        }));
-        for (key, list) in statuses {
-            if let Some(bad) = list.iter().find(|s| !(100..=599).contains(*s)) {
-                invalid(&key, format!("{bad} is not an HTTP status (100-599)"));
-            }
-        }
-        if p.breaker_failures == 0 {
-            invalid("proxy.breaker_failures", "must be at least 1".into());
-        }
-        for (key, value) in [
-            ("proxy.max_fills", p.max_fills),
-            ("proxy.max_fills_per_client", p.max_fills_per_client),
-        ] {
-            if value == 0 {
-                invalid(key, "must be at least 1".into());
-            }
-        }
-        let slice = p.slice_size.0;
-        if slice != 0 && slice < 64 << 10 {
-            invalid(
-                "proxy.slice_size",
-                format!("{slice} bytes: 0 (off), or at least 64KiB"),
-            );
-        }
-        if p.preload_concurrency == 0 {
-            invalid("proxy.preload_concurrency", "must be at least 1".into());
-        }
-        let hsts = std::iter::once(("proxy.hsts".to_string(), &p.hsts)).chain(
-            p.hosts
-                .iter()
-                .enumerate()
-                .map(|(i, h)| (format!("proxy.hosts[{i}].hsts"), &h.hsts)),
-        );
-        for (key, value) in hsts {
-            let value = value.as_deref().map(str::trim).unwrap_or_default();
-            if let Some(problem) = Some(value).filter(|v| !v.is_empty()).and_then(hsts_problem) {
-                invalid(&key, format!("{value:?} {problem}"));
-            }
-        }
-        if let Some(name) = &p.targeted_cache_control
-            && let Some(problem) = field_name_problem(name)
-        {
-            invalid(
-                "proxy.targeted_cache_control",
-                format!("{name:?} {problem}"),
-            );
-        }
-        if let Some(url) = &self.tls.ocsp_responder
-            && !url.starts_with("http://")
-        {
-            invalid(
-                "tls.ocsp_responder",
-                format!("{url:?}: an http:// URL (OCSP responders are asked over plain HTTP)"),
-            );
-        }
-        if self.tls.cert.is_some() != self.tls.key.is_some() {
-            invalid(
-                "tls.cert",
-                "tls.cert and tls.key go together: set both or neither".into(),
-            );
-        }
-        let mut names = std::collections::HashSet::new();
-        for (i, entry) in self.tls.certificates.iter().enumerate() {
-            let key = format!("tls.certificates[{i}].names");
-            let Some(listed) = &entry.names else {
-                continue;
-            };
-            if listed.is_empty() {
-                invalid(
-                    &key,
-                    "empty: list server names, or omit names to take the certificate's own".into(),
-                );
-            }
-            for name in listed {
-                if let Err(message) = crate::tls::check_server_name(name) {
-                    invalid(&key, message);
-                } else if !names.insert(name.trim_end_matches('.').to_ascii_lowercase()) {
-                    invalid(&key, format!("{name:?} is listed by an earlier entry too"));
-                }
-            }
-        }
-        if self.cache.memory.0 < 1 << 20 {
-            invalid(
-                "cache.memory",
-                format!("{} bytes is below the 1MiB minimum", self.cache.memory.0),
-            );
-        }
-        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
-            invalid("log.level", format!("{:?}: {e}", self.log.level));
-        }
-        problems
+    }
+
+    /// The problems as errors of the configuration from `source`.
+    fn into_errors(self, source: &str) -> Vec<ConfigError> {
+        let invalid = |(key, message)| ConfigError::Invalid {
+            origin: source.to_string(),
+            key,
+            message,
+        };
+        self.0.into_iter().map(invalid).collect()
     }
 }
 

@@ -108,35 +108,6 @@ pub struct RecursionConfig {
     pub stale_ttl: u32,
 }
 
-/// The certificates of every HTTPS listener; none: a self-signed one generated at start.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TlsConfig {
-    /// The default certificate: for handshakes without SNI or with a name no
-    /// `certificates` entry serves. Absent: the first of `certificates` is the default.
-    pub cert: Option<PathBuf>,
-    pub key: Option<PathBuf>,
-    /// Certificates chosen by the client's SNI.
-    pub certificates: Vec<TlsCertificate>,
-    /// "1.3" (default) or "1.2" to accept TLS 1.2 as well.
-    pub min_version: crate::tls::MinVersion,
-    /// Staple OCSP answers for certificates whose chain holds their issuer (`tls::Stapler`).
-    pub ocsp_stapling: bool,
-    /// An OCSP responder (http://) asked instead of the one each certificate names.
-    pub ocsp_responder: Option<String>,
-}
-
-/// One `[[tls.certificates]]` entry: a PEM chain and key, and the server names they serve.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsCertificate {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-    /// Exact names or `*.example.com`; absent: the DNS names of the certificate's
-    /// subjectAltName.
-    pub names: Option<Vec<String>>,
-}
-
 /// Limits on every HTTP listener (proxy, HTTPDNS, admin): how long and how much a client may
 /// send before it is answered 4xx or disconnected.
 #[derive(Debug, Clone, Deserialize)]

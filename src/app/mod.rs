@@ -93,9 +93,7 @@ impl Node {
 
     /// Step 4: one task per listener and per background loop.
     fn spawn(shared: Shared, bound: Bound, services: Services) -> Node {
-        let Shared {
-            config, cluster, ..
-        } = &shared;
+        let config = &shared.config;
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
         let addresses = bound.addresses();
@@ -110,32 +108,22 @@ impl Node {
             limits: &services.http_limits,
             shutdown: &shutdown,
         };
+        let own = crate::httpdns::Listeners {
+            plain: addresses.httpdns.clone(),
+            tls: addresses.httpdns_tls.clone(),
+        };
         let service = HttpDns::new(
             &config.httpdns,
             services.http_limits.clone(),
             handler,
             shared.metrics.httpdns_requests.clone(),
-            crate::httpdns::Listeners {
-                plain: addresses.httpdns.clone(),
-                tls: addresses.httpdns_tls.clone(),
-            },
+            own,
         );
         tasks.spawn(Arc::clone(&service).sweep_limiters(shutdown.clone()));
         listeners.spawn_httpdns(&mut tasks, service, http.httpdns, http.httpdns_tls);
         listeners.spawn_proxy(&mut tasks, &services.proxy, http.http, http.https);
         spawn_admin(&shared, &services, http.admin, &shutdown, &mut tasks);
-        tasks.spawn(services.reloader.clone().on_sighup(shutdown.clone()));
-        if let Some(tls) = &services.tls
-            && config.tls.ocsp_stapling
-        {
-            let stapler =
-                crate::tls::Stapler::new(Arc::clone(&tls.store), config.tls.ocsp_responder.clone());
-            tasks.spawn(stapler.run(shutdown.clone()));
-        }
-        if cluster.enabled() {
-            tracing::info!(id = %cluster.me().id, peers = cluster.peers().len(), "cluster on");
-        }
-        tasks.spawn(Arc::clone(cluster).run(shutdown.clone()));
+        spawn_background(&shared, &services, &shutdown, &mut tasks);
         let tls = services.tls;
         Node {
             dns_udp: addresses.dns_udp,
@@ -292,6 +280,30 @@ fn serve_dns(
     };
     listeners.serve(handler.clone(), udp, limits, shutdown, tasks);
     handler
+}
+
+/// The loops beside the listeners: reload on SIGHUP, OCSP stapling, cluster heartbeats.
+fn spawn_background(
+    shared: &Shared,
+    services: &Services,
+    shutdown: &CancellationToken,
+    tasks: &mut JoinSet<()>,
+) {
+    let Shared {
+        config, cluster, ..
+    } = shared;
+    tasks.spawn(services.reloader.clone().on_sighup(shutdown.clone()));
+    if let Some(tls) = &services.tls
+        && config.tls.ocsp_stapling
+    {
+        let stapler =
+            crate::tls::Stapler::new(Arc::clone(&tls.store), config.tls.ocsp_responder.clone());
+        tasks.spawn(stapler.run(shutdown.clone()));
+    }
+    if cluster.enabled() {
+        tracing::info!(id = %cluster.me().id, peers = cluster.peers().len(), "cluster on");
+    }
+    tasks.spawn(Arc::clone(cluster).run(shutdown.clone()));
 }
 
 /// The admin API on `admin.listen` and `admin.tls_listen`, when either is bound.

@@ -3,7 +3,6 @@
 //! Parse, then validate, in one place: unknown keys are errors, and every problem is reported
 //! with the file and the key path (`dns.edns_payload`) or the line the TOML parser names.
 
-use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -12,6 +11,7 @@ mod admin;
 mod checks;
 mod cluster;
 mod httpdns;
+mod overrides;
 mod proxy;
 mod sections;
 mod tls;
@@ -19,6 +19,7 @@ mod tls;
 pub use admin::*;
 pub use cluster::*;
 pub use httpdns::*;
+pub use overrides::Overrides;
 pub use proxy::*;
 pub use sections::*;
 pub use tls::*;
@@ -65,31 +66,6 @@ pub struct Config {
     /// Where this configuration came from ("embedded default" or a file path), for messages.
     #[serde(skip)]
     pub source: String,
-}
-
-/// Command-line values that replace the file's.
-#[derive(Debug, Clone, Default)]
-pub struct Overrides {
-    pub zones: Option<PathBuf>,
-    pub dns_listen: Vec<SocketAddr>,
-    pub geoip: Vec<PathBuf>,
-    pub admin_listen: Option<SocketAddr>,
-    pub admin_tls_listen: Option<SocketAddr>,
-    pub log_format: Option<LogFormat>,
-    pub query_log: bool,
-    pub forwarders: Vec<SocketAddr>,
-    pub recursion: bool,
-    pub root_hints: Option<PathBuf>,
-    pub recursion_allow: Vec<ipnet::IpNet>,
-    pub httpdns_listen: Vec<SocketAddr>,
-    pub httpdns_tls_listen: Vec<SocketAddr>,
-    pub http_listen: Vec<SocketAddr>,
-    pub https_listen: Vec<SocketAddr>,
-    pub origin: Option<String>,
-    /// `cluster.id`: one config file for many nodes (a Kubernetes pod's name).
-    pub cluster_id: Option<String>,
-    /// `cluster.addresses` (a pod's or host's IP).
-    pub cluster_addresses: Vec<IpAddr>,
 }
 
 impl Default for Config {
@@ -172,63 +148,6 @@ impl Config {
             }
         }
         Ok(config)
-    }
-
-    pub fn apply(&mut self, o: &Overrides) {
-        if let Some(zones) = &o.zones {
-            self.dns.zones = zones.clone();
-        }
-        if !o.dns_listen.is_empty() {
-            self.dns.listen = o.dns_listen.clone();
-        }
-        if !o.geoip.is_empty() {
-            self.geoip.files = o.geoip.clone();
-        }
-        if let Some(admin) = o.admin_listen {
-            self.admin.listen = Some(admin);
-        }
-        if let Some(admin) = o.admin_tls_listen {
-            self.admin.tls_listen = Some(admin);
-        }
-        if let Some(format) = o.log_format {
-            self.log.format = format;
-        }
-        if o.query_log {
-            self.dns.query_log = true;
-        }
-        if !o.forwarders.is_empty() {
-            self.recursion.forwarders = o.forwarders.clone();
-        }
-        if o.recursion {
-            self.recursion.iterative = true;
-        }
-        if let Some(hints) = &o.root_hints {
-            self.recursion.root_hints = Some(hints.clone());
-        }
-        if !o.recursion_allow.is_empty() {
-            self.recursion.allow = o.recursion_allow.clone();
-        }
-        if !o.httpdns_listen.is_empty() {
-            self.httpdns.listen = o.httpdns_listen.clone();
-        }
-        if !o.httpdns_tls_listen.is_empty() {
-            self.httpdns.tls_listen = o.httpdns_tls_listen.clone();
-        }
-        if !o.http_listen.is_empty() {
-            self.proxy.listen = o.http_listen.clone();
-        }
-        if !o.https_listen.is_empty() {
-            self.proxy.tls_listen = o.https_listen.clone();
-        }
-        if let Some(origin) = &o.origin {
-            self.proxy.origin = Some(origin.clone());
-        }
-        if let Some(id) = &o.cluster_id {
-            self.cluster.id = id.clone();
-        }
-        if !o.cluster_addresses.is_empty() {
-            self.cluster.addresses = o.cluster_addresses.clone();
-        }
     }
 
     /// Checks what serde cannot; returns every problem, not just the first. Each section checks

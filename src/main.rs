@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use edgenode::app::Node;
 use edgenode::cli::purge::PurgeWhat;
 use edgenode::cli::{AdminClient, CliError, ClientTls};
-use edgenode::config::{Config, LogFormat, Overrides};
+use edgenode::config::{Config, ConfigError, LogFormat, Overrides};
 use edgenode::geo::Geo;
 use edgenode::reload::load_state;
 
@@ -130,20 +130,26 @@ struct ConfigArgs {
 
 impl ConfigArgs {
     /// The configuration with CLI overrides applied, validated.
-    fn load(&self) -> Result<Config, String> {
+    fn load(&self) -> Result<Config, UnusableConfig> {
         let config =
-            Config::load(self.config.as_deref(), &self.overrides).map_err(|e| e.to_string())?;
+            Config::load(self.config.as_deref(), &self.overrides).map_err(UnusableConfig::Load)?;
         let problems = config.validate();
         if problems.is_empty() {
             Ok(config)
         } else {
-            Err(problems
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n"))
+            Err(UnusableConfig::Invalid(problems))
         }
     }
+}
+
+/// Why a configuration cannot be served: it cannot be read or parsed, or every problem
+/// `validate()` found in it (one per line).
+#[derive(Debug, thiserror::Error)]
+enum UnusableConfig {
+    #[error("{0}")]
+    Load(ConfigError),
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<ConfigError>),
 }
 
 /// mimalloc instead of the system allocator: with glibc's, 100,000 cached 1 KiB objects left

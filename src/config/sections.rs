@@ -186,18 +186,30 @@ impl<'de> Deserialize<'de> for ByteSize {
     }
 }
 
-impl std::str::FromStr for ByteSize {
-    type Err = String;
+/// Why a text is not a `ByteSize`; each names the text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ByteSizeError {
+    #[error("{text:?} is not a size like \"256MiB\"")]
+    NotASize { text: String },
+    #[error("unknown unit {unit:?} in {text:?} (use KiB, MiB or GiB)")]
+    UnknownUnit { unit: String, text: String },
+    #[error("{text:?} is too large")]
+    TooLarge { text: String },
+}
 
-    fn from_str(text: &str) -> Result<Self, String> {
+impl std::str::FromStr for ByteSize {
+    type Err = ByteSizeError;
+
+    fn from_str(text: &str) -> Result<Self, ByteSizeError> {
         let text = text.trim();
         let split = text
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(text.len());
         let (number, unit) = text.split_at(split);
-        let number: u64 = number
-            .parse()
-            .map_err(|_| format!("{text:?} is not a size like \"256MiB\""))?;
+        let number: u64 = number.parse().map_err(|_| ByteSizeError::NotASize {
+            text: text.to_string(),
+        })?;
         let scale: u64 = match unit.trim() {
             "" | "B" => 1,
             "KiB" | "K" => 1 << 10,
@@ -207,15 +219,18 @@ impl std::str::FromStr for ByteSize {
             "MB" => 1_000_000,
             "GB" => 1_000_000_000,
             other => {
-                return Err(format!(
-                    "unknown unit {other:?} in {text:?} (use KiB, MiB or GiB)"
-                ));
+                return Err(ByteSizeError::UnknownUnit {
+                    unit: other.to_string(),
+                    text: text.to_string(),
+                });
             }
         };
         number
             .checked_mul(scale)
             .map(ByteSize)
-            .ok_or_else(|| format!("{text:?} is too large"))
+            .ok_or_else(|| ByteSizeError::TooLarge {
+                text: text.to_string(),
+            })
     }
 }
 

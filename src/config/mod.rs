@@ -1,7 +1,10 @@
 //! Configuration: serde TOML structs with defaults, CLI overrides, and `validate()`.
 //!
 //! Parse, then validate, in one place: unknown keys are errors, and every problem is reported
-//! with the file and the key path (`dns.edns_payload`) or the line the TOML parser names.
+//! with the file and the key path (`dns.edns_payload`) or the line the TOML parser names. Each
+//! section checks itself (`validate` into `Problems`); `Config::validate` calls them in order and
+//! checks what spans two sections. This module depends on none of the modules it configures
+//! (what a check needs from them, such as the server name rule of `[tls]`, lives here).
 
 use std::path::{Path, PathBuf};
 
@@ -36,13 +39,14 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    /// TOML syntax or type error; the message carries line and column.
-    #[error("{origin}: {message}")]
-    Parse { origin: String, message: String },
+    /// TOML syntax or type error; the message carries line and column. `config` names the
+    /// configuration (`Config::source`), here and below.
+    #[error("{config}: {message}")]
+    Parse { config: String, message: String },
     /// A value that parsed but makes no sense, named by its key path.
-    #[error("{origin}: {key}: {message}")]
+    #[error("{config}: {key}: {message}")]
     Invalid {
-        origin: String,
+        config: String,
         key: String,
         message: String,
     },
@@ -115,14 +119,14 @@ impl Config {
 
     pub fn from_toml_str(
         text: &str,
-        origin: &str,
+        source: &str,
         base_dir: Option<&Path>,
     ) -> Result<Config, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            origin: origin.to_string(),
+            config: source.to_string(),
             message: e.to_string().trim_end().to_string(),
         })?;
-        config.source = origin.to_string();
+        config.source = source.to_string();
         if let Some(base) = base_dir.filter(|b| !b.as_os_str().is_empty()) {
             config.dns.zones = base.join(&config.dns.zones);
             for file in &mut config.geoip.files {
@@ -204,7 +208,7 @@ impl Problems {
     /// The problems as errors of the configuration from `source`.
     fn into_errors(self, source: &str) -> Vec<ConfigError> {
         let invalid = |(key, message)| ConfigError::Invalid {
-            origin: source.to_string(),
+            config: source.to_string(),
             key,
             message,
         };

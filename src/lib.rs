@@ -4,7 +4,8 @@
 //!
 //! - [`cache`]: the one cache core (moka, one byte budget): recursive DNS answers, the answer
 //!   cache's pre-built responses and HTTP objects, each a namespace.
-//! - [`config`]: TOML configuration, embedded defaults, CLI overrides, `validate()` into typed errors.
+//! - [`config`]: TOML configuration, embedded defaults, CLI overrides, `validate()` into typed
+//!   errors; depends on none of the modules it configures.
 //! - [`geo`]: client address -> [`geo::GeoScope`] from MaxMind DB files and a CIDR override table.
 //! - [`dns`]: the zone file reader (`dns::zonefile`), zones in wire form, geo answer policies,
 //!   steering to cluster nodes, the authoritative lookup, the handler and its answer cache of
@@ -20,10 +21,16 @@
 //!   `POST /admin/reload`, purge, preload jobs.
 //! - [`cli`]: `edgenode preload` and `edgenode purge`, clients of a node's admin API (http or
 //!   https).
+//! - [`cluster`]: the peers (config or DNS discovery) and which are up (heartbeats), which node
+//!   owns a cache key (rendezvous hashing), which are nearest a client; requests between nodes
+//!   signed with the cluster's secret.
 //! - [`tasks`]: background tasks (UDP recursion, fills, preload jobs, upstream connections),
 //!   bounded per kind, reported, and stopped at shutdown.
 //! - [`metrics`]: the Prometheus registry and the metric handles each module keeps.
-//! - [`app`]: builds the node from a config, owns listeners, reload and shutdown.
+//! - [`reload`]: builds what a reload swaps in (zones, policies, GeoIP data, certificates) and
+//!   swaps it all or nothing, for SIGHUP and `POST /admin/reload`.
+//! - [`app`]: builds the node from a config (load, bind, build, spawn), owns listeners and
+//!   shutdown.
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -39,5 +46,6 @@ pub mod httpdns;
 pub mod metrics;
 pub mod prefix_limit;
 pub mod proxy;
+pub mod reload;
 pub mod tasks;
 pub mod tls;

@@ -2,16 +2,17 @@
 //! `purge`.
 #![forbid(unsafe_code)]
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use edgenode::app::{Node, load_state};
+use edgenode::app::Node;
 use edgenode::cli::purge::PurgeWhat;
 use edgenode::cli::{AdminClient, CliError, ClientTls};
-use edgenode::config::{Config, LogFormat, Overrides};
+use edgenode::config::{Config, ConfigError, LogFormat, Overrides};
 use edgenode::geo::Geo;
+use edgenode::reload::load_state;
 
 #[derive(Parser)]
 #[command(
@@ -123,101 +124,32 @@ struct ConfigArgs {
     /// TOML configuration file (default: the embedded configuration).
     #[arg(long, short)]
     config: Option<PathBuf>,
-    /// Directory of `<zone>.zone` files and `<zone>.geo.toml` policies.
-    #[arg(long)]
-    zones: Option<PathBuf>,
-    /// DNS address, UDP and TCP (repeatable; port 0 picks a free port).
-    #[arg(long = "dns-listen", value_name = "ADDR")]
-    dns_listen: Vec<SocketAddr>,
-    /// MaxMind DB file (repeatable, consulted in order; replaces geoip.files).
-    #[arg(long = "geoip", value_name = "FILE")]
-    geoip: Vec<PathBuf>,
-    /// Admin HTTP address (metrics, health, reload).
-    #[arg(long = "admin-listen", value_name = "ADDR")]
-    admin_listen: Option<SocketAddr>,
-    /// The admin API over TLS as well, with the [tls] certificates (admin.tls_listen).
-    #[arg(long = "admin-tls-listen", value_name = "ADDR")]
-    admin_tls_listen: Option<SocketAddr>,
-    #[arg(long = "log-format", value_enum)]
-    log_format: Option<LogFormat>,
-    /// Log one line per DNS query.
-    #[arg(long = "query-log")]
-    query_log: bool,
-    /// Forward queries outside the served zones to this resolver (repeatable; turns recursion on).
-    #[arg(long = "forwarder", value_name = "ADDR")]
-    forwarders: Vec<SocketAddr>,
-    /// Resolve names outside the served zones iteratively from the root (turns recursion on).
-    #[arg(long)]
-    recursion: bool,
-    /// Root hints zone file for --recursion (default: the real root servers).
-    #[arg(long = "root-hints", value_name = "FILE")]
-    root_hints: Option<PathBuf>,
-    /// Client network allowed to recurse (repeatable; replaces the default 127.0.0.0/8 and ::1).
-    #[arg(long = "recursion-allow", value_name = "CIDR")]
-    recursion_allow: Vec<ipnet::IpNet>,
-    /// HTTPDNS and DoH over plain HTTP/1.1 and h2c (repeatable).
-    #[arg(long = "httpdns-listen", value_name = "ADDR")]
-    httpdns_listen: Vec<SocketAddr>,
-    /// HTTPDNS and DoH over TLS 1.3, ALPN h2 and http/1.1 (repeatable).
-    #[arg(long = "httpdns-tls-listen", value_name = "ADDR")]
-    httpdns_tls_listen: Vec<SocketAddr>,
-    /// The caching proxy over plain HTTP/1.1 and h2c (repeatable).
-    #[arg(long = "http-listen", value_name = "ADDR")]
-    http_listen: Vec<SocketAddr>,
-    /// The caching proxy over TLS, ALPN h2 and http/1.1 (repeatable).
-    #[arg(long = "https-listen", value_name = "ADDR")]
-    https_listen: Vec<SocketAddr>,
-    /// The default origin of the proxy, e.g. http://127.0.0.1:8000 or https://origin.example.com.
-    #[arg(long, value_name = "URL")]
-    origin: Option<String>,
-    /// This node's id in the cluster (replaces cluster.id; e.g. a Kubernetes pod's name).
-    #[arg(long = "cluster-id", value_name = "ID")]
-    cluster_id: Option<String>,
-    /// An address DNS steering answers with for this node (repeatable; replaces
-    /// cluster.addresses).
-    #[arg(long = "cluster-address", value_name = "IP")]
-    cluster_addresses: Vec<IpAddr>,
+    #[command(flatten)]
+    overrides: Overrides,
 }
 
 impl ConfigArgs {
-    fn overrides(&self) -> Overrides {
-        Overrides {
-            zones: self.zones.clone(),
-            dns_listen: self.dns_listen.clone(),
-            geoip: self.geoip.clone(),
-            admin_listen: self.admin_listen,
-            admin_tls_listen: self.admin_tls_listen,
-            log_format: self.log_format,
-            query_log: self.query_log,
-            forwarders: self.forwarders.clone(),
-            recursion: self.recursion,
-            root_hints: self.root_hints.clone(),
-            recursion_allow: self.recursion_allow.clone(),
-            httpdns_listen: self.httpdns_listen.clone(),
-            httpdns_tls_listen: self.httpdns_tls_listen.clone(),
-            http_listen: self.http_listen.clone(),
-            https_listen: self.https_listen.clone(),
-            origin: self.origin.clone(),
-            cluster_id: self.cluster_id.clone(),
-            cluster_addresses: self.cluster_addresses.clone(),
-        }
-    }
-
     /// The configuration with CLI overrides applied, validated.
-    fn load(&self) -> Result<Config, String> {
+    fn load(&self) -> Result<Config, UnusableConfig> {
         let config =
-            Config::load(self.config.as_deref(), &self.overrides()).map_err(|e| e.to_string())?;
+            Config::load(self.config.as_deref(), &self.overrides).map_err(UnusableConfig::Load)?;
         let problems = config.validate();
         if problems.is_empty() {
             Ok(config)
         } else {
-            Err(problems
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n"))
+            Err(UnusableConfig::Invalid(problems))
         }
     }
+}
+
+/// Why a configuration cannot be served: it cannot be read or parsed, or every problem
+/// `validate()` found in it (one per line).
+#[derive(Debug, thiserror::Error)]
+enum UnusableConfig {
+    #[error("{0}")]
+    Load(ConfigError),
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<ConfigError>),
 }
 
 /// mimalloc instead of the system allocator: with glibc's, 100,000 cached 1 KiB objects left
@@ -375,7 +307,7 @@ async fn wait_for_termination() {
 }
 
 fn check(args: &ConfigArgs) -> ExitCode {
-    let config = match Config::load(args.config.as_deref(), &args.overrides()) {
+    let config = match Config::load(args.config.as_deref(), &args.overrides) {
         Ok(config) => config,
         Err(e) => return fail(e),
     };
@@ -395,14 +327,14 @@ fn check(args: &ConfigArgs) -> ExitCode {
         }
     }
     if let Err(e) = edgenode::proxy::upstream::Upstream::new(&config.proxy) {
-        problems.push(format!("{}: {e}", config.origin));
+        problems.push(format!("{}: {e}", config.source));
     }
     let state = load_state(&config, None);
     match &state {
         Ok(state) => {
             let mut origins: Vec<String> = state.zones.origins().map(ToString::to_string).collect();
             origins.sort();
-            println!("config {}: ok", config.origin);
+            println!("config {}: ok", config.source);
             for origin in origins {
                 println!("zone {origin}: ok");
             }
@@ -418,7 +350,7 @@ fn check(args: &ConfigArgs) -> ExitCode {
                 println!("geoip {line}: ok");
             }
         }
-        Err(errors) => problems.extend(errors.iter().cloned()),
+        Err(error) => problems.extend(error.lines()),
     }
     if problems.is_empty() {
         ExitCode::SUCCESS

@@ -11,9 +11,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::cache::Cache;
-use crate::cluster::Cluster;
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QueryLabels {
     pub proto: &'static str,
@@ -108,31 +105,14 @@ pub struct ProxyMetrics {
     pub fill_limits: Family<FillLimitLabels, Counter>,
 }
 
-/// Every metric of the node, and the registry that renders them.
-pub struct Metrics {
-    registry: Registry,
-    pub dns: DnsMetrics,
-    pub proxy: ProxyMetrics,
-    /// HTTPDNS and DoH requests by endpoint and status.
-    pub httpdns_requests: Family<HttpRequestLabels, Counter>,
-    /// HTTP clients stopped by a limit of `[http]` or the proxy's body size, by limit.
-    pub http_limits: Family<LimitLabels, Counter>,
-    pub reloads: Family<ReloadLabels, Counter>,
-}
-
-impl Metrics {
-    pub fn new(cache: &Cache, cluster: &Arc<Cluster>) -> Arc<Metrics> {
-        let mut registry = Registry::with_prefix("edgenode");
-        cache.register_metrics(&mut registry);
-        cache.tasks().register_metrics(&mut registry);
-        crate::dns::recursion::recursor_metrics::shared().register(&mut registry);
-        cluster.register_metrics(&mut registry);
+impl ProxyMetrics {
+    fn registered(registry: &mut Registry) -> ProxyMetrics {
         let proxy = ProxyMetrics::default();
         registry.register(
-            "proxy_fetches",
-            "Cache fills by source: origin, sibling (the key's owner), sibling-failed (then the origin)",
-            proxy.fetches.clone(),
-        );
+                "proxy_fetches",
+                "Cache fills by source: origin, sibling (the key's owner), sibling-failed (then the origin)",
+                proxy.fetches.clone(),
+            );
         registry.register(
             "proxy_sibling_requests",
             "Requests from other nodes of the cluster answered by this one",
@@ -141,18 +121,23 @@ impl Metrics {
         registry.register(
             "proxy_breaker_opened",
             "Origin circuits opened: failures (no response, or an opted-in status) made \
-             breaker_ratio of an origin's outcomes in breaker_window_secs",
+                 breaker_ratio of an origin's outcomes in breaker_window_secs",
             proxy.breaker_opened.clone(),
         );
         registry.register(
-            "proxy_fill_limits",
-            "Origin fetches held back or cut short, by limit: global and client (max_fills, \
-             max_fills_per_client: waited in line), bytes (max_fill_bytes: streamed, not stored), \
-             slow_reader (a client cut off for falling behind), abandoned (clients all gone)",
-            proxy.fill_limits.clone(),
-        );
+                "proxy_fill_limits",
+                "Origin fetches held back or cut short, by limit: global and client (max_fills, \
+                 max_fills_per_client: waited in line), bytes (max_fill_bytes: streamed, not stored), \
+                 slow_reader (a client cut off for falling behind), abandoned (clients all gone)",
+                proxy.fill_limits.clone(),
+            );
+        proxy
+    }
+}
+
+impl DnsMetrics {
+    fn registered(registry: &mut Registry) -> DnsMetrics {
         let dns = DnsMetrics::default();
-        let reloads = Family::<ReloadLabels, Counter>::default();
         registry.register(
             "dns_queries",
             "DNS queries answered, by protocol, query type and response code",
@@ -175,16 +160,40 @@ impl Metrics {
             dns.stale_answers.clone(),
         );
         registry.register(
-            "dns_rrl",
-            "UDP responses held back by response rate limiting, by action: dropped, slipped (sent truncated)",
-            dns.rrl.clone(),
-        );
+                "dns_rrl",
+                "UDP responses held back by response rate limiting, by action: dropped, slipped (sent truncated)",
+                dns.rrl.clone(),
+            );
         registry.register(
             "dns_answer_cache",
             "Authoritative queries by answer cache result: hit, miss (answered, then stored), \
-             uncacheable (recursion, errors, query log on, too large)",
+                 uncacheable (recursion, errors, query log on, too large)",
             dns.answer_cache.clone(),
         );
+        dns
+    }
+}
+
+/// Every metric of the node, and the registry that renders them.
+pub struct Metrics {
+    registry: Registry,
+    pub dns: DnsMetrics,
+    pub proxy: ProxyMetrics,
+    /// HTTPDNS and DoH requests by endpoint and status.
+    pub httpdns_requests: Family<HttpRequestLabels, Counter>,
+    /// HTTP clients stopped by a limit of `[http]` or the proxy's body size, by limit.
+    pub http_limits: Family<LimitLabels, Counter>,
+    pub reloads: Family<ReloadLabels, Counter>,
+}
+
+impl Metrics {
+    /// `register_others` registers the metrics of the modules that keep their own (the cache
+    /// core, the tasks, the recursor, the cluster) first, so this module depends on none of them.
+    pub fn new(register_others: impl FnOnce(&mut Registry)) -> Arc<Metrics> {
+        let mut registry = Registry::with_prefix("edgenode");
+        register_others(&mut registry);
+        let proxy = ProxyMetrics::registered(&mut registry);
+        let dns = DnsMetrics::registered(&mut registry);
         let httpdns_requests = Family::<HttpRequestLabels, Counter>::default();
         registry.register(
             "httpdns_requests",
@@ -198,6 +207,7 @@ impl Metrics {
              bad_request, body_timeout, body_too_large, bad_body)",
             http_limits.clone(),
         );
+        let reloads = Family::<ReloadLabels, Counter>::default();
         registry.register(
             "reloads",
             "Reloads of zones, policies and GeoIP data, by result",

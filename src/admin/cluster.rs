@@ -34,16 +34,16 @@ impl Admin {
             return unsigned();
         };
         tracing::info!(peer = %verified.peer, "purge from a peer");
-        let (status, value) = self.purge_here(req.uri().query().unwrap_or("")).await;
+        let params = QueryParams::parse(req.uri().query().unwrap_or(""));
+        let (status, value) = self.purge_here(&params).await;
         self.signed_json(&verified.nonce, status, &value)
     }
 
     /// `POST /admin/purge?...`: on this node, and with `cluster=1` on every peer it knows (up
     /// or down), each peer's result under `nodes`.
-    pub(super) async fn purge(&self, query: &str) -> Response<Body> {
-        let params = QueryParams::parse(query);
+    pub(super) async fn purge(&self, params: &QueryParams) -> Response<Body> {
         let fan_out = matches!(params.get("cluster"), Some("1" | "true"));
-        let (status, mut here) = self.purge_here(query).await;
+        let (status, mut here) = self.purge_here(params).await;
         if !fan_out || status != StatusCode::OK {
             return super::json(status, here);
         }

@@ -18,12 +18,12 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::Reloader;
 use crate::cache::PurgeMode;
 use crate::cluster::Cluster;
 use crate::dns::recursion::Recursion;
 use crate::metrics::Metrics;
 use crate::proxy::{Proxy, PurgeTarget};
+use crate::reload::Reloader;
 use hickory_proto::rr::Name;
 use preload::Preloader;
 
@@ -105,8 +105,16 @@ impl Admin {
                 return text(StatusCode::UNAUTHORIZED, "missing or wrong bearer token\n");
             }
         }
-        match (req.method(), path) {
-            (&Method::GET, "/metrics") => {
+        let query = req.uri().query().unwrap_or("");
+        let endpoint = match Endpoint::of(req.method(), path) {
+            Some(Ok(endpoint)) => endpoint,
+            Some(Err(MethodNotAllowed)) => {
+                return text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+            }
+            None => return text(StatusCode::NOT_FOUND, "not found\n"),
+        };
+        match endpoint {
+            Endpoint::Metrics => {
                 let mut response = text(StatusCode::OK, self.metrics.render());
                 response.headers_mut().insert(
                     CONTENT_TYPE,
@@ -116,43 +124,29 @@ impl Admin {
                 );
                 response
             }
-            (&Method::GET, "/healthz") | (&Method::GET, "/readyz") => text(StatusCode::OK, "ok\n"),
+            Endpoint::Health => text(StatusCode::OK, "ok\n"),
             // What peers learn of this node: its id, region, addresses and weight.
-            (&Method::GET, "/cluster/heartbeat") => self.heartbeat(&req),
-            (&Method::GET, "/admin/cluster") => json(StatusCode::OK, self.cluster.status()),
-            (&Method::POST, "/admin/reload") => match self.reloader.reload().await {
+            Endpoint::Heartbeat => self.heartbeat(&req),
+            Endpoint::ClusterStatus => json(StatusCode::OK, self.cluster.status()),
+            Endpoint::Reload => match self.reloader.reload().await {
                 Ok(summary) => json(
                     StatusCode::OK,
                     serde_json::json!({"status": "ok", "loaded": summary}),
                 ),
-                Err(errors) => json(
+                Err(error) => json(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    serde_json::json!({"status": "failed", "errors": errors, "serving": "previous state"}),
+                    serde_json::json!({"status": "failed", "errors": error.lines(), "serving": "previous state"}),
                 ),
             },
-            (&Method::POST, "/admin/dns/flush") => {
-                self.flush(req.uri().query().unwrap_or("")).await
-            }
-            (&Method::POST, "/admin/purge") => self.purge(req.uri().query().unwrap_or("")).await,
-            (&Method::POST, "/cluster/purge") => self.peer_purge(&req).await,
-            (&Method::POST, "/admin/preload") => {
-                let query = req.uri().query().unwrap_or("").to_string();
+            Endpoint::Flush => self.flush(query).await,
+            Endpoint::Purge => self.purge(&QueryParams::parse(query)).await,
+            Endpoint::PeerPurge => self.peer_purge(&req).await,
+            Endpoint::PreloadStart => {
+                let query = query.to_string();
                 preload::post(&self.preload, req, &query).await
             }
-            (&Method::GET, "/admin/preload") => json(StatusCode::OK, self.preload.jobs()),
-            (&Method::GET, path) if path.starts_with("/admin/preload/") => {
-                preload::get(&self.preload, &path["/admin/preload/".len()..])
-            }
-            (
-                _,
-                "/metrics" | "/healthz" | "/readyz" | "/admin/reload" | "/admin/dns/flush"
-                | "/admin/purge" | "/cluster/heartbeat" | "/cluster/purge" | "/admin/cluster"
-                | "/admin/preload",
-            ) => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
-            (_, path) if path.starts_with("/admin/preload/") => {
-                text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
-            }
-            _ => text(StatusCode::NOT_FOUND, "not found\n"),
+            Endpoint::PreloadJobs => json(StatusCode::OK, self.preload.jobs()),
+            Endpoint::PreloadJob => preload::get(&self.preload, &path["/admin/preload/".len()..]),
         }
     }
 
@@ -196,8 +190,7 @@ impl Admin {
 
     /// `POST /admin/purge?url=U|prefix=P|tag=T[&soft=1]`: remove (or mark stale) cached
     /// objects on this node: the answer's status and body.
-    async fn purge_here(&self, query: &str) -> (StatusCode, serde_json::Value) {
-        let params = QueryParams::parse(query);
+    async fn purge_here(&self, params: &QueryParams) -> (StatusCode, serde_json::Value) {
         let target = match (params.get("url"), params.get("prefix"), params.get("tag")) {
             (Some(url), None, None) => PurgeTarget::Url(url),
             (None, Some(prefix), None) => PurgeTarget::Prefix(prefix),
@@ -268,6 +261,52 @@ impl Admin {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes()))
+    }
+}
+
+/// What the admin listener serves; each path is named once, here and in `Endpoint::of`.
+#[derive(Clone, Copy)]
+enum Endpoint {
+    Metrics,
+    /// `/healthz` and `/readyz`.
+    Health,
+    Heartbeat,
+    ClusterStatus,
+    Reload,
+    Flush,
+    Purge,
+    PeerPurge,
+    PreloadStart,
+    PreloadJobs,
+    /// `/admin/preload/<id>`.
+    PreloadJob,
+}
+
+/// A known path asked with a method it does not answer.
+struct MethodNotAllowed;
+
+impl Endpoint {
+    /// The endpoint at `path` for `method`; None for a path the admin does not serve.
+    fn of(method: &Method, path: &str) -> Option<Result<Endpoint, MethodNotAllowed>> {
+        let (answers, endpoint) = match path {
+            "/metrics" => (Method::GET, Endpoint::Metrics),
+            "/healthz" | "/readyz" => (Method::GET, Endpoint::Health),
+            "/cluster/heartbeat" => (Method::GET, Endpoint::Heartbeat),
+            "/admin/cluster" => (Method::GET, Endpoint::ClusterStatus),
+            "/admin/reload" => (Method::POST, Endpoint::Reload),
+            "/admin/dns/flush" => (Method::POST, Endpoint::Flush),
+            "/admin/purge" => (Method::POST, Endpoint::Purge),
+            "/cluster/purge" => (Method::POST, Endpoint::PeerPurge),
+            "/admin/preload" if method == Method::POST => (Method::POST, Endpoint::PreloadStart),
+            "/admin/preload" => (Method::GET, Endpoint::PreloadJobs),
+            _ if path.starts_with("/admin/preload/") => (Method::GET, Endpoint::PreloadJob),
+            _ => return None,
+        };
+        Some(if method == answers {
+            Ok(endpoint)
+        } else {
+            Err(MethodNotAllowed)
+        })
     }
 }
 

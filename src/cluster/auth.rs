@@ -33,9 +33,6 @@ pub const AUTH_HEADER: &str = "x-edgenode-auth";
 /// How far a request's time may be from this node's clock, either way.
 pub const MAX_SKEW: Duration = Duration::from_secs(30);
 
-/// The fewest bytes a secret may have.
-pub const MIN_SECRET_BYTES: usize = 32;
-
 /// A request's nonce, kept by the sender to check the answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Nonce(String);

@@ -101,7 +101,7 @@ struct Peer {
 }
 
 #[derive(Default)]
-struct Metrics {
+struct ClusterMetrics {
     peers_up: Gauge,
     peers_down: Gauge,
     self_preservation: Gauge,
@@ -127,7 +127,7 @@ pub struct Cluster {
     /// Signs and checks every exchange between nodes; None without `cluster.secret` (then
     /// this node neither sends nor accepts any).
     keys: Option<auth::Keys>,
-    metrics: Metrics,
+    metrics: ClusterMetrics,
 }
 
 fn parse_code(text: &Option<String>) -> Option<Code> {
@@ -185,7 +185,7 @@ impl Cluster {
             // Validated with the rest of the config; a file gone since then means no secret,
             // and every exchange between nodes fails closed.
             keys: config.secret().ok().flatten().map(|s| auth::Keys::new(&s)),
-            metrics: Metrics::default(),
+            metrics: ClusterMetrics::default(),
         };
         cluster.publish(&cluster.lock(), false);
         Arc::new(cluster)

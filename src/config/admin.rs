@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::Problems;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
@@ -64,9 +66,7 @@ const PLACEHOLDERS: [&str; 6] = [
 ];
 
 impl AdminConfig {
-    /// Every problem as (key path, message).
-    pub fn problems(&self) -> Vec<(String, String)> {
-        let mut problems = Vec::new();
+    pub fn validate(&self, problems: &mut Problems) {
         let token = self.token.as_deref().unwrap_or_default();
         let placeholder = PLACEHOLDERS
             .iter()
@@ -91,43 +91,73 @@ impl AdminConfig {
             } else {
                 continue;
             };
-            problems.push(("admin.token".to_string(), message));
+            problems.add("admin.token", message);
             // One problem with the token is enough, whichever listener shows it.
             break;
         }
         if let Some(path) = &self.client_ca {
             if self.tls_listen.is_none() {
-                problems.push((
-                    "admin.client_ca".into(),
-                    "requires admin.tls_listen: client certificates are asked for over TLS only"
-                        .into(),
-                ));
+                problems.add(
+                    "admin.client_ca",
+                    "requires admin.tls_listen: client certificates are asked for over TLS only",
+                );
             }
-            if let Err(message) = check_ca_bundle(path) {
-                problems.push(("admin.client_ca".into(), message));
+            if let Err(error) = check_ca_bundle(path) {
+                problems.add("admin.client_ca", error.to_string());
             }
         }
-        problems
     }
 }
 
+/// Why `admin.client_ca` cannot be used; each names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CaBundleError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Pem {
+        path: PathBuf,
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("{}: no PEM certificate in the file", path.display())]
+    Empty { path: PathBuf },
+    #[error("{}: not a usable CA certificate: {source}", path.display())]
+    Unusable {
+        path: PathBuf,
+        source: rustls::Error,
+    },
+}
+
 /// Whether `path` is a PEM bundle of certificates each usable as a trust anchor.
-fn check_ca_bundle(path: &Path) -> Result<(), String> {
+fn check_ca_bundle(path: &Path) -> Result<(), CaBundleError> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
-    let shown = path.display();
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let path_buf = || path.to_path_buf();
+    let bytes = std::fs::read(path).map_err(|source| CaBundleError::Read {
+        path: path_buf(),
+        source,
+    })?;
     let certificates = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{shown}: {e}"))?;
+        .map_err(|source| CaBundleError::Pem {
+            path: path_buf(),
+            source,
+        })?;
     if certificates.is_empty() {
-        return Err(format!("{shown}: no PEM certificate in the file"));
+        return Err(CaBundleError::Empty { path: path_buf() });
     }
     let mut roots = rustls::RootCertStore::empty();
     for certificate in certificates {
         roots
             .add(certificate)
-            .map_err(|e| format!("{shown}: not a usable CA certificate: {e}"))?;
+            .map_err(|source| CaBundleError::Unusable {
+                path: path_buf(),
+                source,
+            })?;
     }
     Ok(())
 }

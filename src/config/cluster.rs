@@ -5,6 +5,11 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::Problems;
+
+/// The fewest bytes a cluster secret may have.
+pub const MIN_SECRET_BYTES: usize = 32;
+
 /// Cluster membership. Off (a node of its own) unless `peers` or `discovery` is set.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -129,103 +134,94 @@ impl ClusterConfig {
             },
         };
         let (key, bytes) = secret;
-        if bytes.len() < crate::cluster::auth::MIN_SECRET_BYTES {
+        if bytes.len() < MIN_SECRET_BYTES {
             let message = format!(
                 "has {} bytes; at least {} are needed (`edgenode secret` makes one)",
                 bytes.len(),
-                crate::cluster::auth::MIN_SECRET_BYTES
+                MIN_SECRET_BYTES
             );
             return Err((key.into(), message));
         }
         Ok(Some(bytes))
     }
 
-    /// Problems as (key path, message).
-    pub fn problems(&self) -> Vec<(String, String)> {
-        let mut problems = Vec::new();
+    pub fn validate(&self, problems: &mut Problems) {
         match self.secret() {
-            Err(problem) => problems.push(problem),
-            Ok(None) if self.enabled() => problems.push((
-                "cluster.secret".into(),
+            Err((key, message)) => problems.add(key, message),
+            Ok(None) if self.enabled() => problems.add(
+                "cluster.secret",
                 "required when cluster.peers or cluster.discovery is set: every request \
                  between nodes is signed with it (`edgenode secret` makes one; or \
-                 cluster.secret_file)"
-                    .into(),
-            )),
+                 cluster.secret_file)",
+            ),
             Ok(_) => {}
         }
-        let mut check = |key: String, ok: bool, message: &str| {
-            if !ok {
-                problems.push((key, message.to_string()));
-            }
-        };
-        check("cluster.id".into(), valid_id(&self.id), ID_RULE);
-        check(
-            "cluster.weight".into(),
-            (1..=MAX_WEIGHT).contains(&self.weight),
-            WEIGHT_RULE,
-        );
-        check_region(&mut check, "cluster", &self.country, &self.continent);
-        check(
-            "cluster.heartbeat_ms".into(),
+        self.validate_node(problems);
+        self.validate_peers(problems);
+        if let Some(discovery) = &self.discovery {
+            problems.check(
+                "cluster.discovery.name",
+                !discovery.name.trim().is_empty(),
+                "must name a DNS name",
+            );
+            problems.check(
+                "cluster.discovery.interval_secs",
+                discovery.interval_secs > 0,
+                "must be at least 1",
+            );
+        }
+    }
+
+    /// This node's identity and timings.
+    fn validate_node(&self, problems: &mut Problems) {
+        problems.check("cluster.id", valid_id(&self.id), ID_RULE);
+        let weight_ok = (1..=MAX_WEIGHT).contains(&self.weight);
+        problems.check("cluster.weight", weight_ok, WEIGHT_RULE);
+        check_region(problems, "cluster", &self.country, &self.continent);
+        problems.check(
+            "cluster.heartbeat_ms",
             self.heartbeat_ms > 0,
             "must be at least 1",
         );
-        check(
-            "cluster.heartbeat_timeout_ms".into(),
+        problems.check(
+            "cluster.heartbeat_timeout_ms",
             self.heartbeat_timeout_ms > 0 && self.heartbeat_timeout_ms <= self.heartbeat_ms,
             "must be between 1 and cluster.heartbeat_ms",
         );
-        check(
-            "cluster.down_after".into(),
+        problems.check(
+            "cluster.down_after",
             self.down_after > 0,
             "must be at least 1",
         );
-        check(
-            "cluster.self_preservation".into(),
+        problems.check(
+            "cluster.self_preservation",
             self.self_preservation > 0.0 && self.self_preservation <= 1.0,
             "must be a share above 0 and at most 1",
         );
-        check(
-            "cluster.sibling_timeout_ms".into(),
+        problems.check(
+            "cluster.sibling_timeout_ms",
             self.sibling_timeout_ms > 0,
             "must be at least 1",
         );
+    }
+
+    /// `[[cluster.peers]]`: valid and unique ids (this node's included), weights, regions.
+    fn validate_peers(&self, problems: &mut Problems) {
         let mut seen = vec![self.id.as_str()];
         for (i, peer) in self.peers.iter().enumerate() {
             let key = |field: &str| format!("cluster.peers[{i}].{field}");
-            check(key("id"), valid_id(&peer.id), ID_RULE);
-            check(
+            problems.check(key("id"), valid_id(&peer.id), ID_RULE);
+            problems.check(
                 key("id"),
                 !seen.contains(&peer.id.as_str()),
                 "ids must be unique in the cluster (cluster.id included)",
             );
             seen.push(&peer.id);
-            check(
-                key("weight"),
-                (1..=MAX_WEIGHT).contains(&peer.weight),
-                WEIGHT_RULE,
-            );
-            check_region(
-                &mut check,
-                &format!("cluster.peers[{i}]"),
-                &peer.country,
-                &peer.continent,
-            );
+            let weight_ok = (1..=MAX_WEIGHT).contains(&peer.weight);
+            problems.check(key("weight"), weight_ok, WEIGHT_RULE);
+            let prefix = format!("cluster.peers[{i}]");
+            check_region(problems, &prefix, &peer.country, &peer.continent);
         }
-        if let Some(discovery) = &self.discovery {
-            check(
-                "cluster.discovery.name".into(),
-                !discovery.name.trim().is_empty(),
-                "must name a DNS name",
-            );
-            check(
-                "cluster.discovery.interval_secs".into(),
-                discovery.interval_secs > 0,
-                "must be at least 1",
-            );
-        }
-        problems
     }
 }
 
@@ -242,14 +238,14 @@ pub fn valid_id(id: &str) -> bool {
 }
 
 fn check_region(
-    check: &mut impl FnMut(String, bool, &str),
+    problems: &mut Problems,
     prefix: &str,
     country: &Option<String>,
     continent: &Option<String>,
 ) {
     if let Some(country) = country {
         let ok = country.parse::<crate::geo::Code>().is_ok();
-        check(
+        problems.check(
             format!("{prefix}.country"),
             ok,
             "must be a two-letter ISO country code",
@@ -259,7 +255,7 @@ fn check_region(
         let ok = continent
             .parse::<crate::geo::Code>()
             .is_ok_and(|c| crate::geo::CONTINENTS.contains(&c));
-        check(
+        problems.check(
             format!("{prefix}.continent"),
             ok,
             "must be one of AF AN AS EU NA OC SA",

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 
 use serde::Deserialize;
 
+use super::Problems;
+
 /// HTTPDNS and DNS over HTTPS listeners, accounts and limits.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -133,79 +135,78 @@ fn valid_id(id: &str) -> bool {
 }
 
 impl HttpDnsConfig {
-    /// Problems as (key path, message).
-    pub fn problems(&self) -> Vec<(String, String)> {
-        let mut problems = Vec::new();
-        let mut invalid = |key: String, message: String| problems.push((key, message));
-        if self.max_hosts == 0 {
-            invalid("httpdns.max_hosts".into(), "must be at least 1".into());
-        }
+    pub fn validate(&self, problems: &mut Problems) {
+        problems.at_least_one([("httpdns.max_hosts", self.max_hosts as u64)]);
         if self.max_body < 512 {
-            invalid(
-                "httpdns.max_body".into(),
-                "must be at least 512 bytes".into(),
-            );
+            problems.add("httpdns.max_body", "must be at least 512 bytes");
         }
         if !(1..=128).contains(&self.client_prefix_v6) {
-            invalid("httpdns.client_prefix_v6".into(), "1 to 128".into());
+            problems.add("httpdns.client_prefix_v6", "1 to 128");
         }
-        if self.max_signature_lifetime == 0 {
-            invalid(
-                "httpdns.max_signature_lifetime".into(),
-                "must be at least 1".into(),
-            );
-        }
+        problems.at_least_one([(
+            "httpdns.max_signature_lifetime",
+            self.max_signature_lifetime,
+        )]);
+        self.validate_accounts(problems);
+        self.validate_dnspod_keys(problems);
+    }
+
+    /// `[[httpdns.accounts]]`: unique ids, usable keys.
+    fn validate_accounts(&self, problems: &mut Problems) {
         let mut ids = HashSet::new();
         for (i, account) in self.accounts.iter().enumerate() {
             let key = format!("httpdns.accounts[{i}].id");
             if !valid_id(&account.id) {
                 let message = format!("{:?}: letters, digits, - and _ only", account.id);
-                invalid(key, message);
+                problems.add(key, message);
             } else if !ids.insert(account.id.as_str()) {
-                invalid(key, format!("{:?} is listed twice", account.id));
+                problems.add(key, format!("{:?} is listed twice", account.id));
             }
             if let Some(key) = &account.aes_key
                 && account_aes_key(key).is_none()
             {
-                invalid(
+                problems.add(
                     format!("httpdns.accounts[{i}].aes_key"),
-                    "must be 32, 48 or 64 hex digits (a 16, 24 or 32-byte AES key)".into(),
+                    "must be 32, 48 or 64 hex digits (a 16, 24 or 32-byte AES key)",
                 );
             }
             if account.require_signature && account.secret.as_deref().is_none_or(str::is_empty) {
-                invalid(
+                problems.add(
                     format!("httpdns.accounts[{i}].secret"),
-                    "require_signature needs a secret".into(),
+                    "require_signature needs a secret",
                 );
             }
         }
+    }
+
+    /// `[[httpdns.dnspod_keys]]`: unique ids, at least one usable key each.
+    fn validate_dnspod_keys(&self, problems: &mut Problems) {
         let mut ids = HashSet::new();
         for (i, entry) in self.dnspod_keys.iter().enumerate() {
             let key = format!("httpdns.dnspod_keys[{i}]");
             if !valid_id(&entry.id) {
                 let message = format!("{:?}: letters, digits, - and _ only", entry.id);
-                invalid(format!("{key}.id"), message);
+                problems.add(format!("{key}.id"), message);
             } else if !ids.insert(entry.id.as_str()) {
-                invalid(
+                problems.add(
                     format!("{key}.id"),
                     format!("{:?} is listed twice", entry.id),
                 );
             }
             if entry.key.is_none() && entry.aes_key.is_none() && entry.token.is_none() {
-                invalid(key.clone(), "needs key, aes_key or token".into());
+                problems.add(key.clone(), "needs key, aes_key or token");
             }
             if entry.key.is_some() && entry.des_key().is_none() {
-                invalid(
+                problems.add(
                     format!("{key}.key"),
-                    "at least 8 bytes (DES uses the first 8)".into(),
+                    "at least 8 bytes (DES uses the first 8)",
                 );
             }
             if entry.aes_key.is_some() && entry.aes_key().is_none() {
                 let message = "16, 24 or 32 bytes (shorter keys are padded with \"0\" to 16)";
-                invalid(format!("{key}.aes_key"), message.into());
+                problems.add(format!("{key}.aes_key"), message);
             }
         }
-        problems
     }
 }
 

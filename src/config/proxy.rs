@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::ByteSize;
+use super::{ByteSize, Problems};
 
 /// The caching reverse proxy.
 #[derive(Debug, Clone, Deserialize)]
@@ -143,6 +143,90 @@ impl Default for ProxyConfig {
             slow_reader_ms: 5000,
             slice_size: ByteSize(1 << 20),
             preload_concurrency: 8,
+        }
+    }
+}
+
+impl ProxyConfig {
+    pub fn validate(&self, problems: &mut Problems) {
+        problems.at_least_one([
+            ("proxy.connect_timeout_ms", self.connect_timeout_ms),
+            ("proxy.first_byte_timeout_ms", self.first_byte_timeout_ms),
+            ("proxy.total_timeout_ms", self.total_timeout_ms),
+        ]);
+        if !(self.breaker_ratio > 0.0 && self.breaker_ratio <= 1.0) {
+            problems.add("proxy.breaker_ratio", "must be above 0 and at most 1");
+        }
+        problems.at_least_one([("proxy.breaker_window_secs", self.breaker_window_secs)]);
+        self.validate_statuses(problems);
+        problems.at_least_one([
+            ("proxy.breaker_failures", u64::from(self.breaker_failures)),
+            ("proxy.max_fills", self.max_fills as u64),
+            (
+                "proxy.max_fills_per_client",
+                self.max_fills_per_client as u64,
+            ),
+        ]);
+        let slice = self.slice_size.0;
+        if slice != 0 && slice < 64 << 10 {
+            problems.add(
+                "proxy.slice_size",
+                format!("{slice} bytes: 0 (off), or at least 64KiB"),
+            );
+        }
+        problems.at_least_one([("proxy.preload_concurrency", self.preload_concurrency as u64)]);
+        self.validate_fields(problems);
+    }
+
+    /// `breaker_statuses` and `never_store_statuses`, here and in each of `hosts`.
+    fn validate_statuses(&self, problems: &mut Problems) {
+        let statuses = [
+            ("proxy.breaker_statuses".to_string(), &self.breaker_statuses),
+            (
+                "proxy.never_store_statuses".to_string(),
+                &self.never_store_statuses,
+            ),
+        ]
+        .into_iter()
+        .chain(self.hosts.iter().enumerate().flat_map(|(i, h)| {
+            let lists = [
+                ("breaker_statuses", &h.breaker_statuses),
+                ("never_store_statuses", &h.never_store_statuses),
+            ];
+            lists.into_iter().filter_map(move |(name, list)| {
+                let key = format!("proxy.hosts[{i}].{name}");
+                list.as_ref().map(|s| (key, s))
+            })
+        }));
+        for (key, list) in statuses {
+            if let Some(bad) = list.iter().find(|s| !(100..=599).contains(*s)) {
+                problems.add(key, format!("{bad} is not an HTTP status (100-599)"));
+            }
+        }
+    }
+
+    /// The response fields the proxy adds: `hsts` (here and per host) and
+    /// `targeted_cache_control`.
+    fn validate_fields(&self, problems: &mut Problems) {
+        let hsts = std::iter::once(("proxy.hsts".to_string(), &self.hsts)).chain(
+            self.hosts
+                .iter()
+                .enumerate()
+                .map(|(i, h)| (format!("proxy.hosts[{i}].hsts"), &h.hsts)),
+        );
+        for (key, value) in hsts {
+            let value = value.as_deref().map(str::trim).unwrap_or_default();
+            if let Some(problem) = Some(value).filter(|v| !v.is_empty()).and_then(hsts_problem) {
+                problems.add(key, format!("{value:?} {problem}"));
+            }
+        }
+        if let Some(name) = &self.targeted_cache_control
+            && let Some(problem) = field_name_problem(name)
+        {
+            problems.add(
+                "proxy.targeted_cache_control",
+                format!("{name:?} {problem}"),
+            );
         }
     }
 }

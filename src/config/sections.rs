@@ -108,35 +108,6 @@ pub struct RecursionConfig {
     pub stale_ttl: u32,
 }
 
-/// The certificates of every HTTPS listener; none: a self-signed one generated at start.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TlsConfig {
-    /// The default certificate: for handshakes without SNI or with a name no
-    /// `certificates` entry serves. Absent: the first of `certificates` is the default.
-    pub cert: Option<PathBuf>,
-    pub key: Option<PathBuf>,
-    /// Certificates chosen by the client's SNI.
-    pub certificates: Vec<TlsCertificate>,
-    /// "1.3" (default) or "1.2" to accept TLS 1.2 as well.
-    pub min_version: crate::tls::MinVersion,
-    /// Staple OCSP answers for certificates whose chain holds their issuer (`tls::Stapler`).
-    pub ocsp_stapling: bool,
-    /// An OCSP responder (http://) asked instead of the one each certificate names.
-    pub ocsp_responder: Option<String>,
-}
-
-/// One `[[tls.certificates]]` entry: a PEM chain and key, and the server names they serve.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsCertificate {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-    /// Exact names or `*.example.com`; absent: the DNS names of the certificate's
-    /// subjectAltName.
-    pub names: Option<Vec<String>>,
-}
-
 /// Limits on every HTTP listener (proxy, HTTPDNS, admin): how long and how much a client may
 /// send before it is answered 4xx or disconnected.
 #[derive(Debug, Clone, Deserialize)]
@@ -215,18 +186,30 @@ impl<'de> Deserialize<'de> for ByteSize {
     }
 }
 
-impl std::str::FromStr for ByteSize {
-    type Err = String;
+/// Why a text is not a `ByteSize`; each names the text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ByteSizeError {
+    #[error("{text:?} is not a size like \"256MiB\"")]
+    NotASize { text: String },
+    #[error("unknown unit {unit:?} in {text:?} (use KiB, MiB or GiB)")]
+    UnknownUnit { unit: String, text: String },
+    #[error("{text:?} is too large")]
+    TooLarge { text: String },
+}
 
-    fn from_str(text: &str) -> Result<Self, String> {
+impl std::str::FromStr for ByteSize {
+    type Err = ByteSizeError;
+
+    fn from_str(text: &str) -> Result<Self, ByteSizeError> {
         let text = text.trim();
         let split = text
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(text.len());
         let (number, unit) = text.split_at(split);
-        let number: u64 = number
-            .parse()
-            .map_err(|_| format!("{text:?} is not a size like \"256MiB\""))?;
+        let number: u64 = number.parse().map_err(|_| ByteSizeError::NotASize {
+            text: text.to_string(),
+        })?;
         let scale: u64 = match unit.trim() {
             "" | "B" => 1,
             "KiB" | "K" => 1 << 10,
@@ -236,15 +219,18 @@ impl std::str::FromStr for ByteSize {
             "MB" => 1_000_000,
             "GB" => 1_000_000_000,
             other => {
-                return Err(format!(
-                    "unknown unit {other:?} in {text:?} (use KiB, MiB or GiB)"
-                ));
+                return Err(ByteSizeError::UnknownUnit {
+                    unit: other.to_string(),
+                    text: text.to_string(),
+                });
             }
         };
         number
             .checked_mul(scale)
             .map(ByteSize)
-            .ok_or_else(|| format!("{text:?} is too large"))
+            .ok_or_else(|| ByteSizeError::TooLarge {
+                text: text.to_string(),
+            })
     }
 }
 

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use rustls::pki_types::{CertificateDer, DnsName, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use x509_parser::extensions::GeneralName;
@@ -356,18 +356,4 @@ fn covers(sans: &[String], name: &str) -> bool {
 /// Lowercase, without a trailing dot: the form names are compared in.
 fn normalize(name: &str) -> String {
     name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase()
-}
-
-/// Checks a configured server name: `www.example.com`, or `*.example.com` for one label more.
-pub fn check_server_name(name: &str) -> Result<(), String> {
-    let bare = name.strip_prefix("*.").unwrap_or(name);
-    let bare = bare.strip_suffix('.').unwrap_or(bare);
-    if bare.contains('*') {
-        return Err(format!(
-            "{name:?}: a wildcard must be the whole first label (*.example.com)"
-        ));
-    }
-    DnsName::try_from(bare)
-        .map(|_| ())
-        .map_err(|_| format!("{name:?} is not a DNS name"))
 }

@@ -18,13 +18,13 @@ use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{NoClientAuth, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::{RootCertStore, ServerConfig};
 
-use crate::config::TlsConfig;
+use crate::config::{MinVersion, TlsConfig};
 
 mod certs;
 mod ocsp;
 pub mod origin;
 
-pub use certs::{CertSet, CertStore, check_server_name};
+pub use certs::{CertSet, CertStore};
 pub use ocsp::Stapler;
 
 /// Why TLS could not be set up; names the config key and the file.
@@ -55,16 +55,6 @@ pub struct TlsSetup {
     pub self_signed_cert: Option<PathBuf>,
     /// The private directory that file is in (removed when dropped).
     pub scratch: Option<tempfile::TempDir>,
-}
-
-/// TLS versions to offer (config `tls.min_version`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
-pub enum MinVersion {
-    #[default]
-    #[serde(rename = "1.3")]
-    Tls13,
-    #[serde(rename = "1.2")]
-    Tls12,
 }
 
 /// The listeners' TLS configuration from `[tls]`; without certificates, a self-signed one

@@ -131,30 +131,59 @@ impl Stapler {
     }
 
     /// One ask of the responder for `key`'s leaf.
-    async fn ask(&self, key: &CertifiedKey) -> Result<Staple, String> {
+    async fn ask(&self, key: &CertifiedKey) -> Result<Staple, OcspError> {
         let (Some(leaf), Some(issuer)) = (key.cert.first(), key.cert.get(1)) else {
-            return Err("the chain holds no issuer certificate to name the leaf by".into());
+            return Err(OcspError::Chain(
+                "the chain holds no issuer certificate to name the leaf by",
+            ));
         };
         let url = match &self.responder {
             Some(url) => url.clone(),
-            None => responder_of(leaf).ok_or("the certificate names no OCSP responder")?,
+            None => responder_of(leaf)
+                .ok_or(OcspError::Chain("the certificate names no OCSP responder"))?,
         };
-        let leaf_cert = x509_cert::Certificate::from_der(leaf.as_ref())
-            .map_err(|e| format!("the certificate: {e}"))?;
-        let issuer_cert = x509_cert::Certificate::from_der(issuer.as_ref())
-            .map_err(|e| format!("its issuer: {e}"))?;
+        let der = |what: &'static str| move |e: der::Error| OcspError::Der { what, error: e };
+        let leaf_cert =
+            x509_cert::Certificate::from_der(leaf.as_ref()).map_err(der("the certificate"))?;
+        let issuer_cert =
+            x509_cert::Certificate::from_der(issuer.as_ref()).map_err(der("its issuer"))?;
         let request = x509_ocsp::Request::from_cert::<sha1::Sha1>(&issuer_cert, &leaf_cert)
-            .map_err(|e| format!("the request: {e}"))?;
+            .map_err(|e| OcspError::Request(e.to_string()))?;
         let body = OcspRequestBuilder::default()
             .with_request(request)
             .build()
             .to_der()
-            .map_err(|e| format!("the request: {e}"))?;
+            .map_err(der("the request"))?;
+        let responder = |problem: String| OcspError::Responder {
+            url: url.clone(),
+            problem,
+        };
         let answer = tokio::time::timeout(ASK_TIMEOUT, post(&url, body))
             .await
-            .map_err(|_| format!("{url}: no answer in {ASK_TIMEOUT:?}"))??;
-        good_answer(&answer, leaf).map_err(|e| format!("{url}: {e}"))
+            .map_err(|_| responder(format!("no answer in {ASK_TIMEOUT:?}")))?
+            .map_err(responder)?;
+        good_answer(&answer, leaf).map_err(responder)
     }
+}
+
+/// Why a certificate got no staple this time (logged; asked again later).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OcspError {
+    /// The chain cannot be asked about: no issuer, or no responder named.
+    #[error("{0}")]
+    Chain(&'static str),
+    /// A certificate of the chain, or the request built from them, does not encode.
+    #[error("{what}: {error}")]
+    Der {
+        what: &'static str,
+        error: der::Error,
+    },
+    #[error("the request: {0}")]
+    Request(String),
+    /// The responder at `url` did not answer, or not with a good answer for the certificate.
+    #[error("{url}: {problem}")]
+    Responder { url: String, problem: String },
 }
 
 /// The answer `der` if it is a successful basic response that says `leaf` is good now, with
@@ -229,38 +258,41 @@ fn responder_of(leaf: &CertificateDer<'_>) -> Option<String> {
 /// POSTs an OCSP request to `url` (plain HTTP, as OCSP responders are reached) and reads the
 /// answer. The connection is driven in this future, not a task of its own, so it ends with
 /// the stapler (at shutdown) and nothing outlives it.
+/// Errors say what went wrong, without the URL (`OcspError::Responder` adds it).
 async fn post(url: &str, body: Vec<u8>) -> Result<Vec<u8>, String> {
-    let uri: hyper::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|e: hyper::http::uri::InvalidUri| e.to_string())?;
     if uri.scheme_str() != Some("http") {
-        return Err(format!("{url}: only http:// responders are asked"));
+        return Err("only http:// responders are asked".into());
     }
-    let host = uri.host().ok_or_else(|| format!("{url}: no host"))?;
+    let host = uri.host().ok_or("no host")?;
     let port = uri.port_u16().unwrap_or(80);
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let stream = tokio::net::TcpStream::connect((host, port))
         .await
-        .map_err(|e| format!("{url}: {e}"))?;
+        .map_err(|e| e.to_string())?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| format!("{url}: {e}"))?;
+        .map_err(|e| e.to_string())?;
     let authority = uri.authority().map_or(host, |a| a.as_str()).to_string();
     let request = Request::post(uri.path_and_query().map_or("/", |p| p.as_str()))
         .header(hyper::header::HOST, authority)
         .header(hyper::header::CONTENT_TYPE, "application/ocsp-request")
         .body(Full::new(Bytes::from(body)))
-        .map_err(|e| format!("{url}: {e}"))?;
+        .map_err(|e| e.to_string())?;
     let exchange = async move {
         let response = sender
             .send_request(request)
             .await
-            .map_err(|e| format!("{url}: {e}"))?;
+            .map_err(|e| e.to_string())?;
         if !response.status().is_success() {
-            return Err(format!("{url}: HTTP {}", response.status()));
+            return Err(format!("HTTP {}", response.status()));
         }
         let body = Limited::new(response.into_body(), MAX_ANSWER)
             .collect()
             .await
-            .map_err(|e| format!("{url}: {e}"))?;
+            .map_err(|e| e.to_string())?;
         // Dropping the sender lets the connection finish.
         drop(sender);
         Ok(body.to_bytes().to_vec())

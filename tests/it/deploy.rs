@@ -353,7 +353,7 @@ fn the_kubernetes_config_passes_edgenode_check_as_the_pod_runs_it() {
     let root = tempfile::tempdir().expect("tempdir");
     let config = pod_config(&manifests, &root);
     assert_eq!(config.cluster.id, "edgenode-7x2kq");
-    let state = edgenode::app::load_state(&config, None).unwrap_or_else(|e| panic!("{e:?}"));
+    let state = edgenode::reload::load_state(&config, None).unwrap_or_else(|e| panic!("{e:?}"));
     let zone_files = std::fs::read_dir(&config.dns.zones)
         .expect("zones dir")
         .filter(|e| {

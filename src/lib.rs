@@ -1,6 +1,6 @@
 //! edgenode: one binary that runs a CDN point of presence.
 //!
-//! Module map (one line each; README's Architecture section says the same):
+//! Module map (one line each; docs/architecture.md says the same):
 //!
 //! - [`cache`]: the one cache core (moka, one byte budget): recursive DNS answers, the answer
 //!   cache's pre-built responses and HTTP objects, each a namespace.

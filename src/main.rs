@@ -154,7 +154,7 @@ enum UnusableConfig {
 
 /// mimalloc instead of the system allocator: with glibc's, 100,000 cached 1 KiB objects left
 /// the process at 5.5 KiB of RSS per object (freed connection buffers between the stored
-/// objects); see README, Performance.
+/// objects); see docs/performance.md.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -176,7 +176,7 @@ fn http_limits_have_defaults_and_are_checked() {
     assert_eq!(config.proxy.max_request_body, ByteSize(1024));
 }
 
-/// The README's "Configuration" block lists every key: it parses (no key misspelt or gone) and
+/// The "Configuration" block of docs/configuration.md lists every key: it parses (no key misspelt or gone) and
 /// validates.
 #[test]
 fn the_readme_configuration_example_parses() {
@@ -190,7 +190,8 @@ fn the_readme_configuration_example_parses() {
         .nth(1)
         .and_then(|rest| rest.split("\n```").next())
         .expect("a toml block");
-    let config = Config::from_toml_str(block, "README.md", None).expect("the README's config");
+    let config =
+        Config::from_toml_str(block, "docs/configuration.md", None).expect("the documented config");
     assert!(config.proxy.surrogate_control);
     let problems = config.validate();
     assert!(problems.is_empty(), "{problems:?}");

@@ -68,8 +68,8 @@ pub struct Evictions {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NamespaceStats {
     pub namespace: Namespace,
-    /// Each `get` and `get_or_fill` call counts once in exactly one of `hits`, `stale_hits`,
-    /// `misses` and `coalesced`. Fresh answers.
+    /// Each `get`, `get_or_fill` and `count` call counts once in exactly one of `hits`,
+    /// `stale_hits`, `misses` and `coalesced` (`peek` does not count). Fresh answers.
     pub hits: u64,
     /// Stale answers: `get` on a stale entry, or `get_or_fill` serving stale after a failed fill.
     pub stale_hits: u64,

@@ -14,6 +14,7 @@ use hyper::{HeaderMap, Method, Response, StatusCode};
 use super::flight::{Disposition, Flight, Head, Phase, Reader, Readers};
 use super::forwarded::Client;
 use super::keys::variant_key;
+use super::outcome::ProxyOutcome;
 use super::policy::{self, CacheControl, Reuse, StoredMeta};
 use super::store::Stored;
 use super::upstream::{Fetched, Opened, UpstreamError};
@@ -60,7 +61,7 @@ impl Proxy {
                     Joined::Lead(flight, ticket) => {
                         // A fill that ended just before this one opened may have stored it.
                         if attempt == 0
-                            && let Some(response) = self.cached_response(ask).await
+                            && let Some((response, _)) = self.reuse_stored(ask).await
                         {
                             return response;
                         }
@@ -103,7 +104,7 @@ impl Proxy {
         if let Some((_, key)) = self.stored_variant(&ask.key, &ask.headers).await {
             return key.into_owned();
         }
-        match self.cache.get::<Stored>(&ask.key).await {
+        match self.cache.peek::<Stored>(&ask.key).await {
             Lookup::Fresh { value, .. } | Lookup::Stale { value, .. } => value
                 .vary_key_for(&ask.headers)
                 .filter(|v| !v.is_empty())
@@ -114,7 +115,7 @@ impl Proxy {
 
     /// The answer for one client of a fill, once its head is in.
     async fn join(&self, flight: &Flight, reader: Reader, leader: bool, ask: &Ask) -> Joining {
-        let collapsed = if leader { "" } else { "; collapsed" };
+        let collapsed = !leader;
         match flight.head().await {
             Phase::Pending => Joining::Retry(None),
             Phase::Failed(error) => Joining::Answer(self.after_failure(ask, &error).await),
@@ -123,14 +124,14 @@ impl Proxy {
                 let age = stored
                     .meta_with(&headers, SystemTime::now(), self.heuristic_max)
                     .age;
-                let status = format!("edgenode; fwd=stale; fwd-status=304; stored{collapsed}");
+                let outcome = ProxyOutcome::Revalidated { collapsed };
                 Joining::Answer(self.serve(
                     &Method::GET,
                     &stored,
                     headers,
                     age,
                     &ask.headers,
-                    status,
+                    outcome,
                 ))
             }
             Phase::Streaming(head) => {
@@ -161,14 +162,12 @@ impl Proxy {
         head: &Head,
         mut reader: Reader,
         ask: &Ask,
-        collapsed: &str,
+        collapsed: bool,
     ) -> Response<Body> {
-        let status = match head.disposition {
-            Disposition::Store => format!("edgenode; fwd=miss; stored{collapsed}"),
-            Disposition::TooLarge => format!("edgenode; fwd=miss; detail=\"too-large\"{collapsed}"),
-            Disposition::Pass(reason) => {
-                format!("edgenode; fwd=miss; detail=\"{}\"", reason.as_str())
-            }
+        let outcome = match head.disposition {
+            Disposition::Store => ProxyOutcome::Stored { collapsed },
+            Disposition::TooLarge => ProxyOutcome::TooLarge { collapsed },
+            Disposition::Pass(reason) => ProxyOutcome::NotStorable(reason),
         };
         let meta = StoredMeta::new(
             &head.headers,
@@ -189,7 +188,7 @@ impl Proxy {
                         headers,
                         meta.age,
                         &ask.headers,
-                        status,
+                        outcome,
                     )
                 }
                 None => self.error(StatusCode::BAD_GATEWAY, "the origin's body failed"),
@@ -203,7 +202,7 @@ impl Proxy {
                 headers,
                 Bytes::new(),
                 Some(meta.age),
-                status,
+                outcome,
             );
         }
         if whole {
@@ -214,7 +213,7 @@ impl Proxy {
             headers,
             reader.into_body(),
             Some(meta.age),
-            status,
+            outcome,
         )
     }
 
@@ -226,23 +225,23 @@ impl Proxy {
         {
             let headers = stored.headers();
             let meta = stored.meta_with(&headers, SystemTime::now(), self.heuristic_max);
-            let status = if policy::reuse(&meta, &ask.request_cc) == Reuse::Fresh {
-                Some("edgenode; hit")
+            let outcome = if policy::reuse(&meta, &ask.request_cc) == Reuse::Fresh {
+                Some(ProxyOutcome::Hit)
             } else if policy::serve_stale_on_error(&meta, &ask.request_cc)
                 || self.within_grace(&meta)
             {
-                Some("edgenode; hit; detail=\"stale-if-error\"")
+                Some(ProxyOutcome::StaleIfError)
             } else {
                 None
             };
-            if let Some(status) = status {
+            if let Some(outcome) = outcome {
                 return self.serve(
                     &Method::GET,
                     &stored,
                     headers,
                     meta.age,
                     &ask.headers,
-                    status,
+                    outcome,
                 );
             }
         }
@@ -521,7 +520,7 @@ impl Proxy {
         let Some(vary) = stored.vary_key.as_ref().filter(|v| !v.is_empty()) else {
             return ask.key.clone();
         };
-        match self.cache.get::<Stored>(&ask.key).await {
+        match self.cache.peek::<Stored>(&ask.key).await {
             Lookup::Fresh { value, .. } | Lookup::Stale { value, .. }
                 if value.vary_key.as_ref() != Some(vary) =>
             {

@@ -3,7 +3,8 @@
 //! origin fetch per object however many clients miss at once, stale-if-error, and purge.
 //!
 //! The request path, as pingora names its phases: request filter (method, hop-by-hop) -> cache
-//! key (host + path + query) -> cache phase (`CacheOutcome`: hit, stale, miss, bypass) ->
+//! key (host + path + query) -> cache phase (`outcome::ProxyOutcome`: hit, stale, miss,
+//! bypass, ..., which names the `Cache-Status` field and the statistics a request counts in) ->
 //! upstream (`upstream`: origin table, timeouts, retries, circuit breaker).
 
 mod compact_head;
@@ -13,6 +14,7 @@ mod flight;
 mod forwarded;
 mod hosts;
 mod keys;
+mod outcome;
 pub mod policy;
 mod preload;
 mod request;
@@ -33,7 +35,7 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 
-use crate::cache::{Cache, CacheKey, Lookup as CoreLookup, PurgeMode};
+use crate::cache::{Cache, CacheKey, CacheOutcome, Lookup as CoreLookup, Namespace, PurgeMode};
 use crate::cluster::auth::{Target, Verified};
 use crate::cluster::{Cluster, SIBLING_HEADER};
 use crate::config::ProxyConfig;
@@ -43,6 +45,7 @@ use fill::Ask;
 use fill_limits::FillLimits;
 use forwarded::Client;
 use hosts::HostTable;
+use outcome::ProxyOutcome;
 use policy::{CacheControl, Reuse};
 use sibling::Sibling;
 use store::Stored;
@@ -162,7 +165,7 @@ impl Proxy {
 
     /// The object stored under `key`, fresh or stale.
     async fn stored_at(&self, key: &CacheKey) -> Option<Arc<Stored>> {
-        match self.cache.get::<Stored>(key).await {
+        match self.cache.peek::<Stored>(key).await {
             CoreLookup::Fresh { value, .. } | CoreLookup::Stale { value, .. } => Some(value),
             CoreLookup::Miss => None,
         }
@@ -303,31 +306,44 @@ impl Proxy {
         sibling
     }
 
-    /// A stored response this request may have (fresh, or stale where allowed), or None.
+    /// A stored response this request may have (fresh, or stale where allowed), or None. The
+    /// request counts here, once, in the cache's statistics: a hit, a stale hit, or a miss
+    /// (nothing stored, or a stored copy it may not have as it is).
     async fn cached_response(self: &Arc<Self>, ask: &Ask) -> Option<Response<Body>> {
+        let reused = self.reuse_stored(ask).await;
+        let counted = reused
+            .as_ref()
+            .map_or(CacheOutcome::Miss, |(_, outcome)| outcome.counted_as());
+        self.cache.count(Namespace::Http, counted);
+        reused.map(|(response, _)| response)
+    }
+
+    /// A stored response this request may have, and how it may have it; not counted.
+    async fn reuse_stored(self: &Arc<Self>, ask: &Ask) -> Option<(Response<Body>, ProxyOutcome)> {
         let (stored, slot) = self.stored_variant(&ask.key, &ask.headers).await?;
         if storable_reason(&stored).is_some() {
             return None;
         }
         let headers = stored.headers();
         let meta = stored.meta_with(&headers, SystemTime::now(), self.heuristic_max);
-        let status = match policy::reuse(&meta, &ask.request_cc) {
-            Reuse::Fresh => "edgenode; hit",
+        let outcome = match policy::reuse(&meta, &ask.request_cc) {
+            Reuse::Fresh => ProxyOutcome::Hit,
             Reuse::StaleWhileRevalidate => {
                 self.refresh_in_background(ask, &slot);
-                "edgenode; hit; fwd=stale; detail=\"stale-while-revalidate\""
+                ProxyOutcome::StaleWhileRevalidate
             }
-            Reuse::StaleAccepted => "edgenode; hit; detail=\"max-stale\"",
+            Reuse::StaleAccepted => ProxyOutcome::MaxStale,
             _ => return None,
         };
-        Some(self.serve(
+        let response = self.serve(
             &Method::GET,
             &stored,
             headers,
             meta.age,
             &ask.headers,
-            status,
-        ))
+            outcome,
+        );
+        Some((response, outcome))
     }
 
     /// A response from a stored object, whose fields `headers` are (`Stored::headers`, so no
@@ -339,7 +355,7 @@ impl Proxy {
         mut headers: HeaderMap,
         age: Duration,
         req_headers: &HeaderMap,
-        cache_status: impl Into<Bytes>,
+        outcome: ProxyOutcome,
     ) -> Response<Body> {
         let (status, headers, body) = if stored.status != StatusCode::OK {
             (stored.status, headers, stored.body.clone())
@@ -369,7 +385,7 @@ impl Proxy {
             }
         };
         // Hop-by-hop fields were removed before the object was stored.
-        self.finish(status, headers, full(body), Some(age), cache_status)
+        self.finish(status, headers, full(body), Some(age), outcome)
     }
 
     /// Requests the cache does not keep (unsafe methods) go to the origin and stream back; a
@@ -406,7 +422,7 @@ impl Proxy {
             parts.headers,
             body,
             None,
-            "edgenode; fwd=bypass",
+            ProxyOutcome::Bypass,
         )
     }
 
@@ -416,9 +432,9 @@ impl Proxy {
         headers: HeaderMap,
         body: Bytes,
         age: Option<Duration>,
-        cache_status: impl Into<Bytes>,
+        outcome: ProxyOutcome,
     ) -> Response<Body> {
-        self.respond_with(status, headers, full(body), age, cache_status)
+        self.respond_with(status, headers, full(body), age, outcome)
     }
 
     /// A response with Age, Via and Cache-Status added and hop-by-hop fields removed.
@@ -428,10 +444,10 @@ impl Proxy {
         mut headers: HeaderMap,
         body: Body,
         age: Option<Duration>,
-        cache_status: impl Into<Bytes>,
+        outcome: ProxyOutcome,
     ) -> Response<Body> {
         policy::strip_hop_by_hop(&mut headers);
-        self.finish(status, headers, body, age, cache_status)
+        self.finish(status, headers, body, age, outcome)
     }
 
     /// Age, Via and Cache-Status added to `headers`.
@@ -441,16 +457,13 @@ impl Proxy {
         mut headers: HeaderMap,
         body: Body,
         age: Option<Duration>,
-        cache_status: impl Into<Bytes>,
+        outcome: ProxyOutcome,
     ) -> Response<Body> {
         if let Some(age) = age {
             headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
         }
         headers.append(header::VIA, self.via.clone());
-        // From the caller's bytes, not copied: a hit's status is a `&'static str`.
-        if let Ok(value) = HeaderValue::from_maybe_shared(cache_status.into()) {
-            headers.insert(CACHE_STATUS, value);
-        }
+        headers.insert(CACHE_STATUS, outcome.cache_status());
         let mut response = Response::new(body);
         *response.status_mut() = status;
         *response.headers_mut() = headers;
@@ -478,13 +491,7 @@ impl Proxy {
                 fetched.headers.clone(),
                 fetched.body.clone(),
             );
-            return self.respond(
-                status,
-                headers,
-                body,
-                None,
-                "edgenode; fwd=miss; detail=\"origin-error\"",
-            );
+            return self.respond(status, headers, body, None, ProxyOutcome::OriginError);
         }
         let mut response = self.error(error.status(), &error.to_string());
         if let Some(seconds) = error.retry_after() {
@@ -506,7 +513,7 @@ impl Proxy {
             headers,
             Bytes::from(format!("{message}\n")),
             None,
-            "edgenode; fwd=miss",
+            ProxyOutcome::Forwarded,
         )
     }
 }

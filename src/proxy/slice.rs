@@ -22,6 +22,7 @@ use hyper::{HeaderMap, Method, Response, StatusCode};
 
 use super::fill::Ask;
 use super::flight::stream_body;
+use super::outcome::ProxyOutcome;
 use super::policy::{self, ByteRange};
 use super::store::Stored;
 use super::upstream::{Fetched, Opened, UpstreamError};
@@ -87,7 +88,7 @@ impl Proxy {
         if size == 0 {
             return None;
         }
-        let marked = match self.cache.get::<SlicedObject>(&ask.key).await {
+        let marked = match self.cache.peek::<SlicedObject>(&ask.key).await {
             Lookup::Fresh { value, .. } | Lookup::Stale { value, .. } => Some(value.length),
             Lookup::Miss => None,
         };
@@ -129,7 +130,7 @@ impl Proxy {
                 fetched.headers.clone(),
                 fetched.body.clone(),
                 None,
-                "edgenode; fwd=miss",
+                ProxyOutcome::Forwarded,
             )),
             SliceError::Upstream(error) => Some(self.upstream_error(error)),
         }
@@ -156,7 +157,7 @@ impl Proxy {
                     headers,
                     Bytes::new(),
                     None,
-                    "edgenode; fwd=miss",
+                    ProxyOutcome::Forwarded,
                 );
             }
             Ok(None) => (
@@ -176,7 +177,7 @@ impl Proxy {
                     headers,
                     Bytes::new(),
                     None,
-                    "edgenode; fwd=miss",
+                    ProxyOutcome::Forwarded,
                 );
             }
         };
@@ -189,12 +190,9 @@ impl Proxy {
             header::CONTENT_LENGTH,
             HeaderValue::from(range.byte_count()),
         );
-        let cache_status = match outcome {
-            CacheOutcome::Hit | CacheOutcome::Stale => "edgenode; hit; detail=\"slice\"",
-            _ => "edgenode; fwd=miss; detail=\"slice\"",
-        };
+        let hit = matches!(outcome, CacheOutcome::Hit | CacheOutcome::Stale);
         let body = self.slice_body(ask, first, range);
-        self.respond_with(status, headers, body, None, cache_status)
+        self.respond_with(status, headers, body, None, ProxyOutcome::Slice { hit })
     }
 
     /// The bytes of `range`, slice after slice, each from the cache or fetched when the client

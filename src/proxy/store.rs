@@ -172,6 +172,23 @@ impl Proxy {
         Ok(())
     }
 
+    /// The origin's fields as the cache keeps them (hop-by-hop ones removed, and unshared
+    /// ones too when the response may be stored), and whether it may be stored.
+    pub(super) fn stored_fields(
+        &self,
+        host: &str,
+        req_headers: &HeaderMap,
+        status: StatusCode,
+        mut headers: HeaderMap,
+    ) -> (HeaderMap, Result<(), policy::NotStorable>) {
+        let storable = self.storable(host, req_headers, status, &headers);
+        policy::strip_hop_by_hop(&mut headers);
+        if storable.is_ok() {
+            policy::strip_unshared_fields(&mut headers);
+        }
+        (headers, storable)
+    }
+
     /// The origin's response as a cache entry; one RFC 9111 forbids storing lives for no time.
     pub(super) fn to_entry(
         &self,
@@ -181,12 +198,8 @@ impl Proxy {
         request_time: SystemTime,
         response_time: SystemTime,
     ) -> (Arc<Stored>, EntryMeta) {
-        let storable = self.storable(host, req_headers, fetched.status, &fetched.headers);
-        let mut headers = fetched.headers;
-        policy::strip_hop_by_hop(&mut headers);
-        if storable.is_ok() {
-            policy::strip_unshared_fields(&mut headers);
-        }
+        let (headers, storable) =
+            self.stored_fields(host, req_headers, fetched.status, fetched.headers);
         let stored = Stored::new(
             storable.err(),
             fetched.status,
@@ -237,8 +250,7 @@ impl Proxy {
     /// only its own stale-if-error may serve it stale.
     pub(super) fn within_grace(&self, meta: &StoredMeta) -> bool {
         let cc = &meta.cache_control;
-        let revalidate =
-            cc.no_cache || cc.must_revalidate || cc.proxy_revalidate || cc.s_maxage.is_some();
+        let revalidate = cc.no_cache || cc.stale_must_revalidate() || cc.s_maxage.is_some();
         !revalidate && meta.staleness() <= self.grace
     }
 }

@@ -75,7 +75,8 @@ pub struct NamespaceStats {
     pub stale_hits: u64,
     /// `get` found nothing servable, or a `get_or_fill` caller ran the fill (whatever its result).
     pub misses: u64,
-    /// `get_or_fill` callers answered by another caller's fill (its value or its error).
+    /// `get_or_fill` callers answered by another caller's fill (its value or its error), and
+    /// HTTP requests that joined another request's open fill (counted by the proxy).
     pub coalesced: u64,
     /// Fills started (one per coalesced group).
     pub fills: u64,

@@ -20,7 +20,7 @@ use super::policy::{self, CacheControl, Reuse, StoredMeta};
 use super::store::Stored;
 use super::upstream::{Fetched, Opened, UpstreamError};
 use super::{CLIENT_CONDITIONALS, Proxy, storable_reason};
-use crate::cache::{CacheKey, FillTicket, Joined, Lookup};
+use crate::cache::{CacheKey, CacheOutcome, FillTicket, Joined, Lookup};
 use crate::http_server::Body;
 use crate::metrics::SourceLabels;
 use crate::tasks::Kind;
@@ -52,7 +52,8 @@ enum Joining {
 impl Proxy {
     /// A miss, or a stored copy this request may not have as it is: join the open fill of this
     /// request's variant, or open one; a fill that cannot serve this request leads to one that
-    /// can (at most three, the last one this request's own).
+    /// can (at most three, the last one this request's own). The request counts in the
+    /// cache's statistics here: a miss when it opened the fill, coalesced when it joined one.
     pub(super) async fn fetch(self: &Arc<Self>, ask: &Ask) -> Response<Body> {
         let mut target = Some(self.variant_slot(ask).await);
         let mut answer = None;
@@ -62,8 +63,9 @@ impl Proxy {
                     Joined::Lead(flight, ticket) => {
                         // A fill that ended just before this one opened may have stored it.
                         if attempt == 0
-                            && let Some((response, _)) = self.reuse_stored(ask).await
+                            && let Some((response, outcome)) = self.reuse_stored(ask).await
                         {
+                            self.count(outcome.counted_as());
                             return response;
                         }
                         let reader = flight.reader();
@@ -82,6 +84,12 @@ impl Proxy {
                     (flight, reader, true)
                 }
             };
+            if attempt == 0 {
+                self.count(match leader {
+                    true => CacheOutcome::Miss,
+                    false => CacheOutcome::Coalesced,
+                });
+            }
             match self.join(&flight, reader, leader, ask).await {
                 Joining::Answer(response) => {
                     answer = Some(response);

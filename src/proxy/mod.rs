@@ -239,14 +239,7 @@ impl Proxy {
         let node = sibling.and_then(|s| s.verified);
 
         if !policy::is_cacheable_method(&method) {
-            let body = match read_body(body, self.max_request_body, &self.limits).await {
-                Ok(body) => body,
-                Err(error) => {
-                    let response = self.error(error.status(), &error.to_string());
-                    return (request::closing(response), node);
-                }
-            };
-            let response = self.pass(&host, &method, &path, headers, &client, body);
+            let response = self.read_and_pass(&host, &method, &path, headers, &client, body);
             return (response.await, node);
         }
         let ask = Ask {
@@ -258,9 +251,10 @@ impl Proxy {
             from_sibling,
             client: Some(client),
         };
-        let mut response = match self.cached_response(&ask).await {
+        let response = match self.cached_response(&ask).await {
             Some(response) => response,
             None if ask.request_cc.only_if_cached => {
+                self.count(CacheOutcome::Miss);
                 self.error(StatusCode::GATEWAY_TIMEOUT, "only-if-cached: not in cache")
             }
             // A large object kept in slices, or a Range request that finds one.
@@ -269,19 +263,27 @@ impl Proxy {
                 None => self.fetch(&ask).await,
             },
         };
-        if method == Method::HEAD {
-            // The GET response's length, without its body (RFC 9110 9.3.2).
-            let length = hyper::body::Body::size_hint(response.body()).exact();
-            if let Some(length) = length
-                && !response.headers().contains_key(header::CONTENT_LENGTH)
-            {
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-            }
-            *response.body_mut() = full(Bytes::new());
+        match method == Method::HEAD {
+            true => (head_of(response), node),
+            false => (response, node),
         }
-        (response, node)
+    }
+
+    /// A request the cache does not keep: its body read (up to `proxy.max_request_body`),
+    /// then passed to the origin.
+    async fn read_and_pass(
+        &self,
+        host: &str,
+        method: &Method,
+        path: &str,
+        headers: HeaderMap,
+        client: &Client,
+        body: Incoming,
+    ) -> Response<Body> {
+        match read_body(body, self.max_request_body, &self.limits).await {
+            Ok(body) => self.pass(host, method, path, headers, client, body).await,
+            Err(error) => request::closing(self.error(error.status(), &error.to_string())),
+        }
     }
 
     /// Makes a client's `headers` what the cache and the origin see: without hop-by-hop and
@@ -306,16 +308,19 @@ impl Proxy {
         sibling
     }
 
-    /// A stored response this request may have (fresh, or stale where allowed), or None. The
-    /// request counts here, once, in the cache's statistics: a hit, a stale hit, or a miss
-    /// (nothing stored, or a stored copy it may not have as it is).
+    /// A stored response this request may have (fresh, or stale where allowed), or None. A
+    /// request answered here counts in the cache's statistics as a hit or a stale hit; one
+    /// that is not counts where it is answered (`fetch`: a miss or coalesced; a sliced object:
+    /// each slice's lookup), so each request counts once however many entries it looks at.
     async fn cached_response(self: &Arc<Self>, ask: &Ask) -> Option<Response<Body>> {
-        let reused = self.reuse_stored(ask).await;
-        let counted = reused
-            .as_ref()
-            .map_or(CacheOutcome::Miss, |(_, outcome)| outcome.counted_as());
-        self.cache.count(Namespace::Http, counted);
-        reused.map(|(response, _)| response)
+        let (response, outcome) = self.reuse_stored(ask).await?;
+        self.count(outcome.counted_as());
+        Some(response)
+    }
+
+    /// Counts one request in the cache's statistics (namespace `http`).
+    fn count(&self, outcome: CacheOutcome) {
+        self.cache.count(Namespace::Http, outcome);
     }
 
     /// A stored response this request may have, and how it may have it; not counted.
@@ -516,6 +521,21 @@ impl Proxy {
             ProxyOutcome::Forwarded,
         )
     }
+}
+
+/// A GET's response as the answer to a HEAD: the GET response's length, without its body
+/// (RFC 9110 9.3.2).
+fn head_of(mut response: Response<Body>) -> Response<Body> {
+    let length = hyper::body::Body::size_hint(response.body()).exact();
+    if let Some(length) = length
+        && !response.headers().contains_key(header::CONTENT_LENGTH)
+    {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
+    *response.body_mut() = full(Bytes::new());
+    response
 }
 
 fn storable_reason(stored: &Stored) -> Option<&'static str> {

@@ -606,4 +606,17 @@ async fn one_request_counts_once_in_the_cache_statistics() {
         counted(&after_hit, "misses"),
         counted(&after_miss, "misses")
     );
+
+    // Concurrent misses: each counts once, as the miss that fetched or as coalesced on it.
+    let addr = node.http.unwrap();
+    let requests: Vec<_> = (0..20)
+        .map(|_| tokio::spawn(http_request(addr, "GET", "/slow", &[], Vec::new())))
+        .collect();
+    for request in requests {
+        assert_eq!(request.await.unwrap().0, 200);
+    }
+    let after_slow = metrics_text(admin).await;
+    let answered = |text: &str| counted(text, "misses") + counted(text, "coalesced");
+    assert_eq!(answered(&after_slow) - answered(&after_hit), 20.0);
+    assert_eq!(origin.count("/slow"), 1);
 }

@@ -257,18 +257,17 @@ impl Proxy {
         ask: &Ask,
         index: u64,
     ) -> Result<(Arc<Stored>, EntryMeta), SliceError> {
-        let size = self.slice_size;
         let limited = ask.client.as_ref().and_then(|c| c.limit_key);
         let _place = self
             .fill_limits
             .admit(limited)
             .await
             .map_err(SliceError::Upstream)?;
+        let (first, last) = (index * self.slice_size, (index + 1) * self.slice_size - 1);
         let mut headers = ask.headers.clone();
         for name in CLIENT_CONDITIONALS {
             headers.remove(name);
         }
-        let (first, last) = (index * size, index * size + size - 1);
         if let Ok(value) = HeaderValue::from_str(&format!("bytes={first}-{last}")) {
             headers.insert(header::RANGE, value);
         }
@@ -286,6 +285,23 @@ impl Proxy {
         let mut opened = opened.map_err(SliceError::Upstream)?;
         let response_time = SystemTime::now();
         self.targets.settle(opened.response.headers_mut());
+        let fetched = self.read_slice(ask, opened, first, last).await?;
+        // Stored as the part of a 200 it is: the freshness and storage rules of the whole.
+        let whole = Fetched {
+            status: StatusCode::OK,
+            ..fetched
+        };
+        Ok(self.to_entry(&ask.host, &ask.headers, whole, request_time, response_time))
+    }
+
+    /// The body of a 206 for exactly bytes `first` to `last`; any other answer is an error.
+    async fn read_slice(
+        &self,
+        ask: &Ask,
+        opened: Opened,
+        first: u64,
+        last: u64,
+    ) -> Result<Fetched, SliceError> {
         let status = opened.response.status();
         // Slices are kept per URL, not per variant: an object that varies is not sliced (it
         // is streamed through whole, as any object too large to store).
@@ -300,7 +316,7 @@ impl Proxy {
             return Err(fetched.map_or_else(SliceError::Upstream, SliceError::Answer));
         }
         let fetched = opened
-            .read_whole(usize::try_from(size).unwrap_or(usize::MAX))
+            .read_whole(usize::try_from(self.slice_size).unwrap_or(usize::MAX))
             .await
             .map_err(SliceError::Upstream)?;
         let covers = fetched
@@ -318,12 +334,7 @@ impl Proxy {
                 message,
             }));
         }
-        // Stored as the part of a 200 it is: the freshness and storage rules of the whole.
-        let whole = Fetched {
-            status: StatusCode::OK,
-            ..fetched
-        };
-        Ok(self.to_entry(&ask.host, &ask.headers, whole, request_time, response_time))
+        Ok(fetched)
     }
 }
 

@@ -58,7 +58,7 @@ pub use entry::ENTRY_OVERHEAD;
 pub use open_fill::{FillTicket, Joined};
 pub use stats::{CacheStats, EvictionCause, Evictions, NamespaceStats};
 
-use entry::{Entry, EntryLifetime, Freshness};
+use entry::{Entry, EntryAge, EntryLifetime};
 use flight::Flights;
 use open_fill::OpenFills;
 use stats::Stats;
@@ -354,9 +354,9 @@ impl Inner {
     ) -> Option<(Arc<T>, Duration, bool)> {
         let entry = self.store.get(key).await?;
         let fresh = match entry.freshness(now) {
-            Freshness::Fresh => true,
-            Freshness::Stale => false,
-            Freshness::Expired => return None,
+            EntryAge::Fresh => true,
+            EntryAge::Stale => false,
+            EntryAge::Expired => return None,
         };
         let value = Arc::clone(&entry.value).downcast::<T>().ok()?;
         Some((value, entry.age(now), fresh))

@@ -12,13 +12,13 @@ use http_body_util::BodyExt;
 use hyper::header::{self, HeaderValue};
 use hyper::{HeaderMap, Method, Response, StatusCode};
 
-use super::flight::{Disposition, Flight, Head, Phase, Reader, Readers};
+use super::flight::{BodyFill, Disposition, Head, Phase, Reader, Readers};
 use super::forwarded::Client;
 use super::keys::variant_key;
 use super::outcome::ProxyOutcome;
 use super::policy::{self, CacheControl, Reuse, StoredMeta};
-use super::store::Stored;
-use super::upstream::{Fetched, Opened, UpstreamError};
+use super::store::HttpObject;
+use super::upstream::{FetchError, Fetched, Opened};
 use super::{CLIENT_CONDITIONALS, Proxy, storable_reason};
 use crate::cache::{CacheKey, CacheOutcome, FillTicket, Joined, Lookup};
 use crate::http_server::Body;
@@ -59,7 +59,7 @@ impl Proxy {
         let mut answer = None;
         for attempt in 0..3 {
             let (flight, reader, leader) = match target.take().filter(|_| attempt < 2) {
-                Some(key) => match self.cache.join_fill(&key, Flight::new) {
+                Some(key) => match self.cache.join_fill(&key, BodyFill::new) {
                     Joined::Lead(flight, ticket) => {
                         // A fill that ended just before this one opened may have stored it.
                         if attempt == 0
@@ -78,7 +78,7 @@ impl Proxy {
                     }
                 },
                 None => {
-                    let flight = Arc::new(Flight::new());
+                    let flight = Arc::new(BodyFill::new());
                     let reader = flight.reader();
                     self.spawn_fill(Arc::clone(&flight), None, ask);
                     (flight, reader, true)
@@ -125,7 +125,7 @@ impl Proxy {
     }
 
     /// The answer for one client of a fill, once its head is in.
-    async fn join(&self, flight: &Flight, reader: Reader, leader: bool, ask: &Ask) -> Joining {
+    async fn join(&self, flight: &BodyFill, reader: Reader, leader: bool, ask: &Ask) -> Joining {
         let collapsed = !leader;
         match flight.head().await {
             Phase::Pending => Joining::Retry(None),
@@ -230,7 +230,7 @@ impl Proxy {
 
     /// The origin failed (or answered 5xx): a stored copy where RFC 5861 stale-if-error or the
     /// operator's grace allow it, else the failure.
-    async fn after_failure(&self, ask: &Ask, error: &UpstreamError) -> Response<Body> {
+    async fn after_failure(&self, ask: &Ask, error: &FetchError) -> Response<Body> {
         if let Some((stored, _)) = self.stored_variant(&ask.key, &ask.headers).await
             && storable_reason(&stored).is_none()
         {
@@ -262,7 +262,7 @@ impl Proxy {
     /// RFC 5861 stale-while-revalidate: one refresh per variant runs in the background (or
     /// none, when a fill of it is already open); the next request gets its result.
     pub(super) fn refresh_in_background(self: &Arc<Self>, ask: &Ask, slot: &CacheKey) {
-        if let Joined::Lead(flight, ticket) = self.cache.join_fill(slot, Flight::new) {
+        if let Joined::Lead(flight, ticket) = self.cache.join_fill(slot, BodyFill::new) {
             self.spawn_fill(flight, Some(ticket), ask);
         }
     }
@@ -270,7 +270,7 @@ impl Proxy {
     /// Runs the fill in a task of its own (`tasks::Kind::Fill`); at that bound the fill
     /// fails at once as overloaded: its clients get 503 with `Retry-After` (or a stale copy
     /// where one may be served), and a background refresh does not happen.
-    fn spawn_fill(self: &Arc<Self>, flight: Arc<Flight>, ticket: Option<FillTicket>, ask: &Ask) {
+    fn spawn_fill(self: &Arc<Self>, flight: Arc<BodyFill>, ticket: Option<FillTicket>, ask: &Ask) {
         let proxy = Arc::clone(self);
         let ask = ask.clone();
         let failing = Arc::clone(&flight);
@@ -278,7 +278,7 @@ impl Proxy {
         if let Err(refused) = self.cache.tasks().spawn(Kind::Fill, task) {
             // The task was never started: its ticket is in it, and dropping it retires the
             // fill, after the flight has its error.
-            let error = UpstreamError::Overloaded {
+            let error = FetchError::Overloaded {
                 what: "cache fills",
                 retry_after: 1,
             };
@@ -293,7 +293,7 @@ impl Proxy {
     /// the variant is revalidated with its own validators instead (RFC 9111 4.3.1), and the
     /// origin's 304 refreshes it (4.3.4). Then the body streams to the clients
     /// ([`Proxy::pump`]) and is stored when complete.
-    async fn run_fill(&self, flight: &Flight, ticket: Option<FillTicket>, ask: &Ask) {
+    async fn run_fill(&self, flight: &BodyFill, ticket: Option<FillTicket>, ask: &Ask) {
         let previous = self
             .stored_variant(&ask.key, &ask.headers)
             .await
@@ -324,7 +324,7 @@ impl Proxy {
         &self,
         ask: &Ask,
         validators: Option<&HeaderMap>,
-    ) -> Result<Exchange, UpstreamError> {
+    ) -> Result<Exchange, FetchError> {
         let mut upstream_headers = ask.headers.clone();
         for name in CLIENT_CONDITIONALS {
             upstream_headers.remove(name);
@@ -349,7 +349,7 @@ impl Proxy {
     async fn revalidate(
         &self,
         ask: &Ask,
-        previous: Option<(Arc<Stored>, Cow<'_, CacheKey>)>,
+        previous: Option<(Arc<HttpObject>, Cow<'_, CacheKey>)>,
         exchange: Exchange,
     ) -> Revalidation {
         let Some((previous, slot)) = previous else {
@@ -363,7 +363,7 @@ impl Proxy {
         if matches!(status.as_u16(), 500 | 502 | 503 | 504) {
             let max = self.upstream.max_body();
             return Revalidation::Failed(match exchange.opened.read_whole(max).await {
-                Ok(fetched) => UpstreamError::ServerError(Box::new(fetched)),
+                Ok(fetched) => FetchError::ServerError(Box::new(fetched)),
                 Err(error) => error,
             });
         }
@@ -398,7 +398,7 @@ impl Proxy {
     /// pumped to them; the object stored when it is complete and kept.
     async fn stream_and_store(
         &self,
-        flight: &Flight,
+        flight: &BodyFill,
         mut ticket: Option<FillTicket>,
         ask: &Ask,
         exchange: Exchange,
@@ -467,7 +467,7 @@ impl Proxy {
             && head.status == StatusCode::OK
             && !super::slice::varies(&head.headers)
         {
-            let like = Stored::new(
+            let like = HttpObject::new(
                 None,
                 head.status,
                 &head.headers,
@@ -486,7 +486,7 @@ impl Proxy {
     /// `proxy.max_fill_bytes`.
     async fn pump(
         &self,
-        flight: &Flight,
+        flight: &BodyFill,
         ticket: &mut Option<FillTicket>,
         mut origin: OriginBody,
         mut keeping: bool,
@@ -518,14 +518,14 @@ impl Proxy {
     }
 
     /// Whether a fill whose clients all left has more than `proxy.abandon_fill_bytes` to go.
-    fn not_worth_finishing(&self, flight: &Flight, declared: Option<u64>) -> bool {
+    fn not_worth_finishing(&self, flight: &BodyFill, declared: Option<u64>) -> bool {
         let fetched = flight.received();
         let left = declared.map_or(u64::MAX, |len| len.saturating_sub(fetched));
         left > self.abandon_bytes || (declared.is_none() && fetched > self.abandon_bytes)
     }
 
     /// Stores a fill's complete `body` and hands the stored copy to its clients.
-    async fn store_fill(&self, flight: &Flight, ask: &Ask, head: &Head, body: Bytes) {
+    async fn store_fill(&self, flight: &BodyFill, ask: &Ask, head: &Head, body: Bytes) {
         let fetched = Fetched {
             status: head.status,
             headers: head.headers.clone(),
@@ -546,7 +546,7 @@ impl Proxy {
     /// The response for a fill: from the key's owner when another node of the cluster owns it
     /// (and this request did not come from a node), else, or when the owner fails or is slow
     /// (`cluster.sibling_timeout_ms`), from the origin.
-    async fn open_for_fill(&self, ask: &Ask, headers: HeaderMap) -> Result<Opened, UpstreamError> {
+    async fn open_for_fill(&self, ask: &Ask, headers: HeaderMap) -> Result<Opened, FetchError> {
         // A request with a client's credentials goes to the origin, never to another node.
         let owner = match ask.from_sibling || super::sibling::carries_credentials(&headers) {
             true => None,
@@ -584,11 +584,11 @@ impl Proxy {
 
     /// Where a complete object goes: under the URL's key, unless that holds another variant
     /// (then beside it, under this variant's key).
-    async fn store_slot(&self, ask: &Ask, stored: &Stored) -> CacheKey {
+    async fn store_slot(&self, ask: &Ask, stored: &HttpObject) -> CacheKey {
         let Some(vary) = stored.vary_key.as_ref().filter(|v| !v.is_empty()) else {
             return ask.key.clone();
         };
-        match self.cache.peek::<Stored>(&ask.key).await {
+        match self.cache.peek::<HttpObject>(&ask.key).await {
             Lookup::Fresh { value, .. } | Lookup::Stale { value, .. }
                 if value.vary_key.as_ref() != Some(vary) =>
             {
@@ -609,9 +609,9 @@ struct Exchange {
 /// What the origin's answer did to the stored copy a fill revalidates.
 enum Revalidation {
     /// A 5xx (or its body failed): an error, so that the stored copy may be served instead.
-    Failed(UpstreamError),
+    Failed(FetchError),
     /// A 304 that validated it: the stored copy, refreshed.
-    Refreshed(Arc<Stored>),
+    Refreshed(Arc<HttpObject>),
     /// A new response (or nothing was revalidated): its body is the fill's.
     Fetched(Exchange),
 }
@@ -658,7 +658,7 @@ impl OriginBody {
 }
 
 /// A fill that got no usable response: its clients learn why, and it is counted and retired.
-fn fail(flight: &Flight, ticket: Option<FillTicket>, error: UpstreamError) {
+fn fail(flight: &BodyFill, ticket: Option<FillTicket>, error: FetchError) {
     flight.fail(error);
     if let Some(ticket) = ticket {
         ticket.failed();

@@ -48,9 +48,9 @@ use hosts::HostTable;
 use outcome::ProxyOutcome;
 use policy::{CacheControl, Reuse};
 use sibling::Sibling;
-use store::Stored;
+use store::HttpObject;
 use targeted::Targets;
-use upstream::{Upstream, UpstreamError};
+use upstream::{FetchError, Upstream};
 
 pub use forwarded::Scheme;
 use keys::variant_key;
@@ -151,7 +151,7 @@ impl Proxy {
         &self,
         primary: &'k CacheKey,
         req_headers: &HeaderMap,
-    ) -> Option<(Arc<Stored>, Cow<'k, CacheKey>)> {
+    ) -> Option<(Arc<HttpObject>, Cow<'k, CacheKey>)> {
         let first = self.stored_at(primary).await?;
         if first.selected_by(req_headers) {
             return Some((first, Cow::Borrowed(primary)));
@@ -164,8 +164,8 @@ impl Proxy {
     }
 
     /// The object stored under `key`, fresh or stale.
-    async fn stored_at(&self, key: &CacheKey) -> Option<Arc<Stored>> {
-        match self.cache.peek::<Stored>(key).await {
+    async fn stored_at(&self, key: &CacheKey) -> Option<Arc<HttpObject>> {
+        match self.cache.peek::<HttpObject>(key).await {
             CoreLookup::Fresh { value, .. } | CoreLookup::Stale { value, .. } => Some(value),
             CoreLookup::Miss => None,
         }
@@ -351,12 +351,12 @@ impl Proxy {
         Some((response, outcome))
     }
 
-    /// A response from a stored object, whose fields `headers` are (`Stored::headers`, so no
+    /// A response from a stored object, whose fields `headers` are (`HttpObject::headers`, so no
     /// `Content-Length`: the body's own is sent): Age, conditional 304s, and single byte ranges.
     fn serve(
         &self,
         method: &Method,
-        stored: &Stored,
+        stored: &HttpObject,
         mut headers: HeaderMap,
         age: Duration,
         req_headers: &HeaderMap,
@@ -488,9 +488,10 @@ impl Proxy {
         }
     }
 
-    fn upstream_error(&self, error: &UpstreamError) -> Response<Body> {
-        tracing::debug!(%error, "origin failed");
-        if let UpstreamError::ServerError(fetched) = error {
+    fn upstream_error(&self, error: &FetchError) -> Response<Body> {
+        let (side, retry_safe) = (error.side(), error.retry_safe());
+        tracing::debug!(%error, ?side, retry_safe, "origin failed");
+        if let FetchError::ServerError(fetched) = error {
             let (status, headers, body) = (
                 fetched.status,
                 fetched.headers.clone(),
@@ -538,6 +539,6 @@ fn head_of(mut response: Response<Body>) -> Response<Body> {
     response
 }
 
-fn storable_reason(stored: &Stored) -> Option<&'static str> {
+fn storable_reason(stored: &HttpObject) -> Option<&'static str> {
     stored.not_storable.map(policy::NotStorable::as_str)
 }

@@ -18,7 +18,7 @@ use hyper::{HeaderMap, StatusCode};
 use super::fill::Ask;
 use super::outcome::ProxyOutcome;
 use super::policy::CacheControl;
-use super::upstream::UpstreamError;
+use super::upstream::FetchError;
 use super::{CACHE_STATUS, Proxy, cache_key};
 use crate::cluster::Member;
 
@@ -106,10 +106,10 @@ impl Proxy {
                     let (parts, body) = opened.response.into_parts();
                     judge(parts.status, &parts.headers, read_to_end(body).await)
                 }
-                Err(UpstreamError::Timeout(_)) => {
+                Err(FetchError::Timeout(_)) => {
                     Warmed::Failed(format!("node {} did not answer within {budget:?}", node.id))
                 }
-                Err(UpstreamError::Failed { message, .. }) => {
+                Err(FetchError::Failed { message, .. }) => {
                     Warmed::Failed(format!("node {}: {message}", node.id))
                 }
                 Err(error) => Warmed::Failed(format!("node {}: {error}", node.id)),

@@ -24,8 +24,8 @@ use super::fill::Ask;
 use super::flight::stream_body;
 use super::outcome::ProxyOutcome;
 use super::policy::{self, ByteRange};
-use super::store::Stored;
-use super::upstream::{Fetched, Opened, UpstreamError};
+use super::store::HttpObject;
+use super::upstream::{FetchError, Fetched, Opened};
 use super::{CLIENT_CONDITIONALS, Proxy};
 use crate::cache::{CacheKey, CacheOutcome, EntryMeta, Lookup, Namespace, PurgeMode};
 use crate::http_server::{Body, BoxError};
@@ -45,12 +45,12 @@ pub(super) enum SliceError {
     NotSliced,
     /// The origin answered something other than a range (404, 5xx): its answer.
     Answer(Fetched),
-    Upstream(UpstreamError),
+    Upstream(FetchError),
 }
 
 /// One slice and what it says of the whole object.
 struct Slice {
-    stored: Arc<Stored>,
+    stored: Arc<HttpObject>,
     /// The bytes of the representation it holds.
     range: ByteRange,
     length: u64,
@@ -59,7 +59,7 @@ struct Slice {
 }
 
 impl Slice {
-    fn of(stored: Arc<Stored>) -> Option<Slice> {
+    fn of(stored: Arc<HttpObject>) -> Option<Slice> {
         let headers = stored.headers();
         let (range, length) =
             policy::content_range(headers.get(header::CONTENT_RANGE)?.as_bytes())?;
@@ -114,7 +114,7 @@ impl Proxy {
 
     /// Marks `key`'s object as kept in slices, for as long as `like` (a slice or the response
     /// that was too large) may be kept.
-    pub(super) async fn mark_sliced(&self, key: &CacheKey, length: u64, like: &Stored) {
+    pub(super) async fn mark_sliced(&self, key: &CacheKey, length: u64, like: &HttpObject) {
         let mut meta = self.entry_meta(like, &like.headers());
         meta.weight = 64;
         self.cache
@@ -237,7 +237,7 @@ impl Proxy {
         let owned = ask.clone();
         let filled = self
             .cache
-            .get_or_fill::<Stored, SliceError, _, _>(key, true, move || async move {
+            .get_or_fill::<HttpObject, SliceError, _, _>(key, true, move || async move {
                 proxy.fetch_slice(&owned, index).await
             })
             .await?;
@@ -256,7 +256,7 @@ impl Proxy {
         &self,
         ask: &Ask,
         index: u64,
-    ) -> Result<(Arc<Stored>, EntryMeta), SliceError> {
+    ) -> Result<(Arc<HttpObject>, EntryMeta), SliceError> {
         let limited = ask.client.as_ref().and_then(|c| c.limit_key);
         let _place = self
             .fill_limits
@@ -329,10 +329,7 @@ impl Proxy {
         if !covers {
             let origin = ask.host.clone();
             let message = format!("a 206 for bytes {first}-{last} with another Content-Range");
-            return Err(SliceError::Upstream(UpstreamError::Failed {
-                origin,
-                message,
-            }));
+            return Err(SliceError::Upstream(FetchError::Failed { origin, message }));
         }
         Ok(fetched)
     }

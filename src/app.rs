@@ -223,7 +223,7 @@ impl Node {
             Arc::clone(&cluster),
             metrics.proxy.clone(),
         )
-        .map_err(|e| StartError::Load(vec![e]))?;
+        .map_err(|e| StartError::Load(vec![e.to_string()]))?;
         let admin = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
         let admin_tls = admin_tls_listener
             .as_ref()

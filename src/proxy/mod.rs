@@ -18,6 +18,7 @@ mod outcome;
 pub mod policy;
 mod preload;
 mod request;
+mod setup;
 mod sibling;
 mod slice;
 mod store;
@@ -56,6 +57,7 @@ pub use forwarded::Scheme;
 use keys::variant_key;
 pub use keys::{PurgeTarget, cache_key};
 pub use preload::Warmed;
+pub use setup::SetupError;
 
 /// Client request fields a cache fill does not forward: the cache answers them itself.
 const CLIENT_CONDITIONALS: [HeaderName; 6] = [
@@ -111,11 +113,11 @@ impl Proxy {
         limits: Limits,
         cluster: Arc<Cluster>,
         metrics: ProxyMetrics,
-    ) -> Result<Arc<Proxy>, String> {
+    ) -> Result<Arc<Proxy>, SetupError> {
         let mut upstream = Upstream::new(config)?;
         upstream.breaker_opened = metrics.breaker_opened.clone();
         let via = HeaderValue::from_str(&format!("1.1 {}", cluster.me().id))
-            .map_err(|_| "cluster.id: not a valid Via entry".to_string())?;
+            .map_err(|_| SetupError::Via)?;
         let targets = Targets::new(config, &cluster.me().id);
         let fill_limits = FillLimits::new(config, metrics.fill_limits.clone());
         Ok(Arc::new(Proxy {

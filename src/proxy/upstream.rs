@@ -31,6 +31,7 @@ use hyper_util::rt::TokioExecutor;
 use prometheus_client::metrics::counter::Counter;
 use tokio::time::Instant;
 
+use super::setup::SetupError;
 use crate::config::ProxyConfig;
 use crate::tls::origin::OriginConnector;
 
@@ -229,20 +230,24 @@ pub struct Upstream {
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 
 impl Upstream {
-    pub fn new(config: &ProxyConfig) -> Result<Upstream, String> {
+    pub fn new(config: &ProxyConfig) -> Result<Upstream, SetupError> {
         // The TLS handshake of an https origin counts against the first-byte timeout.
         let connect_timeout = Duration::from_millis(config.connect_timeout_ms);
         let connector = OriginConnector::new(connect_timeout, config.origin_ca.as_deref())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| SetupError::OriginCa(e.to_string()))?;
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
         let parse_all = |urls: &[String], key: &str, statuses: &Arc<[u16]>| {
             urls.iter()
                 .map(|u| {
-                    parse_origin(u, Arc::clone(statuses)).map_err(|e| format!("{key}: {u:?}: {e}"))
+                    parse_origin(u, Arc::clone(statuses)).map_err(|problem| SetupError::Origin {
+                        key: key.to_string(),
+                        url: u.clone(),
+                        problem,
+                    })
                 })
-                .collect::<Result<Vec<_>, String>>()
+                .collect::<Result<Vec<_>, SetupError>>()
         };
         let statuses: Arc<[u16]> = Arc::from(config.breaker_statuses.as_slice());
         let mut hosts = HashMap::new();

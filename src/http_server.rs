@@ -78,62 +78,12 @@ pub async fn serve<H, F>(
                 }
             },
         };
-        let Some(client_permit) = per_client.admit(peer.ip()) else {
-            limits.hit(Limit::ClientConnections);
-            tracing::debug!(%peer, "too many open connections from this client; closing the new one");
-            continue;
-        };
-        let Ok(permit) = Arc::clone(&open).try_acquire_owned() else {
-            limits.hit(Limit::Connections);
-            tracing::debug!(%peer, "too many open connections; closing the new one");
+        let Some(permits) = admit(&per_client, &open, &limits, peer) else {
             continue;
         };
         let _ = stream.set_nodelay(true);
         let activity = Arc::new(Activity::new());
-        let handler = handler.clone();
-        let on_request = Arc::clone(&activity);
-        let uri_limits = limits.clone();
-        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-            let in_flight = InFlight::start(&on_request);
-            // RFC 9112 3: a request target longer than the server will parse is a 414.
-            let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
-            let too_long = target > uri_limits.max_uri_bytes;
-            // Boxed: hyper moves the service future into a task per HTTP/2 stream and tokio
-            // moves it again on completion; the handlers' futures are large (profiled: those
-            // copies were a fifth of the CPU time in memcpy under h2load).
-            let response = (!too_long).then(|| Box::pin(handler(req, peer)));
-            if too_long {
-                uri_limits.hit(Limit::UriTooLong);
-            }
-            async move {
-                let response = match response {
-                    Some(response) => response.await,
-                    None => uri_too_long(),
-                };
-                // A body still to come (streamed from a fill, a slice, a pass) keeps the request
-                // in flight until its end, so a long download is never idle; a small one of known
-                // length (a hit, an error page) is as good as sent and costs no wrapper.
-                let body = response.body();
-                let small = hyper::body::Body::size_hint(body)
-                    .exact()
-                    .is_some_and(|len| len <= SMALL_BODY);
-                let streaming = !hyper::body::Body::is_end_stream(body) && !small;
-                let response = match streaming {
-                    true => response.map(|body| {
-                        InFlightBody {
-                            body,
-                            _in_flight: in_flight,
-                        }
-                        .boxed()
-                    }),
-                    false => {
-                        drop(in_flight);
-                        response
-                    }
-                };
-                Ok::<_, Infallible>(response)
-            }
-        });
+        let service = request_service(handler.clone(), peer, &activity, &limits);
         let connection = Connection {
             peer,
             activity,
@@ -143,7 +93,7 @@ pub async fn serve<H, F>(
         let acceptor = tls.clone();
         connections.spawn(async move {
             // Held for as long as the connection is served.
-            let _permits = (permit, client_permit);
+            let _permits = permits;
             connection.serve(stream, acceptor, service).await;
         });
     }
@@ -154,6 +104,73 @@ pub async fn serve<H, F>(
     {
         tracing::debug!("http connections still open after the drain timeout; closing them");
     }
+}
+
+/// The service answering one connection's requests with `handler`: a request target over
+/// `http.max_uri_bytes` gets a 414, and each request is in flight on the connection's
+/// `activity` until its response is sent.
+fn request_service<H, F>(
+    handler: H,
+    peer: SocketAddr,
+    activity: &Arc<Activity>,
+    limits: &Limits,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<Body>,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Send
++ 'static
+where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    let on_request = Arc::clone(activity);
+    let uri_limits = limits.clone();
+    hyper::service::service_fn(move |req: Request<Incoming>| {
+        let in_flight = InFlight::start(&on_request);
+        // RFC 9112 3: a request target longer than the server will parse is a 414.
+        let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+        let too_long = target > uri_limits.max_uri_bytes;
+        // Boxed: hyper moves the service future into a task per HTTP/2 stream and tokio
+        // moves it again on completion; the handlers' futures are large (profiled: those
+        // copies were a fifth of the CPU time in memcpy under h2load).
+        let response = (!too_long).then(|| Box::pin(handler(req, peer)));
+        if too_long {
+            uri_limits.hit(Limit::UriTooLong);
+        }
+        async move {
+            let response = match response {
+                Some(response) => response.await,
+                None => uri_too_long(),
+            };
+            Ok::<_, Infallible>(in_flight.until_sent(response))
+        }
+    })
+}
+
+/// The places a new connection from `peer` holds: one of its client's (an IPv6 /64) and one
+/// of all; None, counted as the limit it hit, when either is full.
+fn admit(
+    per_client: &crate::prefix_limit::PrefixLimiter,
+    open: &Arc<Semaphore>,
+    limits: &Limits,
+    peer: SocketAddr,
+) -> Option<(
+    tokio::sync::OwnedSemaphorePermit,
+    crate::prefix_limit::PrefixPermit,
+)> {
+    let Some(client_permit) = per_client.admit(peer.ip()) else {
+        limits.hit(Limit::ClientConnections);
+        tracing::debug!(%peer, "too many open connections from this client; closing the new one");
+        return None;
+    };
+    let Ok(permit) = Arc::clone(open).try_acquire_owned() else {
+        limits.hit(Limit::Connections);
+        tracing::debug!(%peer, "too many open connections; closing the new one");
+        return None;
+    };
+    Some((permit, client_permit))
 }
 
 /// The 414 for a request target over `http.max_uri_bytes`.
@@ -205,6 +222,27 @@ impl InFlight {
         activity.started.store(true, Ordering::Relaxed);
         activity.in_flight.fetch_add(1, Ordering::AcqRel);
         InFlight(Arc::clone(activity))
+    }
+
+    /// The request's `response`, in flight until it is sent. A body still to come (streamed
+    /// from a fill, a slice, a pass) keeps the request in flight until its end, so a long
+    /// download is never idle; a small one of known length (a hit, an error page) is as good
+    /// as sent and costs no wrapper.
+    fn until_sent(self, response: Response<Body>) -> Response<Body> {
+        let body = response.body();
+        let small = hyper::body::Body::size_hint(body)
+            .exact()
+            .is_some_and(|len| len <= SMALL_BODY);
+        if hyper::body::Body::is_end_stream(body) || small {
+            return response;
+        }
+        response.map(|body| {
+            InFlightBody {
+                body,
+                _in_flight: self,
+            }
+            .boxed()
+        })
     }
 }
 
@@ -279,42 +317,14 @@ impl Connection {
         let mut streams = Streams::default();
         // The TLS handshake and the first request's headers must both arrive by then.
         let first_request_by = activity.opened + limits.header_timeout;
-        // HTTP/1 connections have their first request line's version settled (`version`).
-        let (io, rewritten): (Box<dyn Io>, bool) = match acceptor {
-            None => match settle_version(stream, first_request_by, &limits).await {
-                Some((stream, rewritten)) => (Box::new(stream), rewritten),
-                None => return,
-            },
-            Some(acceptor) => {
-                match tokio::time::timeout_at(first_request_by, acceptor.accept(stream)).await {
-                    // HTTP/2's writes gathered until the task's round is done (`cork`).
-                    Ok(Ok(stream)) if stream.get_ref().1.alpn_protocol() == Some(b"h2") => {
-                        let (corked, uncork) = cork::cork(stream);
-                        streams.uncork_with(uncork);
-                        (Box::new(corked), false)
-                    }
-                    Ok(Ok(stream)) => {
-                        match settle_version(stream, first_request_by, &limits).await {
-                            Some((stream, rewritten)) => (Box::new(stream), rewritten),
-                            None => return,
-                        }
-                    }
-                    Ok(Err(error)) => {
-                        tracing::debug!(%error, %peer, "tls handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        limits.hit(Limit::HeaderTimeout);
-                        return;
-                    }
-                }
-            }
+        let opened = open_stream(stream, acceptor, first_request_by, &limits, peer).await;
+        let Some((io, rewritten, uncork)) = opened else {
+            return;
         };
-        let builder = connection_builder(&limits, streams.executor());
-        let mut builder = builder;
-        if rewritten {
-            builder.http1().keep_alive(false);
+        if let Some(uncork) = uncork {
+            streams.uncork_with(uncork);
         }
+        let builder = connection_builder(&limits, streams.executor(), rewritten);
         let connection = builder.serve_connection(TokioIo::new(io), service);
         let connection = connection.into_owned();
         tokio::pin!(connection);
@@ -324,13 +334,9 @@ impl Connection {
         let mut check_at = first_request_by.min(activity.opened + limits.idle_timeout);
         let mut closing = false;
         let result = loop {
-            tokio::select! {
+            let close = tokio::select! {
                 result = streams.drive(connection.as_mut()) => break result,
-                _ = shutdown.cancelled(), if !closing => {
-                    closing = true;
-                    check_at = Instant::now() + DRAIN_TIMEOUT;
-                    connection.as_mut().graceful_shutdown();
-                }
+                _ = shutdown.cancelled(), if !closing => true,
                 _ = tokio::time::sleep_until(check_at) => {
                     if closing {
                         // A client that never finishes the graceful close (an HTTP/2 client
@@ -338,32 +344,97 @@ impl Connection {
                         tracing::debug!(%peer, "graceful close not finished in time; dropping");
                         return;
                     }
-                    if !activity.started.load(Ordering::Relaxed) {
-                        if Instant::now() < first_request_by {
-                            check_at = first_request_by;
-                            continue;
+                    match idle_check(&activity, &limits, first_request_by, peer) {
+                        IdleCheck::Until(at) => {
+                            check_at = at;
+                            false
                         }
-                        limits.hit(Limit::HeaderTimeout);
-                        tracing::debug!(%peer, "no request before the header timeout; closing");
-                        return;
-                    }
-                    match activity.idle_deadline(limits.idle_timeout) {
-                        Some(at) if at <= Instant::now() => {
-                            limits.hit(Limit::IdleTimeout);
-                            tracing::debug!(%peer, "idle connection; closing it gracefully");
-                            closing = true;
-                            check_at = Instant::now() + DRAIN_TIMEOUT;
-                            connection.as_mut().graceful_shutdown();
-                        }
-                        Some(at) => check_at = at,
-                        None => check_at = Instant::now() + limits.idle_timeout,
+                        IdleCheck::Drop => return,
+                        IdleCheck::Close => true,
                     }
                 }
+            };
+            if close {
+                closing = true;
+                check_at = Instant::now() + DRAIN_TIMEOUT;
+                connection.as_mut().graceful_shutdown();
             }
         };
         if let Err(error) = result {
             limits.count_connection_error(&*error);
             tracing::debug!(%error, %peer, "http connection ended with an error");
+        }
+    }
+}
+
+/// What a connection's timer found.
+enum IdleCheck {
+    /// Nothing to do until then.
+    Until(Instant),
+    /// No request came before the header timeout: dropped.
+    Drop,
+    /// Idle for the idle timeout: closed gracefully.
+    Close,
+}
+
+/// Whether a connection that has not sent a first request, or has had none in flight for
+/// `http.idle_timeout`, is to go (counted as the limit it hit).
+fn idle_check(
+    activity: &Activity,
+    limits: &Limits,
+    first_request_by: Instant,
+    peer: SocketAddr,
+) -> IdleCheck {
+    if !activity.started.load(Ordering::Relaxed) {
+        if Instant::now() < first_request_by {
+            return IdleCheck::Until(first_request_by);
+        }
+        limits.hit(Limit::HeaderTimeout);
+        tracing::debug!(%peer, "no request before the header timeout; closing");
+        return IdleCheck::Drop;
+    }
+    match activity.idle_deadline(limits.idle_timeout) {
+        Some(at) if at <= Instant::now() => {
+            limits.hit(Limit::IdleTimeout);
+            tracing::debug!(%peer, "idle connection; closing it gracefully");
+            IdleCheck::Close
+        }
+        Some(at) => IdleCheck::Until(at),
+        None => IdleCheck::Until(Instant::now() + limits.idle_timeout),
+    }
+}
+
+/// The connection's byte stream once its TLS handshake (if any) is done, by `by`: an HTTP/1
+/// connection's first request line's version settled (`version`; and whether it was
+/// rewritten), an HTTP/2 one's writes gathered until the task's round is done (`cork`, with
+/// its uncorking handle). None when the client failed or was too slow.
+async fn open_stream(
+    stream: TcpStream,
+    acceptor: Option<TlsAcceptor>,
+    by: Instant,
+    limits: &Limits,
+    peer: SocketAddr,
+) -> Option<(Box<dyn Io>, bool, Option<Box<dyn cork::Uncork>>)> {
+    let Some(acceptor) = acceptor else {
+        let (stream, rewritten) = settle_version(stream, by, limits).await?;
+        return Some((Box::new(stream), rewritten, None));
+    };
+    match tokio::time::timeout_at(by, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) if stream.get_ref().1.alpn_protocol() == Some(b"h2") => {
+            let (corked, uncork) = cork::cork(stream);
+            Some((Box::new(corked), false, Some(uncork)))
+        }
+        Ok(Ok(stream)) => {
+            let (stream, rewritten) = settle_version(stream, by, limits).await?;
+            Some((Box::new(stream), rewritten, None))
+        }
+        Ok(Err(error)) => {
+            tracing::debug!(%error, %peer, "tls handshake failed");
+            None
+        }
+        Err(_) => {
+            limits.hit(Limit::HeaderTimeout);
+            None
         }
     }
 }
@@ -386,8 +457,17 @@ async fn settle_version<T: tokio::io::AsyncRead + Unpin>(
     }
 }
 
-fn connection_builder(limits: &Limits, executor: LocalExecutor) -> auto::Builder<LocalExecutor> {
+/// `rewritten`: the first request line was rewritten (`version`), so the connection serves
+/// that one request only.
+fn connection_builder(
+    limits: &Limits,
+    executor: LocalExecutor,
+    rewritten: bool,
+) -> auto::Builder<LocalExecutor> {
     let mut builder = auto::Builder::new(executor);
+    if rewritten {
+        builder.http1().keep_alive(false);
+    }
     builder
         .http1()
         .timer(TokioTimer::new())

@@ -125,6 +125,29 @@ struct Progress {
     done: usize,
 }
 
+/// Why a preload job was not started.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// `tasks.preload_jobs` jobs are running already (the task bound's own words).
+    #[error("{0}")]
+    Busy(String),
+}
+
+/// Why a URL of a job cannot be warmed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BadUrl {
+    #[error("bad URL: {0}")]
+    Unparsable(String),
+    #[error("bad URL: {0}: only http:// and https://")]
+    Scheme(String),
+    #[error("bad URL: not absolute (http://host/path)")]
+    NotAbsolute,
+    #[error("bad URL: no host")]
+    NoHost,
+}
+
 /// One warm-up of a job: a URL on a node.
 struct Warmup {
     /// Its place in the job's results.
@@ -159,50 +182,9 @@ impl Preloader {
 
     /// Starts a job warming `urls` (on every node when `all`) and returns at once; refused
     /// when `tasks.preload_jobs` jobs are running already.
-    pub fn start(self: &Arc<Self>, urls: Vec<String>, all: bool) -> Result<Started, String> {
+    pub fn start(self: &Arc<Self>, urls: Vec<String>, all: bool) -> Result<Started, StartError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let nodes: Vec<Arc<Member>> = match all {
-            true => std::iter::once(Arc::clone(self.cluster.me()))
-                .chain(self.cluster.peers())
-                .collect(),
-            false => Vec::new(),
-        };
-        let mut results = Vec::new();
-        let mut warmups = Vec::new();
-        let mut done = 0;
-        for url in &urls {
-            let (host, path) = match parse_url(url) {
-                Ok(parsed) => parsed,
-                Err(reason) => {
-                    results.push(UrlResult {
-                        url: url.clone(),
-                        node: None,
-                        result: Outcome::Failed,
-                        reason: Some(reason),
-                    });
-                    done += 1;
-                    continue;
-                }
-            };
-            let targets: Vec<Target> = match all {
-                true => nodes.iter().map(|n| Target::Node(Arc::clone(n))).collect(),
-                false => vec![Target::Owner],
-            };
-            for node in targets {
-                warmups.push(Warmup {
-                    index: results.len(),
-                    host: host.clone(),
-                    path: path.clone(),
-                    node,
-                });
-                results.push(UrlResult {
-                    url: url.clone(),
-                    node: None,
-                    result: Outcome::Pending,
-                    reason: None,
-                });
-            }
-        }
+        let (results, warmups, done) = self.plan(&urls, all);
         let started = Started {
             id,
             urls: urls.len(),
@@ -220,7 +202,7 @@ impl Preloader {
         });
         let run = Arc::clone(self).run(Arc::clone(&job), warmups);
         if let Err(refused) = self.proxy.tasks().spawn(Kind::Preload, run) {
-            return Err(refused.to_string());
+            return Err(StartError::Busy(refused.to_string()));
         }
         {
             let mut jobs = self.lock_jobs();
@@ -231,6 +213,49 @@ impl Preloader {
         }
         tracing::info!(job = id, urls = started.urls, all, "preload started");
         Ok(started)
+    }
+
+    /// A job's results as they start (a URL that cannot be parsed has failed already), the
+    /// warm-ups to run (one per URL, or one per URL and node when `all`), and how many
+    /// results are final.
+    fn plan(&self, urls: &[String], all: bool) -> (Vec<UrlResult>, Vec<Warmup>, usize) {
+        let nodes: Vec<Arc<Member>> = match all {
+            true => std::iter::once(Arc::clone(self.cluster.me()))
+                .chain(self.cluster.peers())
+                .collect(),
+            false => Vec::new(),
+        };
+        let result = |url: &String, result, reason| UrlResult {
+            url: url.clone(),
+            node: None,
+            result,
+            reason,
+        };
+        let (mut results, mut warmups, mut done) = (Vec::new(), Vec::new(), 0);
+        for url in urls {
+            let (host, path) = match parse_url(url) {
+                Ok(parsed) => parsed,
+                Err(error) => {
+                    results.push(result(url, Outcome::Failed, Some(error.to_string())));
+                    done += 1;
+                    continue;
+                }
+            };
+            let targets: Vec<Target> = match all {
+                true => nodes.iter().map(|n| Target::Node(Arc::clone(n))).collect(),
+                false => vec![Target::Owner],
+            };
+            for node in targets {
+                warmups.push(Warmup {
+                    index: results.len(),
+                    host: host.clone(),
+                    path: path.clone(),
+                    node,
+                });
+                results.push(result(url, Outcome::Pending, None));
+            }
+        }
+        (results, warmups, done)
     }
 
     /// A kept job with every result.
@@ -360,17 +385,16 @@ impl PreloadJob {
 
 /// An absolute `http://` or `https://` URL as the cache keys it: the host lowercased without
 /// its port (it picks the origin as a client's Host would), and the path with the query.
-fn parse_url(text: &str) -> Result<(String, String), String> {
-    let uri: Uri = text.parse().map_err(|e| format!("bad URL: {e}"))?;
+fn parse_url(text: &str) -> Result<(String, String), BadUrl> {
+    let uri: Uri = text
+        .parse()
+        .map_err(|e: hyper::http::uri::InvalidUri| BadUrl::Unparsable(e.to_string()))?;
     match uri.scheme_str() {
         Some("http" | "https") => {}
-        Some(other) => return Err(format!("bad URL: {other}: only http:// and https://")),
-        None => return Err("bad URL: not absolute (http://host/path)".into()),
+        Some(other) => return Err(BadUrl::Scheme(other.to_string())),
+        None => return Err(BadUrl::NotAbsolute),
     }
-    let host = uri
-        .host()
-        .filter(|h| !h.is_empty())
-        .ok_or("bad URL: no host")?;
+    let host = uri.host().filter(|h| !h.is_empty()).ok_or(BadUrl::NoHost)?;
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let path = match path.starts_with('/') {
         true => path.to_string(),
@@ -417,7 +441,7 @@ pub(super) async fn post(
     let started = match preloader.start(urls, all) {
         Ok(started) => started,
         Err(error) => {
-            let mut response = bad(StatusCode::SERVICE_UNAVAILABLE, error);
+            let mut response = bad(StatusCode::SERVICE_UNAVAILABLE, error.to_string());
             response
                 .headers_mut()
                 .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("5"));
@@ -509,9 +533,10 @@ mod tests {
             parsed("http://example.test?q").unwrap(),
             ("example.test".into(), "/?q".into())
         );
-        assert!(parsed("not a url").unwrap_err().starts_with("bad URL"));
-        assert!(parsed("/relative").unwrap_err().contains("not absolute"));
-        assert!(parsed("ftp://example.test/x").unwrap_err().contains("ftp"));
+        let error = |t: &str| parsed(t).unwrap_err().to_string();
+        assert!(error("not a url").starts_with("bad URL"));
+        assert!(error("/relative").contains("not absolute"));
+        assert!(error("ftp://example.test/x").contains("ftp"));
     }
 
     #[test]

@@ -355,7 +355,7 @@ pub enum StartError {
     Tls(TlsError),
     /// The proxy's origins (`[proxy]`).
     #[error("{0}")]
-    Proxy(String),
+    Proxy(crate::proxy::SetupError),
     /// The recursion's upstreams or root hints (`[recursion]`).
     #[error("{0}")]
     Recursion(String),

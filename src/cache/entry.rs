@@ -56,7 +56,7 @@ pub(super) struct Entry {
 
 /// Where an entry stands at one instant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Freshness {
+pub(super) enum EntryAge {
     Fresh,
     Stale,
     /// Past its stale window: never served, whatever moka still holds.
@@ -99,7 +99,7 @@ impl Entry {
         self.fresh_for().saturating_add(self.stale_for())
     }
 
-    pub(super) fn freshness(&self, now: Instant) -> Freshness {
+    pub(super) fn freshness(&self, now: Instant) -> EntryAge {
         let age = self.age(now);
         let purged_after = self.purged_after.load(Ordering::Acquire);
         let (fresh_until, stale_until) = if purged_after == NOT_PURGED {
@@ -112,18 +112,18 @@ impl Entry {
             (self.fresh_for().min(purged), stale_until)
         };
         if age < fresh_until {
-            Freshness::Fresh
+            EntryAge::Fresh
         } else if age < stale_until {
-            Freshness::Stale
+            EntryAge::Stale
         } else {
-            Freshness::Expired
+            EntryAge::Expired
         }
     }
 
     /// Marks the entry stale from `now`. Returns whether it was fresh until now (a second soft
     /// purge, or one of an already stale entry, changes nothing and is not counted).
     pub(super) fn soft_purge(&self, now: Instant) -> bool {
-        if self.freshness(now) != Freshness::Fresh {
+        if self.freshness(now) != EntryAge::Fresh {
             return false;
         }
         let at = u64::try_from(self.age(now).as_nanos()).unwrap_or(NOT_PURGED - 1);

@@ -197,24 +197,7 @@ impl Cache {
             }
         };
 
-        self.inner.stats.fill(key.namespace);
-        let task = fill_task(Arc::clone(&self.inner), key.clone(), ticket, fill());
-        let done = match self.inner.tasks.spawn(Kind::Fill, task) {
-            Ok(handle) => handle.await.map(|finished| {
-                // None: cancelled at shutdown, past the grace period; the node is stopping and
-                // this caller goes with it, so there is nothing left to answer.
-                finished.ok_or(())
-            }),
-            // At the bound: filled in this caller's own task instead (bounded by the callers;
-            // if this caller goes away, the fill's waiters fill for themselves).
-            Err(refused) => Ok(Ok(refused.task.await)),
-        };
-        let done = match done {
-            Ok(Ok(result)) => Ok(result),
-            Ok(Err(())) => return std::future::pending().await,
-            Err(join_error) => Err(join_error),
-        };
-        match done {
+        match self.lead(&key, ticket, fill()).await {
             Ok(Ok(Ok((value, stored_at)))) => {
                 let age = self.inner.clock.now().saturating_duration_since(stored_at);
                 Ok(self.answer(&key, CacheOutcome::Miss, value, age))
@@ -233,6 +216,38 @@ impl Cache {
             // We never abort fill tasks; only a runtime shutting down cancels them, and then
             // there is neither a value nor an `E` to return.
             Err(join_error) => panic!("cache fill task did not complete: {join_error}"),
+        }
+    }
+
+    /// Runs the fill this caller leads in a task of its own (`tasks::Kind::Fill`), and its
+    /// result once it ends; never returns when the task was cancelled at shutdown.
+    async fn lead<T, E, Fut>(
+        &self,
+        key: &CacheKey,
+        ticket: Ticket,
+        fill: Fut,
+    ) -> Result<FillResult<T, E>, tokio::task::JoinError>
+    where
+        T: Send + Sync + 'static,
+        E: Send + Sync + 'static,
+        Fut: Future<Output = Result<(Arc<T>, EntryMeta), E>> + Send + 'static,
+    {
+        self.inner.stats.fill(key.namespace);
+        let task = fill_task(Arc::clone(&self.inner), key.clone(), ticket, fill);
+        let done = match self.inner.tasks.spawn(Kind::Fill, task) {
+            Ok(handle) => handle.await.map(|finished| {
+                // None: cancelled at shutdown, past the grace period; the node is stopping and
+                // this caller goes with it, so there is nothing left to answer.
+                finished.ok_or(())
+            }),
+            // At the bound: filled in this caller's own task instead (bounded by the callers;
+            // if this caller goes away, the fill's waiters fill for themselves).
+            Err(refused) => Ok(Ok(refused.task.await)),
+        };
+        match done {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(())) => std::future::pending().await,
+            Err(join_error) => Err(join_error),
         }
     }
 

@@ -58,7 +58,7 @@ pub use entry::ENTRY_OVERHEAD;
 pub use open_fill::{FillTicket, Joined};
 pub use stats::{CacheStats, EvictionCause, Evictions, NamespaceStats};
 
-use entry::{Entry, EntryLifetime, Freshness};
+use entry::{Entry, EntryAge, EntryLifetime};
 use flight::Flights;
 use open_fill::OpenFills;
 use stats::Stats;
@@ -244,16 +244,30 @@ impl Cache {
         &self.inner.tasks
     }
 
-    /// The value stored under `key` if it is of type `T` (another type is a `Miss`).
+    /// The value stored under `key` if it is of type `T` (another type is a `Miss`), counted
+    /// in the statistics as a hit, a stale hit or a miss.
     pub async fn get<T: Send + Sync + 'static>(&self, key: &CacheKey) -> Lookup<T> {
-        let now = self.inner.clock.now();
-        let (found, outcome) = match self.inner.servable::<T>(key, now).await {
-            Some((value, age, true)) => (Lookup::Fresh { value, age }, CacheOutcome::Hit),
-            Some((value, age, false)) => (Lookup::Stale { value, age }, CacheOutcome::Stale),
-            None => (Lookup::Miss, CacheOutcome::Miss),
+        let found = self.peek::<T>(key).await;
+        let outcome = match &found {
+            Lookup::Fresh { .. } => CacheOutcome::Hit,
+            Lookup::Stale { .. } => CacheOutcome::Stale,
+            Lookup::Miss => CacheOutcome::Miss,
         };
         self.inner.stats.answered(key.namespace, outcome);
         found
+    }
+
+    /// As [`Cache::get`], without counting the lookup: for callers that look up several
+    /// entries for one request and count the request once with [`Cache::count`] (the HTTP
+    /// cache: a variant beside the URL's entry, a slice marker, a re-check before a fill).
+    /// It is still an access for the eviction policy.
+    pub async fn peek<T: Send + Sync + 'static>(&self, key: &CacheKey) -> Lookup<T> {
+        let now = self.inner.clock.now();
+        match self.inner.servable::<T>(key, now).await {
+            Some((value, age, true)) => Lookup::Fresh { value, age },
+            Some((value, age, false)) => Lookup::Stale { value, age },
+            None => Lookup::Miss,
+        }
     }
 
     /// Stores `value` under `key`, replacing any previous entry.
@@ -282,7 +296,8 @@ impl Cache {
 
     /// Counts a lookup the caller answered from its own view of the entries (the DNS answer
     /// cache's front: its hits and misses under `dns-answers`, and its wire copies of recursive
-    /// answers as hits under `dns`), so that the statistics count every answer.
+    /// answers as hits under `dns`), or a request whose lookups were [`Cache::peek`]s (the HTTP
+    /// cache, once per request under `http`), so that the statistics count every answer.
     pub fn count(&self, namespace: Namespace, outcome: CacheOutcome) {
         self.inner.stats.answered(namespace, outcome);
     }
@@ -339,9 +354,9 @@ impl Inner {
     ) -> Option<(Arc<T>, Duration, bool)> {
         let entry = self.store.get(key).await?;
         let fresh = match entry.freshness(now) {
-            Freshness::Fresh => true,
-            Freshness::Stale => false,
-            Freshness::Expired => return None,
+            EntryAge::Fresh => true,
+            EntryAge::Stale => false,
+            EntryAge::Expired => return None,
         };
         let value = Arc::clone(&entry.value).downcast::<T>().ok()?;
         Some((value, entry.age(now), fresh))

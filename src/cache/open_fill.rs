@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::stats::Stats;
-use super::{Cache, CacheKey, CacheOutcome};
+use super::{Cache, CacheKey};
 
 type Handle = Arc<dyn Any + Send + Sync>;
 
@@ -74,8 +74,9 @@ impl Drop for FillTicket {
 }
 
 impl Cache {
-    /// Joins the open fill of `key`, or opens one with the handle `start` makes. Counted as a
-    /// fill (leader) or a coalesced answer (follower). A handle of another type under the same
+    /// Joins the open fill of `key`, or opens one with the handle `start` makes. A leader's
+    /// fill is counted; answers are not (the caller counts each request once with
+    /// [`Cache::count`], a follower as coalesced). A handle of another type under the same
     /// key (a caller bug) is replaced.
     pub fn join_fill<H: Send + Sync + 'static>(
         &self,
@@ -87,7 +88,6 @@ impl Cache {
         if let Some((_, handle)) = registry.open.get(key)
             && let Ok(handle) = Arc::clone(handle).downcast::<H>()
         {
-            stats.answered(key.namespace, CacheOutcome::Coalesced);
             return Joined::Follow(handle);
         }
         registry.next_id += 1;
@@ -135,7 +135,8 @@ mod tests {
         assert!(matches!(cache.join_fill(&key, || 9u32), Joined::Lead(h, _) if *h == 9));
         let stats = cache.stats();
         let http = stats.namespace(Namespace::Http);
-        assert_eq!((http.fills, http.coalesced), (2, 1));
+        // Followers are counted by the caller, once per request (`Cache::count`).
+        assert_eq!((http.fills, http.coalesced), (2, 0));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::entry::{Entry, Freshness};
+use super::entry::{Entry, EntryAge};
 use super::{Cache, CacheKey, Namespace, PurgeMode};
 
 impl Cache {
@@ -85,5 +85,5 @@ impl Cache {
 
 /// Whether a lookup could still have served the entry (expired ones are not counted as purged).
 fn is_live(entry: &Entry, now: Instant) -> bool {
-    entry.freshness(now) != Freshness::Expired
+    entry.freshness(now) != EntryAge::Expired
 }

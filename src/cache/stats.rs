@@ -68,14 +68,15 @@ pub struct Evictions {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NamespaceStats {
     pub namespace: Namespace,
-    /// Each `get` and `get_or_fill` call counts once in exactly one of `hits`, `stale_hits`,
-    /// `misses` and `coalesced`. Fresh answers.
+    /// Each `get`, `get_or_fill` and `count` call counts once in exactly one of `hits`,
+    /// `stale_hits`, `misses` and `coalesced` (`peek` does not count). Fresh answers.
     pub hits: u64,
     /// Stale answers: `get` on a stale entry, or `get_or_fill` serving stale after a failed fill.
     pub stale_hits: u64,
     /// `get` found nothing servable, or a `get_or_fill` caller ran the fill (whatever its result).
     pub misses: u64,
-    /// `get_or_fill` callers answered by another caller's fill (its value or its error).
+    /// `get_or_fill` callers answered by another caller's fill (its value or its error), and
+    /// HTTP requests that joined another request's open fill (counted by the proxy).
     pub coalesced: u64,
     /// Fills started (one per coalesced group).
     pub fills: u64,

@@ -3,6 +3,7 @@
 //! complete; revalidation of stored copies; background refreshes; stale answers when the
 //! origin fails.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -11,14 +12,15 @@ use http_body_util::BodyExt;
 use hyper::header::{self, HeaderValue};
 use hyper::{HeaderMap, Method, Response, StatusCode};
 
-use super::flight::{Disposition, Flight, Head, Phase, Reader, Readers};
+use super::flight::{BodyFill, Disposition, Head, Phase, Reader, Readers};
 use super::forwarded::Client;
 use super::keys::variant_key;
+use super::outcome::ProxyOutcome;
 use super::policy::{self, CacheControl, Reuse, StoredMeta};
-use super::store::Stored;
-use super::upstream::{Fetched, Opened, UpstreamError};
+use super::store::HttpObject;
+use super::upstream::{FetchError, Fetched, Opened};
 use super::{CLIENT_CONDITIONALS, Proxy, storable_reason};
-use crate::cache::{CacheKey, FillTicket, Joined, Lookup};
+use crate::cache::{CacheKey, CacheOutcome, FillTicket, Joined, Lookup};
 use crate::http_server::Body;
 use crate::metrics::SourceLabels;
 use crate::tasks::Kind;
@@ -50,18 +52,20 @@ enum Joining {
 impl Proxy {
     /// A miss, or a stored copy this request may not have as it is: join the open fill of this
     /// request's variant, or open one; a fill that cannot serve this request leads to one that
-    /// can (at most three, the last one this request's own).
+    /// can (at most three, the last one this request's own). The request counts in the
+    /// cache's statistics here: a miss when it opened the fill, coalesced when it joined one.
     pub(super) async fn fetch(self: &Arc<Self>, ask: &Ask) -> Response<Body> {
         let mut target = Some(self.variant_slot(ask).await);
         let mut answer = None;
         for attempt in 0..3 {
             let (flight, reader, leader) = match target.take().filter(|_| attempt < 2) {
-                Some(key) => match self.cache.join_fill(&key, Flight::new) {
+                Some(key) => match self.cache.join_fill(&key, BodyFill::new) {
                     Joined::Lead(flight, ticket) => {
                         // A fill that ended just before this one opened may have stored it.
                         if attempt == 0
-                            && let Some(response) = self.cached_response(ask).await
+                            && let Some((response, outcome)) = self.reuse_stored(ask).await
                         {
+                            self.count(outcome.counted_as());
                             return response;
                         }
                         let reader = flight.reader();
@@ -74,12 +78,18 @@ impl Proxy {
                     }
                 },
                 None => {
-                    let flight = Arc::new(Flight::new());
+                    let flight = Arc::new(BodyFill::new());
                     let reader = flight.reader();
                     self.spawn_fill(Arc::clone(&flight), None, ask);
                     (flight, reader, true)
                 }
             };
+            if attempt == 0 {
+                self.count(match leader {
+                    true => CacheOutcome::Miss,
+                    false => CacheOutcome::Coalesced,
+                });
+            }
             match self.join(&flight, reader, leader, ask).await {
                 Joining::Answer(response) => {
                     answer = Some(response);
@@ -100,21 +110,23 @@ impl Proxy {
     /// when the URL's key holds another variant, the key beside it for this request's `Vary`
     /// values; else the URL's key.
     async fn variant_slot(&self, ask: &Ask) -> CacheKey {
-        if let Some((_, key)) = self.stored_variant(&ask.key, &ask.headers).await {
-            return key.into_owned();
+        // One lookup, of the URL's key: the key beside it is this request's variant whether
+        // or not a copy of it is stored there.
+        let Some(first) = self.stored_at(&ask.key).await else {
+            return ask.key.clone();
+        };
+        if first.selected_by(&ask.headers) {
+            return ask.key.clone();
         }
-        match self.cache.get::<Stored>(&ask.key).await {
-            Lookup::Fresh { value, .. } | Lookup::Stale { value, .. } => value
-                .vary_key_for(&ask.headers)
-                .filter(|v| !v.is_empty())
-                .map_or_else(|| ask.key.clone(), |v| variant_key(&ask.key, &v)),
-            Lookup::Miss => ask.key.clone(),
-        }
+        first
+            .vary_key_for(&ask.headers)
+            .filter(|v| !v.is_empty())
+            .map_or_else(|| ask.key.clone(), |v| variant_key(&ask.key, &v))
     }
 
     /// The answer for one client of a fill, once its head is in.
-    async fn join(&self, flight: &Flight, reader: Reader, leader: bool, ask: &Ask) -> Joining {
-        let collapsed = if leader { "" } else { "; collapsed" };
+    async fn join(&self, flight: &BodyFill, reader: Reader, leader: bool, ask: &Ask) -> Joining {
+        let collapsed = !leader;
         match flight.head().await {
             Phase::Pending => Joining::Retry(None),
             Phase::Failed(error) => Joining::Answer(self.after_failure(ask, &error).await),
@@ -123,14 +135,14 @@ impl Proxy {
                 let age = stored
                     .meta_with(&headers, SystemTime::now(), self.heuristic_max)
                     .age;
-                let status = format!("edgenode; fwd=stale; fwd-status=304; stored{collapsed}");
+                let outcome = ProxyOutcome::Revalidated { collapsed };
                 Joining::Answer(self.serve(
                     &Method::GET,
                     &stored,
                     headers,
                     age,
                     &ask.headers,
-                    status,
+                    outcome,
                 ))
             }
             Phase::Streaming(head) => {
@@ -161,14 +173,12 @@ impl Proxy {
         head: &Head,
         mut reader: Reader,
         ask: &Ask,
-        collapsed: &str,
+        collapsed: bool,
     ) -> Response<Body> {
-        let status = match head.disposition {
-            Disposition::Store => format!("edgenode; fwd=miss; stored{collapsed}"),
-            Disposition::TooLarge => format!("edgenode; fwd=miss; detail=\"too-large\"{collapsed}"),
-            Disposition::Pass(reason) => {
-                format!("edgenode; fwd=miss; detail=\"{}\"", reason.as_str())
-            }
+        let outcome = match head.disposition {
+            Disposition::Store => ProxyOutcome::Stored { collapsed },
+            Disposition::TooLarge => ProxyOutcome::TooLarge { collapsed },
+            Disposition::Pass(reason) => ProxyOutcome::NotStorable(reason),
         };
         let meta = StoredMeta::new(
             &head.headers,
@@ -189,7 +199,7 @@ impl Proxy {
                         headers,
                         meta.age,
                         &ask.headers,
-                        status,
+                        outcome,
                     )
                 }
                 None => self.error(StatusCode::BAD_GATEWAY, "the origin's body failed"),
@@ -203,7 +213,7 @@ impl Proxy {
                 headers,
                 Bytes::new(),
                 Some(meta.age),
-                status,
+                outcome,
             );
         }
         if whole {
@@ -214,35 +224,35 @@ impl Proxy {
             headers,
             reader.into_body(),
             Some(meta.age),
-            status,
+            outcome,
         )
     }
 
     /// The origin failed (or answered 5xx): a stored copy where RFC 5861 stale-if-error or the
     /// operator's grace allow it, else the failure.
-    async fn after_failure(&self, ask: &Ask, error: &UpstreamError) -> Response<Body> {
+    async fn after_failure(&self, ask: &Ask, error: &FetchError) -> Response<Body> {
         if let Some((stored, _)) = self.stored_variant(&ask.key, &ask.headers).await
             && storable_reason(&stored).is_none()
         {
             let headers = stored.headers();
             let meta = stored.meta_with(&headers, SystemTime::now(), self.heuristic_max);
-            let status = if policy::reuse(&meta, &ask.request_cc) == Reuse::Fresh {
-                Some("edgenode; hit")
+            let outcome = if policy::reuse(&meta, &ask.request_cc) == Reuse::Fresh {
+                Some(ProxyOutcome::Hit)
             } else if policy::serve_stale_on_error(&meta, &ask.request_cc)
                 || self.within_grace(&meta)
             {
-                Some("edgenode; hit; detail=\"stale-if-error\"")
+                Some(ProxyOutcome::StaleIfError)
             } else {
                 None
             };
-            if let Some(status) = status {
+            if let Some(outcome) = outcome {
                 return self.serve(
                     &Method::GET,
                     &stored,
                     headers,
                     meta.age,
                     &ask.headers,
-                    status,
+                    outcome,
                 );
             }
         }
@@ -252,7 +262,7 @@ impl Proxy {
     /// RFC 5861 stale-while-revalidate: one refresh per variant runs in the background (or
     /// none, when a fill of it is already open); the next request gets its result.
     pub(super) fn refresh_in_background(self: &Arc<Self>, ask: &Ask, slot: &CacheKey) {
-        if let Joined::Lead(flight, ticket) = self.cache.join_fill(slot, Flight::new) {
+        if let Joined::Lead(flight, ticket) = self.cache.join_fill(slot, BodyFill::new) {
             self.spawn_fill(flight, Some(ticket), ask);
         }
     }
@@ -260,7 +270,7 @@ impl Proxy {
     /// Runs the fill in a task of its own (`tasks::Kind::Fill`); at that bound the fill
     /// fails at once as overloaded: its clients get 503 with `Retry-After` (or a stale copy
     /// where one may be served), and a background refresh does not happen.
-    fn spawn_fill(self: &Arc<Self>, flight: Arc<Flight>, ticket: Option<FillTicket>, ask: &Ask) {
+    fn spawn_fill(self: &Arc<Self>, flight: Arc<BodyFill>, ticket: Option<FillTicket>, ask: &Ask) {
         let proxy = Arc::clone(self);
         let ask = ask.clone();
         let failing = Arc::clone(&flight);
@@ -268,7 +278,7 @@ impl Proxy {
         if let Err(refused) = self.cache.tasks().spawn(Kind::Fill, task) {
             // The task was never started: its ticket is in it, and dropping it retires the
             // fill, after the flight has its error.
-            let error = UpstreamError::Overloaded {
+            let error = FetchError::Overloaded {
                 what: "cache fills",
                 retry_after: 1,
             };
@@ -281,88 +291,131 @@ impl Proxy {
     /// an object being stored. Clients' conditionals and Range are not forwarded (they are
     /// answered from the whole object, and other clients share the fetch); a stored copy of
     /// the variant is revalidated with its own validators instead (RFC 9111 4.3.1), and the
-    /// origin's 304 refreshes it (4.3.4).
-    async fn run_fill(&self, flight: &Flight, mut ticket: Option<FillTicket>, ask: &Ask) {
+    /// origin's 304 refreshes it (4.3.4). Then the body streams to the clients
+    /// ([`Proxy::pump`]) and is stored when complete.
+    async fn run_fill(&self, flight: &BodyFill, ticket: Option<FillTicket>, ask: &Ask) {
         let previous = self
             .stored_variant(&ask.key, &ask.headers)
             .await
             .filter(|(p, _)| storable_reason(p).is_none() && p.status == StatusCode::OK);
-        let mut upstream_headers = ask.headers.clone();
-        for name in CLIENT_CONDITIONALS {
-            upstream_headers.remove(name);
-        }
-        if let Some((previous, _)) = &previous {
-            upstream_headers.extend(policy::validation_headers(&previous.headers()));
-        }
-        self.add_hop(&mut upstream_headers, ask.client.as_ref(), &ask.host);
         let limited = ask.client.as_ref().and_then(|c| c.limit_key);
         let _place = match self.fill_limits.admit(limited).await {
             Ok(place) => place,
             Err(error) => return fail(flight, ticket, error),
         };
+        let validators = previous.as_ref().map(|(p, _)| p.headers());
+        let exchange = match self.open_for_fill_with(ask, validators.as_ref()).await {
+            Ok(exchange) => exchange,
+            Err(error) => return fail(flight, ticket, error),
+        };
+        let exchange = match self.revalidate(ask, previous, exchange).await {
+            Revalidation::Failed(error) => return fail(flight, ticket, error),
+            Revalidation::Refreshed(stored) => return flight.complete(stored),
+            Revalidation::Fetched(exchange) => exchange,
+        };
+        self.stream_and_store(flight, ticket, ask, exchange).await;
+        // `ticket` dropped in there, after the object was stored: a request arriving meanwhile
+        // finds the open fill or the stored object, never neither.
+    }
+
+    /// Opens the fill's request: the client's fields without its conditionals and Range, with
+    /// the stored copy's validators (`validators`: its fields) when there is one to revalidate.
+    async fn open_for_fill_with(
+        &self,
+        ask: &Ask,
+        validators: Option<&HeaderMap>,
+    ) -> Result<Exchange, FetchError> {
+        let mut upstream_headers = ask.headers.clone();
+        for name in CLIENT_CONDITIONALS {
+            upstream_headers.remove(name);
+        }
+        if let Some(previous) = validators {
+            upstream_headers.extend(policy::validation_headers(previous));
+        }
+        self.add_hop(&mut upstream_headers, ask.client.as_ref(), &ask.host);
         let request_time = SystemTime::now();
         let opened = self.open_for_fill(ask, upstream_headers).await;
         let response_time = SystemTime::now();
-        let opened = match opened {
-            Ok(mut opened) => {
-                self.targets.settle(opened.response.headers_mut());
-                opened
-            }
-            Err(error) => return fail(flight, ticket, error),
+        let mut opened = opened?;
+        self.targets.settle(opened.response.headers_mut());
+        Ok(Exchange {
+            opened,
+            request_time,
+            response_time,
+        })
+    }
+
+    /// What the origin's answer does to a stored copy (`previous`) being revalidated.
+    async fn revalidate(
+        &self,
+        ask: &Ask,
+        previous: Option<(Arc<HttpObject>, Cow<'_, CacheKey>)>,
+        exchange: Exchange,
+    ) -> Revalidation {
+        let Some((previous, slot)) = previous else {
+            return Revalidation::Fetched(exchange);
         };
-        let status = opened.response.status();
+        let response = &exchange.opened.response;
+        let status = response.status();
         // A 5xx is an error when a stored response might be served instead (stale-if-error,
         // RFC 5861 4); with nothing stored it is the origin's answer, stored like any other
         // where its own freshness allows.
-        if previous.is_some() && matches!(status.as_u16(), 500 | 502 | 503 | 504) {
-            let error = match opened.read_whole(self.upstream.max_body()).await {
-                Ok(fetched) => UpstreamError::ServerError(Box::new(fetched)),
+        if matches!(status.as_u16(), 500 | 502 | 503 | 504) {
+            let max = self.upstream.max_body();
+            return Revalidation::Failed(match exchange.opened.read_whole(max).await {
+                Ok(fetched) => FetchError::ServerError(Box::new(fetched)),
                 Err(error) => error,
-            };
-            return fail(flight, ticket, error);
+            });
         }
-        if let Some((previous, slot)) = previous
-            && status == StatusCode::NOT_MODIFIED
-            && policy::validated_by(&previous.headers(), opened.response.headers())
+        if status != StatusCode::NOT_MODIFIED
+            || !policy::validated_by(&previous.headers(), response.headers())
         {
-            let mut merged = previous.headers();
-            policy::merge_304(&mut merged, opened.response.headers());
-            let refreshed = Fetched {
-                status: previous.status,
-                headers: merged,
-                body: previous.body.clone(),
-            };
-            let (stored, meta) = self.to_entry(
-                &ask.host,
-                &ask.headers,
-                refreshed,
-                request_time,
-                response_time,
-            );
-            if storable_reason(&stored).is_none() {
-                self.cache
-                    .insert(slot.into_owned(), Arc::clone(&stored), meta)
-                    .await;
-            }
-            flight.complete(stored);
-            return;
+            return Revalidation::Fetched(exchange);
         }
+        let mut merged = previous.headers();
+        policy::merge_304(&mut merged, response.headers());
+        let refreshed = Fetched {
+            status: previous.status,
+            headers: merged,
+            body: previous.body.clone(),
+        };
+        let (stored, meta) = self.to_entry(
+            &ask.host,
+            &ask.headers,
+            refreshed,
+            exchange.request_time,
+            exchange.response_time,
+        );
+        if storable_reason(&stored).is_none() {
+            self.cache
+                .insert(slot.into_owned(), Arc::clone(&stored), meta)
+                .await;
+        }
+        Revalidation::Refreshed(stored)
+    }
 
-        let (deadline, origin) = (opened.deadline, opened.origin);
-        let (parts, mut body) = opened.response.into_parts();
-        let storable = self.storable(&ask.host, &ask.headers, parts.status, &parts.headers);
-        let mut headers = parts.headers;
-        policy::strip_hop_by_hop(&mut headers);
-        if storable.is_ok() {
-            policy::strip_unshared_fields(&mut headers);
-        }
-        let max = self.upstream.max_body() as u64;
+    /// Starts the fill's body: its head to the clients, what becomes of it, and the body
+    /// pumped to them; the object stored when it is complete and kept.
+    async fn stream_and_store(
+        &self,
+        flight: &BodyFill,
+        mut ticket: Option<FillTicket>,
+        ask: &Ask,
+        exchange: Exchange,
+    ) {
+        let (request_time, response_time) = (exchange.request_time, exchange.response_time);
+        let (deadline, origin) = (exchange.opened.deadline, exchange.opened.origin);
+        let (parts, body) = exchange.opened.response.into_parts();
+        let (headers, storable) =
+            self.stored_fields(&ask.host, &ask.headers, parts.status, parts.headers);
         let declared = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         let disposition = match storable {
             Err(reason) => Disposition::Pass(reason),
-            Ok(()) if declared.is_some_and(|len| len > max) => Disposition::TooLarge,
+            Ok(()) if declared.is_some_and(|len| len > self.upstream.max_body() as u64) => {
+                Disposition::TooLarge
+            }
             Ok(()) => Disposition::Store,
         };
         let head = Arc::new(Head {
@@ -373,94 +426,23 @@ impl Proxy {
             request_time,
             response_time,
         });
-        // Too large to store whole, offered in ranges: kept in slices from now on.
-        let ranges = head
-            .headers
-            .get(header::ACCEPT_RANGES)
-            .is_some_and(|v| v == "bytes");
-        if let (Disposition::TooLarge, Some(length), true) = (disposition, declared, ranges)
-            && self.slice_size > 0
-            && head.status == StatusCode::OK
-            && !super::slice::varies(&head.headers)
-        {
-            let like = Stored::new(
-                None,
-                head.status,
-                &head.headers,
-                Bytes::new(),
-                request_time,
-                response_time,
-                &ask.headers,
-            );
-            self.mark_sliced(&ask.key, length, &like).await;
-        }
+        self.slice_if_too_large(ask, &head, declared).await;
         flight.start_body(Arc::clone(&head));
-        let mut keeping = disposition == Disposition::Store;
+        let keeping = disposition == Disposition::Store;
         if !keeping {
             // Nothing will be stored: later clients fetch for themselves.
             drop(ticket.take());
         }
-
-        // Bytes of the body counted against `proxy.max_fill_bytes` while it is kept whole.
-        let mut held = None;
-        let ended = loop {
-            match flight.wait_for_readers(self.slow_reader).await {
-                Readers::Gone => break Err("no client is reading".to_string()),
-                Readers::Go { cut } => (0..cut).for_each(|_| self.fill_limits.hit("slow_reader")),
-            }
-            if keeping && flight.abandoned() {
-                let left = declared.map_or(u64::MAX, |len| len.saturating_sub(flight.received()));
-                let fetched = flight.received();
-                if left > self.abandon_bytes || (declared.is_none() && fetched > self.abandon_bytes)
-                {
-                    self.fill_limits.hit("abandoned");
-                    break Err("every client left before the object was complete".to_string());
-                }
-            }
-            // A stored object must arrive within the total timeout; one streamed through may
-            // take as long as it keeps coming.
-            let frame = if keeping {
-                tokio::time::timeout_at(deadline, body.frame()).await
-            } else {
-                tokio::time::timeout(self.upstream.read_timeout(), body.frame()).await
-            };
-            match frame {
-                Err(_) => break Err(format!("origin {origin} timed out sending the body")),
-                Ok(None) => break Ok(()),
-                Ok(Some(Err(error))) => break Err(format!("origin {origin}: body: {error}")),
-                Ok(Some(Ok(frame))) => {
-                    let Ok(data) = frame.into_data() else {
-                        continue;
-                    };
-                    let over = flight.received() + data.len() as u64 > max;
-                    if keeping && (over || !self.fill_limits.hold(&mut held, data.len() as u64)) {
-                        keeping = false;
-                        held = None;
-                        flight.stop_keeping();
-                        drop(ticket.take());
-                    }
-                    flight.push(data);
-                }
-            }
+        let body = OriginBody {
+            body,
+            deadline,
+            origin,
+            declared,
         };
-        match ended {
-            Ok(()) => {
-                if keeping && let Some(body) = flight.whole_body() {
-                    let fetched = Fetched {
-                        status: head.status,
-                        headers: head.headers.clone(),
-                        body,
-                    };
-                    let (stored, meta) = self.to_entry(
-                        &ask.host,
-                        &ask.headers,
-                        fetched,
-                        request_time,
-                        response_time,
-                    );
-                    let slot = self.store_slot(ask, &stored).await;
-                    self.cache.insert(slot, Arc::clone(&stored), meta).await;
-                    flight.stored(stored);
+        match self.pump(flight, &mut ticket, body, keeping).await {
+            Ok(kept) => {
+                if kept && let Some(body) = flight.whole_body() {
+                    self.store_fill(flight, ask, &head, body).await;
                 }
                 flight.end(Ok(()));
             }
@@ -472,14 +454,99 @@ impl Proxy {
                 }
             }
         }
-        // `ticket` drops here, after the object was stored: a request arriving meanwhile finds
-        // the open fill or the stored object, never neither.
+    }
+
+    /// A response too large to store whole, offered in ranges: kept in slices from now on.
+    async fn slice_if_too_large(&self, ask: &Ask, head: &Head, declared: Option<u64>) {
+        let ranges = head
+            .headers
+            .get(header::ACCEPT_RANGES)
+            .is_some_and(|v| v == "bytes");
+        if let (Disposition::TooLarge, Some(length), true) = (head.disposition, declared, ranges)
+            && self.slice_size > 0
+            && head.status == StatusCode::OK
+            && !super::slice::varies(&head.headers)
+        {
+            let like = HttpObject::new(
+                None,
+                head.status,
+                &head.headers,
+                Bytes::new(),
+                head.request_time,
+                head.response_time,
+                &ask.headers,
+            );
+            self.mark_sliced(&ask.key, length, &like).await;
+        }
+    }
+
+    /// Moves the origin's body into the fill as its clients read it; Ok(whether it is still
+    /// kept whole, to be stored) when it ended complete. Keeping (`keeping`: the object is to
+    /// be stored) stops, and `ticket` goes, when the body outgrows `max_object_size` or
+    /// `proxy.max_fill_bytes`.
+    async fn pump(
+        &self,
+        flight: &BodyFill,
+        ticket: &mut Option<FillTicket>,
+        mut origin: OriginBody,
+        mut keeping: bool,
+    ) -> Result<bool, String> {
+        let max = self.upstream.max_body() as u64;
+        // Bytes of the body counted against `proxy.max_fill_bytes` while it is kept whole.
+        let mut held = None;
+        loop {
+            match flight.wait_for_readers(self.slow_reader).await {
+                Readers::Gone => return Err("no client is reading".to_string()),
+                Readers::Go { cut } => (0..cut).for_each(|_| self.fill_limits.hit("slow_reader")),
+            }
+            if keeping && flight.abandoned() && self.not_worth_finishing(flight, origin.declared) {
+                self.fill_limits.hit("abandoned");
+                return Err("every client left before the object was complete".to_string());
+            }
+            let Some(data) = origin.next(keeping, self.upstream.read_timeout()).await? else {
+                return Ok(keeping);
+            };
+            let over = flight.received() + data.len() as u64 > max;
+            if keeping && (over || !self.fill_limits.hold(&mut held, data.len() as u64)) {
+                keeping = false;
+                held = None;
+                flight.stop_keeping();
+                drop(ticket.take());
+            }
+            flight.push(data);
+        }
+    }
+
+    /// Whether a fill whose clients all left has more than `proxy.abandon_fill_bytes` to go.
+    fn not_worth_finishing(&self, flight: &BodyFill, declared: Option<u64>) -> bool {
+        let fetched = flight.received();
+        let left = declared.map_or(u64::MAX, |len| len.saturating_sub(fetched));
+        left > self.abandon_bytes || (declared.is_none() && fetched > self.abandon_bytes)
+    }
+
+    /// Stores a fill's complete `body` and hands the stored copy to its clients.
+    async fn store_fill(&self, flight: &BodyFill, ask: &Ask, head: &Head, body: Bytes) {
+        let fetched = Fetched {
+            status: head.status,
+            headers: head.headers.clone(),
+            body,
+        };
+        let (stored, meta) = self.to_entry(
+            &ask.host,
+            &ask.headers,
+            fetched,
+            head.request_time,
+            head.response_time,
+        );
+        let slot = self.store_slot(ask, &stored).await;
+        self.cache.insert(slot, Arc::clone(&stored), meta).await;
+        flight.stored(stored);
     }
 
     /// The response for a fill: from the key's owner when another node of the cluster owns it
     /// (and this request did not come from a node), else, or when the owner fails or is slow
     /// (`cluster.sibling_timeout_ms`), from the origin.
-    async fn open_for_fill(&self, ask: &Ask, headers: HeaderMap) -> Result<Opened, UpstreamError> {
+    async fn open_for_fill(&self, ask: &Ask, headers: HeaderMap) -> Result<Opened, FetchError> {
         // A request with a client's credentials goes to the origin, never to another node.
         let owner = match ask.from_sibling || super::sibling::carries_credentials(&headers) {
             true => None,
@@ -517,11 +584,11 @@ impl Proxy {
 
     /// Where a complete object goes: under the URL's key, unless that holds another variant
     /// (then beside it, under this variant's key).
-    async fn store_slot(&self, ask: &Ask, stored: &Stored) -> CacheKey {
+    async fn store_slot(&self, ask: &Ask, stored: &HttpObject) -> CacheKey {
         let Some(vary) = stored.vary_key.as_ref().filter(|v| !v.is_empty()) else {
             return ask.key.clone();
         };
-        match self.cache.get::<Stored>(&ask.key).await {
+        match self.cache.peek::<HttpObject>(&ask.key).await {
             Lookup::Fresh { value, .. } | Lookup::Stale { value, .. }
                 if value.vary_key.as_ref() != Some(vary) =>
             {
@@ -532,8 +599,66 @@ impl Proxy {
     }
 }
 
+/// The origin's answer to a fill's request, and when it was asked and answered.
+struct Exchange {
+    opened: Opened,
+    request_time: SystemTime,
+    response_time: SystemTime,
+}
+
+/// What the origin's answer did to the stored copy a fill revalidates.
+enum Revalidation {
+    /// A 5xx (or its body failed): an error, so that the stored copy may be served instead.
+    Failed(FetchError),
+    /// A 304 that validated it: the stored copy, refreshed.
+    Refreshed(Arc<HttpObject>),
+    /// A new response (or nothing was revalidated): its body is the fill's.
+    Fetched(Exchange),
+}
+
+/// The origin's body of a fill, read frame by frame.
+struct OriginBody {
+    body: hyper::body::Incoming,
+    /// When a body being stored must be complete (the origin's total timeout).
+    deadline: tokio::time::Instant,
+    /// The origin, for errors.
+    origin: String,
+    /// Its `Content-Length`, when it gave one.
+    declared: Option<u64>,
+}
+
+impl OriginBody {
+    /// The next bytes, None at the end. A body being stored (`keeping`) must arrive within the
+    /// total timeout; one streamed through may take as long as it keeps coming (`read_timeout`
+    /// between frames).
+    async fn next(
+        &mut self,
+        keeping: bool,
+        read_timeout: std::time::Duration,
+    ) -> Result<Option<Bytes>, String> {
+        loop {
+            let frame = if keeping {
+                tokio::time::timeout_at(self.deadline, self.body.frame()).await
+            } else {
+                tokio::time::timeout(read_timeout, self.body.frame()).await
+            };
+            let origin = &self.origin;
+            match frame {
+                Err(_) => return Err(format!("origin {origin} timed out sending the body")),
+                Ok(None) => return Ok(None),
+                Ok(Some(Err(error))) => return Err(format!("origin {origin}: body: {error}")),
+                Ok(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Ok(Some(data));
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A fill that got no usable response: its clients learn why, and it is counted and retired.
-fn fail(flight: &Flight, ticket: Option<FillTicket>, error: UpstreamError) {
+fn fail(flight: &BodyFill, ticket: Option<FillTicket>, error: FetchError) {
     flight.fail(error);
     if let Some(ticket) = ticket {
         ticket.failed();

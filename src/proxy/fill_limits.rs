@@ -19,7 +19,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::upstream::UpstreamError;
+use super::upstream::FetchError;
 use crate::config::ProxyConfig;
 use crate::metrics::FillLimitLabels;
 
@@ -99,7 +99,7 @@ impl FillLimits {
 
     /// A place for one fetch for `client` (None: the node's own, such as a preload, which
     /// only the global limit bounds), waiting up to the queue timeout for each limit.
-    pub async fn admit(&self, client: Option<IpAddr>) -> Result<FillPermit, UpstreamError> {
+    pub async fn admit(&self, client: Option<IpAddr>) -> Result<FillPermit, FetchError> {
         let client = match client {
             Some(addr) => {
                 let semaphore = {
@@ -143,14 +143,14 @@ impl FillLimits {
         &self,
         semaphore: Arc<Semaphore>,
         limit: &'static str,
-    ) -> Result<OwnedSemaphorePermit, UpstreamError> {
+    ) -> Result<OwnedSemaphorePermit, FetchError> {
         if let Ok(permit) = Arc::clone(&semaphore).try_acquire_owned() {
             return Ok(permit);
         }
         self.hit(limit);
         match tokio::time::timeout(self.queue_timeout, semaphore.acquire_owned()).await {
             Ok(Ok(permit)) => Ok(permit),
-            _ => Err(UpstreamError::Overloaded {
+            _ => Err(FetchError::Overloaded {
                 what: if limit == "client" {
                     "this client's origin fetches"
                 } else {
@@ -242,7 +242,7 @@ mod tests {
         let _second = limits.admit(Some(a)).await.expect("second");
         let refused = limits.admit(Some(a)).await.err().expect("third refused");
         assert!(
-            matches!(refused, UpstreamError::Overloaded { .. }),
+            matches!(refused, FetchError::Overloaded { .. }),
             "{refused}"
         );
         assert_eq!(refused.status(), hyper::StatusCode::SERVICE_UNAVAILABLE);

@@ -25,15 +25,15 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::policy::NotStorable;
-use super::store::Stored;
-use super::upstream::UpstreamError;
+use super::store::HttpObject;
+use super::upstream::FetchError;
 use crate::http_server::{Body, BoxError};
 
 /// Bytes a fetch that is not being stored may run ahead of its slowest reader.
 const WINDOW: u64 = 1 << 20;
 
 /// A fetch in progress; shared by its clients through `Arc`.
-pub(super) struct Flight {
+pub(super) struct BodyFill {
     state: watch::Sender<State>,
     next_reader: AtomicU64,
 }
@@ -46,9 +46,9 @@ pub(super) enum Phase {
     /// The head is in; the body follows.
     Streaming(Arc<Head>),
     /// A complete object to serve from (the origin's 304 refreshed the stored copy).
-    Complete(Arc<Stored>),
+    Complete(Arc<HttpObject>),
     /// No usable response (connection, timeout, open circuit, or a 5xx).
-    Failed(Arc<UpstreamError>),
+    Failed(Arc<FetchError>),
 }
 
 /// The origin's response head, as the cache keeps it.
@@ -79,7 +79,7 @@ struct State {
     phase: Phase,
     body: Buffer,
     /// The stored copy, once the body is complete and stored.
-    stored: Option<Arc<Stored>>,
+    stored: Option<Arc<HttpObject>>,
 }
 
 /// The body received so far (or, when not kept whole, the part some reader has yet to read).
@@ -142,9 +142,9 @@ impl Buffer {
     }
 }
 
-impl Flight {
-    pub fn new() -> Flight {
-        Flight {
+impl BodyFill {
+    pub fn new() -> BodyFill {
+        BodyFill {
             state: watch::Sender::new(State::default()),
             next_reader: AtomicU64::new(0),
         }
@@ -181,13 +181,13 @@ impl Flight {
         }
     }
 
-    pub fn fail(&self, error: UpstreamError) {
+    pub fn fail(&self, error: FetchError) {
         let error = Arc::new(error);
         self.state
             .send_modify(|state| state.phase = Phase::Failed(error));
     }
 
-    pub fn complete(&self, stored: Arc<Stored>) {
+    pub fn complete(&self, stored: Arc<HttpObject>) {
         self.state
             .send_modify(|state| state.phase = Phase::Complete(stored));
     }
@@ -251,7 +251,7 @@ impl Flight {
 
     /// The body is complete and stored as `stored` (readers that must answer from the whole
     /// object, such as a Range request, take it from here).
-    pub fn stored(&self, stored: Arc<Stored>) {
+    pub fn stored(&self, stored: Arc<HttpObject>) {
         self.state.send_modify(|state| state.stored = Some(stored));
     }
 
@@ -335,7 +335,7 @@ pub(super) enum Readers {
 
 /// One client's position in the body.
 pub(super) struct Reader {
-    flight: Arc<Flight>,
+    flight: Arc<BodyFill>,
     receiver: watch::Receiver<State>,
     id: u64,
     offset: u64,
@@ -401,13 +401,13 @@ impl Reader {
             };
             *listed = offset;
             // Also news when it has caught up: a fetch held back by a slower reader starts
-            // counting that reader's time (`Flight::wait_for_readers`).
+            // counting that reader's time (`BodyFill::wait_for_readers`).
             state.body.trim() || offset == state.body.received
         });
     }
 
     /// Waits for the end of the body; the stored copy if it ended cleanly and was stored.
-    pub async fn finished(&mut self) -> Option<Arc<Stored>> {
+    pub async fn finished(&mut self) -> Option<Arc<HttpObject>> {
         loop {
             {
                 let state = self.receiver.borrow_and_update();
@@ -494,7 +494,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_reader_gets_the_whole_body_and_it_is_kept_for_storing() {
-        let flight = Arc::new(Flight::new());
+        let flight = Arc::new(BodyFill::new());
         let (early, late) = (flight.reader(), flight.reader());
         flight.start_body(head(Disposition::Store));
         flight.push(Bytes::from_static(b"hello "));
@@ -508,7 +508,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_body_ends_every_reader_with_an_error() {
-        let flight = Arc::new(Flight::new());
+        let flight = Arc::new(BodyFill::new());
         let reader = flight.reader();
         flight.start_body(head(Disposition::Store));
         flight.push(Bytes::from_static(b"partial"));
@@ -518,7 +518,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_not_kept_is_trimmed_behind_its_readers_and_waits_for_them() {
-        let flight = Arc::new(Flight::new());
+        let flight = Arc::new(BodyFill::new());
         let mut reader = flight.reader();
         flight.start_body(head(Disposition::TooLarge));
         flight.push(Bytes::from(vec![1u8; WINDOW as usize]));
@@ -543,7 +543,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_reader_that_stops_reading_is_cut_off_and_the_others_go_on() {
-        let flight = Arc::new(Flight::new());
+        let flight = Arc::new(BodyFill::new());
         let mut stuck = flight.reader();
         let mut reading = flight.reader();
         flight.start_body(head(Disposition::TooLarge));
@@ -570,7 +570,7 @@ mod tests {
 
     #[tokio::test]
     async fn stop_keeping_drops_what_was_read() {
-        let flight = Arc::new(Flight::new());
+        let flight = Arc::new(BodyFill::new());
         let mut reader = flight.reader();
         flight.start_body(head(Disposition::Store));
         flight.push(Bytes::from_static(b"abc"));

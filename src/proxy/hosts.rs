@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use hyper::header::HeaderValue;
 
+use super::setup::SetupError;
 use crate::config::ProxyConfig;
 
 /// One host's rules.
@@ -30,7 +31,7 @@ pub(super) struct HostTable {
 
 impl HostTable {
     /// Errors name the field (`proxy.hosts[1].hsts`).
-    pub fn new(config: &ProxyConfig) -> Result<HostTable, String> {
+    pub fn new(config: &ProxyConfig) -> Result<HostTable, SetupError> {
         let default = HostRules {
             never_store: config.never_store_statuses.clone().into_boxed_slice(),
             never_store_set_cookie: config.never_store_set_cookie,
@@ -77,16 +78,23 @@ impl HostTable {
 
 /// An HSTS value as a field value: None for none or "", an error naming `key` for a value
 /// `config::hsts_problem` finds fault with.
-fn hsts_value(key: &str, value: Option<&str>) -> Result<Option<HeaderValue>, String> {
+fn hsts_value(key: &str, value: Option<&str>) -> Result<Option<HeaderValue>, SetupError> {
     let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
     if let Some(problem) = crate::config::hsts_problem(value) {
-        return Err(format!("{key}: {value:?} {problem}"));
+        return Err(SetupError::Hsts {
+            key: key.to_string(),
+            value: value.to_string(),
+            problem: problem.to_string(),
+        });
     }
     HeaderValue::from_str(value)
         .map(Some)
-        .map_err(|_| format!("{key}: {value:?} is not a valid field value"))
+        .map_err(|_| SetupError::HstsField {
+            key: key.to_string(),
+            value: value.to_string(),
+        })
 }
 
 #[cfg(test)]
@@ -141,9 +149,11 @@ mod tests {
         ] {
             assert!(hsts_value("k", Some(good)).expect(good).is_some());
         }
-        assert_eq!(hsts_value("k", Some(" ")), Ok(None));
+        assert!(hsts_value("k", Some(" ")).expect("empty").is_none());
         for bad in ["includeSubDomains", "max-age=soon", "max-age=60; x=\u{1}"] {
-            let error = hsts_value("proxy.hsts", Some(bad)).expect_err(bad);
+            let error = hsts_value("proxy.hsts", Some(bad))
+                .expect_err(bad)
+                .to_string();
             assert!(error.starts_with("proxy.hsts: "), "{error}");
         }
     }

@@ -3,7 +3,8 @@
 //! origin fetch per object however many clients miss at once, stale-if-error, and purge.
 //!
 //! The request path, as pingora names its phases: request filter (method, hop-by-hop) -> cache
-//! key (host + path + query) -> cache phase (`CacheOutcome`: hit, stale, miss, bypass) ->
+//! key (host + path + query) -> cache phase (`outcome::ProxyOutcome`: hit, stale, miss,
+//! bypass, ..., which names the `Cache-Status` field and the statistics a request counts in) ->
 //! upstream (`upstream`: origin table, timeouts, retries, circuit breaker).
 
 mod compact_head;
@@ -13,9 +14,11 @@ mod flight;
 mod forwarded;
 mod hosts;
 mod keys;
+mod outcome;
 pub mod policy;
 mod preload;
 mod request;
+mod setup;
 mod sibling;
 mod slice;
 mod store;
@@ -33,7 +36,7 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 
-use crate::cache::{Cache, CacheKey, Lookup as CoreLookup, PurgeMode};
+use crate::cache::{Cache, CacheKey, CacheOutcome, Lookup as CoreLookup, Namespace, PurgeMode};
 use crate::cluster::auth::{Target, Verified};
 use crate::cluster::{Cluster, SIBLING_HEADER};
 use crate::config::ProxyConfig;
@@ -43,16 +46,18 @@ use fill::Ask;
 use fill_limits::FillLimits;
 use forwarded::Client;
 use hosts::HostTable;
+use outcome::ProxyOutcome;
 use policy::{CacheControl, Reuse};
 use sibling::Sibling;
-use store::Stored;
+use store::HttpObject;
 use targeted::Targets;
-use upstream::{Upstream, UpstreamError};
+use upstream::{FetchError, Upstream};
 
 pub use forwarded::Scheme;
 use keys::variant_key;
 pub use keys::{PurgeTarget, cache_key};
 pub use preload::Warmed;
+pub use setup::SetupError;
 
 /// Client request fields a cache fill does not forward: the cache answers them itself.
 const CLIENT_CONDITIONALS: [HeaderName; 6] = [
@@ -108,11 +113,11 @@ impl Proxy {
         limits: Limits,
         cluster: Arc<Cluster>,
         metrics: ProxyMetrics,
-    ) -> Result<Arc<Proxy>, String> {
+    ) -> Result<Arc<Proxy>, SetupError> {
         let mut upstream = Upstream::new(config)?;
         upstream.breaker_opened = metrics.breaker_opened.clone();
         let via = HeaderValue::from_str(&format!("1.1 {}", cluster.me().id))
-            .map_err(|_| "cluster.id: not a valid Via entry".to_string())?;
+            .map_err(|_| SetupError::Via)?;
         let targets = Targets::new(config, &cluster.me().id);
         let fill_limits = FillLimits::new(config, metrics.fill_limits.clone());
         Ok(Arc::new(Proxy {
@@ -148,7 +153,7 @@ impl Proxy {
         &self,
         primary: &'k CacheKey,
         req_headers: &HeaderMap,
-    ) -> Option<(Arc<Stored>, Cow<'k, CacheKey>)> {
+    ) -> Option<(Arc<HttpObject>, Cow<'k, CacheKey>)> {
         let first = self.stored_at(primary).await?;
         if first.selected_by(req_headers) {
             return Some((first, Cow::Borrowed(primary)));
@@ -161,8 +166,8 @@ impl Proxy {
     }
 
     /// The object stored under `key`, fresh or stale.
-    async fn stored_at(&self, key: &CacheKey) -> Option<Arc<Stored>> {
-        match self.cache.get::<Stored>(key).await {
+    async fn stored_at(&self, key: &CacheKey) -> Option<Arc<HttpObject>> {
+        match self.cache.peek::<HttpObject>(key).await {
             CoreLookup::Fresh { value, .. } | CoreLookup::Stale { value, .. } => Some(value),
             CoreLookup::Miss => None,
         }
@@ -236,14 +241,7 @@ impl Proxy {
         let node = sibling.and_then(|s| s.verified);
 
         if !policy::is_cacheable_method(&method) {
-            let body = match read_body(body, self.max_request_body, &self.limits).await {
-                Ok(body) => body,
-                Err(error) => {
-                    let response = self.error(error.status(), &error.to_string());
-                    return (request::closing(response), node);
-                }
-            };
-            let response = self.pass(&host, &method, &path, headers, &client, body);
+            let response = self.read_and_pass(&host, &method, &path, headers, &client, body);
             return (response.await, node);
         }
         let ask = Ask {
@@ -255,9 +253,10 @@ impl Proxy {
             from_sibling,
             client: Some(client),
         };
-        let mut response = match self.cached_response(&ask).await {
+        let response = match self.cached_response(&ask).await {
             Some(response) => response,
             None if ask.request_cc.only_if_cached => {
+                self.count(CacheOutcome::Miss);
                 self.error(StatusCode::GATEWAY_TIMEOUT, "only-if-cached: not in cache")
             }
             // A large object kept in slices, or a Range request that finds one.
@@ -266,19 +265,27 @@ impl Proxy {
                 None => self.fetch(&ask).await,
             },
         };
-        if method == Method::HEAD {
-            // The GET response's length, without its body (RFC 9110 9.3.2).
-            let length = hyper::body::Body::size_hint(response.body()).exact();
-            if let Some(length) = length
-                && !response.headers().contains_key(header::CONTENT_LENGTH)
-            {
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-            }
-            *response.body_mut() = full(Bytes::new());
+        match method == Method::HEAD {
+            true => (head_of(response), node),
+            false => (response, node),
         }
-        (response, node)
+    }
+
+    /// A request the cache does not keep: its body read (up to `proxy.max_request_body`),
+    /// then passed to the origin.
+    async fn read_and_pass(
+        &self,
+        host: &str,
+        method: &Method,
+        path: &str,
+        headers: HeaderMap,
+        client: &Client,
+        body: Incoming,
+    ) -> Response<Body> {
+        match read_body(body, self.max_request_body, &self.limits).await {
+            Ok(body) => self.pass(host, method, path, headers, client, body).await,
+            Err(error) => request::closing(self.error(error.status(), &error.to_string())),
+        }
     }
 
     /// Makes a client's `headers` what the cache and the origin see: without hop-by-hop and
@@ -303,43 +310,59 @@ impl Proxy {
         sibling
     }
 
-    /// A stored response this request may have (fresh, or stale where allowed), or None.
+    /// A stored response this request may have (fresh, or stale where allowed), or None. A
+    /// request answered here counts in the cache's statistics as a hit or a stale hit; one
+    /// that is not counts where it is answered (`fetch`: a miss or coalesced; a sliced object:
+    /// each slice's lookup), so each request counts once however many entries it looks at.
     async fn cached_response(self: &Arc<Self>, ask: &Ask) -> Option<Response<Body>> {
+        let (response, outcome) = self.reuse_stored(ask).await?;
+        self.count(outcome.counted_as());
+        Some(response)
+    }
+
+    /// Counts one request in the cache's statistics (namespace `http`).
+    fn count(&self, outcome: CacheOutcome) {
+        self.cache.count(Namespace::Http, outcome);
+    }
+
+    /// A stored response this request may have, and how it may have it; not counted.
+    async fn reuse_stored(self: &Arc<Self>, ask: &Ask) -> Option<(Response<Body>, ProxyOutcome)> {
         let (stored, slot) = self.stored_variant(&ask.key, &ask.headers).await?;
         if storable_reason(&stored).is_some() {
             return None;
         }
         let headers = stored.headers();
         let meta = stored.meta_with(&headers, SystemTime::now(), self.heuristic_max);
-        let status = match policy::reuse(&meta, &ask.request_cc) {
-            Reuse::Fresh => "edgenode; hit",
+        let outcome = match policy::reuse(&meta, &ask.request_cc) {
+            Reuse::Fresh => ProxyOutcome::Hit,
             Reuse::StaleWhileRevalidate => {
                 self.refresh_in_background(ask, &slot);
-                "edgenode; hit; fwd=stale; detail=\"stale-while-revalidate\""
+                ProxyOutcome::StaleWhileRevalidate
             }
-            Reuse::StaleAccepted => "edgenode; hit; detail=\"max-stale\"",
+            Reuse::StaleAccepted => ProxyOutcome::MaxStale,
             _ => return None,
         };
-        Some(self.serve(
+        let response = self.serve(
             &Method::GET,
             &stored,
             headers,
             meta.age,
             &ask.headers,
-            status,
-        ))
+            outcome,
+        );
+        Some((response, outcome))
     }
 
-    /// A response from a stored object, whose fields `headers` are (`Stored::headers`, so no
+    /// A response from a stored object, whose fields `headers` are (`HttpObject::headers`, so no
     /// `Content-Length`: the body's own is sent): Age, conditional 304s, and single byte ranges.
     fn serve(
         &self,
         method: &Method,
-        stored: &Stored,
+        stored: &HttpObject,
         mut headers: HeaderMap,
         age: Duration,
         req_headers: &HeaderMap,
-        cache_status: impl Into<Bytes>,
+        outcome: ProxyOutcome,
     ) -> Response<Body> {
         let (status, headers, body) = if stored.status != StatusCode::OK {
             (stored.status, headers, stored.body.clone())
@@ -369,7 +392,7 @@ impl Proxy {
             }
         };
         // Hop-by-hop fields were removed before the object was stored.
-        self.finish(status, headers, full(body), Some(age), cache_status)
+        self.finish(status, headers, full(body), Some(age), outcome)
     }
 
     /// Requests the cache does not keep (unsafe methods) go to the origin and stream back; a
@@ -406,7 +429,7 @@ impl Proxy {
             parts.headers,
             body,
             None,
-            "edgenode; fwd=bypass",
+            ProxyOutcome::Bypass,
         )
     }
 
@@ -416,9 +439,9 @@ impl Proxy {
         headers: HeaderMap,
         body: Bytes,
         age: Option<Duration>,
-        cache_status: impl Into<Bytes>,
+        outcome: ProxyOutcome,
     ) -> Response<Body> {
-        self.respond_with(status, headers, full(body), age, cache_status)
+        self.respond_with(status, headers, full(body), age, outcome)
     }
 
     /// A response with Age, Via and Cache-Status added and hop-by-hop fields removed.
@@ -428,10 +451,10 @@ impl Proxy {
         mut headers: HeaderMap,
         body: Body,
         age: Option<Duration>,
-        cache_status: impl Into<Bytes>,
+        outcome: ProxyOutcome,
     ) -> Response<Body> {
         policy::strip_hop_by_hop(&mut headers);
-        self.finish(status, headers, body, age, cache_status)
+        self.finish(status, headers, body, age, outcome)
     }
 
     /// Age, Via and Cache-Status added to `headers`.
@@ -441,16 +464,13 @@ impl Proxy {
         mut headers: HeaderMap,
         body: Body,
         age: Option<Duration>,
-        cache_status: impl Into<Bytes>,
+        outcome: ProxyOutcome,
     ) -> Response<Body> {
         if let Some(age) = age {
             headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
         }
         headers.append(header::VIA, self.via.clone());
-        // From the caller's bytes, not copied: a hit's status is a `&'static str`.
-        if let Ok(value) = HeaderValue::from_maybe_shared(cache_status.into()) {
-            headers.insert(CACHE_STATUS, value);
-        }
+        headers.insert(CACHE_STATUS, outcome.cache_status());
         let mut response = Response::new(body);
         *response.status_mut() = status;
         *response.headers_mut() = headers;
@@ -470,21 +490,16 @@ impl Proxy {
         }
     }
 
-    fn upstream_error(&self, error: &UpstreamError) -> Response<Body> {
-        tracing::debug!(%error, "origin failed");
-        if let UpstreamError::ServerError(fetched) = error {
+    fn upstream_error(&self, error: &FetchError) -> Response<Body> {
+        let (side, retry_safe) = (error.side(), error.retry_safe());
+        tracing::debug!(%error, ?side, retry_safe, "origin failed");
+        if let FetchError::ServerError(fetched) = error {
             let (status, headers, body) = (
                 fetched.status,
                 fetched.headers.clone(),
                 fetched.body.clone(),
             );
-            return self.respond(
-                status,
-                headers,
-                body,
-                None,
-                "edgenode; fwd=miss; detail=\"origin-error\"",
-            );
+            return self.respond(status, headers, body, None, ProxyOutcome::OriginError);
         }
         let mut response = self.error(error.status(), &error.to_string());
         if let Some(seconds) = error.retry_after() {
@@ -506,11 +521,26 @@ impl Proxy {
             headers,
             Bytes::from(format!("{message}\n")),
             None,
-            "edgenode; fwd=miss",
+            ProxyOutcome::Forwarded,
         )
     }
 }
 
-fn storable_reason(stored: &Stored) -> Option<&'static str> {
+/// A GET's response as the answer to a HEAD: the GET response's length, without its body
+/// (RFC 9110 9.3.2).
+fn head_of(mut response: Response<Body>) -> Response<Body> {
+    let length = hyper::body::Body::size_hint(response.body()).exact();
+    if let Some(length) = length
+        && !response.headers().contains_key(header::CONTENT_LENGTH)
+    {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
+    *response.body_mut() = full(Bytes::new());
+    response
+}
+
+fn storable_reason(stored: &HttpObject) -> Option<&'static str> {
     stored.not_storable.map(policy::NotStorable::as_str)
 }

@@ -81,6 +81,18 @@ pub enum NotStorable {
 }
 
 impl NotStorable {
+    pub const ALL: [NotStorable; 9] = [
+        NotStorable::Method,
+        NotStorable::Status,
+        NotStorable::NoStore,
+        NotStorable::Private,
+        NotStorable::Authorization,
+        NotStorable::SetCookie,
+        NotStorable::VaryStar,
+        NotStorable::NoFreshness,
+        NotStorable::NeverStore,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             NotStorable::Method => "method",

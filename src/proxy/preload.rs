@@ -1,6 +1,7 @@
 //! Warming the cache on purpose (push preload): one URL fetched through this node's normal GET
 //! path, or sent to another node's proxy listener, read to its end, and what came of it judged
-//! from the response's status and `Cache-Status`.
+//! from the response's status and `Cache-Status` (read back as the `ProxyOutcome` it was made
+//! from).
 //!
 //! Going through the request path means a warm-up fills, coalesces with clients, stores
 //! variants and revalidates exactly as a client's GET would; nothing here stores anything.
@@ -15,9 +16,10 @@ use hyper::header::{self, HeaderValue};
 use hyper::{HeaderMap, StatusCode};
 
 use super::fill::Ask;
+use super::outcome::ProxyOutcome;
 use super::policy::CacheControl;
-use super::upstream::UpstreamError;
-use super::{Proxy, cache_key};
+use super::upstream::FetchError;
+use super::{CACHE_STATUS, Proxy, cache_key};
 use crate::cluster::Member;
 
 /// What warming one URL on one node came to.
@@ -104,10 +106,10 @@ impl Proxy {
                     let (parts, body) = opened.response.into_parts();
                     judge(parts.status, &parts.headers, read_to_end(body).await)
                 }
-                Err(UpstreamError::Timeout(_)) => {
+                Err(FetchError::Timeout(_)) => {
                     Warmed::Failed(format!("node {} did not answer within {budget:?}", node.id))
                 }
-                Err(UpstreamError::Failed { message, .. }) => {
+                Err(FetchError::Failed { message, .. }) => {
                     Warmed::Failed(format!("node {}: {message}", node.id))
                 }
                 Err(error) => Warmed::Failed(format!("node {}: {error}", node.id)),
@@ -157,23 +159,19 @@ where
     Ok(start.freeze())
 }
 
-/// What a warm-up's response says happened.
+/// What a warm-up's response says happened: its status, and its `Cache-Status` read back as
+/// the outcome it was made from.
 fn judge(status: StatusCode, headers: &HeaderMap, body: Result<Bytes, String>) -> Warmed {
-    let cache_status = headers
-        .get("cache-status")
-        .and_then(|v| v.to_str().ok())
-        .map(CacheStatus::parse)
-        .unwrap_or_default();
+    let outcome = headers
+        .get(CACHE_STATUS)
+        .and_then(ProxyOutcome::from_cache_status);
     let body = match body {
         Ok(body) => body,
         Err(error) => return Warmed::Failed(format!("the body failed: {error}")),
     };
     if !status.is_success() {
         // The node's own errors (no origin, timeouts, refused connections) say why in the body.
-        let own_error = cache_status.forward.as_deref() == Some("miss")
-            && !cache_status.hit
-            && !cache_status.stored
-            && cache_status.detail.is_none();
+        let own_error = outcome == Some(ProxyOutcome::Forwarded);
         let text = String::from_utf8_lossy(&body);
         let text = text.lines().next().unwrap_or("").trim();
         return match own_error && !text.is_empty() {
@@ -181,48 +179,9 @@ fn judge(status: StatusCode, headers: &HeaderMap, body: Result<Bytes, String>) -
             false => Warmed::Failed(format!("origin answered {status}")),
         };
     }
-    if cache_status.hit && cache_status.forward.is_none() && cache_status.detail.is_none() {
-        return Warmed::Fresh;
-    }
-    if cache_status.stored {
-        return Warmed::Stored;
-    }
-    let detail = cache_status.detail.as_deref().unwrap_or("no reason given");
-    match cache_status.hit {
-        true => Warmed::Failed(format!(
-            "the origin failed; a stale copy is kept ({detail})"
-        )),
-        false => Warmed::Failed(format!("not stored: {detail}")),
-    }
-}
-
-/// This cache's member of a `Cache-Status` field (RFC 9211), as far as preload reads it.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct CacheStatus {
-    hit: bool,
-    /// `fwd=`: why the request went forward (miss, stale, ...).
-    forward: Option<String>,
-    stored: bool,
-    detail: Option<String>,
-}
-
-impl CacheStatus {
-    fn parse(value: &str) -> CacheStatus {
-        // The first member is the cache nearest the origin; a node answers with its own only.
-        let member = value.split(',').next().unwrap_or("");
-        let mut status = CacheStatus::default();
-        for param in member.split(';').skip(1) {
-            let (key, value) = param.split_once('=').unwrap_or((param, ""));
-            let value = value.trim().trim_matches('"');
-            match key.trim() {
-                "hit" => status.hit = true,
-                "stored" => status.stored = true,
-                "fwd" => status.forward = Some(value.to_string()),
-                "detail" => status.detail = Some(value.to_string()),
-                _ => {}
-            }
-        }
-        status
+    match outcome {
+        Some(outcome) => outcome.warmed(),
+        None => Warmed::Failed("not stored: no reason given".to_string()),
     }
 }
 

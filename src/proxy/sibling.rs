@@ -12,7 +12,7 @@ use hyper::header;
 use hyper::{HeaderMap, Method};
 
 use super::Proxy;
-use super::upstream::{Opened, UpstreamError};
+use super::upstream::{FetchError, Opened};
 use crate::cluster::auth::{Target, Verified};
 use crate::cluster::{Member, SIBLING_HEADER};
 
@@ -60,8 +60,8 @@ impl Proxy {
         path: &str,
         mut headers: HeaderMap,
         timeout: Duration,
-    ) -> Result<Opened, UpstreamError> {
-        let failed = |message: String| UpstreamError::Failed {
+    ) -> Result<Opened, FetchError> {
+        let failed = |message: String| FetchError::Failed {
             origin: format!("node {}", node.id),
             message,
         };

@@ -22,9 +22,10 @@ use hyper::{HeaderMap, Method, Response, StatusCode};
 
 use super::fill::Ask;
 use super::flight::stream_body;
+use super::outcome::ProxyOutcome;
 use super::policy::{self, ByteRange};
-use super::store::Stored;
-use super::upstream::{Fetched, Opened, UpstreamError};
+use super::store::HttpObject;
+use super::upstream::{FetchError, Fetched, Opened};
 use super::{CLIENT_CONDITIONALS, Proxy};
 use crate::cache::{CacheKey, CacheOutcome, EntryMeta, Lookup, Namespace, PurgeMode};
 use crate::http_server::{Body, BoxError};
@@ -44,12 +45,12 @@ pub(super) enum SliceError {
     NotSliced,
     /// The origin answered something other than a range (404, 5xx): its answer.
     Answer(Fetched),
-    Upstream(UpstreamError),
+    Upstream(FetchError),
 }
 
 /// One slice and what it says of the whole object.
 struct Slice {
-    stored: Arc<Stored>,
+    stored: Arc<HttpObject>,
     /// The bytes of the representation it holds.
     range: ByteRange,
     length: u64,
@@ -58,7 +59,7 @@ struct Slice {
 }
 
 impl Slice {
-    fn of(stored: Arc<Stored>) -> Option<Slice> {
+    fn of(stored: Arc<HttpObject>) -> Option<Slice> {
         let headers = stored.headers();
         let (range, length) =
             policy::content_range(headers.get(header::CONTENT_RANGE)?.as_bytes())?;
@@ -87,7 +88,7 @@ impl Proxy {
         if size == 0 {
             return None;
         }
-        let marked = match self.cache.get::<SlicedObject>(&ask.key).await {
+        let marked = match self.cache.peek::<SlicedObject>(&ask.key).await {
             Lookup::Fresh { value, .. } | Lookup::Stale { value, .. } => Some(value.length),
             Lookup::Miss => None,
         };
@@ -113,7 +114,7 @@ impl Proxy {
 
     /// Marks `key`'s object as kept in slices, for as long as `like` (a slice or the response
     /// that was too large) may be kept.
-    pub(super) async fn mark_sliced(&self, key: &CacheKey, length: u64, like: &Stored) {
+    pub(super) async fn mark_sliced(&self, key: &CacheKey, length: u64, like: &HttpObject) {
         let mut meta = self.entry_meta(like, &like.headers());
         meta.weight = 64;
         self.cache
@@ -129,7 +130,7 @@ impl Proxy {
                 fetched.headers.clone(),
                 fetched.body.clone(),
                 None,
-                "edgenode; fwd=miss",
+                ProxyOutcome::Forwarded,
             )),
             SliceError::Upstream(error) => Some(self.upstream_error(error)),
         }
@@ -156,7 +157,7 @@ impl Proxy {
                     headers,
                     Bytes::new(),
                     None,
-                    "edgenode; fwd=miss",
+                    ProxyOutcome::Forwarded,
                 );
             }
             Ok(None) => (
@@ -176,7 +177,7 @@ impl Proxy {
                     headers,
                     Bytes::new(),
                     None,
-                    "edgenode; fwd=miss",
+                    ProxyOutcome::Forwarded,
                 );
             }
         };
@@ -189,12 +190,9 @@ impl Proxy {
             header::CONTENT_LENGTH,
             HeaderValue::from(range.byte_count()),
         );
-        let cache_status = match outcome {
-            CacheOutcome::Hit | CacheOutcome::Stale => "edgenode; hit; detail=\"slice\"",
-            _ => "edgenode; fwd=miss; detail=\"slice\"",
-        };
+        let hit = matches!(outcome, CacheOutcome::Hit | CacheOutcome::Stale);
         let body = self.slice_body(ask, first, range);
-        self.respond_with(status, headers, body, None, cache_status)
+        self.respond_with(status, headers, body, None, ProxyOutcome::Slice { hit })
     }
 
     /// The bytes of `range`, slice after slice, each from the cache or fetched when the client
@@ -239,7 +237,7 @@ impl Proxy {
         let owned = ask.clone();
         let filled = self
             .cache
-            .get_or_fill::<Stored, SliceError, _, _>(key, true, move || async move {
+            .get_or_fill::<HttpObject, SliceError, _, _>(key, true, move || async move {
                 proxy.fetch_slice(&owned, index).await
             })
             .await?;
@@ -258,19 +256,18 @@ impl Proxy {
         &self,
         ask: &Ask,
         index: u64,
-    ) -> Result<(Arc<Stored>, EntryMeta), SliceError> {
-        let size = self.slice_size;
+    ) -> Result<(Arc<HttpObject>, EntryMeta), SliceError> {
         let limited = ask.client.as_ref().and_then(|c| c.limit_key);
         let _place = self
             .fill_limits
             .admit(limited)
             .await
             .map_err(SliceError::Upstream)?;
+        let (first, last) = (index * self.slice_size, (index + 1) * self.slice_size - 1);
         let mut headers = ask.headers.clone();
         for name in CLIENT_CONDITIONALS {
             headers.remove(name);
         }
-        let (first, last) = (index * size, index * size + size - 1);
         if let Ok(value) = HeaderValue::from_str(&format!("bytes={first}-{last}")) {
             headers.insert(header::RANGE, value);
         }
@@ -288,6 +285,23 @@ impl Proxy {
         let mut opened = opened.map_err(SliceError::Upstream)?;
         let response_time = SystemTime::now();
         self.targets.settle(opened.response.headers_mut());
+        let fetched = self.read_slice(ask, opened, first, last).await?;
+        // Stored as the part of a 200 it is: the freshness and storage rules of the whole.
+        let whole = Fetched {
+            status: StatusCode::OK,
+            ..fetched
+        };
+        Ok(self.to_entry(&ask.host, &ask.headers, whole, request_time, response_time))
+    }
+
+    /// The body of a 206 for exactly bytes `first` to `last`; any other answer is an error.
+    async fn read_slice(
+        &self,
+        ask: &Ask,
+        opened: Opened,
+        first: u64,
+        last: u64,
+    ) -> Result<Fetched, SliceError> {
         let status = opened.response.status();
         // Slices are kept per URL, not per variant: an object that varies is not sliced (it
         // is streamed through whole, as any object too large to store).
@@ -302,7 +316,7 @@ impl Proxy {
             return Err(fetched.map_or_else(SliceError::Upstream, SliceError::Answer));
         }
         let fetched = opened
-            .read_whole(usize::try_from(size).unwrap_or(usize::MAX))
+            .read_whole(usize::try_from(self.slice_size).unwrap_or(usize::MAX))
             .await
             .map_err(SliceError::Upstream)?;
         let covers = fetched
@@ -315,17 +329,9 @@ impl Proxy {
         if !covers {
             let origin = ask.host.clone();
             let message = format!("a 206 for bytes {first}-{last} with another Content-Range");
-            return Err(SliceError::Upstream(UpstreamError::Failed {
-                origin,
-                message,
-            }));
+            return Err(SliceError::Upstream(FetchError::Failed { origin, message }));
         }
-        // Stored as the part of a 200 it is: the freshness and storage rules of the whole.
-        let whole = Fetched {
-            status: StatusCode::OK,
-            ..fetched
-        };
-        Ok(self.to_entry(&ask.host, &ask.headers, whole, request_time, response_time))
+        Ok(fetched)
     }
 }
 

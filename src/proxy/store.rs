@@ -22,7 +22,7 @@ const ADDED_FIELDS: usize = 4;
 const SHARED_BYTES_HEADER: usize = 24;
 
 /// One stored response: everything to answer from cache and to judge its freshness.
-pub struct Stored {
+pub struct HttpObject {
     /// Why RFC 9111 forbids reusing this response, when it does: the entry then lives for no
     /// time and only the callers coalesced on its fill get it (hit-for-pass).
     pub not_storable: Option<policy::NotStorable>,
@@ -44,7 +44,7 @@ pub struct Stored {
     pub vary_key: Option<Box<str>>,
 }
 
-impl Stored {
+impl HttpObject {
     /// A stored response from the origin's (already filtered) `headers`, copied into
     /// allocations of the stored object's own, for a request with `request_headers` (its
     /// `Vary` values are kept). `Content-Length` is left out: a response from a stored object
@@ -57,8 +57,8 @@ impl Stored {
         request_time: SystemTime,
         response_time: SystemTime,
         request_headers: &HeaderMap,
-    ) -> Stored {
-        Stored {
+    ) -> HttpObject {
+        HttpObject {
             not_storable,
             status,
             head: CompactHead::new(headers, |name| name != header::CONTENT_LENGTH),
@@ -80,7 +80,7 @@ impl Stored {
     }
 
     /// Freshness facts for a request arriving `now`, from `headers`: this object's fields, as
-    /// [`Stored::headers`] rebuilt them (the caller answers with them too).
+    /// [`HttpObject::headers`] rebuilt them (the caller answers with them too).
     pub fn meta_with(
         &self,
         headers: &HeaderMap,
@@ -121,7 +121,7 @@ impl Stored {
             + self.head.heap_bytes()
             + vary
             + 2 * SHARED_BYTES_HEADER
-            + std::mem::size_of::<Stored>();
+            + std::mem::size_of::<HttpObject>();
         u32::try_from(bytes).unwrap_or(u32::MAX)
     }
 
@@ -172,6 +172,23 @@ impl Proxy {
         Ok(())
     }
 
+    /// The origin's fields as the cache keeps them (hop-by-hop ones removed, and unshared
+    /// ones too when the response may be stored), and whether it may be stored.
+    pub(super) fn stored_fields(
+        &self,
+        host: &str,
+        req_headers: &HeaderMap,
+        status: StatusCode,
+        mut headers: HeaderMap,
+    ) -> (HeaderMap, Result<(), policy::NotStorable>) {
+        let storable = self.storable(host, req_headers, status, &headers);
+        policy::strip_hop_by_hop(&mut headers);
+        if storable.is_ok() {
+            policy::strip_unshared_fields(&mut headers);
+        }
+        (headers, storable)
+    }
+
     /// The origin's response as a cache entry; one RFC 9111 forbids storing lives for no time.
     pub(super) fn to_entry(
         &self,
@@ -180,14 +197,10 @@ impl Proxy {
         fetched: Fetched,
         request_time: SystemTime,
         response_time: SystemTime,
-    ) -> (Arc<Stored>, EntryMeta) {
-        let storable = self.storable(host, req_headers, fetched.status, &fetched.headers);
-        let mut headers = fetched.headers;
-        policy::strip_hop_by_hop(&mut headers);
-        if storable.is_ok() {
-            policy::strip_unshared_fields(&mut headers);
-        }
-        let stored = Stored::new(
+    ) -> (Arc<HttpObject>, EntryMeta) {
+        let (headers, storable) =
+            self.stored_fields(host, req_headers, fetched.status, fetched.headers);
+        let stored = HttpObject::new(
             storable.err(),
             fetched.status,
             &headers,
@@ -205,8 +218,8 @@ impl Proxy {
     /// at least the grace: a response that must be revalidated (no-cache, must-revalidate) is
     /// kept too, so that it is revalidated with its validators rather than fetched again whole
     /// (`reuse` and the stale checks decide what is served).
-    /// `headers`: the stored fields (`Stored::headers`, or the map it was made from).
-    pub(super) fn entry_meta(&self, stored: &Stored, headers: &HeaderMap) -> EntryMeta {
+    /// `headers`: the stored fields (`HttpObject::headers`, or the map it was made from).
+    pub(super) fn entry_meta(&self, stored: &HttpObject, headers: &HeaderMap) -> EntryMeta {
         let (fresh_for, stale_for) = if stored.not_storable.is_some() {
             (Duration::ZERO, Duration::ZERO)
         } else {
@@ -237,8 +250,7 @@ impl Proxy {
     /// only its own stale-if-error may serve it stale.
     pub(super) fn within_grace(&self, meta: &StoredMeta) -> bool {
         let cc = &meta.cache_control;
-        let revalidate =
-            cc.no_cache || cc.must_revalidate || cc.proxy_revalidate || cc.s_maxage.is_some();
+        let revalidate = cc.no_cache || cc.stale_must_revalidate() || cc.s_maxage.is_some();
         !revalidate && meta.staleness() <= self.grace
     }
 }
@@ -248,9 +260,9 @@ mod tests {
     use super::*;
     use hyper::header::HeaderValue;
 
-    fn stored(headers: &HeaderMap, body: usize) -> Stored {
+    fn stored(headers: &HeaderMap, body: usize) -> HttpObject {
         let now = SystemTime::now();
-        Stored::new(
+        HttpObject::new(
             None,
             StatusCode::OK,
             headers,
@@ -270,13 +282,13 @@ mod tests {
         let stored = stored(&headers, 1024);
         // Known names cost nothing but their 8-byte field entry; others their text too.
         let head = "max-age=60".len() + "text/plain".len() + "x-served-by".len() + 8 + 3 * 8 + 4;
-        let expected = 1024 + head + 2 * SHARED_BYTES_HEADER + std::mem::size_of::<Stored>();
+        let expected = 1024 + head + 2 * SHARED_BYTES_HEADER + std::mem::size_of::<HttpObject>();
         assert_eq!(stored.weight() as usize, expected);
         // What the packed form saves: a `HeaderMap` of three fields alone took over 500 bytes.
         assert!(stored.weight() < 1024 + 300, "{}", stored.weight());
         assert_eq!(stored.headers(), headers);
         // The stored struct fits mimalloc's 112-byte size class with its `Arc` header.
-        assert!(std::mem::size_of::<Stored>() + 16 <= 112);
+        assert!(std::mem::size_of::<HttpObject>() + 16 <= 112);
     }
 
     #[test]
@@ -287,7 +299,7 @@ mod tests {
         headers.insert("age", HeaderValue::from_static("10"));
         let sent = SystemTime::now();
         let received = sent + Duration::from_secs(3);
-        let stored = Stored::new(
+        let stored = HttpObject::new(
             None,
             StatusCode::OK,
             &headers,
@@ -323,7 +335,7 @@ mod tests {
         let store = |response: &HeaderMap| {
             let body = Bytes::new();
             let en = request("en");
-            Stored::new(None, StatusCode::OK, response, body, now, now, &en)
+            HttpObject::new(None, StatusCode::OK, response, body, now, now, &en)
         };
         // Without `Vary`, every request selects it.
         let plain = store(&response);

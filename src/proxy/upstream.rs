@@ -31,13 +31,16 @@ use hyper_util::rt::TokioExecutor;
 use prometheus_client::metrics::counter::Counter;
 use tokio::time::Instant;
 
+use super::setup::SetupError;
 use crate::config::ProxyConfig;
 use crate::tls::origin::OriginConnector;
 
-/// Why the origin gave no response; decides 502 versus 504 and whether stale may be served.
+/// Why a fetch (from the origin, or from another node) gave no response; decides 502 versus
+/// 504 and whether stale may be served. It says which side failed ([`FetchError::side`]) and
+/// whether the request may be sent again ([`FetchError::retry_safe`]), as pingora's errors do.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum UpstreamError {
+pub enum FetchError {
     #[error("no origin is configured for host {0:?}")]
     NoOrigin(String),
     #[error("origin {origin} is failing; its circuit is open")]
@@ -61,12 +64,43 @@ pub enum UpstreamError {
     },
 }
 
-impl UpstreamError {
+/// Which side of the proxy a fetch failed on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Side {
+    /// The client: a request the node would not pass on (a body too large or cut short, see
+    /// `http_server::read_body`; not a `FetchError`, named here so that every side is).
+    Client,
+    /// The origin, or the node asked for the object: no answer, too slow, too large, a 5xx,
+    /// an open circuit.
+    Upstream,
+    /// This node: no origin configured for the host, or no place for another fetch.
+    Internal,
+}
+
+impl FetchError {
+    /// Which side failed.
+    pub fn side(&self) -> Side {
+        match self {
+            FetchError::NoOrigin(_) | FetchError::Overloaded { .. } => Side::Internal,
+            _ => Side::Upstream,
+        }
+    }
+
+    /// Whether sending the request again is safe: only when it never left this node (an open
+    /// circuit, no place for a fetch), so that the origin cannot have acted on it.
+    pub fn retry_safe(&self) -> bool {
+        matches!(
+            self,
+            FetchError::CircuitOpen { .. } | FetchError::Overloaded { .. }
+        )
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
-            UpstreamError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            FetchError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             // Unavailable for a while, not broken: the client may come back (Retry-After).
-            UpstreamError::CircuitOpen { .. } | UpstreamError::Overloaded { .. } => {
+            FetchError::CircuitOpen { .. } | FetchError::Overloaded { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             _ => StatusCode::BAD_GATEWAY,
@@ -76,8 +110,8 @@ impl UpstreamError {
     /// Seconds after which the request is worth trying again, for `Retry-After`.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            UpstreamError::CircuitOpen { retry_after, .. }
-            | UpstreamError::Overloaded { retry_after, .. } => Some(*retry_after),
+            FetchError::CircuitOpen { retry_after, .. }
+            | FetchError::Overloaded { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }
@@ -101,20 +135,20 @@ pub struct Opened {
 
 impl Opened {
     /// The whole body, up to `max` bytes, by the deadline.
-    pub async fn read_whole(self, max: usize) -> Result<Fetched, UpstreamError> {
+    pub async fn read_whole(self, max: usize) -> Result<Fetched, FetchError> {
         let (parts, body) = self.response.into_parts();
         let name = self.origin;
         let collected = tokio::time::timeout_at(self.deadline, Limited::new(body, max).collect());
         let body = match collected.await {
-            Err(_) => return Err(UpstreamError::Timeout(name)),
+            Err(_) => return Err(FetchError::Timeout(name)),
             Ok(Err(e))
                 if e.downcast_ref::<http_body_util::LengthLimitError>()
                     .is_some() =>
             {
-                return Err(UpstreamError::TooLarge(name, max));
+                return Err(FetchError::TooLarge(name, max));
             }
             Ok(Err(e)) => {
-                return Err(UpstreamError::Failed {
+                return Err(FetchError::Failed {
                     origin: name,
                     message: format!("body: {e}"),
                 });
@@ -196,20 +230,24 @@ pub struct Upstream {
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 
 impl Upstream {
-    pub fn new(config: &ProxyConfig) -> Result<Upstream, String> {
+    pub fn new(config: &ProxyConfig) -> Result<Upstream, SetupError> {
         // The TLS handshake of an https origin counts against the first-byte timeout.
         let connect_timeout = Duration::from_millis(config.connect_timeout_ms);
         let connector = OriginConnector::new(connect_timeout, config.origin_ca.as_deref())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| SetupError::OriginCa(e.to_string()))?;
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
         let parse_all = |urls: &[String], key: &str, statuses: &Arc<[u16]>| {
             urls.iter()
                 .map(|u| {
-                    parse_origin(u, Arc::clone(statuses)).map_err(|e| format!("{key}: {u:?}: {e}"))
+                    parse_origin(u, Arc::clone(statuses)).map_err(|problem| SetupError::Origin {
+                        key: key.to_string(),
+                        url: u.clone(),
+                        problem,
+                    })
                 })
-                .collect::<Result<Vec<_>, String>>()
+                .collect::<Result<Vec<_>, SetupError>>()
         };
         let statuses: Arc<[u16]> = Arc::from(config.breaker_statuses.as_slice());
         let mut hosts = HashMap::new();
@@ -249,10 +287,10 @@ impl Upstream {
         path_and_query: &str,
         headers: &HeaderMap,
         body: Bytes,
-    ) -> Result<Opened, UpstreamError> {
+    ) -> Result<Opened, FetchError> {
         let origins = self.hosts.get(host).unwrap_or(&self.default);
         if origins.is_empty() {
-            return Err(UpstreamError::NoOrigin(host.to_string()));
+            return Err(FetchError::NoOrigin(host.to_string()));
         }
         let idempotent = matches!(
             *method,
@@ -268,7 +306,7 @@ impl Upstream {
             }
             for origin in origins {
                 if let Some(retry_after) = self.refused(origin) {
-                    last = Some(UpstreamError::CircuitOpen {
+                    last = Some(FetchError::CircuitOpen {
                         origin: origin.authority.to_string(),
                         retry_after,
                     });
@@ -294,7 +332,7 @@ impl Upstream {
                 }
             }
         }
-        Err(last.unwrap_or_else(|| UpstreamError::NoOrigin(host.to_string())))
+        Err(last.unwrap_or_else(|| FetchError::NoOrigin(host.to_string())))
     }
 
     fn opened(&self, origin: &Origin, response: Response<Incoming>, started: Instant) -> Opened {
@@ -314,9 +352,9 @@ impl Upstream {
         path_and_query: &str,
         headers: &HeaderMap,
         timeout: Duration,
-    ) -> Result<Opened, UpstreamError> {
+    ) -> Result<Opened, FetchError> {
         let name = node.to_string();
-        let failed = |message: String| UpstreamError::Failed {
+        let failed = |message: String| FetchError::Failed {
             origin: format!("sibling {node}"),
             message,
         };
@@ -333,7 +371,7 @@ impl Upstream {
             .map_err(|e| failed(e.to_string()))?;
         let started = Instant::now();
         match tokio::time::timeout(timeout, self.client.request(request)).await {
-            Err(_) => Err(UpstreamError::Timeout(format!("sibling {name}"))),
+            Err(_) => Err(FetchError::Timeout(format!("sibling {name}"))),
             Ok(Err(e)) => Err(failed(e.to_string())),
             Ok(Ok(response)) => Ok(Opened {
                 response,
@@ -370,7 +408,7 @@ impl Upstream {
     ) -> Result<Response<Incoming>, Unanswered> {
         let name = || origin.authority.to_string();
         let failed = |message: String| Unanswered {
-            error: UpstreamError::Failed {
+            error: FetchError::Failed {
                 origin: name(),
                 message,
             },
@@ -391,7 +429,7 @@ impl Upstream {
             .map_err(|e| failed(e.to_string()))?;
         match tokio::time::timeout(self.first_byte_timeout, self.client.request(request)).await {
             Err(_) => Err(Unanswered {
-                error: UpstreamError::Timeout(name()),
+                error: FetchError::Timeout(name()),
                 unsent: false,
             }),
             Ok(Err(e)) => Err(Unanswered {
@@ -471,7 +509,7 @@ impl Upstream {
 
 /// Why a request got no response head, and whether it is certain nothing was sent.
 struct Unanswered {
-    error: UpstreamError,
+    error: FetchError,
     unsent: bool,
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::dns::http;
 use crate::origin::{Origin, cache_status, get};
-use crate::support::{Node, http_request};
+use crate::support::{Node, http_request, metric, metrics_text};
 
 fn start(origin: &Origin) -> Node {
     Node::start(&[
@@ -573,4 +573,50 @@ async fn a_half_open_circuit_lets_one_probe_through() {
         14,
         "closed again: everything goes through"
     );
+}
+
+/// The cache's statistics count requests, not lookups: a miss (however many entries the node
+/// looks at to fill it) moves the http misses by one, and the hit after it the hits by one.
+#[tokio::test]
+async fn one_request_counts_once_in_the_cache_statistics() {
+    let origin = Origin::start().await;
+    let node = start(&origin);
+    let admin = node.admin.unwrap();
+    let counted = |text: &str, counter: &str| {
+        let line = format!("edgenode_cache_{counter}_total{{namespace=\"http\"}}");
+        metric(text, &line)
+    };
+    let before = metrics_text(admin).await;
+    let (_, headers, _) = get(&node, "/cached", &[]).await;
+    assert_eq!(cache_status(&headers), "edgenode; fwd=miss; stored");
+    let after_miss = metrics_text(admin).await;
+    assert_eq!(
+        counted(&after_miss, "misses") - counted(&before, "misses"),
+        1.0
+    );
+    assert_eq!(counted(&after_miss, "hits"), counted(&before, "hits"));
+    let (_, headers, _) = get(&node, "/cached", &[]).await;
+    assert_eq!(cache_status(&headers), "edgenode; hit");
+    let after_hit = metrics_text(admin).await;
+    assert_eq!(
+        counted(&after_hit, "hits") - counted(&after_miss, "hits"),
+        1.0
+    );
+    assert_eq!(
+        counted(&after_hit, "misses"),
+        counted(&after_miss, "misses")
+    );
+
+    // Concurrent misses: each counts once, as the miss that fetched or as coalesced on it.
+    let addr = node.http.unwrap();
+    let requests: Vec<_> = (0..20)
+        .map(|_| tokio::spawn(http_request(addr, "GET", "/slow", &[], Vec::new())))
+        .collect();
+    for request in requests {
+        assert_eq!(request.await.unwrap().0, 200);
+    }
+    let after_slow = metrics_text(admin).await;
+    let answered = |text: &str| counted(text, "misses") + counted(text, "coalesced");
+    assert_eq!(answered(&after_slow) - answered(&after_hit), 20.0);
+    assert_eq!(origin.count("/slow"), 1);
 }

@@ -56,6 +56,12 @@ pub struct CacheControl {
 pub const CDN_CACHE_CONTROL: &str = "cdn-cache-control";
 
 impl CacheControl {
+    /// Whether a stale copy must be revalidated before any reuse (`must-revalidate`, or
+    /// `proxy-revalidate` for this shared cache: RFC 9111 5.2.2.2, 5.2.2.8).
+    pub fn stale_must_revalidate(&self) -> bool {
+        self.must_revalidate || self.proxy_revalidate
+    }
+
     /// The directives this cache follows for a response: `CDN-Cache-Control` when the response
     /// has a valid one (RFC 9213: a Structured Fields dictionary; an invalid field is ignored
     /// whole), else `Cache-Control`. The flag says which: a targeted field also overrides

@@ -268,7 +268,7 @@ fn decide(stored: &StoredMeta, req_cc: &CacheControl) -> Reuse {
     if fresh {
         return Reuse::Fresh;
     }
-    if cc.must_revalidate || cc.proxy_revalidate {
+    if cc.stale_must_revalidate() {
         return Reuse::MustValidate;
     }
     let staleness = stored.staleness();
@@ -308,7 +308,7 @@ pub fn serve_stale_on_error(stored: &StoredMeta, req_cc: &CacheControl) -> bool 
     if stored.is_fresh() {
         return true;
     }
-    if cc.must_revalidate || cc.proxy_revalidate {
+    if cc.stale_must_revalidate() {
         return false;
     }
     let window = match (cc.stale_if_error, req_cc.stale_if_error) {

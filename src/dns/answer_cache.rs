@@ -52,9 +52,9 @@ use std::sync::atomic::AtomicU32;
 use prometheus_client::metrics::counter::Counter;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-use super::handler::Transport;
 use super::reader::HEADER_LEN;
 use super::rrl::ResponseClass;
+use super::transport::Transport;
 use crate::cache::{Cache, ENTRY_OVERHEAD};
 
 mod aged;

@@ -15,11 +15,12 @@ use hickory_server::server::Request;
 
 use super::DnsState;
 use super::answer_cache::{Aged, CacheCounters, CacheOutcome, Location, OwnedQuery, Stored};
+use super::client::Client;
 use super::lookup::{Answer, resolve};
-use super::policy::Client;
 use super::recursion::Recursion;
 use super::rrl::ResponseClass;
 use super::steering::NodePool;
+pub use super::transport::Transport;
 use super::wire;
 use crate::metrics::{DnsMetrics, QueryLabels, Region, RegionLabels};
 
@@ -41,25 +42,6 @@ pub struct DnsHandler {
     query_log: bool,
     /// `edgenode_dns_answer_cache_total` by result.
     cache_outcomes: CacheCounters,
-}
-
-/// How a query arrived: sets the response size limit and the metrics label.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Transport {
-    Udp,
-    Tcp,
-    /// DNS over HTTPS and the HTTPDNS APIs: no size limit beyond the DNS message's.
-    Https,
-}
-
-impl Transport {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-            Transport::Https => "https",
-        }
-    }
 }
 
 /// What `respond` decided.

@@ -8,7 +8,8 @@ use hickory_proto::rr::rdata::CNAME;
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
 use super::ZoneSet;
-use super::policy::{Client, RrsetPolicy};
+use super::client::Client;
+use super::policy::RrsetPolicy;
 use super::zone::{Found, Node, RrSet, Zone, lower_wire, name_from_wire};
 
 /// Longest CNAME chain followed inside the served zones before answering what we have.

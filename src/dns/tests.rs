@@ -5,8 +5,8 @@ use std::path::Path;
 
 use hickory_proto::rr::{Name, RData, RecordType};
 
+use super::client::Client;
 use super::lookup::resolve;
-use super::policy::Client;
 use super::{DnsState, ZoneSet};
 use crate::geo::{Geo, build_mmdb_from_csv_str};
 

@@ -1,0 +1,238 @@
+//! Reading `<zone>.geo.toml`: each `[[rrset]]` entry becomes the [`RrsetPolicy`] of one RRset
+//! of the zone, geo alternatives here and pool entries in [`pool`].
+//!
+//! ```toml
+//! [[rrset]]
+//! name = "www"              # relative to the zone, or absolute with a trailing dot
+//! type = "A"
+//! ttl = 60                  # optional; default: the zone file's TTL for this RRset
+//! continent = { AS = ["127.0.1.10"], EU = ["127.0.3.10"] }
+//! country = { CN = ["127.0.1.20"] }
+//! asn = { "4134" = ["127.0.1.30"] }
+//! cidr = { "10.0.0.0/8" = ["127.0.9.1"] }
+//! # default = [...]         # optional; otherwise the zone file's own records
+//! ```
+//!
+//! Instead of selectors, an A or AAAA entry may name a pool of nodes (`pool = "cluster"`,
+//! with `count` and `ttl`; see [`super::steering`]).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use hickory_proto::rr::{LowerName, Name, Record, RecordType};
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use super::ZoneError;
+use super::client::DEFAULT_LABEL;
+use super::policy::{GeoRrset, RrsetPolicy, Selection};
+use super::zone::{Zone, lower_wire, to_record};
+use super::zonefile;
+use crate::geo::{CONTINENTS, Code};
+
+mod pool;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    #[serde(default)]
+    rrset: Vec<toml::Spanned<RrsetSpec>>,
+}
+
+type Alternatives = BTreeMap<String, Vec<String>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RrsetSpec {
+    name: String,
+    #[serde(rename = "type")]
+    rtype: String,
+    ttl: Option<u32>,
+    /// A pool of nodes answers instead of fixed records (only "cluster" today).
+    pool: Option<String>,
+    /// Pool entries: nodes per answer at most.
+    count: Option<u32>,
+    #[serde(default)]
+    cidr: Alternatives,
+    #[serde(default)]
+    asn: Alternatives,
+    #[serde(default)]
+    country: Alternatives,
+    #[serde(default)]
+    continent: Alternatives,
+    default: Option<Vec<String>>,
+}
+
+impl RrsetSpec {
+    /// Whether any geo alternative (or a default) is given.
+    fn has_selectors(&self) -> bool {
+        !(self.cidr.is_empty()
+            && self.asn.is_empty()
+            && self.country.is_empty()
+            && self.continent.is_empty()
+            && self.default.is_none())
+    }
+}
+
+/// Reads `path` and attaches its alternatives to the RRsets of `zone`; returns every problem.
+pub fn apply_policy_file(zone: &mut Zone, origin: &Name, path: &Path) -> Vec<ZoneError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            return vec![ZoneError::new(
+                path,
+                None,
+                format!("cannot read policy file: {e}"),
+            )];
+        }
+    };
+    let file: PolicyFile = match toml::from_str(&text) {
+        Ok(file) => file,
+        Err(e) => {
+            let line = e.span().map(|s| line_of(&text, s.start));
+            return vec![ZoneError::new(path, line, e.message().to_string())];
+        }
+    };
+    let mut problems = Vec::new();
+    for spanned in file.rrset {
+        let line = Some(line_of(&text, spanned.span().start));
+        let spec = spanned.into_inner();
+        let mut err = |msg: String| {
+            let msg = format!("rrset {} {}: {msg}", spec.name, spec.rtype);
+            problems.push(ZoneError::new(path, line, msg));
+        };
+        let attached = if spec.pool.is_some() {
+            pool::attach_pool(zone, origin, &spec)
+        } else {
+            attach(zone, origin, &spec)
+        };
+        if let Err(msg) = attached {
+            msg.into_iter().for_each(&mut err);
+        }
+    }
+    problems
+}
+
+fn attach(zone: &mut Zone, origin: &Name, spec: &RrsetSpec) -> Result<(), Vec<String>> {
+    let owner = Name::parse(&spec.name, Some(origin)).map_err(|e| vec![format!("name: {e}")])?;
+    let rtype = RecordType::from_str(&spec.rtype.to_ascii_uppercase())
+        .map_err(|e| vec![format!("type: {e}")])?;
+    if spec.count.is_some() {
+        return Err(vec!["count: only a pool entry has a count".into()]);
+    }
+    let lower = LowerName::new(&owner);
+    let Some(existing) = zone.node(&lower).and_then(|n| n.get(rtype)) else {
+        return Err(vec![format!(
+            "the zone file has no {owner} {rtype} records; they are the default answer, add them"
+        )]);
+    };
+    let ttl = spec
+        .ttl
+        .unwrap_or_else(|| existing.data.first_ttl().unwrap_or(300));
+    let mut problems = Vec::new();
+    let mut geo = GeoRrset::default();
+    let build = |kind: &str, key: &str, rdata: &[String]| -> Result<Selection, String> {
+        let label: Arc<str> = Arc::from(format!("{kind}:{key}"));
+        parse_records(origin, &owner, ttl, rtype, rdata)
+            .map(|records| Selection { label, records })
+            .map_err(|e| format!("{kind}.{key}: {e}"))
+    };
+    for (key, rdata) in &spec.cidr {
+        let net = key.parse::<IpNet>().map_err(|e| format!("cidr.{key}: {e}"));
+        match net.and_then(|net| Ok((net.trunc(), build("cidr", key, rdata)?))) {
+            Ok(entry) => geo.cidr.push(entry),
+            Err(e) => problems.push(e),
+        }
+    }
+    for (key, rdata) in &spec.asn {
+        let asn = key
+            .trim_start_matches("AS")
+            .parse::<u32>()
+            .map_err(|_| format!("asn.{key}: not an AS number"));
+        match asn.and_then(|asn| Ok((asn, build("asn", key, rdata)?))) {
+            Ok((asn, sel)) => drop(geo.asn.insert(asn, sel)),
+            Err(e) => problems.push(e),
+        }
+    }
+    for (key, rdata) in &spec.country {
+        let code = Code::from_str(key).map_err(|e| format!("country.{key}: {e}"));
+        match code.and_then(|code| Ok((code, build("country", key, rdata)?))) {
+            Ok((code, sel)) => drop(geo.country.insert(code, sel)),
+            Err(e) => problems.push(e),
+        }
+    }
+    for (key, rdata) in &spec.continent {
+        let code = Code::from_str(key)
+            .ok()
+            .filter(|c| CONTINENTS.contains(c))
+            .ok_or_else(|| format!("continent.{key}: not one of AF AN AS EU NA OC SA"));
+        match code.and_then(|code| Ok((code, build("continent", key, rdata)?))) {
+            Ok((code, sel)) => drop(geo.continent.insert(code, sel)),
+            Err(e) => problems.push(e),
+        }
+    }
+    if let Some(rdata) = &spec.default {
+        match build("default", "", rdata) {
+            Ok(mut sel) => {
+                sel.label = Arc::clone(&DEFAULT_LABEL);
+                geo.default = Some(sel);
+            }
+            Err(e) => problems.push(e),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    geo.cidr
+        .sort_by_key(|(net, _)| std::cmp::Reverse(net.prefix_len()));
+    if let Some(set) = zone
+        .node_mut(&lower)
+        .and_then(|n| n.rrsets.iter_mut().find(|s| s.rtype == rtype))
+    {
+        set.policy = Some(Box::new(RrsetPolicy::Geo(geo)));
+    }
+    Ok(())
+}
+
+/// Parses rdata in master-file syntax with the zone file reader, so relative names and
+/// escapes work as in the zone file.
+fn parse_records(
+    origin: &Name,
+    owner: &Name,
+    ttl: u32,
+    rtype: RecordType,
+    rdata: &[String],
+) -> Result<Vec<Record>, String> {
+    if rdata.is_empty() {
+        return Err("an empty record list (use a NODATA-free alternative instead)".into());
+    }
+    let origin_wire = lower_wire(origin);
+    let mut records = Vec::with_capacity(rdata.len());
+    for item in rdata {
+        if item.contains(['\n', ';']) {
+            return Err(format!("{item:?}: one record's data per string"));
+        }
+        let line = format!("@ {ttl} IN {rtype} {item}\n");
+        let mut parsed = Vec::new();
+        let report = zonefile::read_text(
+            line.as_bytes(),
+            Path::new("policy"),
+            &origin_wire,
+            &mut |record, _| {
+                parsed.push(to_record(owner, rtype, record.ttl, record.rdata));
+                Ok(())
+            },
+        );
+        if let Some(error) = report.errors.first() {
+            return Err(format!("{item:?}: {}", error.message));
+        }
+        records.extend(parsed);
+    }
+    Ok(records)
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}

@@ -257,7 +257,7 @@ impl DnsHandler {
                 tracing::debug!(%error, %src, "malformed query");
                 let mut metadata = Metadata::response_from_request(&header.metadata);
                 metadata.response_code = ResponseCode::FormErr;
-                let answer = error_answer(ResponseCode::FormErr);
+                let answer = Answer::error(ResponseCode::FormErr);
                 if wire::encode(out, metadata, None, &answer, None, PLAIN_UDP_LIMIT).is_err() {
                     return (Reply::Drop, None);
                 }
@@ -309,8 +309,8 @@ impl DnsHandler {
                 });
                 answer
             }
-            (Err(rcode), _) => error_answer(rcode),
-            (Ok(()), None) => error_answer(ResponseCode::FormErr),
+            (Err(rcode), _) => Answer::error(rcode),
+            (Ok(()), None) => Answer::error(ResponseCode::FormErr),
         };
         let class = query.map_or(ResponseClass::Error, |query| {
             ResponseClass::of(&answer, query.original().name(), query.query_type())
@@ -351,7 +351,7 @@ impl DnsHandler {
                 fresh = resolved.fresh;
                 resolved.answer
             }
-            None => error_answer(ResponseCode::ServFail),
+            None => Answer::error(ResponseCode::ServFail),
         };
         let class = ResponseClass::of(&answer, query.original().name(), query.query_type());
         let Some(rcode) = self.finish(&request, proto, parts, &answer, out) else {
@@ -546,17 +546,6 @@ fn check_request(request: &Request) -> Result<(), ResponseCode> {
         return Err(ResponseCode::Refused);
     }
     Ok(())
-}
-
-fn error_answer<'z>(rcode: ResponseCode) -> Answer<'z> {
-    Answer {
-        rcode,
-        authoritative: false,
-        answers: Vec::new(),
-        authority: Vec::new(),
-        additional: Vec::new(),
-        wildcard: None,
-    }
 }
 
 /// The rcode as dig prints it, for metric labels.

@@ -31,9 +31,11 @@ pub struct Answer<'z> {
 }
 
 impl Answer<'_> {
-    fn refused() -> Self {
+    /// An empty, non-authoritative answer with `rcode`: REFUSED for names outside our zones,
+    /// or the handler's FORMERR, SERVFAIL and the like.
+    pub fn error(rcode: ResponseCode) -> Self {
         Self {
-            rcode: ResponseCode::Refused,
+            rcode,
             authoritative: false,
             answers: Vec::new(),
             authority: Vec::new(),
@@ -50,7 +52,7 @@ pub fn resolve<'z>(
     qtype: RecordType,
     client: &mut Client<'_>,
 ) -> Answer<'z> {
-    let mut answer = Answer::refused();
+    let mut answer = Answer::error(ResponseCode::Refused);
     let mut owner = qname.clone();
     for hop in 0..MAX_CNAME_CHAIN {
         let name = LowerName::new(&owner);

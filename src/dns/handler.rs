@@ -14,7 +14,9 @@ use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 
 use super::DnsState;
-use super::answer_cache::{Aged, CacheCounters, CacheOutcome, Location, OwnedQuery, Stored};
+use super::answer_cache::{
+    Aged, AnswerCacheOutcome, CacheCounters, Location, OwnedQuery, WireAnswer,
+};
 use super::client::Client;
 use super::lookup::{Answer, resolve};
 use super::recursion::Recursion;
@@ -160,7 +162,8 @@ impl DnsHandler {
         // Read before the slow path consults the pool: an answer is never newer than its epoch.
         let epoch = self.nodes.epoch();
         if let Some(class) = state.answers.answer(&query, src.ip(), epoch, out) {
-            self.cache_outcomes.count(&state.answers, CacheOutcome::Hit);
+            self.cache_outcomes
+                .count(&state.answers, AnswerCacheOutcome::Hit);
             return Reply::Send(class);
         }
         let (mut reply, learned) = self.respond_slow(&state, raw, src, transport, out);
@@ -169,7 +172,7 @@ impl DnsHandler {
                 let (stored, location) = self.learn(learned, *class, transport, epoch, out);
                 state.answers.insert(&query, stored, location);
                 self.cache_outcomes
-                    .count(&state.answers, CacheOutcome::Miss);
+                    .count(&state.answers, AnswerCacheOutcome::Miss);
             }
             // `recurse` counts it once the answer is known.
             (_, Reply::Recurse(pending)) => {
@@ -180,7 +183,7 @@ impl DnsHandler {
             }
             _ => self
                 .cache_outcomes
-                .count(&state.answers, CacheOutcome::Uncacheable),
+                .count(&state.answers, AnswerCacheOutcome::Uncacheable),
         }
         reply
     }
@@ -198,7 +201,7 @@ impl DnsHandler {
         transport: Transport,
         epoch: u64,
         out: &[u8],
-    ) -> (Stored, Option<Location>) {
+    ) -> (WireAnswer, Option<Location>) {
         let labels = QueryLabels {
             proto: transport.as_str(),
             qtype: learned.qtype.into(),
@@ -221,7 +224,7 @@ impl DnsHandler {
             }
             None => (None, None),
         };
-        let stored = Stored {
+        let stored = WireAnswer {
             wire: out.into(),
             class,
             queries,
@@ -357,7 +360,7 @@ impl DnsHandler {
         let Some(rcode) = self.finish(&request, proto, parts, &answer, out) else {
             if let Some(learn) = &learn {
                 self.cache_outcomes
-                    .count(&learn.state.answers, CacheOutcome::Uncacheable);
+                    .count(&learn.state.answers, AnswerCacheOutcome::Uncacheable);
             }
             return Reply::Drop;
         };
@@ -370,7 +373,7 @@ impl DnsHandler {
                     qtype: query.query_type().into(),
                     rcode: rcode_label(rcode),
                 };
-                let stored = Stored {
+                let stored = WireAnswer {
                     wire: out.as_slice().into(),
                     class,
                     queries: self.metrics.queries.get_or_create(&labels).clone(),
@@ -383,11 +386,11 @@ impl DnsHandler {
                     let query = learn.query.as_query();
                     learn.state.answers.insert_recursive(&query, aged);
                     self.cache_outcomes
-                        .count(&learn.state.answers, CacheOutcome::Miss);
+                        .count(&learn.state.answers, AnswerCacheOutcome::Miss);
                 }
                 None => self
                     .cache_outcomes
-                    .count(&learn.state.answers, CacheOutcome::Uncacheable),
+                    .count(&learn.state.answers, AnswerCacheOutcome::Uncacheable),
             }
         }
         Reply::Send(class)

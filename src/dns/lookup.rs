@@ -10,7 +10,7 @@ use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 use super::ZoneSet;
 use super::client::Client;
 use super::policy::RrsetPolicy;
-use super::zone::{Found, Node, RrSet, Zone, lower_wire, name_from_wire};
+use super::zone::{Found, NameNode, RrSet, Zone, lower_wire, name_from_wire};
 
 /// Longest CNAME chain followed inside the served zones before answering what we have.
 const MAX_CNAME_CHAIN: usize = 8;
@@ -139,7 +139,7 @@ pub fn resolve<'z>(
 /// DNAME's TTL. Returns the new name to go on with; None (and YXDOMAIN) when the rewrite is
 /// longer than a name may be.
 fn synthesize(
-    node: &Node,
+    node: &NameNode,
     qname: &Name,
     depth: usize,
     client: &mut Client<'_>,
@@ -177,7 +177,7 @@ fn synthesize(
 /// name servers (glue) in additional.
 fn referral(
     zone: &Zone,
-    cut: &Node,
+    cut: &NameNode,
     owner: &Name,
     client: &mut Client<'_>,
     answer: &mut Answer<'_>,
@@ -218,7 +218,7 @@ fn additional_addresses(
 }
 
 fn push_addresses(
-    node: &Node,
+    node: &NameNode,
     owner: &Name,
     client: &mut Client<'_>,
     out: &mut Vec<Cow<'_, Record>>,

@@ -10,7 +10,7 @@ use hickory_proto::rr::{Name, RData};
 use hickory_proto::serialize::txt::Parser;
 use hickory_resolver::recursor::{Recursor, RecursorError, RecursorOptions};
 
-use super::UpstreamError;
+use super::RecursionError;
 use crate::config::RecursionConfig;
 
 /// The root servers' addresses (IANA root hints), used when no hints file is configured.
@@ -81,7 +81,7 @@ impl Iterative {
         Ok(Iterative { recursor })
     }
 
-    pub async fn resolve(&self, query: &Query, dnssec_ok: bool) -> Result<Message, UpstreamError> {
+    pub async fn resolve(&self, query: &Query, dnssec_ok: bool) -> Result<Message, RecursionError> {
         match self
             .recursor
             .resolve(query.clone(), Instant::now(), dnssec_ok)
@@ -95,13 +95,13 @@ impl Iterative {
 
 /// The recursor reports NXDOMAIN and NODATA as errors carrying the SOA; turn them back into
 /// the response a client expects, so they are cached and answered like any other.
-fn negative_answer(query: &Query, error: RecursorError) -> Result<Message, UpstreamError> {
+fn negative_answer(query: &Query, error: RecursorError) -> Result<Message, RecursionError> {
     let rcode = if error.is_nx_domain() {
         ResponseCode::NXDomain
     } else if error.is_no_records_found() {
         ResponseCode::NoError
     } else {
-        return Err(UpstreamError::Iterative(error.to_string()));
+        return Err(RecursionError::Iterative(error.to_string()));
     };
     let mut message = Message::new(0, MessageType::Response, OpCode::Query);
     message.metadata.response_code = rcode;

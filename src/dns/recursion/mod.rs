@@ -29,7 +29,7 @@ use iterative::Iterative;
 /// Why the upstreams gave no usable answer (the query then gets SERVFAIL, or a stale answer).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum UpstreamError {
+pub enum RecursionError {
     #[error("{0}: timed out")]
     Timeout(SocketAddr),
     #[error("{0}: {1}")]
@@ -66,12 +66,12 @@ pub struct Resolved {
     pub authentic_data: bool,
     /// Set when the answer came from a fresh cache entry: until when the wire response built
     /// from it may be served again with aged TTLs (None: stale, not to be kept).
-    pub fresh: Option<Freshness>,
+    pub fresh: Option<FreshWindow>,
 }
 
 /// Where a fresh answer stands in its cache entry's life, for the answer cache's copy.
 #[derive(Clone, Copy, Debug)]
-pub struct Freshness {
+pub struct FreshWindow {
     /// The instant the entry's age counts from.
     pub stored_at: Instant,
     /// When the entry stops being fresh (the slow path must then decide: refill or stale).
@@ -214,7 +214,7 @@ impl Recursion {
                     }
                     Upstream::Iterative(i) => i.resolve(&owned_query, dnssec_ok).await?,
                 };
-                Ok::<_, UpstreamError>(CachedResponse::from_message(message, ttl))
+                Ok::<_, RecursionError>(CachedResponse::from_message(message, ttl))
             })
             .await;
         let filled = match filled {
@@ -234,7 +234,7 @@ impl Recursion {
             CacheOutcome::Stale => None,
             _ => Instant::now()
                 .checked_sub(filled.age)
-                .map(|stored_at| Freshness {
+                .map(|stored_at| FreshWindow {
                     stored_at,
                     fresh_until: stored_at + filled.value.fresh_for,
                     age_secs: age,

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use hickory_proto::rr::{LowerName, Name, RData, RecordType};
 
-use super::{Node, Nodes, RrData, RrSet, Zone, in_zone, label_count, to_record};
+use super::{NameNode, Nodes, RrData, RrSet, Zone, in_zone, label_count, to_record};
 use crate::dns::ZoneError;
 use crate::dns::zonefile::{self, Place, ReadRecord, name as wire_name, types};
 
@@ -325,6 +325,6 @@ fn add_empty_non_terminals(nodes: &mut Nodes, origin: &[u8]) {
         if let Some(up) = parent(&name).filter(|p| !nodes.contains_key(p)) {
             missing.push(up);
         }
-        nodes.insert(name, Node::default());
+        nodes.insert(name, NameNode::default());
     }
 }

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use hickory_proto::rr::{LowerName, Name, RData, RecordType};
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
 use super::{NameNode, Nodes, RrData, RrSet, Zone, in_zone, label_count, to_record};
 use crate::dns::ZoneError;
@@ -92,22 +92,8 @@ impl Builder {
                 owner_text()
             ));
         }
-        let mut ttl = record.ttl;
-        if ttl > MAX_TTL {
-            let message = format!(
-                "{} {}: TTL {ttl} is over 2^31 - 1: 0 used (RFC 2181 section 8)",
-                owner_text(),
-                rtype_name()
-            );
-            self.warn(place, message);
-            ttl = 0;
-        }
-        let covered = record
-            .rdata
-            .get(..2)
-            .map(|c| u16::from_be_bytes([c[0], c[1]]));
-        let nsec3 = rtype == RecordType::NSEC3
-            || (rtype == RecordType::RRSIG && covered == Some(u16::from(RecordType::NSEC3)));
+        let ttl = self.checked_ttl(record, place);
+        let nsec3 = is_nsec3(rtype, record.rdata);
         if self.dnames
             && !nsec3
             && let Some(dname) = self.dname_above()
@@ -119,67 +105,13 @@ impl Builder {
                 wire_name::to_text(&dname)
             ));
         }
-        let node = if nsec3 {
-            self.nsec3
-                .entry(self.owner.clone().into_boxed_slice())
-                .or_default()
-        } else if self.last_owner == self.owner {
-            // Records of one owner mostly come together: a repeated owner is looked up, a
-            // new one inserted with one hash of its name (a later repeat drops a key).
-            match self.nodes.get_mut(self.owner.as_slice()) {
-                Some(node) => node,
-                None => return Ok(()), // unreachable: the last owner was inserted
-            }
-        } else {
-            self.last_owner.clone_from(&self.owner);
-            self.nodes
-                .entry(self.owner.clone().into_boxed_slice())
-                .or_default()
+        let Some(node) = self.node_for(nsec3) else {
+            return Ok(()); // unreachable: the last owner was inserted
         };
-        let existing = node.rrsets.iter().position(|s| s.rtype == rtype);
-        let problem = match rtype {
-            RecordType::CNAME if existing.is_some() => Some("more than one CNAME at one name"),
-            RecordType::CNAME if node.rrsets.iter().any(|s| !cname_may_share(s.rtype)) => {
-                Some("CNAME and other data at the same name (RFC 1034 section 3.6.2)")
-            }
-            RecordType::SOA if existing.is_some() => Some("more than one SOA record"),
-            RecordType::DNAME if existing.is_some() => Some("more than one DNAME at one name"),
-            RecordType::DNAME if node.get(RecordType::CNAME).is_some() => {
-                Some("a DNAME and a CNAME at one name (RFC 6672 section 2.4)")
-            }
-            _ if !cname_may_share(rtype) && node.get(RecordType::CNAME).is_some() => {
-                Some("CNAME and other data at the same name (RFC 1034 section 3.6.2)")
-            }
-            _ => None,
-        };
-        if let Some(problem) = problem {
+        if let Some(problem) = conflict(node, rtype) {
             return Err(format!("{}: {problem}", owner_text()));
         }
-        let mut mismatch = None;
-        match existing {
-            Some(index) => {
-                let data = &mut node.rrsets[index].data;
-                // One TTL per RRset (RFC 2181 section 5.2): the first one, as BIND does. Not
-                // for signatures: each has its covered RRset's TTL (RFC 4034 section 3).
-                let first = data.first_ttl().unwrap_or(ttl);
-                let signature = matches!(rtype, RecordType::RRSIG | RecordType::SIG);
-                if first != ttl && !signature {
-                    mismatch = Some(first);
-                }
-                data.push(if signature { ttl } else { first }, record.rdata);
-            }
-            None => {
-                let mut data = RrData::default();
-                data.push(ttl, record.rdata);
-                // One more RRset, not four (Vec's first growth): most names have one or two.
-                node.rrsets.reserve_exact(1);
-                node.rrsets.push(RrSet {
-                    rtype,
-                    data,
-                    policy: None,
-                });
-            }
-        }
+        let mismatch = push_record(node, rtype, ttl, record.rdata);
         if rtype == RecordType::DNAME {
             self.dnames = true;
         }
@@ -192,6 +124,43 @@ impl Builder {
             self.warn(place, message);
         }
         Ok(())
+    }
+
+    /// The record's TTL, or 0 (said) when it is over 2^31 - 1.
+    fn checked_ttl(&mut self, record: &ReadRecord<'_>, place: Place<'_>) -> u32 {
+        if record.ttl <= MAX_TTL {
+            return record.ttl;
+        }
+        let message = format!(
+            "{} {}: TTL {} is over 2^31 - 1: 0 used (RFC 2181 section 8)",
+            wire_name::to_text(record.owner),
+            types::type_name(record.rtype),
+            record.ttl
+        );
+        self.warn(place, message);
+        0
+    }
+
+    /// The node of the current owner, among the NSEC3 owners or the zone's names.
+    fn node_for(&mut self, nsec3: bool) -> Option<&mut NameNode> {
+        if nsec3 {
+            return Some(
+                self.nsec3
+                    .entry(self.owner.clone().into_boxed_slice())
+                    .or_default(),
+            );
+        }
+        if self.last_owner == self.owner {
+            // Records of one owner mostly come together: a repeated owner is looked up, a
+            // new one inserted with one hash of its name (a later repeat drops a key).
+            return self.nodes.get_mut(self.owner.as_slice());
+        }
+        self.last_owner.clone_from(&self.owner);
+        Some(
+            self.nodes
+                .entry(self.owner.clone().into_boxed_slice())
+                .or_default(),
+        )
     }
 
     /// The closest DNAME owner strictly above the current owner, inside the zone.
@@ -222,45 +191,13 @@ impl Builder {
         let mut problems = report.errors;
         let mut warnings = report.warnings;
         warnings.append(&mut self.warnings);
-        let apex = self.nodes.get(&origin_wire);
-        let soa = apex.and_then(|n| n.get(RecordType::SOA));
-        let negative_soa = soa.and_then(|set| {
-            let (ttl, rdata) = set.data.iter().next()?;
-            let mut record = to_record(origin, RecordType::SOA, ttl, rdata);
-            if let RData::SOA(data) = &record.data {
-                record.ttl = ttl.min(data.minimum);
-            }
-            Some(record)
-        });
-        if soa.is_none() {
-            problems.push(ZoneError::new(
-                path,
-                None,
-                format!("{origin}: no SOA record at the zone apex"),
-            ));
-        }
-        if apex.and_then(|n| n.get(RecordType::NS)).is_none() {
-            warnings.push(ZoneError::new(
-                path,
-                None,
-                format!(
-                    "warning: {origin}: no NS records at the zone apex (served, but the zone \
-                     cannot be delegated to)"
-                ),
-            ));
-        }
+        let negative_soa = apex_checks(&self.nodes, &origin_wire, origin, path, &mut problems);
+        warnings.extend(apex_warning(&self.nodes, &origin_wire, origin, path));
         problems.extend(dnames_with_descendants(&self.nodes, &origin_wire, path));
         let Some(negative_soa) = negative_soa.filter(|_| problems.is_empty()) else {
             return Err(problems);
         };
-        for (name, node) in self.nodes.iter_mut() {
-            node.cut = **name != *origin_wire && node.get(RecordType::NS).is_some();
-            for set in &mut node.rrsets {
-                set.data.dedup();
-                set.data.0.shrink_to_fit();
-            }
-            node.rrsets.shrink_to_fit();
-        }
+        settle(&mut self.nodes, &origin_wire);
         add_empty_non_terminals(&mut self.nodes, &origin_wire);
         self.nodes.shrink_to_fit();
         // Kept for the DNSSEC issue's denial of existence; nothing answers from them yet.
@@ -273,6 +210,64 @@ impl Builder {
             negative_soa,
             warnings,
         })
+    }
+}
+
+/// The apex SOA as negative answers carry it (TTL lowered to the SOA MINIMUM); a problem when
+/// there is none.
+fn apex_checks(
+    nodes: &Nodes,
+    origin_wire: &[u8],
+    origin: &Name,
+    path: &Path,
+    problems: &mut Vec<ZoneError>,
+) -> Option<Record> {
+    let soa = nodes.get(origin_wire).and_then(|n| n.get(RecordType::SOA));
+    let Some(soa) = soa else {
+        problems.push(ZoneError::new(
+            path,
+            None,
+            format!("{origin}: no SOA record at the zone apex"),
+        ));
+        return None;
+    };
+    let (ttl, rdata) = soa.data.iter().next()?;
+    let mut record = to_record(origin, RecordType::SOA, ttl, rdata);
+    if let RData::SOA(data) = &record.data {
+        record.ttl = ttl.min(data.minimum);
+    }
+    Some(record)
+}
+
+/// The warning for a zone without apex NS records.
+fn apex_warning(
+    nodes: &Nodes,
+    origin_wire: &[u8],
+    origin: &Name,
+    path: &Path,
+) -> Option<ZoneError> {
+    let ns = nodes.get(origin_wire).and_then(|n| n.get(RecordType::NS));
+    ns.is_none().then(|| {
+        ZoneError::new(
+            path,
+            None,
+            format!(
+                "warning: {origin}: no NS records at the zone apex (served, but the zone \
+                 cannot be delegated to)"
+            ),
+        )
+    })
+}
+
+/// Marks the zone cuts and drops duplicate records and spare capacity.
+fn settle(nodes: &mut Nodes, origin_wire: &[u8]) {
+    for (name, node) in nodes.iter_mut() {
+        node.cut = **name != *origin_wire && node.get(RecordType::NS).is_some();
+        for set in &mut node.rrsets {
+            set.data.dedup();
+            set.data.0.shrink_to_fit();
+        }
+        node.rrsets.shrink_to_fit();
     }
 }
 
@@ -327,4 +322,54 @@ fn add_empty_non_terminals(nodes: &mut Nodes, origin: &[u8]) {
         }
         nodes.insert(name, NameNode::default());
     }
+}
+
+/// Whether a record belongs to the NSEC3 chain: an NSEC3, or an RRSIG covering one.
+fn is_nsec3(rtype: RecordType, rdata: &[u8]) -> bool {
+    let covered = rdata.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
+    rtype == RecordType::NSEC3
+        || (rtype == RecordType::RRSIG && covered == Some(u16::from(RecordType::NSEC3)))
+}
+
+/// What forbids a record of `rtype` at `node`, if anything (CNAME, SOA and DNAME rules).
+fn conflict(node: &NameNode, rtype: RecordType) -> Option<&'static str> {
+    let existing = node.get(rtype).is_some();
+    match rtype {
+        RecordType::CNAME if existing => Some("more than one CNAME at one name"),
+        RecordType::CNAME if node.rrsets.iter().any(|s| !cname_may_share(s.rtype)) => {
+            Some("CNAME and other data at the same name (RFC 1034 section 3.6.2)")
+        }
+        RecordType::SOA if existing => Some("more than one SOA record"),
+        RecordType::DNAME if existing => Some("more than one DNAME at one name"),
+        RecordType::DNAME if node.get(RecordType::CNAME).is_some() => {
+            Some("a DNAME and a CNAME at one name (RFC 6672 section 2.4)")
+        }
+        _ if !cname_may_share(rtype) && node.get(RecordType::CNAME).is_some() => {
+            Some("CNAME and other data at the same name (RFC 1034 section 3.6.2)")
+        }
+        _ => None,
+    }
+}
+
+/// Adds a record to its RRset at `node`, creating the RRset; returns the RRset's TTL when
+/// the record's differed from it (the RRset's is used).
+fn push_record(node: &mut NameNode, rtype: RecordType, ttl: u32, rdata: &[u8]) -> Option<u32> {
+    let Some(set) = node.rrsets.iter_mut().find(|s| s.rtype == rtype) else {
+        let mut data = RrData::default();
+        data.push(ttl, rdata);
+        // One more RRset, not four (Vec's first growth): most names have one or two.
+        node.rrsets.reserve_exact(1);
+        node.rrsets.push(RrSet {
+            rtype,
+            data,
+            policy: None,
+        });
+        return None;
+    };
+    // One TTL per RRset (RFC 2181 section 5.2): the first one, as BIND does. Not for
+    // signatures: each has its covered RRset's TTL (RFC 4034 section 3).
+    let first = set.data.first_ttl().unwrap_or(ttl);
+    let signature = matches!(rtype, RecordType::RRSIG | RecordType::SIG);
+    set.data.push(if signature { ttl } else { first }, rdata);
+    (first != ttl && !signature).then_some(first)
 }

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use hickory_proto::op::{Edns, Header, MessageType, Metadata, OpCode, ResponseCode};
+use hickory_proto::op::{Edns, Header, LowerQuery, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
 use hickory_proto::rr::{DNSClass, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
@@ -243,30 +243,10 @@ impl DnsHandler {
         transport: Transport,
         out: &mut Vec<u8>,
     ) -> (Reply, Option<Learned>) {
-        let Ok(header) = Header::read(&mut BinDecoder::new(raw)) else {
-            return (Reply::Drop, None);
-        };
-        if header.metadata.message_type == MessageType::Response {
-            return (Reply::Drop, None);
-        }
         let proto = transport.as_str();
-        let protocol = match transport {
-            Transport::Udp => Protocol::Udp,
-            Transport::Tcp | Transport::Https => Protocol::Tcp,
-        };
-        let request = match Request::from_bytes(raw.to_vec(), src, protocol) {
+        let request = match self.parse_request(raw, src, transport, out) {
             Ok(request) => request,
-            Err(error) => {
-                tracing::debug!(%error, %src, "malformed query");
-                let mut metadata = Metadata::response_from_request(&header.metadata);
-                metadata.response_code = ResponseCode::FormErr;
-                let answer = Answer::error(ResponseCode::FormErr);
-                if wire::encode(out, metadata, None, &answer, None, PLAIN_UDP_LIMIT).is_err() {
-                    return (Reply::Drop, None);
-                }
-                self.count(proto, RecordType::ZERO, ResponseCode::FormErr);
-                return (Reply::Send(ResponseClass::Error), None);
-            }
+            Err(reply) => return (reply, None),
         };
         let (mut parts, checked) = self.prepare(&request);
         let query = request.queries.queries().first();
@@ -291,25 +271,8 @@ impl DnsHandler {
                     };
                     return (Reply::Recurse(Box::new(pending)), None);
                 }
-                let mut client =
-                    Client::new(parts.client_addr, &state.geo).with_nodes(&*self.nodes);
-                let answer = resolve(&state.zones, query.original().name(), qtype, &mut client);
-                let mut decision = None;
-                if let Some((label, prefix)) = client.decision.take() {
-                    set_scope(&mut parts, prefix);
-                    let region = RegionLabels {
-                        region: Region(Arc::clone(&label)),
-                    };
-                    self.metrics.geo_decisions.get_or_create(&region).inc();
-                    decision = Some((label, client.stable_prefix));
-                }
-                learned = Some(Learned {
-                    qtype,
-                    rcode: answer.rcode,
-                    decision,
-                    client_addr: parts.client_addr,
-                    from_subnet: parts.client_addr_from_subnet,
-                });
+                let (answer, learn) = self.authoritative(state, query, &mut parts);
+                learned = Some(learn);
                 answer
             }
             (Err(rcode), _) => Answer::error(rcode),
@@ -326,6 +289,67 @@ impl DnsHandler {
             }
             None => (Reply::Drop, None),
         }
+    }
+
+    /// The request in `raw`; else what to reply (nothing, or FORMERR written to `out`).
+    fn parse_request(
+        &self,
+        raw: &[u8],
+        src: SocketAddr,
+        transport: Transport,
+        out: &mut Vec<u8>,
+    ) -> Result<Request, Reply> {
+        let Ok(header) = Header::read(&mut BinDecoder::new(raw)) else {
+            return Err(Reply::Drop);
+        };
+        if header.metadata.message_type == MessageType::Response {
+            return Err(Reply::Drop);
+        }
+        let protocol = match transport {
+            Transport::Udp => Protocol::Udp,
+            Transport::Tcp | Transport::Https => Protocol::Tcp,
+        };
+        Request::from_bytes(raw.to_vec(), src, protocol).map_err(|error| {
+            tracing::debug!(%error, %src, "malformed query");
+            let mut metadata = Metadata::response_from_request(&header.metadata);
+            metadata.response_code = ResponseCode::FormErr;
+            let answer = Answer::error(ResponseCode::FormErr);
+            if wire::encode(out, metadata, None, &answer, None, PLAIN_UDP_LIMIT).is_err() {
+                return Reply::Drop;
+            }
+            self.count(transport.as_str(), RecordType::ZERO, ResponseCode::FormErr);
+            Reply::Send(ResponseClass::Error)
+        })
+    }
+
+    /// The authoritative answer for `query`, with its geo decision counted and its ECS scope
+    /// set in `parts`; and what the answer cache needs to keep it.
+    fn authoritative<'s>(
+        &self,
+        state: &'s DnsState,
+        query: &LowerQuery,
+        parts: &mut ResponseParts,
+    ) -> (Answer<'s>, Learned) {
+        let qtype = query.query_type();
+        let mut client = Client::new(parts.client_addr, &state.geo).with_nodes(&*self.nodes);
+        let answer = resolve(&state.zones, query.original().name(), qtype, &mut client);
+        let mut decision = None;
+        if let Some((label, prefix)) = client.decision.take() {
+            set_scope(parts, prefix);
+            let region = RegionLabels {
+                region: Region(Arc::clone(&label)),
+            };
+            self.metrics.geo_decisions.get_or_create(&region).inc();
+            decision = Some((label, client.stable_prefix));
+        }
+        let learned = Learned {
+            qtype,
+            rcode: answer.rcode,
+            decision,
+            client_addr: parts.client_addr,
+            from_subnet: parts.client_addr_from_subnet,
+        };
+        (answer, learned)
     }
 
     /// Resolves a query `respond` handed over and encodes the answer into `out`.

@@ -131,60 +131,13 @@ fn attach(zone: &mut Zone, origin: &Name, spec: &RrsetSpec) -> Result<(), Vec<St
     let ttl = spec
         .ttl
         .unwrap_or_else(|| existing.data.first_ttl().unwrap_or(300));
-    let mut problems = Vec::new();
-    let mut geo = GeoRrset::default();
     let build = |kind: &str, key: &str, rdata: &[String]| -> Result<Selection, String> {
         let label: Arc<str> = Arc::from(format!("{kind}:{key}"));
         parse_records(origin, &owner, ttl, rtype, rdata)
             .map(|records| Selection { label, records })
             .map_err(|e| format!("{kind}.{key}: {e}"))
     };
-    for (key, rdata) in &spec.cidr {
-        let net = key.parse::<IpNet>().map_err(|e| format!("cidr.{key}: {e}"));
-        match net.and_then(|net| Ok((net.trunc(), build("cidr", key, rdata)?))) {
-            Ok(entry) => geo.cidr.push(entry),
-            Err(e) => problems.push(e),
-        }
-    }
-    for (key, rdata) in &spec.asn {
-        let asn = key
-            .trim_start_matches("AS")
-            .parse::<u32>()
-            .map_err(|_| format!("asn.{key}: not an AS number"));
-        match asn.and_then(|asn| Ok((asn, build("asn", key, rdata)?))) {
-            Ok((asn, sel)) => drop(geo.asn.insert(asn, sel)),
-            Err(e) => problems.push(e),
-        }
-    }
-    for (key, rdata) in &spec.country {
-        let code = Code::from_str(key).map_err(|e| format!("country.{key}: {e}"));
-        match code.and_then(|code| Ok((code, build("country", key, rdata)?))) {
-            Ok((code, sel)) => drop(geo.country.insert(code, sel)),
-            Err(e) => problems.push(e),
-        }
-    }
-    for (key, rdata) in &spec.continent {
-        let code = Code::from_str(key)
-            .ok()
-            .filter(|c| CONTINENTS.contains(c))
-            .ok_or_else(|| format!("continent.{key}: not one of AF AN AS EU NA OC SA"));
-        match code.and_then(|code| Ok((code, build("continent", key, rdata)?))) {
-            Ok((code, sel)) => drop(geo.continent.insert(code, sel)),
-            Err(e) => problems.push(e),
-        }
-    }
-    if let Some(rdata) = &spec.default {
-        match build("default", "", rdata) {
-            Ok(mut sel) => {
-                sel.label = Arc::clone(&DEFAULT_LABEL);
-                geo.default = Some(sel);
-            }
-            Err(e) => problems.push(e),
-        }
-    }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
+    let mut geo = alternatives(spec, &build)?;
     geo.cidr
         .sort_by_key(|(net, _)| std::cmp::Reverse(net.prefix_len()));
     if let Some(set) = zone
@@ -194,6 +147,72 @@ fn attach(zone: &mut Zone, origin: &Name, spec: &RrsetSpec) -> Result<(), Vec<St
         set.policy = Some(Box::new(RrsetPolicy::Geo(geo)));
     }
     Ok(())
+}
+
+/// The geo alternatives of `spec`, each built with `build`; every problem when any.
+fn alternatives(spec: &RrsetSpec, build: &Build<'_>) -> Result<GeoRrset, Vec<String>> {
+    let mut problems = Vec::new();
+    let cidr = selections(&spec.cidr, "cidr", build, &mut problems, |key| {
+        let net = key
+            .parse::<IpNet>()
+            .map_err(|e| format!("cidr.{key}: {e}"))?;
+        Ok(net.trunc())
+    });
+    let asn = selections(&spec.asn, "asn", build, &mut problems, |key| {
+        key.trim_start_matches("AS")
+            .parse::<u32>()
+            .map_err(|_| format!("asn.{key}: not an AS number"))
+    });
+    let country = selections(&spec.country, "country", build, &mut problems, |key| {
+        Code::from_str(key).map_err(|e| format!("country.{key}: {e}"))
+    });
+    let continent = selections(&spec.continent, "continent", build, &mut problems, |key| {
+        Code::from_str(key)
+            .ok()
+            .filter(|c| CONTINENTS.contains(c))
+            .ok_or_else(|| format!("continent.{key}: not one of AF AN AS EU NA OC SA"))
+    });
+    let default = spec.default.as_ref().and_then(|rdata| {
+        build("default", "", rdata)
+            .map(|sel| Selection {
+                label: Arc::clone(&DEFAULT_LABEL),
+                ..sel
+            })
+            .map_err(|e| problems.push(e))
+            .ok()
+    });
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(GeoRrset {
+        cidr,
+        asn: asn.into_iter().collect(),
+        country: country.into_iter().collect(),
+        continent: continent.into_iter().collect(),
+        default,
+    })
+}
+
+/// Builds a selection's records from its kind, key and rdata strings.
+type Build<'a> = dyn Fn(&str, &str, &[String]) -> Result<Selection, String> + 'a;
+
+/// The selections of one kind (`cidr`, `asn`...), keyed by `parse_key`; problems go to
+/// `problems`, in the file's order.
+fn selections<K>(
+    entries: &BTreeMap<String, Vec<String>>,
+    kind: &str,
+    build: &Build<'_>,
+    problems: &mut Vec<String>,
+    parse_key: impl Fn(&str) -> Result<K, String>,
+) -> Vec<(K, Selection)> {
+    let mut built = Vec::new();
+    for (key, rdata) in entries {
+        match parse_key(key).and_then(|k| Ok((k, build(kind, key, rdata)?))) {
+            Ok(entry) => built.push(entry),
+            Err(e) => problems.push(e),
+        }
+    }
+    built
 }
 
 /// Parses rdata in master-file syntax with the zone file reader, so relative names and

@@ -20,7 +20,7 @@ use prometheus_client::metrics::counter::Counter;
 use tokio::time::Instant;
 
 use super::lookup::Answer;
-use crate::cache::{Cache, CacheKey, CacheOutcome, EntryMeta, Namespace, PurgeMode};
+use crate::cache::{Cache, CacheKey, CacheOutcome, EntryMeta, Filled, Namespace, PurgeMode};
 use crate::config::RecursionConfig;
 use crate::metrics::{DnsMetrics, OutcomeLabels};
 use forward::Forwarder;
@@ -229,6 +229,12 @@ impl Recursion {
         if filled.outcome == CacheOutcome::Stale {
             self.metrics.stale_answers.inc();
         }
+        Some(self.resolved(&filled, generation))
+    }
+
+    /// The handler's answer from a cache entry: TTLs clamped and aged (or the stale TTL), and
+    /// the fresh window the answer cache may keep its wire copy for.
+    fn resolved(&self, filled: &Filled<CachedResponse>, generation: u64) -> Resolved {
         let age = filled.age.as_secs().min(u64::from(u32::MAX)) as u32;
         let fresh = match filled.outcome {
             CacheOutcome::Stale => None,
@@ -259,7 +265,7 @@ impl Recursion {
                 .collect()
         };
         let cached = &filled.value;
-        Some(Resolved {
+        Resolved {
             answer: Answer {
                 rcode: cached.rcode,
                 authoritative: false,
@@ -270,7 +276,7 @@ impl Recursion {
             },
             authentic_data: cached.authentic_data,
             fresh,
-        })
+        }
     }
 
     /// Drops (or, soft, marks stale) every cached answer for `name`, all types and flags, like

@@ -34,6 +34,50 @@ use crate::geo::{CONTINENTS, Code};
 
 mod pool;
 
+/// What is wrong with one `[[rrset]]` entry; shown after `<file>:<line>: rrset <name> <type>: `.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RrsetProblem {
+    #[error("name: {0}")]
+    Name(String),
+    #[error("type: {0}")]
+    Type(String),
+    #[error("count: only a pool entry has a count")]
+    CountWithoutPool,
+    #[error("the zone file has no {owner} {rtype} records; they are the default answer, add them")]
+    NoZoneRecords { owner: String, rtype: RecordType },
+    /// One alternative (`cidr."10.0.0.0/8"`, `country.CN`...): its key or its records.
+    #[error("{kind}.{key}: {message}")]
+    Alternative {
+        kind: &'static str,
+        key: String,
+        message: String,
+    },
+    #[error("pool: unknown pool {pool:?} (known: {known})")]
+    UnknownPool { pool: String, known: String },
+    #[error("type: a pool answers A or AAAA, not {0}")]
+    PoolType(String),
+    #[error("count: must be at least 1")]
+    ZeroCount,
+    #[error("a pool entry takes no cidr, asn, country, continent or default (the pool decides)")]
+    PoolSelectors,
+    #[error("name: {owner} is outside the zone {zone}")]
+    OutsideZone { owner: String, zone: String },
+    #[error("name: {0} is at or below a delegation")]
+    BelowDelegation(String),
+    #[error("name: {0} has a CNAME, which allows no other data")]
+    BesideCname(String),
+}
+
+/// An alternative's problem.
+fn alternative(kind: &'static str, key: &str, message: impl ToString) -> RrsetProblem {
+    RrsetProblem::Alternative {
+        kind,
+        key: key.to_string(),
+        message: message.to_string(),
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PolicyFile {
@@ -99,8 +143,8 @@ pub fn apply_policy_file(zone: &mut Zone, origin: &Name, path: &Path) -> Vec<Zon
     for spanned in file.rrset {
         let line = Some(line_of(&text, spanned.span().start));
         let spec = spanned.into_inner();
-        let mut err = |msg: String| {
-            let msg = format!("rrset {} {}: {msg}", spec.name, spec.rtype);
+        let mut err = |problem: RrsetProblem| {
+            let msg = format!("rrset {} {}: {problem}", spec.name, spec.rtype);
             problems.push(ZoneError::new(path, line, msg));
         };
         let attached = if spec.pool.is_some() {
@@ -115,27 +159,29 @@ pub fn apply_policy_file(zone: &mut Zone, origin: &Name, path: &Path) -> Vec<Zon
     problems
 }
 
-fn attach(zone: &mut Zone, origin: &Name, spec: &RrsetSpec) -> Result<(), Vec<String>> {
-    let owner = Name::parse(&spec.name, Some(origin)).map_err(|e| vec![format!("name: {e}")])?;
+fn attach(zone: &mut Zone, origin: &Name, spec: &RrsetSpec) -> Result<(), Vec<RrsetProblem>> {
+    let owner = Name::parse(&spec.name, Some(origin))
+        .map_err(|e| vec![RrsetProblem::Name(e.to_string())])?;
     let rtype = RecordType::from_str(&spec.rtype.to_ascii_uppercase())
-        .map_err(|e| vec![format!("type: {e}")])?;
+        .map_err(|e| vec![RrsetProblem::Type(e.to_string())])?;
     if spec.count.is_some() {
-        return Err(vec!["count: only a pool entry has a count".into()]);
+        return Err(vec![RrsetProblem::CountWithoutPool]);
     }
     let lower = LowerName::new(&owner);
     let Some(existing) = zone.node(&lower).and_then(|n| n.get(rtype)) else {
-        return Err(vec![format!(
-            "the zone file has no {owner} {rtype} records; they are the default answer, add them"
-        )]);
+        return Err(vec![RrsetProblem::NoZoneRecords {
+            owner: owner.to_string(),
+            rtype,
+        }]);
     };
     let ttl = spec
         .ttl
         .unwrap_or_else(|| existing.data.first_ttl().unwrap_or(300));
-    let build = |kind: &str, key: &str, rdata: &[String]| -> Result<Selection, String> {
+    let build = |kind: &'static str, key: &str, rdata: &[String]| {
         let label: Arc<str> = Arc::from(format!("{kind}:{key}"));
         parse_records(origin, &owner, ttl, rtype, rdata)
             .map(|records| Selection { label, records })
-            .map_err(|e| format!("{kind}.{key}: {e}"))
+            .map_err(|e| alternative(kind, key, e))
     };
     let mut geo = alternatives(spec, &build)?;
     geo.cidr
@@ -150,27 +196,27 @@ fn attach(zone: &mut Zone, origin: &Name, spec: &RrsetSpec) -> Result<(), Vec<St
 }
 
 /// The geo alternatives of `spec`, each built with `build`; every problem when any.
-fn alternatives(spec: &RrsetSpec, build: &Build<'_>) -> Result<GeoRrset, Vec<String>> {
+fn alternatives(spec: &RrsetSpec, build: &Build<'_>) -> Result<GeoRrset, Vec<RrsetProblem>> {
     let mut problems = Vec::new();
     let cidr = selections(&spec.cidr, "cidr", build, &mut problems, |key| {
         let net = key
             .parse::<IpNet>()
-            .map_err(|e| format!("cidr.{key}: {e}"))?;
+            .map_err(|e| alternative("cidr", key, e))?;
         Ok(net.trunc())
     });
     let asn = selections(&spec.asn, "asn", build, &mut problems, |key| {
         key.trim_start_matches("AS")
             .parse::<u32>()
-            .map_err(|_| format!("asn.{key}: not an AS number"))
+            .map_err(|_| alternative("asn", key, "not an AS number"))
     });
     let country = selections(&spec.country, "country", build, &mut problems, |key| {
-        Code::from_str(key).map_err(|e| format!("country.{key}: {e}"))
+        Code::from_str(key).map_err(|e| alternative("country", key, e))
     });
     let continent = selections(&spec.continent, "continent", build, &mut problems, |key| {
         Code::from_str(key)
             .ok()
             .filter(|c| CONTINENTS.contains(c))
-            .ok_or_else(|| format!("continent.{key}: not one of AF AN AS EU NA OC SA"))
+            .ok_or_else(|| alternative("continent", key, "not one of AF AN AS EU NA OC SA"))
     });
     let default = spec.default.as_ref().and_then(|rdata| {
         build("default", "", rdata)
@@ -194,16 +240,16 @@ fn alternatives(spec: &RrsetSpec, build: &Build<'_>) -> Result<GeoRrset, Vec<Str
 }
 
 /// Builds a selection's records from its kind, key and rdata strings.
-type Build<'a> = dyn Fn(&str, &str, &[String]) -> Result<Selection, String> + 'a;
+type Build<'a> = dyn Fn(&'static str, &str, &[String]) -> Result<Selection, RrsetProblem> + 'a;
 
 /// The selections of one kind (`cidr`, `asn`...), keyed by `parse_key`; problems go to
 /// `problems`, in the file's order.
 fn selections<K>(
     entries: &BTreeMap<String, Vec<String>>,
-    kind: &str,
+    kind: &'static str,
     build: &Build<'_>,
-    problems: &mut Vec<String>,
-    parse_key: impl Fn(&str) -> Result<K, String>,
+    problems: &mut Vec<RrsetProblem>,
+    parse_key: impl Fn(&str) -> Result<K, RrsetProblem>,
 ) -> Vec<(K, Selection)> {
     let mut built = Vec::new();
     for (key, rdata) in entries {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use hickory_proto::rr::{LowerName, Name, RecordType};
 
-use super::RrsetSpec;
+use super::{RrsetProblem, RrsetSpec};
 use crate::dns::client::Family;
 use crate::dns::policy::RrsetPolicy;
 use crate::dns::steering::PoolRrset;
@@ -25,38 +25,33 @@ pub(super) fn attach_pool(
     zone: &mut Zone,
     origin: &Name,
     spec: &RrsetSpec,
-) -> Result<(), Vec<String>> {
+) -> Result<(), Vec<RrsetProblem>> {
     let mut problems = Vec::new();
     let pool = spec.pool.as_deref().unwrap_or_default();
     if !POOLS.contains(&pool) {
-        problems.push(format!(
-            "pool: unknown pool {pool:?} (known: {})",
-            POOLS.join(", ")
-        ));
+        problems.push(RrsetProblem::UnknownPool {
+            pool: pool.to_string(),
+            known: POOLS.join(", "),
+        });
     }
     let rtype = RecordType::from_str(&spec.rtype.to_ascii_uppercase()).ok();
     let family = match rtype {
         Some(RecordType::A) => Some(Family::V4),
         Some(RecordType::AAAA) => Some(Family::V6),
         _ => {
-            problems.push(format!(
-                "type: a pool answers A or AAAA, not {}",
-                spec.rtype
-            ));
+            problems.push(RrsetProblem::PoolType(spec.rtype.clone()));
             None
         }
     };
     let count = spec.count.unwrap_or(DEFAULT_COUNT);
     if count == 0 {
-        problems.push("count: must be at least 1".into());
+        problems.push(RrsetProblem::ZeroCount);
     }
     if spec.has_selectors() {
-        problems.push(
-            "a pool entry takes no cidr, asn, country, continent or default (the pool decides)"
-                .into(),
-        );
+        problems.push(RrsetProblem::PoolSelectors);
     }
-    let owner = Name::parse(&spec.name, Some(origin)).map_err(|e| format!("name: {e}"));
+    let owner =
+        Name::parse(&spec.name, Some(origin)).map_err(|e| RrsetProblem::Name(e.to_string()));
     let owner = owner.and_then(|owner| placeable(zone, owner));
     let (owner, family, rtype) = match (owner, family, rtype) {
         (Ok(owner), Some(family), Some(rtype)) if problems.is_empty() => (owner, family, rtype),
@@ -88,16 +83,19 @@ pub(super) fn attach_pool(
 
 /// `owner` if a pool may answer there: inside the zone, not at or below a delegation, not
 /// beside a CNAME.
-fn placeable(zone: &Zone, owner: Name) -> Result<Name, String> {
+fn placeable(zone: &Zone, owner: Name) -> Result<Name, RrsetProblem> {
     let lower = LowerName::new(&owner);
     if !zone.origin.zone_of(&lower) {
-        return Err(format!("name: {owner} is outside the zone {}", zone.origin));
+        return Err(RrsetProblem::OutsideZone {
+            owner: owner.to_string(),
+            zone: zone.origin.to_string(),
+        });
     }
     match zone.find(&lower, false) {
-        Found::Delegation(..) => Err(format!("name: {owner} is at or below a delegation")),
-        Found::Exact(node) if node.get(RecordType::CNAME).is_some() => Err(format!(
-            "name: {owner} has a CNAME, which allows no other data"
-        )),
+        Found::Delegation(..) => Err(RrsetProblem::BelowDelegation(owner.to_string())),
+        Found::Exact(node) if node.get(RecordType::CNAME).is_some() => {
+            Err(RrsetProblem::BesideCname(owner.to_string()))
+        }
         _ => Ok(owner),
     }
 }

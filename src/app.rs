@@ -252,7 +252,7 @@ impl Node {
         let mut tasks = JoinSet::new();
 
         let recursion = Recursion::new(&config.recursion, cache.clone(), metrics.dns.clone())
-            .map_err(|e| StartError::Load(vec![e]))?;
+            .map_err(|e| StartError::Load(vec![e.to_string()]))?;
         if let Some(recursion) = &recursion {
             tracing::info!(allow = ?config.recursion.allow, "recursion on: {}", recursion.describe());
         }

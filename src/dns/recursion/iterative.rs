@@ -10,7 +10,7 @@ use hickory_proto::rr::{Name, RData};
 use hickory_proto::serialize::txt::Parser;
 use hickory_resolver::recursor::{Recursor, RecursorError, RecursorOptions};
 
-use super::RecursionError;
+use super::{RecursionError, RecursionSetupError};
 use crate::config::RecursionConfig;
 
 /// The root servers' addresses (IANA root hints), used when no hints file is configured.
@@ -55,7 +55,7 @@ pub struct Iterative {
 }
 
 impl Iterative {
-    pub fn new(config: &RecursionConfig) -> Result<Iterative, String> {
+    pub fn new(config: &RecursionConfig) -> Result<Iterative, RecursionSetupError> {
         let roots = match &config.root_hints {
             Some(path) => read_hints(path)?,
             None => ROOT_SERVERS.iter().filter_map(|a| a.parse().ok()).collect(),
@@ -77,7 +77,7 @@ impl Iterative {
             NAME_SERVER_CACHE,
         );
         let recursor = Recursor::with_options(&roots, options, TokioRuntimeProvider::default())
-            .map_err(|e| format!("cannot start the iterative resolver: {e}"))?;
+            .map_err(|e| RecursionSetupError::Start(e.to_string()))?;
         Ok(Iterative { recursor })
     }
 
@@ -112,11 +112,15 @@ fn negative_answer(query: &Query, error: RecursorError) -> Result<Message, Recur
     Ok(message)
 }
 
-fn read_hints(path: &Path) -> Result<Vec<IpAddr>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+fn read_hints(path: &Path) -> Result<Vec<IpAddr>, RecursionSetupError> {
+    let unreadable = |message: String| RecursionSetupError::RootHints {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| unreadable(e.to_string()))?;
     let (_, records) = Parser::new(text, Some(path.to_path_buf()), Some(Name::root()))
         .parse()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(|e| unreadable(e.to_string()))?;
     let roots: Vec<IpAddr> = records
         .values()
         .flat_map(|set| set.records_without_rrsigs())
@@ -127,10 +131,9 @@ fn read_hints(path: &Path) -> Result<Vec<IpAddr>, String> {
         })
         .collect();
     if roots.is_empty() {
-        return Err(format!(
-            "{}: no A or AAAA records of root servers",
-            path.display()
-        ));
+        return Err(RecursionSetupError::NoRootServers {
+            path: path.to_path_buf(),
+        });
     }
     Ok(roots)
 }

@@ -8,6 +8,7 @@ pub mod recursor_metrics;
 
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -58,6 +59,19 @@ struct CachedResponse {
     answers: Vec<Record>,
     authority: Vec<Record>,
     authentic_data: bool,
+}
+
+/// Why recursion cannot start (read at start-up and on reload).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecursionSetupError {
+    /// The root hints file (`recursion.root_hints`) cannot be read or parsed.
+    #[error("{}: {message}", path.display())]
+    RootHints { path: PathBuf, message: String },
+    #[error("{}: no A or AAAA records of root servers", path.display())]
+    NoRootServers { path: PathBuf },
+    #[error("cannot start the iterative resolver: {0}")]
+    Start(String),
 }
 
 /// What `Recursion::resolve` gives the handler.
@@ -134,7 +148,7 @@ impl Recursion {
         config: &RecursionConfig,
         cache: Cache,
         metrics: DnsMetrics,
-    ) -> Result<Option<Recursion>, String> {
+    ) -> Result<Option<Recursion>, RecursionSetupError> {
         let upstream = if config.iterative {
             Upstream::Iterative(Box::new(Iterative::new(config)?))
         } else if !config.forwarders.is_empty() {

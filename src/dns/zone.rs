@@ -263,7 +263,7 @@ impl Zone {
         let origin_wire = lower_wire(origin);
         let mut builder = Builder::new(origin_wire.clone().into_boxed_slice());
         let report = zonefile::read_file(path, &origin_wire, &mut |record, place| {
-            builder.add(record, place)
+            builder.add(record, place).map_err(|e| e.to_string())
         });
         builder.finish(path, origin, report)
     }
@@ -274,7 +274,7 @@ impl Zone {
         let mut builder = Builder::new(origin_wire.clone().into_boxed_slice());
         let report =
             zonefile::read_text(text.as_bytes(), path, &origin_wire, &mut |record, place| {
-                builder.add(record, place)
+                builder.add(record, place).map_err(|e| e.to_string())
             });
         builder.finish(path, origin, report)
     }

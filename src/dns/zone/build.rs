@@ -10,6 +10,31 @@ use super::{NameNode, Nodes, RrData, RrSet, Zone, in_zone, label_count, to_recor
 use crate::dns::ZoneError;
 use crate::dns::zonefile::{self, Place, ReadRecord, name as wire_name, types};
 
+/// Why a record read from the zone file is refused (reported at its line).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordProblem {
+    #[error("{owner} {rtype}: class {class} is not served (IN only)")]
+    Class {
+        owner: String,
+        rtype: String,
+        class: u16,
+    },
+    #[error("{0}: an SOA record belongs at the zone apex only")]
+    SoaBelowApex(String),
+    #[error(
+        "{owner}: below the DNAME at {dname} (RFC 6672 section 2.3: a DNAME owner has no \
+         descendants)"
+    )]
+    BelowDname { owner: String, dname: String },
+    /// CNAME, SOA and DNAME exclusivity (`problem` says which rule).
+    #[error("{owner}: {problem}")]
+    Conflict {
+        owner: String,
+        problem: &'static str,
+    },
+}
+
 /// Types that may stand beside a CNAME (RFC 4035 section 2.5, RFC 2181 section 10.1).
 fn cname_may_share(rtype: RecordType) -> bool {
     matches!(
@@ -59,16 +84,19 @@ impl Builder {
         ));
     }
 
-    pub(super) fn add(&mut self, record: &ReadRecord<'_>, place: Place<'_>) -> Result<(), String> {
+    pub(super) fn add(
+        &mut self,
+        record: &ReadRecord<'_>,
+        place: Place<'_>,
+    ) -> Result<(), RecordProblem> {
         let rtype_name = || types::type_name(record.rtype);
         let owner_text = || wire_name::to_text(record.owner);
         if record.class != 1 {
-            return Err(format!(
-                "{} {}: class {} is not served (IN only)",
-                owner_text(),
-                rtype_name(),
-                record.class
-            ));
+            return Err(RecordProblem::Class {
+                owner: owner_text(),
+                rtype: rtype_name(),
+                class: record.class,
+            });
         }
         self.owner.clear();
         self.owner.extend_from_slice(record.owner);
@@ -87,10 +115,7 @@ impl Builder {
         }
         let rtype = RecordType::from(record.rtype);
         if rtype == RecordType::SOA && *self.owner != *self.origin {
-            return Err(format!(
-                "{}: an SOA record belongs at the zone apex only",
-                owner_text()
-            ));
+            return Err(RecordProblem::SoaBelowApex(owner_text()));
         }
         let ttl = self.checked_ttl(record, place);
         let nsec3 = is_nsec3(rtype, record.rdata);
@@ -98,18 +123,19 @@ impl Builder {
             && !nsec3
             && let Some(dname) = self.dname_above()
         {
-            return Err(format!(
-                "{}: below the DNAME at {} (RFC 6672 section 2.3: a DNAME owner has no \
-                 descendants)",
-                owner_text(),
-                wire_name::to_text(&dname)
-            ));
+            return Err(RecordProblem::BelowDname {
+                owner: owner_text(),
+                dname: wire_name::to_text(&dname),
+            });
         }
         let Some(node) = self.node_for(nsec3) else {
             return Ok(()); // unreachable: the last owner was inserted
         };
         if let Some(problem) = conflict(node, rtype) {
-            return Err(format!("{}: {problem}", owner_text()));
+            return Err(RecordProblem::Conflict {
+                owner: owner_text(),
+                problem,
+            });
         }
         let mismatch = push_record(node, rtype, ttl, record.rdata);
         if rtype == RecordType::DNAME {

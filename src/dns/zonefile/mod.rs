@@ -130,11 +130,11 @@ impl<'s> Reader<'s> {
         self.report.errors.len() >= MAX_ERRORS
     }
 
-    fn error(&mut self, place: Place<'_>, message: impl Into<String>) {
+    fn error(&mut self, place: Place<'_>, message: impl ToString) {
         if self.full() {
             return;
         }
-        self.report.errors.push(at(place, message));
+        self.report.errors.push(at(place, message.to_string()));
         if self.full() {
             let message =
                 format!("more than {MAX_ERRORS} errors: the rest of the file is not read");
@@ -435,7 +435,7 @@ fn record_header<'a>(
     let mut class = None;
     for (index, token) in rest.iter().enumerate() {
         if ttl.is_none() && token.text.first().is_some_and(u8::is_ascii_digit) {
-            ttl = Some(encoding::parse_ttl(token.text).map_err(|m| (*token, m))?);
+            ttl = Some(encoding::parse_ttl(token.text).map_err(|e| (*token, e.to_string()))?);
             continue;
         }
         if class.is_none()

@@ -65,10 +65,10 @@ impl<'t, 'a> Fields<'t, 'a> {
     }
 
     /// An error about the token just taken.
-    pub fn error(&self, message: impl Into<String>) -> FieldError {
+    pub fn error(&self, message: impl ToString) -> FieldError {
         FieldError {
             at: self.next.saturating_sub(1),
-            message: message.into(),
+            message: message.to_string(),
         }
     }
 
@@ -149,9 +149,9 @@ fn generic(code: u16, fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<
     let start = out.len();
     let rest = fields.rest();
     for token in rest {
-        decode_hex(token.text, out).map_err(|message| FieldError {
+        decode_hex(token.text, out).map_err(|e| FieldError {
             at: fields.tokens.len() - rest.len(),
-            message,
+            message: e.to_string(),
         })?;
     }
     let found = out.len() - start;
@@ -380,7 +380,10 @@ fn hex_rest(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), FieldE
     }
     // Blanks may split it anywhere, even inside an octet (NSD joins the pieces).
     let joined: Vec<u8> = rest.iter().flat_map(|t| t.text.iter().copied()).collect();
-    decode_hex(&joined, out).map_err(|message| FieldError { at: first, message })
+    decode_hex(&joined, out).map_err(|e| FieldError {
+        at: first,
+        message: e.to_string(),
+    })
 }
 
 fn base64_rest(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
@@ -389,7 +392,10 @@ fn base64_rest(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), Fie
     if rest.is_empty() {
         return Err(fields.missing("base64 data"));
     }
-    decode_base64(rest, out).map_err(|message| FieldError { at: first, message })
+    decode_base64(rest, out).map_err(|e| FieldError {
+        at: first,
+        message: e.to_string(),
+    })
 }
 
 fn salt(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), FieldError> {

@@ -441,7 +441,7 @@ fn record_header<'a>(
         if class.is_none()
             && let Some(parsed) = types::parse_class(token.text)
         {
-            class = Some(parsed.map_err(|m| (*token, m))?);
+            class = Some(parsed.map_err(|e| (*token, e.to_string()))?);
             continue;
         }
         return match types::parse_type(token.text) {
@@ -451,7 +451,7 @@ fn record_header<'a>(
                 rtype,
                 rdata_at: index + 1,
             }),
-            Some(Err(message)) => Err((*token, message)),
+            Some(Err(e)) => Err((*token, e.to_string())),
             None => Err((*token, format!("unknown type {}", types::lossy(token.text)))),
         };
     }

@@ -405,19 +405,25 @@ impl DnsHandler {
                 };
                 Aged::new(stored, fresh, Arc::clone(recursion.hits()))
             });
-            match aged {
-                Some(aged) => {
-                    let query = learn.query.as_query();
-                    learn.state.answers.insert_recursive(&query, aged);
-                    self.cache_outcomes
-                        .count(&learn.state.answers, AnswerCacheOutcome::Miss);
-                }
-                None => self
-                    .cache_outcomes
-                    .count(&learn.state.answers, AnswerCacheOutcome::Uncacheable),
-            }
+            self.keep_recursive(learn, aged);
         }
         Reply::Send(class)
+    }
+
+    /// Puts the wire copy of a recursive answer into the answer cache the query was checked
+    /// against, when it may be kept, and counts what became of it.
+    fn keep_recursive(&self, learn: LearnRecursive, aged: Option<Aged>) {
+        match aged {
+            Some(aged) => {
+                let query = learn.query.as_query();
+                learn.state.answers.insert_recursive(&query, aged);
+                self.cache_outcomes
+                    .count(&learn.state.answers, AnswerCacheOutcome::Miss);
+            }
+            None => self
+                .cache_outcomes
+                .count(&learn.state.answers, AnswerCacheOutcome::Uncacheable),
+        }
     }
 
     /// Header flags, our OPT record and the client's location; or the error the query earns.

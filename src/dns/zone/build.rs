@@ -104,13 +104,12 @@ impl Builder {
         if !in_zone(&self.owner, &self.origin) {
             // Knot's reading: left out, said (NSD refuses the zone; one stray line should not
             // take a zone off the air).
-            let message = format!(
-                "{} {}: owner is outside the zone {}: ignored",
-                owner_text(),
-                rtype_name(),
-                wire_name::to_text(&self.origin)
+            let origin = wire_name::to_text(&self.origin);
+            let (owner, rtype) = (owner_text(), rtype_name());
+            self.warn(
+                place,
+                format!("{owner} {rtype}: owner is outside the zone {origin}: ignored"),
             );
-            self.warn(place, message);
             return Ok(());
         }
         let rtype = RecordType::from(record.rtype);
@@ -142,10 +141,9 @@ impl Builder {
             self.dnames = true;
         }
         if let Some(first) = mismatch {
+            let (owner, rtype) = (owner_text(), rtype_name());
             let message = format!(
-                "{} {}: TTL {ttl} differs from the RRset's {first}: {first} used (RFC 2181 section 5.2)",
-                owner_text(),
-                rtype_name()
+                "{owner} {rtype}: TTL {ttl} differs from the RRset's {first}: {first} used (RFC 2181 section 5.2)"
             );
             self.warn(place, message);
         }

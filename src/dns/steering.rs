@@ -15,6 +15,10 @@
 //! scope's prefix: every address the ECS scope prefix covers gets the same answer. When no
 //! healthy node has an address of the family, the answer is the zone file's own records for
 //! the name and type (their TTL capped at the pool's), else NODATA.
+//!
+//! The nodes come through [`NodePool`], the one door between DNS and the cluster (defined in
+//! `dns::client` beside the querying client, re-exported here; the cluster's implementation is
+//! in `crate::node_pool`). Pool entries are read from the policy file by `policy_file::pool`.
 
 use std::borrow::Cow;
 use std::net::IpAddr;

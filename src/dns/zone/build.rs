@@ -118,14 +118,13 @@ impl Builder {
         }
         let ttl = self.checked_ttl(record, place);
         let nsec3 = is_nsec3(rtype, record.rdata);
-        if self.dnames
-            && !nsec3
-            && let Some(dname) = self.dname_above()
-        {
-            return Err(RecordProblem::BelowDname {
-                owner: owner_text(),
-                dname: wire_name::to_text(&dname),
-            });
+        // Only zones with DNAMEs pay for the walk up the owner's ancestors.
+        let dname = (self.dnames && !nsec3)
+            .then(|| self.dname_above())
+            .flatten();
+        if let Some(dname) = dname {
+            let (owner, dname) = (owner_text(), wire_name::to_text(&dname));
+            return Err(RecordProblem::BelowDname { owner, dname });
         }
         let Some(node) = self.node_for(nsec3) else {
             return Ok(()); // unreachable: the last owner was inserted

@@ -44,6 +44,7 @@ pub mod geo;
 pub mod http_server;
 pub mod httpdns;
 pub mod metrics;
+mod node_pool;
 pub mod prefix_limit;
 pub mod proxy;
 pub mod reload;

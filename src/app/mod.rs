@@ -358,7 +358,7 @@ pub enum StartError {
     Proxy(crate::proxy::SetupError),
     /// The recursion's upstreams or root hints (`[recursion]`).
     #[error("{0}")]
-    Recursion(String),
+    Recursion(crate::dns::recursion::RecursionSetupError),
     #[error("{0}")]
     Bind(std::io::Error),
 }

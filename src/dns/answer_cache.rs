@@ -52,9 +52,9 @@ use std::sync::atomic::AtomicU32;
 use prometheus_client::metrics::counter::Counter;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-use super::handler::Transport;
 use super::reader::HEADER_LEN;
 use super::rrl::ResponseClass;
+use super::transport::Transport;
 use crate::cache::{Cache, ENTRY_OVERHEAD};
 
 mod aged;
@@ -69,8 +69,8 @@ mod recursive_tests;
 mod tests;
 
 pub use aged::Aged;
+pub use outcome::AnswerCacheOutcome;
 pub(crate) use outcome::CacheCounters;
-pub use outcome::CacheOutcome;
 
 use core_link::CoreLink;
 use front::{Front, read};
@@ -141,7 +141,7 @@ impl Query<'_> {
 }
 
 /// One response as sent, with the metric handles a hit counts into.
-pub struct Stored {
+pub struct WireAnswer {
     pub wire: Box<[u8]>,
     /// The budget it spends under response rate limiting, decided when it was built.
     pub class: ResponseClass,
@@ -173,7 +173,7 @@ pub(crate) struct Entry {
 
 enum Kind {
     /// The same response for every client.
-    Fixed(Stored),
+    Fixed(WireAnswer),
     /// Located answers exist for this query, each under its own key.
     Located {
         /// The client address is the query's ECS address (fixed by the key): no need to
@@ -185,7 +185,7 @@ enum Kind {
     InSubnet {
         subnet: Subnet,
         epoch: u64,
-        stored: Stored,
+        stored: WireAnswer,
     },
     /// A recursive answer whose TTLs age (boxed: the largest kind, and the rarest per query).
     Recursive(Box<Aged>),
@@ -373,7 +373,7 @@ impl AnswerCache {
 
     /// Keeps `stored` as the response to `query`, for every client or, with `location`, for
     /// the clients of its subnet.
-    pub fn insert(&self, query: &Query<'_>, stored: Stored, location: Option<Location>) {
+    pub fn insert(&self, query: &Query<'_>, stored: WireAnswer, location: Option<Location>) {
         if stored.wire.len() > MAX_RESPONSE {
             return;
         }
@@ -464,11 +464,13 @@ impl AnswerCache {
 
     /// Counts a lookup's outcome in the core's `dns-answers` statistics (nothing standalone).
     #[inline]
-    fn count(&self, outcome: CacheOutcome) {
+    fn count(&self, outcome: AnswerCacheOutcome) {
         if let Some(core) = &self.core {
             core.count(match outcome {
-                CacheOutcome::Hit => crate::cache::CacheOutcome::Hit,
-                CacheOutcome::Miss | CacheOutcome::Uncacheable => crate::cache::CacheOutcome::Miss,
+                AnswerCacheOutcome::Hit => crate::cache::CacheOutcome::Hit,
+                AnswerCacheOutcome::Miss | AnswerCacheOutcome::Uncacheable => {
+                    crate::cache::CacheOutcome::Miss
+                }
             });
         }
     }
@@ -519,7 +521,7 @@ impl Entry {
 }
 
 /// Copies `stored` into `out` as the answer to `query`, counts it, and returns its class.
-fn send(stored: &Stored, query: &Query<'_>, out: &mut Vec<u8>) -> ResponseClass {
+fn send(stored: &WireAnswer, query: &Query<'_>, out: &mut Vec<u8>) -> ResponseClass {
     out.clear();
     out.extend_from_slice(&stored.wire);
     if let Some(id) = out.get_mut(..2) {

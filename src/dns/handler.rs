@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use hickory_proto::op::{Edns, Header, MessageType, Metadata, OpCode, ResponseCode};
+use hickory_proto::op::{Edns, Header, LowerQuery, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
 use hickory_proto::rr::{DNSClass, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
@@ -14,12 +14,15 @@ use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 
 use super::DnsState;
-use super::answer_cache::{Aged, CacheCounters, CacheOutcome, Location, OwnedQuery, Stored};
+use super::answer_cache::{
+    Aged, AnswerCacheOutcome, CacheCounters, Location, OwnedQuery, WireAnswer,
+};
+use super::client::Client;
 use super::lookup::{Answer, resolve};
-use super::policy::Client;
 use super::recursion::Recursion;
 use super::rrl::ResponseClass;
 use super::steering::NodePool;
+pub use super::transport::Transport;
 use super::wire;
 use crate::metrics::{DnsMetrics, QueryLabels, Region, RegionLabels};
 
@@ -41,25 +44,6 @@ pub struct DnsHandler {
     query_log: bool,
     /// `edgenode_dns_answer_cache_total` by result.
     cache_outcomes: CacheCounters,
-}
-
-/// How a query arrived: sets the response size limit and the metrics label.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Transport {
-    Udp,
-    Tcp,
-    /// DNS over HTTPS and the HTTPDNS APIs: no size limit beyond the DNS message's.
-    Https,
-}
-
-impl Transport {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-            Transport::Https => "https",
-        }
-    }
 }
 
 /// What `respond` decided.
@@ -178,7 +162,8 @@ impl DnsHandler {
         // Read before the slow path consults the pool: an answer is never newer than its epoch.
         let epoch = self.nodes.epoch();
         if let Some(class) = state.answers.answer(&query, src.ip(), epoch, out) {
-            self.cache_outcomes.count(&state.answers, CacheOutcome::Hit);
+            self.cache_outcomes
+                .count(&state.answers, AnswerCacheOutcome::Hit);
             return Reply::Send(class);
         }
         let (mut reply, learned) = self.respond_slow(&state, raw, src, transport, out);
@@ -187,7 +172,7 @@ impl DnsHandler {
                 let (stored, location) = self.learn(learned, *class, transport, epoch, out);
                 state.answers.insert(&query, stored, location);
                 self.cache_outcomes
-                    .count(&state.answers, CacheOutcome::Miss);
+                    .count(&state.answers, AnswerCacheOutcome::Miss);
             }
             // `recurse` counts it once the answer is known.
             (_, Reply::Recurse(pending)) => {
@@ -198,7 +183,7 @@ impl DnsHandler {
             }
             _ => self
                 .cache_outcomes
-                .count(&state.answers, CacheOutcome::Uncacheable),
+                .count(&state.answers, AnswerCacheOutcome::Uncacheable),
         }
         reply
     }
@@ -216,7 +201,7 @@ impl DnsHandler {
         transport: Transport,
         epoch: u64,
         out: &[u8],
-    ) -> (Stored, Option<Location>) {
+    ) -> (WireAnswer, Option<Location>) {
         let labels = QueryLabels {
             proto: transport.as_str(),
             qtype: learned.qtype.into(),
@@ -239,7 +224,7 @@ impl DnsHandler {
             }
             None => (None, None),
         };
-        let stored = Stored {
+        let stored = WireAnswer {
             wire: out.into(),
             class,
             queries,
@@ -258,30 +243,10 @@ impl DnsHandler {
         transport: Transport,
         out: &mut Vec<u8>,
     ) -> (Reply, Option<Learned>) {
-        let Ok(header) = Header::read(&mut BinDecoder::new(raw)) else {
-            return (Reply::Drop, None);
-        };
-        if header.metadata.message_type == MessageType::Response {
-            return (Reply::Drop, None);
-        }
         let proto = transport.as_str();
-        let protocol = match transport {
-            Transport::Udp => Protocol::Udp,
-            Transport::Tcp | Transport::Https => Protocol::Tcp,
-        };
-        let request = match Request::from_bytes(raw.to_vec(), src, protocol) {
+        let request = match self.parse_request(raw, src, transport, out) {
             Ok(request) => request,
-            Err(error) => {
-                tracing::debug!(%error, %src, "malformed query");
-                let mut metadata = Metadata::response_from_request(&header.metadata);
-                metadata.response_code = ResponseCode::FormErr;
-                let answer = error_answer(ResponseCode::FormErr);
-                if wire::encode(out, metadata, None, &answer, None, PLAIN_UDP_LIMIT).is_err() {
-                    return (Reply::Drop, None);
-                }
-                self.count(proto, RecordType::ZERO, ResponseCode::FormErr);
-                return (Reply::Send(ResponseClass::Error), None);
-            }
+            Err(reply) => return (reply, None),
         };
         let (mut parts, checked) = self.prepare(&request);
         let query = request.queries.queries().first();
@@ -306,29 +271,12 @@ impl DnsHandler {
                     };
                     return (Reply::Recurse(Box::new(pending)), None);
                 }
-                let mut client =
-                    Client::new(parts.client_addr, &state.geo).with_nodes(&*self.nodes);
-                let answer = resolve(&state.zones, query.original().name(), qtype, &mut client);
-                let mut decision = None;
-                if let Some((label, prefix)) = client.decision.take() {
-                    set_scope(&mut parts, prefix);
-                    let region = RegionLabels {
-                        region: Region(Arc::clone(&label)),
-                    };
-                    self.metrics.geo_decisions.get_or_create(&region).inc();
-                    decision = Some((label, client.stable_prefix));
-                }
-                learned = Some(Learned {
-                    qtype,
-                    rcode: answer.rcode,
-                    decision,
-                    client_addr: parts.client_addr,
-                    from_subnet: parts.client_addr_from_subnet,
-                });
+                let (answer, learn) = self.authoritative(state, query, &mut parts);
+                learned = Some(learn);
                 answer
             }
-            (Err(rcode), _) => error_answer(rcode),
-            (Ok(()), None) => error_answer(ResponseCode::FormErr),
+            (Err(rcode), _) => Answer::error(rcode),
+            (Ok(()), None) => Answer::error(ResponseCode::FormErr),
         };
         let class = query.map_or(ResponseClass::Error, |query| {
             ResponseClass::of(&answer, query.original().name(), query.query_type())
@@ -341,6 +289,67 @@ impl DnsHandler {
             }
             None => (Reply::Drop, None),
         }
+    }
+
+    /// The request in `raw`; else what to reply (nothing, or FORMERR written to `out`).
+    fn parse_request(
+        &self,
+        raw: &[u8],
+        src: SocketAddr,
+        transport: Transport,
+        out: &mut Vec<u8>,
+    ) -> Result<Request, Reply> {
+        let Ok(header) = Header::read(&mut BinDecoder::new(raw)) else {
+            return Err(Reply::Drop);
+        };
+        if header.metadata.message_type == MessageType::Response {
+            return Err(Reply::Drop);
+        }
+        let protocol = match transport {
+            Transport::Udp => Protocol::Udp,
+            Transport::Tcp | Transport::Https => Protocol::Tcp,
+        };
+        Request::from_bytes(raw.to_vec(), src, protocol).map_err(|error| {
+            tracing::debug!(%error, %src, "malformed query");
+            let mut metadata = Metadata::response_from_request(&header.metadata);
+            metadata.response_code = ResponseCode::FormErr;
+            let answer = Answer::error(ResponseCode::FormErr);
+            if wire::encode(out, metadata, None, &answer, None, PLAIN_UDP_LIMIT).is_err() {
+                return Reply::Drop;
+            }
+            self.count(transport.as_str(), RecordType::ZERO, ResponseCode::FormErr);
+            Reply::Send(ResponseClass::Error)
+        })
+    }
+
+    /// The authoritative answer for `query`, with its geo decision counted and its ECS scope
+    /// set in `parts`; and what the answer cache needs to keep it.
+    fn authoritative<'s>(
+        &self,
+        state: &'s DnsState,
+        query: &LowerQuery,
+        parts: &mut ResponseParts,
+    ) -> (Answer<'s>, Learned) {
+        let qtype = query.query_type();
+        let mut client = Client::new(parts.client_addr, &state.geo).with_nodes(&*self.nodes);
+        let answer = resolve(&state.zones, query.original().name(), qtype, &mut client);
+        let mut decision = None;
+        if let Some((label, prefix)) = client.decision.take() {
+            set_scope(parts, prefix);
+            let region = RegionLabels {
+                region: Region(Arc::clone(&label)),
+            };
+            self.metrics.geo_decisions.get_or_create(&region).inc();
+            decision = Some((label, client.stable_prefix));
+        }
+        let learned = Learned {
+            qtype,
+            rcode: answer.rcode,
+            decision,
+            client_addr: parts.client_addr,
+            from_subnet: parts.client_addr_from_subnet,
+        };
+        (answer, learned)
     }
 
     /// Resolves a query `respond` handed over and encodes the answer into `out`.
@@ -369,13 +378,13 @@ impl DnsHandler {
                 fresh = resolved.fresh;
                 resolved.answer
             }
-            None => error_answer(ResponseCode::ServFail),
+            None => Answer::error(ResponseCode::ServFail),
         };
         let class = ResponseClass::of(&answer, query.original().name(), query.query_type());
         let Some(rcode) = self.finish(&request, proto, parts, &answer, out) else {
             if let Some(learn) = &learn {
                 self.cache_outcomes
-                    .count(&learn.state.answers, CacheOutcome::Uncacheable);
+                    .count(&learn.state.answers, AnswerCacheOutcome::Uncacheable);
             }
             return Reply::Drop;
         };
@@ -388,7 +397,7 @@ impl DnsHandler {
                     qtype: query.query_type().into(),
                     rcode: rcode_label(rcode),
                 };
-                let stored = Stored {
+                let stored = WireAnswer {
                     wire: out.as_slice().into(),
                     class,
                     queries: self.metrics.queries.get_or_create(&labels).clone(),
@@ -396,19 +405,25 @@ impl DnsHandler {
                 };
                 Aged::new(stored, fresh, Arc::clone(recursion.hits()))
             });
-            match aged {
-                Some(aged) => {
-                    let query = learn.query.as_query();
-                    learn.state.answers.insert_recursive(&query, aged);
-                    self.cache_outcomes
-                        .count(&learn.state.answers, CacheOutcome::Miss);
-                }
-                None => self
-                    .cache_outcomes
-                    .count(&learn.state.answers, CacheOutcome::Uncacheable),
-            }
+            self.keep_recursive(learn, aged);
         }
         Reply::Send(class)
+    }
+
+    /// Puts the wire copy of a recursive answer into the answer cache the query was checked
+    /// against, when it may be kept, and counts what became of it.
+    fn keep_recursive(&self, learn: LearnRecursive, aged: Option<Aged>) {
+        match aged {
+            Some(aged) => {
+                let query = learn.query.as_query();
+                learn.state.answers.insert_recursive(&query, aged);
+                self.cache_outcomes
+                    .count(&learn.state.answers, AnswerCacheOutcome::Miss);
+            }
+            None => self
+                .cache_outcomes
+                .count(&learn.state.answers, AnswerCacheOutcome::Uncacheable),
+        }
     }
 
     /// Header flags, our OPT record and the client's location; or the error the query earns.
@@ -564,17 +579,6 @@ fn check_request(request: &Request) -> Result<(), ResponseCode> {
         return Err(ResponseCode::Refused);
     }
     Ok(())
-}
-
-fn error_answer<'z>(rcode: ResponseCode) -> Answer<'z> {
-    Answer {
-        rcode,
-        authoritative: false,
-        answers: Vec::new(),
-        authority: Vec::new(),
-        additional: Vec::new(),
-        wildcard: None,
-    }
 }
 
 /// The rcode as dig prints it, for metric labels.

@@ -8,8 +8,9 @@ use hickory_proto::rr::rdata::CNAME;
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
 use super::ZoneSet;
-use super::policy::{Client, RrsetPolicy};
-use super::zone::{Found, Node, RrSet, Zone, lower_wire, name_from_wire};
+use super::client::Client;
+use super::policy::RrsetPolicy;
+use super::zone::{Found, NameNode, RrSet, Zone, lower_wire, name_from_wire};
 
 /// Longest CNAME chain followed inside the served zones before answering what we have.
 const MAX_CNAME_CHAIN: usize = 8;
@@ -30,9 +31,11 @@ pub struct Answer<'z> {
 }
 
 impl Answer<'_> {
-    fn refused() -> Self {
+    /// An empty, non-authoritative answer with `rcode`: REFUSED for names outside our zones,
+    /// or the handler's FORMERR, SERVFAIL and the like.
+    pub fn error(rcode: ResponseCode) -> Self {
         Self {
-            rcode: ResponseCode::Refused,
+            rcode,
             authoritative: false,
             answers: Vec::new(),
             authority: Vec::new(),
@@ -49,7 +52,7 @@ pub fn resolve<'z>(
     qtype: RecordType,
     client: &mut Client<'_>,
 ) -> Answer<'z> {
-    let mut answer = Answer::refused();
+    let mut answer = Answer::error(ResponseCode::Refused);
     let mut owner = qname.clone();
     for hop in 0..MAX_CNAME_CHAIN {
         let name = LowerName::new(&owner);
@@ -60,83 +63,101 @@ pub fn resolve<'z>(
             answer.rcode = ResponseCode::NoError;
             answer.authoritative = true;
         }
-        let wire = lower_wire(&owner);
-        let node = match zone.find_wire(&wire, qtype == RecordType::DS) {
-            Found::Exact(node) => node,
-            Found::Wildcard(node, encloser) => {
-                if hop == 0 {
-                    answer.wildcard = Some(encloser);
-                }
-                node
-            }
-            Found::Delegation(cut, depth) => {
-                if hop == 0 {
-                    answer.authoritative = false;
-                }
-                referral(zone, cut, &owner.trim_to(depth), client, &mut answer);
-                return answer;
-            }
-            Found::Dname(node, depth) => {
-                let dname_owner = owner.trim_to(depth);
-                match synthesize(node, &owner, depth, client, &mut answer) {
-                    // A target under the same DNAME would be rewritten again and again: the
-                    // client gets the one step (as from NSD) and asks on.
-                    Some(target) if qtype != RecordType::CNAME && !dname_owner.zone_of(&target) => {
-                        owner = target;
-                    }
-                    _ => return answer,
-                }
-                continue;
-            }
-            Found::NxDomain => {
-                answer.rcode = ResponseCode::NXDomain;
-                answer.authority.push(Cow::Borrowed(zone.negative_soa()));
-                return answer;
-            }
-        };
-        let rrset = match qtype {
-            // RFC 8482: answer ANY with one RRset instead of everything.
-            RecordType::ANY => node.rrsets.first(),
-            _ => node.get(qtype),
-        };
-        let cname = node.get(RecordType::CNAME).filter(|_| rrset.is_none());
-        if let Some(cname) = cname {
-            let records = select(cname, &owner, client);
-            let target = records.first().and_then(|r| match &r.data {
-                RData::CNAME(target) => Some(target.0.clone()),
-                _ => None,
-            });
-            answer.answers.extend(records.into_iter().map(Cow::Owned));
-            let Some(target) = target else {
-                return answer;
-            };
-            if lower_wire(&target) == wire {
-                return answer; // a loop: the client sees the chain and gives up
-            }
-            owner = target;
-            continue;
+        match step(zone, &owner, qtype, hop == 0, client, &mut answer) {
+            Some(next) => owner = next,
+            None => return answer,
         }
-        // A pool entry with no node to offer and no zone file records is empty: NODATA.
-        let records = rrset
-            .map(|set| select(set, &owner, client))
-            .filter(|r| !r.is_empty());
-        match records {
-            Some(records) => {
-                additional_addresses(zone, &records, client, &mut answer.additional);
-                answer.answers.extend(records.into_iter().map(Cow::Owned));
-            }
-            None => answer.authority.push(Cow::Borrowed(zone.negative_soa())),
-        }
-        return answer;
     }
     answer
+}
+
+/// Answers `owner` from `zone` into `answer`; returns the name a CNAME or DNAME leads on to,
+/// None when the answer is complete.
+fn step<'z>(
+    zone: &'z Zone,
+    owner: &Name,
+    qtype: RecordType,
+    first: bool,
+    client: &mut Client<'_>,
+    answer: &mut Answer<'z>,
+) -> Option<Name> {
+    let wire = lower_wire(owner);
+    let node = match zone.find_wire(&wire, qtype == RecordType::DS) {
+        Found::Exact(node) => node,
+        Found::Wildcard(node, encloser) => {
+            if first {
+                answer.wildcard = Some(encloser);
+            }
+            node
+        }
+        Found::Delegation(cut, depth) => {
+            if first {
+                answer.authoritative = false;
+            }
+            referral(zone, cut, &owner.trim_to(depth), client, answer);
+            return None;
+        }
+        Found::Dname(node, depth) => {
+            let dname_owner = owner.trim_to(depth);
+            // A target under the same DNAME would be rewritten again and again: the client
+            // gets the one step (as from NSD) and asks on.
+            return synthesize(node, owner, depth, client, answer)
+                .filter(|target| qtype != RecordType::CNAME && !dname_owner.zone_of(target));
+        }
+        Found::NxDomain => {
+            answer.rcode = ResponseCode::NXDomain;
+            answer.authority.push(Cow::Borrowed(zone.negative_soa()));
+            return None;
+        }
+    };
+    answer_at(zone, node, owner, &wire, qtype, client, answer)
+}
+
+/// Answers from the node of `owner`: its RRset of `qtype`, else its CNAME (returning the
+/// target to follow), else NODATA.
+fn answer_at<'z>(
+    zone: &'z Zone,
+    node: &'z NameNode,
+    owner: &Name,
+    wire: &[u8],
+    qtype: RecordType,
+    client: &mut Client<'_>,
+    answer: &mut Answer<'z>,
+) -> Option<Name> {
+    let rrset = match qtype {
+        // RFC 8482: answer ANY with one RRset instead of everything.
+        RecordType::ANY => node.rrsets.first(),
+        _ => node.get(qtype),
+    };
+    if let Some(cname) = node.get(RecordType::CNAME).filter(|_| rrset.is_none()) {
+        let records = select(cname, owner, client);
+        let target = records.first().and_then(|r| match &r.data {
+            RData::CNAME(target) => Some(target.0.clone()),
+            _ => None,
+        });
+        answer.answers.extend(records.into_iter().map(Cow::Owned));
+        // A loop ends here too: the client sees the chain and gives up.
+        return target.filter(|target| lower_wire(target) != wire);
+    }
+    // A pool entry with no node to offer and no zone file records is empty: NODATA.
+    let records = rrset
+        .map(|set| select(set, owner, client))
+        .filter(|r| !r.is_empty());
+    match records {
+        Some(records) => {
+            additional_addresses(zone, &records, client, &mut answer.additional);
+            answer.answers.extend(records.into_iter().map(Cow::Owned));
+        }
+        None => answer.authority.push(Cow::Borrowed(zone.negative_soa())),
+    }
+    None
 }
 
 /// RFC 6672 section 3.3: the DNAME RRset, then a CNAME from `qname` to its rewrite with the
 /// DNAME's TTL. Returns the new name to go on with; None (and YXDOMAIN) when the rewrite is
 /// longer than a name may be.
 fn synthesize(
-    node: &Node,
+    node: &NameNode,
     qname: &Name,
     depth: usize,
     client: &mut Client<'_>,
@@ -174,7 +195,7 @@ fn synthesize(
 /// name servers (glue) in additional.
 fn referral(
     zone: &Zone,
-    cut: &Node,
+    cut: &NameNode,
     owner: &Name,
     client: &mut Client<'_>,
     answer: &mut Answer<'_>,
@@ -215,7 +236,7 @@ fn additional_addresses(
 }
 
 fn push_addresses(
-    node: &Node,
+    node: &NameNode,
     owner: &Name,
     client: &mut Client<'_>,
     out: &mut Vec<Cow<'_, Record>>,

@@ -2,16 +2,19 @@
 //! the lookup algorithm, the request handler, and the answer cache in front of it.
 
 pub mod answer_cache;
+mod client;
 pub mod handler;
-pub mod lookup;
-pub mod policy;
+mod lookup;
+mod policy;
+mod policy_file;
 pub mod reader;
 pub mod recursion;
 pub mod rrl;
 pub mod server;
 pub mod steering;
-pub mod wire;
-pub mod zone;
+mod transport;
+mod wire;
+mod zone;
 pub mod zonefile;
 
 #[cfg(test)]
@@ -201,7 +204,7 @@ fn load_zone(path: &Path) -> Result<Zone, Vec<ZoneError>> {
     let mut zone = Zone::load(path, &origin)?;
     let policy = path.with_file_name(format!("{stem}.geo.toml"));
     if policy.exists() {
-        let problems = policy::apply_policy_file(&mut zone, &origin, &policy);
+        let problems = policy_file::apply_policy_file(&mut zone, &origin, &policy);
         if !problems.is_empty() {
             return Err(problems);
         }

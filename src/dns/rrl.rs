@@ -280,8 +280,8 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::dns::client::Client;
     use crate::dns::lookup::resolve;
-    use crate::dns::policy::Client;
     use crate::dns::{DnsState, ZoneSet};
     use crate::geo::Geo;
 

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use hickory_proto::rr::{Name, RData, RecordType};
 
+use super::client::Client;
 use super::lookup::resolve;
-use super::policy::Client;
 use super::{DnsState, ZoneSet};
 use crate::geo::{Geo, build_mmdb_from_csv_str};
 
@@ -222,4 +222,28 @@ fn origins_come_from_the_file_name_or_a_leading_origin_line() {
     let mut origins: Vec<String> = zones.origins().map(ToString::to_string).collect();
     origins.sort();
     assert_eq!(origins, ["_svc.z.test.", long.as_str(), "y.test."]);
+}
+
+#[test]
+fn names_below_a_dname_are_refused_wherever_they_come() {
+    let origin = Name::from_ascii("d.test.").unwrap();
+    let head = "$ORIGIN d.test.\n$TTL 300\n@ SOA ns h 1 2 3 4 60\n@ NS ns\nns A 127.0.0.1\n";
+    for body in [
+        "x DNAME y.test.\na.x A 10.0.0.1\n",
+        "a.x A 10.0.0.1\nx DNAME y.test.\n",
+    ] {
+        let text = format!("{head}{body}");
+        let errors = super::zone::Zone::parse(&text, Path::new("d.test.zone"), &origin)
+            .map(|_| ())
+            .unwrap_err();
+        let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(messages.len(), 1, "{messages:#?}");
+        assert!(
+            messages[0].contains(
+                "a.x.d.test.: below the DNAME at x.d.test. (RFC 6672 section 2.3: a DNAME owner \
+                 has no descendants)"
+            ),
+            "{messages:#?}"
+        );
+    }
 }

@@ -38,7 +38,7 @@ pub struct Zone {
 }
 
 #[derive(Debug, Default)]
-pub struct Node {
+pub struct NameNode {
     /// Few per name, so a Vec scanned by type beats a map.
     pub rrsets: Vec<RrSet>,
     /// NS at a name other than the apex: a delegation point (zone cut).
@@ -134,7 +134,7 @@ impl RrSet {
     }
 }
 
-impl Node {
+impl NameNode {
     pub fn get(&self, rtype: RecordType) -> Option<&RrSet> {
         self.rrsets.iter().find(|s| s.rtype == rtype)
     }
@@ -255,7 +255,7 @@ impl std::hash::Hasher for NameHasher {
 }
 
 /// Owner name (lowercase wire form) -> node.
-type Nodes = HashMap<Box<[u8]>, Node, NameHashing>;
+type Nodes = HashMap<Box<[u8]>, NameNode, NameHashing>;
 
 impl Zone {
     /// Reads `path` as the master file of `origin` and validates it; returns every problem found.
@@ -263,7 +263,7 @@ impl Zone {
         let origin_wire = lower_wire(origin);
         let mut builder = Builder::new(origin_wire.clone().into_boxed_slice());
         let report = zonefile::read_file(path, &origin_wire, &mut |record, place| {
-            builder.add(record, place)
+            builder.add(record, place).map_err(|e| e.to_string())
         });
         builder.finish(path, origin, report)
     }
@@ -274,21 +274,21 @@ impl Zone {
         let mut builder = Builder::new(origin_wire.clone().into_boxed_slice());
         let report =
             zonefile::read_text(text.as_bytes(), path, &origin_wire, &mut |record, place| {
-                builder.add(record, place)
+                builder.add(record, place).map_err(|e| e.to_string())
             });
         builder.finish(path, origin, report)
     }
 
-    pub fn node(&self, name: &LowerName) -> Option<&Node> {
+    pub fn node(&self, name: &LowerName) -> Option<&NameNode> {
         self.nodes.get(lower_wire(name).as_slice())
     }
 
-    pub fn node_mut(&mut self, name: &LowerName) -> Option<&mut Node> {
+    pub fn node_mut(&mut self, name: &LowerName) -> Option<&mut NameNode> {
         self.nodes.get_mut(lower_wire(name).as_slice())
     }
 
     /// The node of a lowercase wire name.
-    pub fn node_wire(&self, wire: &[u8]) -> Option<&Node> {
+    pub fn node_wire(&self, wire: &[u8]) -> Option<&NameNode> {
         self.nodes.get(wire)
     }
 
@@ -302,7 +302,7 @@ impl Zone {
             if !in_zone(parent, &self.origin_wire) || self.nodes.contains_key(parent) {
                 break;
             }
-            self.nodes.insert(parent.into(), Node::default());
+            self.nodes.insert(parent.into(), NameNode::default());
         }
         let node = self.nodes.entry(wire.into_boxed_slice()).or_default();
         let index = match node.rrsets.iter().position(|s| s.rtype == rtype) {
@@ -389,14 +389,14 @@ impl Zone {
 #[derive(Debug, Clone, Copy)]
 pub enum Found<'z> {
     /// The name exists (possibly as an empty non-terminal).
-    Exact(&'z Node),
+    Exact(&'z NameNode),
     /// The name does not exist, but `*.<closest encloser>` does (RFC 4592): that node and the
     /// closest encloser's label count.
-    Wildcard(&'z Node, usize),
+    Wildcard(&'z NameNode, usize),
     /// The name is at or below a zone cut: the node holding the NS RRset and its label count.
-    Delegation(&'z Node, usize),
+    Delegation(&'z NameNode, usize),
     /// The name is below a DNAME (RFC 6672): the node holding it and its label count.
-    Dname(&'z Node, usize),
+    Dname(&'z NameNode, usize),
     NxDomain,
 }
 

@@ -144,6 +144,19 @@ fn parse_row(
     if country.is_none() && continent.is_none() && asn.is_none() && problems.is_empty() {
         problems.push("row sets none of country, continent, asn".into());
     }
+    let net = parse_net(network, aliased, problems)?;
+    Some(Row {
+        line,
+        net: net.trunc(),
+        country,
+        continent: continent.or_else(|| country.and_then(continent_of)),
+        asn,
+    })
+}
+
+/// The row's network; a problem when it has host bits set or lies where readers map to IPv4
+/// (returned all the same, so that duplicates can still be reported); None when invalid.
+fn parse_net(network: &str, aliased: &[IpNet], problems: &mut Vec<String>) -> Option<IpNet> {
     let net = match network.parse::<IpNet>() {
         Ok(net) => net,
         Err(_) => {
@@ -162,13 +175,7 @@ fn parse_row(
              (::ffff:0:0/96, 2001::/32, 2002::/16); write the IPv4 network instead"
         ));
     }
-    Some(Row {
-        line,
-        net: net.trunc(),
-        country,
-        continent: continent.or_else(|| country.and_then(continent_of)),
-        asn,
-    })
+    Some(net)
 }
 
 fn parse_code(text: &str, what: &str, problems: &mut Vec<String>) -> Option<Code> {

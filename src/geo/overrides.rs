@@ -71,52 +71,7 @@ impl OverrideTable {
                     format!("{net} is already listed at geoip.overrides[{first}]"),
                 );
             }
-            let name = match row.name.as_deref() {
-                Some(name) if name.trim().is_empty() => {
-                    problem("name", "must not be empty (leave it out instead)".into());
-                    None
-                }
-                name => name,
-            };
-            let country = row.country.as_deref().and_then(|text| {
-                text.parse::<Code>()
-                    .map_err(|e| problem("country", e.to_string()))
-                    .ok()
-            });
-            let continent = row
-                .continent
-                .as_deref()
-                .and_then(|text| match text.parse::<Code>() {
-                    Ok(code) if code.is_continent() => Some(code),
-                    Ok(_) => {
-                        problem(
-                            "continent",
-                            format!("{text:?} is not a continent code (AF AN AS EU NA OC SA)"),
-                        );
-                        None
-                    }
-                    Err(e) => {
-                        problem("continent", e.to_string());
-                        None
-                    }
-                });
-            if row.name.is_none()
-                && row.country.is_none()
-                && row.continent.is_none()
-                && row.asn.is_none()
-            {
-                problem(
-                    "cidr",
-                    format!("{net} sets none of name, country, continent, asn"),
-                );
-            }
-            entries.push(OverrideEntry {
-                net,
-                label: Arc::from(name.map_or_else(|| net.to_string(), str::to_string)),
-                country,
-                continent: continent.or_else(|| country.and_then(continent_of)),
-                asn: row.asn,
-            });
+            entries.push(entry(row, &mut problem));
         }
         if !errors.is_empty() {
             return Err(errors);
@@ -163,4 +118,52 @@ pub fn common_prefix_len(ip: IpAddr, net: IpNet) -> Option<u8> {
     };
     // At most 128, so the conversion cannot fail.
     u8::try_from(bits).ok()
+}
+
+/// The entry of one row, its fields checked (the CIDR itself is checked by the caller); each
+/// problem goes to `problem` with its field.
+fn entry(row: &CidrOverride, problem: &mut impl FnMut(&'static str, String)) -> OverrideEntry {
+    let net = row.cidr;
+    let name = match row.name.as_deref() {
+        Some(name) if name.trim().is_empty() => {
+            problem("name", "must not be empty (leave it out instead)".into());
+            None
+        }
+        name => name,
+    };
+    let country = row.country.as_deref().and_then(|text| {
+        text.parse::<Code>()
+            .map_err(|e| problem("country", e.to_string()))
+            .ok()
+    });
+    let continent = row
+        .continent
+        .as_deref()
+        .and_then(|text| match text.parse::<Code>() {
+            Ok(code) if code.is_continent() => Some(code),
+            Ok(_) => {
+                problem(
+                    "continent",
+                    format!("{text:?} is not a continent code (AF AN AS EU NA OC SA)"),
+                );
+                None
+            }
+            Err(e) => {
+                problem("continent", e.to_string());
+                None
+            }
+        });
+    if row.name.is_none() && row.country.is_none() && row.continent.is_none() && row.asn.is_none() {
+        problem(
+            "cidr",
+            format!("{net} sets none of name, country, continent, asn"),
+        );
+    }
+    OverrideEntry {
+        net,
+        label: Arc::from(name.map_or_else(|| net.to_string(), str::to_string)),
+        country,
+        continent: continent.or_else(|| country.and_then(continent_of)),
+        asn: row.asn,
+    }
 }

@@ -12,14 +12,14 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::{Query, Stored, send};
+use super::{Query, WireAnswer, send};
 use crate::dns::reader::{Records, read_u16, read_u32};
-use crate::dns::recursion::{Freshness, RecursiveHits};
+use crate::dns::recursion::{FreshWindow, RecursiveHits};
 use crate::dns::rrl::ResponseClass;
 
 /// A recursive response and what rewriting its TTLs needs.
 pub struct Aged {
-    stored: Stored,
+    stored: WireAnswer,
     /// Offset of each rewritten TTL field in `stored.wire`, with the TTL at age 0.
     ttls: Box<[(u16, u32)]>,
     /// The instant the cache entry's age counts from.
@@ -34,7 +34,7 @@ pub struct Aged {
 impl Aged {
     /// The copy of `stored`, a response built from an entry at `fresh`; None when its TTLs
     /// cannot be found (a message this module does not walk) or one has already reached 0.
-    pub fn new(stored: Stored, fresh: Freshness, hits: Arc<RecursiveHits>) -> Option<Aged> {
+    pub fn new(stored: WireAnswer, fresh: FreshWindow, hits: Arc<RecursiveHits>) -> Option<Aged> {
         let offsets = ttl_offsets(&stored.wire)?;
         let mut ttls = Vec::with_capacity(offsets.len());
         for offset in offsets {

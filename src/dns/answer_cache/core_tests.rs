@@ -19,8 +19,8 @@ fn raw(n: u32) -> Vec<u8> {
     raw
 }
 
-fn stored() -> Stored {
-    Stored {
+fn stored() -> WireAnswer {
+    WireAnswer {
         wire: vec![0u8; 100].into(),
         class: ResponseClass::Answer(1),
         queries: Counter::default(),

@@ -7,7 +7,7 @@ use crate::metrics::{DnsMetrics, ResultLabels};
 
 /// What the answer cache did with one query: the `edgenode_dns_answer_cache_total` label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CacheOutcome {
+pub enum AnswerCacheOutcome {
     /// Answered from a stored response.
     Hit,
     /// Answered by the slow path, then stored.
@@ -16,12 +16,12 @@ pub enum CacheOutcome {
     Uncacheable,
 }
 
-impl CacheOutcome {
+impl AnswerCacheOutcome {
     pub fn as_str(self) -> &'static str {
         match self {
-            CacheOutcome::Hit => "hit",
-            CacheOutcome::Miss => "miss",
-            CacheOutcome::Uncacheable => "uncacheable",
+            AnswerCacheOutcome::Hit => "hit",
+            AnswerCacheOutcome::Miss => "miss",
+            AnswerCacheOutcome::Uncacheable => "uncacheable",
         }
     }
 }
@@ -32,22 +32,22 @@ pub(crate) struct CacheCounters([Counter; 3]);
 
 impl CacheCounters {
     pub(crate) fn new(metrics: &DnsMetrics) -> CacheCounters {
-        let counter = |outcome: CacheOutcome| {
+        let counter = |outcome: AnswerCacheOutcome| {
             let labels = ResultLabels {
                 result: outcome.as_str(),
             };
             metrics.answer_cache.get_or_create(&labels).clone()
         };
         CacheCounters([
-            counter(CacheOutcome::Hit),
-            counter(CacheOutcome::Miss),
-            counter(CacheOutcome::Uncacheable),
+            counter(AnswerCacheOutcome::Hit),
+            counter(AnswerCacheOutcome::Miss),
+            counter(AnswerCacheOutcome::Uncacheable),
         ])
     }
 
     /// Counts `outcome` here and, for an answer cache over the core, in the core's
     /// `dns-answers` statistics (a hit as a hit; a miss, stored or not, as a miss).
-    pub(crate) fn count(&self, answers: &AnswerCache, outcome: CacheOutcome) {
+    pub(crate) fn count(&self, answers: &AnswerCache, outcome: AnswerCacheOutcome) {
         self.0[outcome as usize].inc();
         answers.count(outcome);
     }

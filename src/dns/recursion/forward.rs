@@ -14,7 +14,7 @@ use hickory_net::xfer::{DnsHandle, FirstAnswer};
 use hickory_proto::op::{DnsRequest, DnsRequestOptions, Edns, Message, Query, ResponseCode};
 use tokio::time::Instant;
 
-use super::UpstreamError;
+use super::RecursionError;
 use crate::tasks::{Kind, Tasks};
 
 /// Consecutive failures after which an upstream is skipped.
@@ -90,8 +90,8 @@ impl Forwarder {
         query: &Query,
         checking_disabled: bool,
         dnssec_ok: bool,
-    ) -> Result<Message, UpstreamError> {
-        let mut last = UpstreamError::Unreachable("no upstream configured".into());
+    ) -> Result<Message, RecursionError> {
+        let mut last = RecursionError::Unreachable("no upstream configured".into());
         let mut backoff = FIRST_BACKOFF;
         for round in 0..self.attempts {
             if round > 0 {
@@ -104,7 +104,7 @@ impl Forwarder {
                     self.exchange(upstream, query, checking_disabled, dnssec_ok),
                 )
                 .await
-                .unwrap_or(Err(UpstreamError::Timeout(upstream.addr)));
+                .unwrap_or(Err(RecursionError::Timeout(upstream.addr)));
                 match result {
                     Ok(message) => {
                         upstream.consecutive_failures.store(0, Ordering::Relaxed);
@@ -156,21 +156,21 @@ impl Forwarder {
         query: &Query,
         checking_disabled: bool,
         dnssec_ok: bool,
-    ) -> Result<Message, UpstreamError> {
+    ) -> Result<Message, RecursionError> {
         let request = request(query, checking_disabled, dnssec_ok);
         let response = upstream
             .udp
             .send(request.clone())
             .first_answer()
             .await
-            .map_err(|e| UpstreamError::Exchange(upstream.addr, e.to_string()))?;
+            .map_err(|e| RecursionError::Exchange(upstream.addr, e.to_string()))?;
         let mut message = response.into_message();
         if message.metadata.truncation {
             message = self.exchange_tcp(upstream.addr, request).await?;
         }
         match message.metadata.response_code {
             ResponseCode::NoError | ResponseCode::NXDomain => Ok(message),
-            rcode => Err(UpstreamError::Rcode(upstream.addr, rcode)),
+            rcode => Err(RecursionError::Rcode(upstream.addr, rcode)),
         }
     }
 
@@ -179,8 +179,8 @@ impl Forwarder {
         &self,
         addr: SocketAddr,
         request: DnsRequest,
-    ) -> Result<Message, UpstreamError> {
-        let failed = |e: String| UpstreamError::Exchange(addr, format!("tcp: {e}"));
+    ) -> Result<Message, RecursionError> {
+        let failed = |e: String| RecursionError::Exchange(addr, format!("tcp: {e}"));
         let (connect, handle) = TcpClientStream::new(
             addr,
             None,

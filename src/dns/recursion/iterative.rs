@@ -10,7 +10,7 @@ use hickory_proto::rr::{Name, RData};
 use hickory_proto::serialize::txt::Parser;
 use hickory_resolver::recursor::{Recursor, RecursorError, RecursorOptions};
 
-use super::UpstreamError;
+use super::{RecursionError, RecursionSetupError};
 use crate::config::RecursionConfig;
 
 /// The root servers' addresses (IANA root hints), used when no hints file is configured.
@@ -55,7 +55,7 @@ pub struct Iterative {
 }
 
 impl Iterative {
-    pub fn new(config: &RecursionConfig) -> Result<Iterative, String> {
+    pub fn new(config: &RecursionConfig) -> Result<Iterative, RecursionSetupError> {
         let roots = match &config.root_hints {
             Some(path) => read_hints(path)?,
             None => ROOT_SERVERS.iter().filter_map(|a| a.parse().ok()).collect(),
@@ -77,11 +77,11 @@ impl Iterative {
             NAME_SERVER_CACHE,
         );
         let recursor = Recursor::with_options(&roots, options, TokioRuntimeProvider::default())
-            .map_err(|e| format!("cannot start the iterative resolver: {e}"))?;
+            .map_err(|e| RecursionSetupError::Start(e.to_string()))?;
         Ok(Iterative { recursor })
     }
 
-    pub async fn resolve(&self, query: &Query, dnssec_ok: bool) -> Result<Message, UpstreamError> {
+    pub async fn resolve(&self, query: &Query, dnssec_ok: bool) -> Result<Message, RecursionError> {
         match self
             .recursor
             .resolve(query.clone(), Instant::now(), dnssec_ok)
@@ -95,13 +95,13 @@ impl Iterative {
 
 /// The recursor reports NXDOMAIN and NODATA as errors carrying the SOA; turn them back into
 /// the response a client expects, so they are cached and answered like any other.
-fn negative_answer(query: &Query, error: RecursorError) -> Result<Message, UpstreamError> {
+fn negative_answer(query: &Query, error: RecursorError) -> Result<Message, RecursionError> {
     let rcode = if error.is_nx_domain() {
         ResponseCode::NXDomain
     } else if error.is_no_records_found() {
         ResponseCode::NoError
     } else {
-        return Err(UpstreamError::Iterative(error.to_string()));
+        return Err(RecursionError::Iterative(error.to_string()));
     };
     let mut message = Message::new(0, MessageType::Response, OpCode::Query);
     message.metadata.response_code = rcode;
@@ -112,11 +112,15 @@ fn negative_answer(query: &Query, error: RecursorError) -> Result<Message, Upstr
     Ok(message)
 }
 
-fn read_hints(path: &Path) -> Result<Vec<IpAddr>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+fn read_hints(path: &Path) -> Result<Vec<IpAddr>, RecursionSetupError> {
+    let unreadable = |message: String| RecursionSetupError::RootHints {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| unreadable(e.to_string()))?;
     let (_, records) = Parser::new(text, Some(path.to_path_buf()), Some(Name::root()))
         .parse()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(|e| unreadable(e.to_string()))?;
     let roots: Vec<IpAddr> = records
         .values()
         .flat_map(|set| set.records_without_rrsigs())
@@ -127,10 +131,9 @@ fn read_hints(path: &Path) -> Result<Vec<IpAddr>, String> {
         })
         .collect();
     if roots.is_empty() {
-        return Err(format!(
-            "{}: no A or AAAA records of root servers",
-            path.display()
-        ));
+        return Err(RecursionSetupError::NoRootServers {
+            path: path.to_path_buf(),
+        });
     }
     Ok(roots)
 }

@@ -8,6 +8,7 @@ pub mod recursor_metrics;
 
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -20,7 +21,7 @@ use prometheus_client::metrics::counter::Counter;
 use tokio::time::Instant;
 
 use super::lookup::Answer;
-use crate::cache::{Cache, CacheKey, CacheOutcome, EntryMeta, Namespace, PurgeMode};
+use crate::cache::{Cache, CacheKey, CacheOutcome, EntryMeta, Filled, Namespace, PurgeMode};
 use crate::config::RecursionConfig;
 use crate::metrics::{DnsMetrics, OutcomeLabels};
 use forward::Forwarder;
@@ -29,7 +30,7 @@ use iterative::Iterative;
 /// Why the upstreams gave no usable answer (the query then gets SERVFAIL, or a stale answer).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum UpstreamError {
+pub enum RecursionError {
     #[error("{0}: timed out")]
     Timeout(SocketAddr),
     #[error("{0}: {1}")]
@@ -60,18 +61,31 @@ struct CachedResponse {
     authentic_data: bool,
 }
 
+/// Why recursion cannot start (read at start-up and on reload).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecursionSetupError {
+    /// The root hints file (`recursion.root_hints`) cannot be read or parsed.
+    #[error("{}: {message}", path.display())]
+    RootHints { path: PathBuf, message: String },
+    #[error("{}: no A or AAAA records of root servers", path.display())]
+    NoRootServers { path: PathBuf },
+    #[error("cannot start the iterative resolver: {0}")]
+    Start(String),
+}
+
 /// What `Recursion::resolve` gives the handler.
 pub struct Resolved {
     pub answer: Answer<'static>,
     pub authentic_data: bool,
     /// Set when the answer came from a fresh cache entry: until when the wire response built
     /// from it may be served again with aged TTLs (None: stale, not to be kept).
-    pub fresh: Option<Freshness>,
+    pub fresh: Option<FreshWindow>,
 }
 
 /// Where a fresh answer stands in its cache entry's life, for the answer cache's copy.
 #[derive(Clone, Copy, Debug)]
-pub struct Freshness {
+pub struct FreshWindow {
     /// The instant the entry's age counts from.
     pub stored_at: Instant,
     /// When the entry stops being fresh (the slow path must then decide: refill or stale).
@@ -134,7 +148,7 @@ impl Recursion {
         config: &RecursionConfig,
         cache: Cache,
         metrics: DnsMetrics,
-    ) -> Result<Option<Recursion>, String> {
+    ) -> Result<Option<Recursion>, RecursionSetupError> {
         let upstream = if config.iterative {
             Upstream::Iterative(Box::new(Iterative::new(config)?))
         } else if !config.forwarders.is_empty() {
@@ -214,7 +228,7 @@ impl Recursion {
                     }
                     Upstream::Iterative(i) => i.resolve(&owned_query, dnssec_ok).await?,
                 };
-                Ok::<_, UpstreamError>(CachedResponse::from_message(message, ttl))
+                Ok::<_, RecursionError>(CachedResponse::from_message(message, ttl))
             })
             .await;
         let filled = match filled {
@@ -229,12 +243,18 @@ impl Recursion {
         if filled.outcome == CacheOutcome::Stale {
             self.metrics.stale_answers.inc();
         }
+        Some(self.resolved(&filled, generation))
+    }
+
+    /// The handler's answer from a cache entry: TTLs clamped and aged (or the stale TTL), and
+    /// the fresh window the answer cache may keep its wire copy for.
+    fn resolved(&self, filled: &Filled<CachedResponse>, generation: u64) -> Resolved {
         let age = filled.age.as_secs().min(u64::from(u32::MAX)) as u32;
         let fresh = match filled.outcome {
             CacheOutcome::Stale => None,
             _ => Instant::now()
                 .checked_sub(filled.age)
-                .map(|stored_at| Freshness {
+                .map(|stored_at| FreshWindow {
                     stored_at,
                     fresh_until: stored_at + filled.value.fresh_for,
                     age_secs: age,
@@ -259,7 +279,7 @@ impl Recursion {
                 .collect()
         };
         let cached = &filled.value;
-        Some(Resolved {
+        Resolved {
             answer: Answer {
                 rcode: cached.rcode,
                 authoritative: false,
@@ -270,7 +290,7 @@ impl Recursion {
             },
             authentic_data: cached.authentic_data,
             fresh,
-        })
+        }
     }
 
     /// Drops (or, soft, marks stale) every cached answer for `name`, all types and flags, like

@@ -1,5 +1,4 @@
-//! Pool entries: answers from a stand-in pool, the fallback, validation, and the cluster's
-//! implementation of `NodePool`.
+//! Pool entries: answers from a stand-in pool, the fallback, validation, and the rendezvous key.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -9,9 +8,9 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RecordType};
 
 use super::*;
-use crate::config::ClusterConfig;
 use crate::dns::lookup::resolve;
 use crate::dns::{DnsState, ZoneSet};
+use crate::geo::Code;
 use crate::geo::{CidrOverride, Geo};
 
 const ZONE: &str = "$ORIGIN s.test.\n$TTL 300\n@ SOA ns h 1 2 3 4 60\n@ NS ns\nns A 127.0.0.1\n\
@@ -262,22 +261,6 @@ fn pool_errors_name_the_file_and_line() {
     for (error, expected) in errors.iter().zip(expected) {
         assert!(error.contains(expected), "{error:?} lacks {expected:?}");
     }
-}
-
-#[test]
-fn the_cluster_answers_with_its_healthy_nodes_of_the_family() {
-    let alone = Cluster::new(&ClusterConfig::default());
-    assert!(NodePool::nearest(&*alone, None, None, b"k", Family::V4, 2).is_empty());
-
-    let config = ClusterConfig {
-        addresses: vec!["192.0.2.1".parse().unwrap(), "2001:db8::1".parse().unwrap()],
-        ..ClusterConfig::default()
-    };
-    let me = Cluster::new(&config);
-    let v4 = NodePool::nearest(&*me, None, None, b"k", Family::V4, 2);
-    let v6 = NodePool::nearest(&*me, None, None, b"k", Family::V6, 2);
-    assert_eq!(v4, ["192.0.2.1".parse::<IpAddr>().unwrap()]);
-    assert_eq!(v6, ["2001:db8::1".parse::<IpAddr>().unwrap()]);
 }
 
 #[test]

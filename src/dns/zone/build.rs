@@ -4,11 +4,36 @@
 
 use std::path::Path;
 
-use hickory_proto::rr::{LowerName, Name, RData, RecordType};
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
-use super::{Node, Nodes, RrData, RrSet, Zone, in_zone, label_count, to_record};
+use super::{NameNode, Nodes, RrData, RrSet, Zone, in_zone, label_count, to_record};
 use crate::dns::ZoneError;
 use crate::dns::zonefile::{self, Place, ReadRecord, name as wire_name, types};
+
+/// Why a record read from the zone file is refused (reported at its line).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordProblem {
+    #[error("{owner} {rtype}: class {class} is not served (IN only)")]
+    Class {
+        owner: String,
+        rtype: String,
+        class: u16,
+    },
+    #[error("{0}: an SOA record belongs at the zone apex only")]
+    SoaBelowApex(String),
+    #[error(
+        "{owner}: below the DNAME at {dname} (RFC 6672 section 2.3: a DNAME owner has no \
+         descendants)"
+    )]
+    BelowDname { owner: String, dname: String },
+    /// CNAME, SOA and DNAME exclusivity (`problem` says which rule).
+    #[error("{owner}: {problem}")]
+    Conflict {
+        owner: String,
+        problem: &'static str,
+    },
+}
 
 /// Types that may stand beside a CNAME (RFC 4035 section 2.5, RFC 2181 section 10.1).
 fn cname_may_share(rtype: RecordType) -> bool {
@@ -59,16 +84,19 @@ impl Builder {
         ));
     }
 
-    pub(super) fn add(&mut self, record: &ReadRecord<'_>, place: Place<'_>) -> Result<(), String> {
+    pub(super) fn add(
+        &mut self,
+        record: &ReadRecord<'_>,
+        place: Place<'_>,
+    ) -> Result<(), RecordProblem> {
         let rtype_name = || types::type_name(record.rtype);
         let owner_text = || wire_name::to_text(record.owner);
         if record.class != 1 {
-            return Err(format!(
-                "{} {}: class {} is not served (IN only)",
-                owner_text(),
-                rtype_name(),
-                record.class
-            ));
+            return Err(RecordProblem::Class {
+                owner: owner_text(),
+                rtype: rtype_name(),
+                class: record.class,
+            });
         }
         self.owner.clear();
         self.owner.extend_from_slice(record.owner);
@@ -76,122 +104,86 @@ impl Builder {
         if !in_zone(&self.owner, &self.origin) {
             // Knot's reading: left out, said (NSD refuses the zone; one stray line should not
             // take a zone off the air).
-            let message = format!(
-                "{} {}: owner is outside the zone {}: ignored",
-                owner_text(),
-                rtype_name(),
-                wire_name::to_text(&self.origin)
+            let origin = wire_name::to_text(&self.origin);
+            let (owner, rtype) = (owner_text(), rtype_name());
+            self.warn(
+                place,
+                format!("{owner} {rtype}: owner is outside the zone {origin}: ignored"),
             );
-            self.warn(place, message);
             return Ok(());
         }
         let rtype = RecordType::from(record.rtype);
         if rtype == RecordType::SOA && *self.owner != *self.origin {
-            return Err(format!(
-                "{}: an SOA record belongs at the zone apex only",
-                owner_text()
-            ));
+            return Err(RecordProblem::SoaBelowApex(owner_text()));
         }
-        let mut ttl = record.ttl;
-        if ttl > MAX_TTL {
-            let message = format!(
-                "{} {}: TTL {ttl} is over 2^31 - 1: 0 used (RFC 2181 section 8)",
-                owner_text(),
-                rtype_name()
-            );
-            self.warn(place, message);
-            ttl = 0;
+        let ttl = self.checked_ttl(record, place);
+        let nsec3 = is_nsec3(rtype, record.rdata);
+        // Only zones with DNAMEs pay for the walk up the owner's ancestors.
+        let dname = (self.dnames && !nsec3)
+            .then(|| self.dname_above())
+            .flatten();
+        if let Some(dname) = dname {
+            let (owner, dname) = (owner_text(), wire_name::to_text(&dname));
+            return Err(RecordProblem::BelowDname { owner, dname });
         }
-        let covered = record
-            .rdata
-            .get(..2)
-            .map(|c| u16::from_be_bytes([c[0], c[1]]));
-        let nsec3 = rtype == RecordType::NSEC3
-            || (rtype == RecordType::RRSIG && covered == Some(u16::from(RecordType::NSEC3)));
-        if self.dnames
-            && !nsec3
-            && let Some(dname) = self.dname_above()
-        {
-            return Err(format!(
-                "{}: below the DNAME at {} (RFC 6672 section 2.3: a DNAME owner has no \
-                 descendants)",
-                owner_text(),
-                wire_name::to_text(&dname)
-            ));
-        }
-        let node = if nsec3 {
-            self.nsec3
-                .entry(self.owner.clone().into_boxed_slice())
-                .or_default()
-        } else if self.last_owner == self.owner {
-            // Records of one owner mostly come together: a repeated owner is looked up, a
-            // new one inserted with one hash of its name (a later repeat drops a key).
-            match self.nodes.get_mut(self.owner.as_slice()) {
-                Some(node) => node,
-                None => return Ok(()), // unreachable: the last owner was inserted
-            }
-        } else {
-            self.last_owner.clone_from(&self.owner);
-            self.nodes
-                .entry(self.owner.clone().into_boxed_slice())
-                .or_default()
+        let Some(node) = self.node_for(nsec3) else {
+            return Ok(()); // unreachable: the last owner was inserted
         };
-        let existing = node.rrsets.iter().position(|s| s.rtype == rtype);
-        let problem = match rtype {
-            RecordType::CNAME if existing.is_some() => Some("more than one CNAME at one name"),
-            RecordType::CNAME if node.rrsets.iter().any(|s| !cname_may_share(s.rtype)) => {
-                Some("CNAME and other data at the same name (RFC 1034 section 3.6.2)")
-            }
-            RecordType::SOA if existing.is_some() => Some("more than one SOA record"),
-            RecordType::DNAME if existing.is_some() => Some("more than one DNAME at one name"),
-            RecordType::DNAME if node.get(RecordType::CNAME).is_some() => {
-                Some("a DNAME and a CNAME at one name (RFC 6672 section 2.4)")
-            }
-            _ if !cname_may_share(rtype) && node.get(RecordType::CNAME).is_some() => {
-                Some("CNAME and other data at the same name (RFC 1034 section 3.6.2)")
-            }
-            _ => None,
-        };
-        if let Some(problem) = problem {
-            return Err(format!("{}: {problem}", owner_text()));
+        if let Some(problem) = conflict(node, rtype) {
+            return Err(RecordProblem::Conflict {
+                owner: owner_text(),
+                problem,
+            });
         }
-        let mut mismatch = None;
-        match existing {
-            Some(index) => {
-                let data = &mut node.rrsets[index].data;
-                // One TTL per RRset (RFC 2181 section 5.2): the first one, as BIND does. Not
-                // for signatures: each has its covered RRset's TTL (RFC 4034 section 3).
-                let first = data.first_ttl().unwrap_or(ttl);
-                let signature = matches!(rtype, RecordType::RRSIG | RecordType::SIG);
-                if first != ttl && !signature {
-                    mismatch = Some(first);
-                }
-                data.push(if signature { ttl } else { first }, record.rdata);
-            }
-            None => {
-                let mut data = RrData::default();
-                data.push(ttl, record.rdata);
-                // One more RRset, not four (Vec's first growth): most names have one or two.
-                node.rrsets.reserve_exact(1);
-                node.rrsets.push(RrSet {
-                    rtype,
-                    data,
-                    policy: None,
-                });
-            }
-        }
+        let mismatch = push_record(node, rtype, ttl, record.rdata);
         if rtype == RecordType::DNAME {
             self.dnames = true;
         }
         if let Some(first) = mismatch {
+            let (owner, rtype) = (owner_text(), rtype_name());
             let message = format!(
-                "{} {}: TTL {ttl} differs from the RRset's {first}: {first} used (RFC 2181 section 5.2)",
-                owner_text(),
-                rtype_name()
+                "{owner} {rtype}: TTL {ttl} differs from the RRset's {first}: {first} used (RFC 2181 section 5.2)"
             );
             self.warn(place, message);
         }
         Ok(())
+    }
+
+    /// The record's TTL, or 0 (said) when it is over 2^31 - 1.
+    fn checked_ttl(&mut self, record: &ReadRecord<'_>, place: Place<'_>) -> u32 {
+        if record.ttl <= MAX_TTL {
+            return record.ttl;
+        }
+        let message = format!(
+            "{} {}: TTL {} is over 2^31 - 1: 0 used (RFC 2181 section 8)",
+            wire_name::to_text(record.owner),
+            types::type_name(record.rtype),
+            record.ttl
+        );
+        self.warn(place, message);
+        0
+    }
+
+    /// The node of the current owner, among the NSEC3 owners or the zone's names.
+    fn node_for(&mut self, nsec3: bool) -> Option<&mut NameNode> {
+        if nsec3 {
+            return Some(
+                self.nsec3
+                    .entry(self.owner.clone().into_boxed_slice())
+                    .or_default(),
+            );
+        }
+        if self.last_owner == self.owner {
+            // Records of one owner mostly come together: a repeated owner is looked up, a
+            // new one inserted with one hash of its name (a later repeat drops a key).
+            return self.nodes.get_mut(self.owner.as_slice());
+        }
+        self.last_owner.clone_from(&self.owner);
+        Some(
+            self.nodes
+                .entry(self.owner.clone().into_boxed_slice())
+                .or_default(),
+        )
     }
 
     /// The closest DNAME owner strictly above the current owner, inside the zone.
@@ -222,45 +214,13 @@ impl Builder {
         let mut problems = report.errors;
         let mut warnings = report.warnings;
         warnings.append(&mut self.warnings);
-        let apex = self.nodes.get(&origin_wire);
-        let soa = apex.and_then(|n| n.get(RecordType::SOA));
-        let negative_soa = soa.and_then(|set| {
-            let (ttl, rdata) = set.data.iter().next()?;
-            let mut record = to_record(origin, RecordType::SOA, ttl, rdata);
-            if let RData::SOA(data) = &record.data {
-                record.ttl = ttl.min(data.minimum);
-            }
-            Some(record)
-        });
-        if soa.is_none() {
-            problems.push(ZoneError::new(
-                path,
-                None,
-                format!("{origin}: no SOA record at the zone apex"),
-            ));
-        }
-        if apex.and_then(|n| n.get(RecordType::NS)).is_none() {
-            warnings.push(ZoneError::new(
-                path,
-                None,
-                format!(
-                    "warning: {origin}: no NS records at the zone apex (served, but the zone \
-                     cannot be delegated to)"
-                ),
-            ));
-        }
+        let negative_soa = apex_checks(&self.nodes, &origin_wire, origin, path, &mut problems);
+        warnings.extend(apex_warning(&self.nodes, &origin_wire, origin, path));
         problems.extend(dnames_with_descendants(&self.nodes, &origin_wire, path));
         let Some(negative_soa) = negative_soa.filter(|_| problems.is_empty()) else {
             return Err(problems);
         };
-        for (name, node) in self.nodes.iter_mut() {
-            node.cut = **name != *origin_wire && node.get(RecordType::NS).is_some();
-            for set in &mut node.rrsets {
-                set.data.dedup();
-                set.data.0.shrink_to_fit();
-            }
-            node.rrsets.shrink_to_fit();
-        }
+        settle(&mut self.nodes, &origin_wire);
         add_empty_non_terminals(&mut self.nodes, &origin_wire);
         self.nodes.shrink_to_fit();
         // Kept for the DNSSEC issue's denial of existence; nothing answers from them yet.
@@ -273,6 +233,64 @@ impl Builder {
             negative_soa,
             warnings,
         })
+    }
+}
+
+/// The apex SOA as negative answers carry it (TTL lowered to the SOA MINIMUM); a problem when
+/// there is none.
+fn apex_checks(
+    nodes: &Nodes,
+    origin_wire: &[u8],
+    origin: &Name,
+    path: &Path,
+    problems: &mut Vec<ZoneError>,
+) -> Option<Record> {
+    let soa = nodes.get(origin_wire).and_then(|n| n.get(RecordType::SOA));
+    let Some(soa) = soa else {
+        problems.push(ZoneError::new(
+            path,
+            None,
+            format!("{origin}: no SOA record at the zone apex"),
+        ));
+        return None;
+    };
+    let (ttl, rdata) = soa.data.iter().next()?;
+    let mut record = to_record(origin, RecordType::SOA, ttl, rdata);
+    if let RData::SOA(data) = &record.data {
+        record.ttl = ttl.min(data.minimum);
+    }
+    Some(record)
+}
+
+/// The warning for a zone without apex NS records.
+fn apex_warning(
+    nodes: &Nodes,
+    origin_wire: &[u8],
+    origin: &Name,
+    path: &Path,
+) -> Option<ZoneError> {
+    let ns = nodes.get(origin_wire).and_then(|n| n.get(RecordType::NS));
+    ns.is_none().then(|| {
+        ZoneError::new(
+            path,
+            None,
+            format!(
+                "warning: {origin}: no NS records at the zone apex (served, but the zone \
+                 cannot be delegated to)"
+            ),
+        )
+    })
+}
+
+/// Marks the zone cuts and drops duplicate records and spare capacity.
+fn settle(nodes: &mut Nodes, origin_wire: &[u8]) {
+    for (name, node) in nodes.iter_mut() {
+        node.cut = **name != *origin_wire && node.get(RecordType::NS).is_some();
+        for set in &mut node.rrsets {
+            set.data.dedup();
+            set.data.0.shrink_to_fit();
+        }
+        node.rrsets.shrink_to_fit();
     }
 }
 
@@ -325,6 +343,56 @@ fn add_empty_non_terminals(nodes: &mut Nodes, origin: &[u8]) {
         if let Some(up) = parent(&name).filter(|p| !nodes.contains_key(p)) {
             missing.push(up);
         }
-        nodes.insert(name, Node::default());
+        nodes.insert(name, NameNode::default());
     }
+}
+
+/// Whether a record belongs to the NSEC3 chain: an NSEC3, or an RRSIG covering one.
+fn is_nsec3(rtype: RecordType, rdata: &[u8]) -> bool {
+    let covered = rdata.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
+    rtype == RecordType::NSEC3
+        || (rtype == RecordType::RRSIG && covered == Some(u16::from(RecordType::NSEC3)))
+}
+
+/// What forbids a record of `rtype` at `node`, if anything (CNAME, SOA and DNAME rules).
+fn conflict(node: &NameNode, rtype: RecordType) -> Option<&'static str> {
+    let existing = node.get(rtype).is_some();
+    match rtype {
+        RecordType::CNAME if existing => Some("more than one CNAME at one name"),
+        RecordType::CNAME if node.rrsets.iter().any(|s| !cname_may_share(s.rtype)) => {
+            Some("CNAME and other data at the same name (RFC 1034 section 3.6.2)")
+        }
+        RecordType::SOA if existing => Some("more than one SOA record"),
+        RecordType::DNAME if existing => Some("more than one DNAME at one name"),
+        RecordType::DNAME if node.get(RecordType::CNAME).is_some() => {
+            Some("a DNAME and a CNAME at one name (RFC 6672 section 2.4)")
+        }
+        _ if !cname_may_share(rtype) && node.get(RecordType::CNAME).is_some() => {
+            Some("CNAME and other data at the same name (RFC 1034 section 3.6.2)")
+        }
+        _ => None,
+    }
+}
+
+/// Adds a record to its RRset at `node`, creating the RRset; returns the RRset's TTL when
+/// the record's differed from it (the RRset's is used).
+fn push_record(node: &mut NameNode, rtype: RecordType, ttl: u32, rdata: &[u8]) -> Option<u32> {
+    let Some(set) = node.rrsets.iter_mut().find(|s| s.rtype == rtype) else {
+        let mut data = RrData::default();
+        data.push(ttl, rdata);
+        // One more RRset, not four (Vec's first growth): most names have one or two.
+        node.rrsets.reserve_exact(1);
+        node.rrsets.push(RrSet {
+            rtype,
+            data,
+            policy: None,
+        });
+        return None;
+    };
+    // One TTL per RRset (RFC 2181 section 5.2): the first one, as BIND does. Not for
+    // signatures: each has its covered RRset's TTL (RFC 4034 section 3).
+    let first = set.data.first_ttl().unwrap_or(ttl);
+    let signature = matches!(rtype, RecordType::RRSIG | RecordType::SIG);
+    set.data.push(if signature { ttl } else { first }, rdata);
+    (first != ttl && !signature).then_some(first)
 }

@@ -7,17 +7,42 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use base64::Engine as _;
 
 use super::lexer::Token;
-use super::name::unescape;
+use super::name::{NameError, unescape};
 use super::types::{lossy, parse_decimal};
 
+/// What is wrong with a field's value (the token's text is in the message where it helps).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodingError {
+    #[error("bad TTL {0}")]
+    BadTtl(String),
+    /// The TTL as written.
+    #[error("TTL {0} is over 2^32 - 1")]
+    TtlTooLarge(String),
+    #[error("character-string of {0} octets: at most 255")]
+    TextTooLong(usize),
+    #[error(transparent)]
+    Escape(#[from] NameError),
+    #[error("odd number of hex digits in {0}")]
+    OddHex(String),
+    #[error("bad hex digits in {0}")]
+    BadHex(String),
+    #[error("bad base64: {0}")]
+    BadBase64(String),
+    #[error("bad base32hex digit in {0}")]
+    BadBase32hex(String),
+    #[error("bad base32hex length or padding in {0}")]
+    Base32hexPadding(String),
+}
+
 /// A TTL: seconds, or numbers with units s, m, h, d, w (`1h30m`), at most 2^32 - 1.
-pub fn parse_ttl(text: &[u8]) -> Result<u32, String> {
-    let bad = || format!("bad TTL {}", lossy(text));
+pub fn parse_ttl(text: &[u8]) -> Result<u32, EncodingError> {
+    let bad = || EncodingError::BadTtl(lossy(text).to_string());
     if text.is_empty() || !text[0].is_ascii_digit() {
         return Err(bad());
     }
     if let Some(plain) = parse_decimal(text) {
-        return u32::try_from(plain).map_err(|_| format!("TTL {plain} is over 2^32 - 1"));
+        return u32::try_from(plain).map_err(|_| EncodingError::TtlTooLarge(plain.to_string()));
     }
     let mut total: u64 = 0;
     let mut value: Option<u64> = None;
@@ -42,7 +67,7 @@ pub fn parse_ttl(text: &[u8]) -> Result<u32, String> {
     }
     // A trailing number without a unit counts as seconds (BIND, Knot).
     total += value.unwrap_or(0);
-    u32::try_from(total).map_err(|_| format!("TTL {} is over 2^32 - 1", lossy(text)))
+    u32::try_from(total).map_err(|_| EncodingError::TtlTooLarge(lossy(text).to_string()))
 }
 
 /// Dotted quad only (`1.2.3.4`), as `inet_pton` takes it.
@@ -55,14 +80,14 @@ pub fn parse_ipv6(text: &[u8]) -> Option<Ipv6Addr> {
 }
 
 /// A `<character-string>`: escapes decoded, at most 255 octets, with its length octet.
-pub fn push_text(text: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+pub fn push_text(text: &[u8], out: &mut Vec<u8>) -> Result<(), EncodingError> {
     let at = out.len();
     out.push(0);
     unescape_text(text, out)?;
     let len = out.len() - at - 1;
     if len > 255 {
         out.truncate(at);
-        return Err(format!("character-string of {len} octets: at most 255"));
+        return Err(EncodingError::TextTooLong(len));
     }
     out[at] = len as u8;
     Ok(())
@@ -70,7 +95,7 @@ pub fn push_text(text: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
 
 /// `<character-string>`s from one token: longer than 255 octets, it is cut into strings of
 /// 255 (TXT and SPF only; Knot reads such tokens so, NSD refuses them).
-pub fn push_texts(text: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+pub fn push_texts(text: &[u8], out: &mut Vec<u8>) -> Result<(), EncodingError> {
     let mut decoded = Vec::new();
     unescape_text(text, &mut decoded)?;
     if decoded.is_empty() {
@@ -84,7 +109,7 @@ pub fn push_texts(text: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
 }
 
 /// Appends `text` with its `\X` and `\DDD` escapes decoded.
-pub fn unescape_text(text: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+pub fn unescape_text(text: &[u8], out: &mut Vec<u8>) -> Result<(), EncodingError> {
     let mut i = 0;
     while i < text.len() {
         if text[i] == b'\\' {
@@ -109,21 +134,21 @@ pub fn hex_value(digit: u8) -> Option<u8> {
 }
 
 /// Appends the octets of an even-length hexadecimal string.
-pub fn decode_hex(text: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+pub fn decode_hex(text: &[u8], out: &mut Vec<u8>) -> Result<(), EncodingError> {
     if !text.len().is_multiple_of(2) {
-        return Err(format!("odd number of hex digits in {}", lossy(text)));
+        return Err(EncodingError::OddHex(lossy(text).to_string()));
     }
     for pair in text.chunks_exact(2) {
         match (hex_value(pair[0]), hex_value(pair[1])) {
             (Some(high), Some(low)) => out.push(high << 4 | low),
-            _ => return Err(format!("bad hex digits in {}", lossy(text))),
+            _ => return Err(EncodingError::BadHex(lossy(text).to_string())),
         }
     }
     Ok(())
 }
 
 /// Base64 over one or more tokens (a key split across lines).
-pub fn decode_base64(tokens: &[Token<'_>], out: &mut Vec<u8>) -> Result<(), String> {
+pub fn decode_base64(tokens: &[Token<'_>], out: &mut Vec<u8>) -> Result<(), EncodingError> {
     let mut joined = Vec::new();
     for token in tokens {
         joined.extend_from_slice(token.text);
@@ -133,18 +158,18 @@ pub fn decode_base64(tokens: &[Token<'_>], out: &mut Vec<u8>) -> Result<(), Stri
     }
     base64::engine::general_purpose::STANDARD
         .decode_vec(&joined, out)
-        .map_err(|e| format!("bad base64: {e}"))
+        .map_err(|e| EncodingError::BadBase64(e.to_string()))
 }
 
 /// Base32 with the extended hex alphabet (RFC 4648 section 7), no padding, any case.
-pub fn decode_base32hex(text: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+pub fn decode_base32hex(text: &[u8], out: &mut Vec<u8>) -> Result<(), EncodingError> {
     let mut buffer: u64 = 0;
     let mut bits = 0;
     for &c in text {
         let value = match c.to_ascii_uppercase() {
             d @ b'0'..=b'9' => d - b'0',
             l @ b'A'..=b'V' => l - b'A' + 10,
-            _ => return Err(format!("bad base32hex digit in {}", lossy(text))),
+            _ => return Err(EncodingError::BadBase32hex(lossy(text).to_string())),
         };
         buffer = buffer << 5 | u64::from(value);
         bits += 5;
@@ -154,10 +179,7 @@ pub fn decode_base32hex(text: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
         }
     }
     if bits >= 5 || buffer & ((1 << bits) - 1) != 0 {
-        return Err(format!(
-            "bad base32hex length or padding in {}",
-            lossy(text)
-        ));
+        return Err(EncodingError::Base32hexPadding(lossy(text).to_string()));
     }
     Ok(())
 }

@@ -8,32 +8,38 @@ use super::types::{lossy, parse_decimal};
 /// Lines one `$GENERATE` may produce at most: a typo in the range must not fill the memory.
 const MAX_LINES: u64 = 65_536;
 
+/// What is wrong with a `$GENERATE` line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GenerateError {
+    #[error("$GENERATE needs a range")]
+    NoRange,
+    #[error("$GENERATE needs a range, an owner, a type and rdata")]
+    TooFewFields,
+    /// The range as written.
+    #[error("bad $GENERATE range {0}: want start-stop[/step]")]
+    BadRange(String),
+    #[error("$GENERATE range makes more than {MAX_LINES} records")]
+    TooManyLines,
+    /// The field as written.
+    #[error("unclosed ${{ in {0}")]
+    UnclosedModifier(String),
+    /// The modifier's text between the braces.
+    #[error("bad modifier ${{{0}}}")]
+    BadModifier(String),
+}
+
 /// The entries a `$GENERATE` stands for, as text lines; on error the index of the token at
-/// fault and a message.
-pub fn expand(tokens: &[Token<'_>]) -> Result<Vec<Vec<u8>>, (usize, String)> {
-    let range = tokens
-        .get(1)
-        .ok_or((0, "$GENERATE needs a range".to_string()))?;
+/// fault and what is wrong.
+pub fn expand(tokens: &[Token<'_>]) -> Result<Vec<Vec<u8>>, (usize, GenerateError)> {
+    let range = tokens.get(1).ok_or((0, GenerateError::NoRange))?;
     if tokens.len() < 5 {
-        return Err((
-            0,
-            "$GENERATE needs a range, an owner, a type and rdata".into(),
-        ));
+        return Err((0, GenerateError::TooFewFields));
     }
-    let (start, stop, step) = parse_range(range.text).ok_or_else(|| {
-        (
-            1,
-            format!(
-                "bad $GENERATE range {}: want start-stop[/step]",
-                lossy(range.text)
-            ),
-        )
-    })?;
+    let (start, stop, step) = parse_range(range.text)
+        .ok_or_else(|| (1, GenerateError::BadRange(lossy(range.text).into_owned())))?;
     if (stop - start) / step + 1 > MAX_LINES {
-        return Err((
-            1,
-            format!("$GENERATE range makes more than {MAX_LINES} records"),
-        ));
+        return Err((1, GenerateError::TooManyLines));
     }
     let mut lines = Vec::new();
     let mut value = start;
@@ -72,7 +78,7 @@ fn parse_range(text: &[u8]) -> Option<(u64, u64, u64)> {
     (start <= stop && step > 0 && stop <= u64::from(u32::MAX)).then_some((start, stop, step))
 }
 
-fn substitute(text: &[u8], value: u64, out: &mut Vec<u8>) -> Result<(), String> {
+fn substitute(text: &[u8], value: u64, out: &mut Vec<u8>) -> Result<(), GenerateError> {
     let mut i = 0;
     while i < text.len() {
         match text[i] {
@@ -91,10 +97,10 @@ fn substitute(text: &[u8], value: u64, out: &mut Vec<u8>) -> Result<(), String> 
                 let close = text[i..]
                     .iter()
                     .position(|&b| b == b'}')
-                    .ok_or_else(|| format!("unclosed ${{ in {}", lossy(text)))?;
+                    .ok_or_else(|| GenerateError::UnclosedModifier(lossy(text).into_owned()))?;
                 let spec = &text[i + 2..i + close];
                 format_modifier(spec, value, out)
-                    .ok_or_else(|| format!("bad modifier ${{{}}}", lossy(spec)))?;
+                    .ok_or_else(|| GenerateError::BadModifier(lossy(spec).into_owned()))?;
                 i += close + 1;
             }
             b'$' => {
@@ -141,4 +147,26 @@ fn format_modifier(spec: &[u8], value: u64, out: &mut Vec<u8>) -> Option<()> {
     };
     out.extend_from_slice(text.as_bytes());
     Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GenerateError;
+
+    #[test]
+    fn messages_read_as_written_out() {
+        let text = |e: GenerateError| e.to_string();
+        assert_eq!(
+            text(GenerateError::TooManyLines),
+            "$GENERATE range makes more than 65536 records"
+        );
+        assert_eq!(
+            text(GenerateError::BadModifier("1,x".into())),
+            "bad modifier ${1,x}"
+        );
+        assert_eq!(
+            text(GenerateError::UnclosedModifier("a${1".into())),
+            "unclosed ${ in a${1"
+        );
+    }
 }

@@ -107,17 +107,7 @@ impl<'a> Lexer<'a> {
         tokens.clear();
         loop {
             let Some(&byte) = self.text.get(self.pos) else {
-                if self.partial {
-                    return Err(Stop::Starved);
-                }
-                if let Some((line, column)) = self.open_paren.take() {
-                    return Err(Stop::Error(LexError {
-                        line,
-                        column,
-                        message: "unbalanced parenthesis: '(' is never closed",
-                    }));
-                }
-                return Ok(!tokens.is_empty());
+                return self.at_end(tokens);
             };
             match byte {
                 b' ' | b'\t' | b'\r' => self.pos += 1,
@@ -148,30 +138,51 @@ impl<'a> Lexer<'a> {
                     }
                     self.pos += 1;
                 }
-                b'"' => {
-                    let (line, column) = (self.line, self.column(self.pos));
-                    self.pos += 1;
-                    let start = self.pos;
-                    self.skip_quoted(line, column)?;
-                    tokens.push(Token {
-                        text: &self.text[start..self.pos - 1],
-                        quoted: true,
-                        line,
-                        column,
-                    });
-                }
-                _ => {
-                    let (line, column, start) = (self.line, self.column(self.pos), self.pos);
-                    self.skip_word(line, column)?;
-                    tokens.push(Token {
-                        text: &self.text[start..self.pos],
-                        quoted: false,
-                        line,
-                        column,
-                    });
-                }
+                b'"' => tokens.push(self.quoted()?),
+                _ => tokens.push(self.word()?),
             }
         }
+    }
+
+    /// The end of the text: whether an entry was read, or why none can be.
+    fn at_end(&mut self, tokens: &[Token<'a>]) -> Result<bool, Stop> {
+        if self.partial {
+            return Err(Stop::Starved);
+        }
+        if let Some((line, column)) = self.open_paren.take() {
+            return Err(Stop::Error(LexError {
+                line,
+                column,
+                message: "unbalanced parenthesis: '(' is never closed",
+            }));
+        }
+        Ok(!tokens.is_empty())
+    }
+
+    /// The quoted string at the opening quote under `pos`.
+    fn quoted(&mut self) -> Result<Token<'a>, Stop> {
+        let (line, column) = (self.line, self.column(self.pos));
+        self.pos += 1;
+        let start = self.pos;
+        self.skip_quoted(line, column)?;
+        Ok(Token {
+            text: &self.text[start..self.pos - 1],
+            quoted: true,
+            line,
+            column,
+        })
+    }
+
+    /// The word starting at `pos`.
+    fn word(&mut self) -> Result<Token<'a>, Stop> {
+        let (line, column, start) = (self.line, self.column(self.pos), self.pos);
+        self.skip_word(line, column)?;
+        Ok(Token {
+            text: &self.text[start..self.pos],
+            quoted: false,
+            line,
+            column,
+        })
     }
 
     /// Past the closing quote; newlines inside are part of the string.

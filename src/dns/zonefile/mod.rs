@@ -130,11 +130,11 @@ impl<'s> Reader<'s> {
         self.report.errors.len() >= MAX_ERRORS
     }
 
-    fn error(&mut self, place: Place<'_>, message: impl Into<String>) {
+    fn error(&mut self, place: Place<'_>, message: impl ToString) {
         if self.full() {
             return;
         }
-        self.report.errors.push(at(place, message));
+        self.report.errors.push(at(place, message.to_string()));
         if self.full() {
             let message =
                 format!("more than {MAX_ERRORS} errors: the rest of the file is not read");
@@ -241,7 +241,7 @@ impl<'s> Reader<'s> {
         if !indented && !first.quoted && first.text.first() == Some(&b'$') {
             return self.directive(tokens, path, state);
         }
-        let (owner_start, rest) = if indented {
+        let (owner, rest) = if indented {
             let Some(owner) = state.owner.clone() else {
                 return self.error(
                     place(&first),
@@ -257,57 +257,17 @@ impl<'s> Reader<'s> {
             }
             (self.name_buffer.clone(), &tokens[1..])
         };
-        state.owner = Some(owner_start.clone());
-        let owner = owner_start;
-
-        // [TTL] [class] type, the first two in either order (RFC 1035 section 5.1).
-        let mut ttl = None;
-        let mut class = None;
-        let mut index = 0;
-        let rtype = loop {
-            let Some(token) = rest.get(index) else {
-                let last = rest.last().unwrap_or(&first);
-                return self.error(place(last), "missing type: the entry ends before it");
-            };
-            index += 1;
-            if ttl.is_none() && token.text.first().is_some_and(u8::is_ascii_digit) {
-                match encoding::parse_ttl(token.text) {
-                    Ok(value) => ttl = Some(value),
-                    Err(message) => return self.error(place(token), message),
-                }
-                continue;
-            }
-            if class.is_none()
-                && let Some(parsed) = types::parse_class(token.text)
-            {
-                match parsed {
-                    Ok(value) => class = Some(value),
-                    Err(message) => return self.error(place(token), message),
-                }
-                continue;
-            }
-            match types::parse_type(token.text) {
-                Some(Ok(code)) => break code,
-                Some(Err(message)) => return self.error(place(token), message),
-                None => {
-                    let message = format!("unknown type {}", types::lossy(token.text));
-                    return self.error(place(token), message);
-                }
-            }
+        state.owner = Some(owner.clone());
+        let RecordHeader {
+            ttl,
+            class,
+            rtype,
+            rdata_at: index,
+        } = match record_header(rest, &first) {
+            Ok(header) => header,
+            Err((token, message)) => return self.error(place(&token), message),
         };
-        let ttl = match ttl.or(self.default_ttl) {
-            Some(ttl) => ttl,
-            None => {
-                if !self.warned_default_ttl {
-                    self.warned_default_ttl = true;
-                    let message = format!(
-                        "warning: no $TTL and no TTL on this record: using {DEFAULT_TTL} seconds"
-                    );
-                    self.report.warnings.push(at(place(&first), message));
-                }
-                DEFAULT_TTL
-            }
-        };
+        let ttl = self.ttl_or_default(ttl, place(&first));
         let rdata_tokens = &rest[index..];
         self.rdata_buffer.clear();
         let mut fields = Fields::new(rdata_tokens, &state.origin);
@@ -333,101 +293,170 @@ impl<'s> Reader<'s> {
         }
     }
 
+    /// The entry's TTL, else `$TTL`'s, else the default (said once per file).
+    fn ttl_or_default(&mut self, ttl: Option<u32>, place: Place<'_>) -> u32 {
+        if let Some(ttl) = ttl.or(self.default_ttl) {
+            return ttl;
+        }
+        if !self.warned_default_ttl {
+            self.warned_default_ttl = true;
+            let message =
+                format!("warning: no $TTL and no TTL on this record: using {DEFAULT_TTL} seconds");
+            self.report.warnings.push(at(place, message));
+        }
+        DEFAULT_TTL
+    }
+
     fn directive(&mut self, tokens: &[Token<'_>], path: &Path, state: &mut FileState) {
-        let place = |token: &Token<'_>| Place {
-            file: path,
-            line: token.line,
-            column: token.column,
-        };
         let first = tokens[0];
-        let argument = |i: usize| tokens.get(i);
-        let name = first.text.to_ascii_uppercase();
-        match name.as_slice() {
-            b"$ORIGIN" => {
-                let (Some(arg), None) = (argument(1), argument(2)) else {
-                    return self.error(place(&first), "$ORIGIN takes one domain name");
-                };
-                // NSD and Knot refuse a relative $ORIGIN (BIND appends the current one).
-                if arg.text.last() != Some(&b'.') || arg.text.ends_with(b"\\.") {
-                    let message = format!(
-                        "$ORIGIN {} is not absolute: end it with a dot",
-                        types::lossy(arg.text)
-                    );
-                    return self.error(place(arg), message);
-                }
-                let mut origin = Vec::new();
-                match name::parse_name(arg.text, &state.origin, &mut origin) {
-                    Ok(()) => state.origin = origin,
-                    Err(message) => self.error(place(arg), message),
-                }
-            }
-            b"$TTL" => {
-                let (Some(arg), None) = (argument(1), argument(2)) else {
-                    return self.error(place(&first), "$TTL takes one TTL");
-                };
-                match encoding::parse_ttl(arg.text) {
+        let place = Place {
+            file: path,
+            line: first.line,
+            column: first.column,
+        };
+        match first.text.to_ascii_uppercase().as_slice() {
+            b"$ORIGIN" => self.origin_directive(tokens, path, state),
+            b"$TTL" => match tokens {
+                [_, arg] => match encoding::parse_ttl(arg.text) {
                     Ok(ttl) => self.default_ttl = Some(ttl),
-                    Err(message) => self.error(place(arg), message),
-                }
-            }
-            b"$INCLUDE" => {
-                let Some(file) = argument(1) else {
-                    return self.error(place(&first), "$INCLUDE needs a file name");
-                };
-                if let Some(extra) = argument(3) {
-                    return self.error(place(extra), "$INCLUDE takes a file and an origin at most");
-                }
-                let mut origin = state.origin.clone();
-                if let Some(arg) = argument(2) {
-                    origin.clear();
-                    if let Err(message) = name::parse_name(arg.text, &state.origin, &mut origin) {
-                        return self.error(place(arg), message);
-                    }
-                }
-                let mut unescaped = Vec::new();
-                if let Err(message) = encoding::unescape_text(file.text, &mut unescaped) {
-                    return self.error(place(file), message);
-                }
-                let relative = PathBuf::from(String::from_utf8_lossy(&unescaped).into_owned());
-                let target = match path.parent() {
-                    Some(dir) if relative.is_relative() => dir.join(relative),
-                    _ => relative,
-                };
-                self.include(&target, origin, Some(place(file)));
-            }
-            b"$GENERATE" => {
-                let lines = match generate::expand(tokens) {
-                    Ok(lines) => lines,
-                    Err((i, message)) => {
-                        return self.error(place(&tokens[i.min(tokens.len() - 1)]), message);
-                    }
-                };
-                // Each generated line is read as an entry at the $GENERATE's place.
-                for line in lines {
-                    let mut lexer = Lexer::new(&line);
-                    let mut generated = Vec::new();
-                    match lexer.next_entry(&mut generated) {
-                        Ok(true) => {
-                            for token in &mut generated {
-                                token.line = first.line;
-                                token.column = first.column;
-                            }
-                            self.entry(&generated, path, state);
-                        }
-                        Ok(false) => {}
-                        Err(e) => self.error(place(&first), e.message),
-                    }
-                    if self.full() {
-                        return;
-                    }
-                }
-            }
+                    Err(message) => self.error(place_of(path, arg), message),
+                },
+                _ => self.error(place, "$TTL takes one TTL"),
+            },
+            b"$INCLUDE" => self.include_directive(tokens, path, state),
+            b"$GENERATE" => self.generate_directive(tokens, path, state),
             _ => {
                 let message = format!("unknown directive {}", types::lossy(first.text));
-                self.error(place(&first), message);
+                self.error(place, message);
             }
         }
     }
+
+    fn origin_directive(&mut self, tokens: &[Token<'_>], path: &Path, state: &mut FileState) {
+        let [_, arg] = tokens else {
+            return self.error(place_of(path, &tokens[0]), "$ORIGIN takes one domain name");
+        };
+        // NSD and Knot refuse a relative $ORIGIN (BIND appends the current one).
+        if arg.text.last() != Some(&b'.') || arg.text.ends_with(b"\\.") {
+            let message = format!(
+                "$ORIGIN {} is not absolute: end it with a dot",
+                types::lossy(arg.text)
+            );
+            return self.error(place_of(path, arg), message);
+        }
+        let mut origin = Vec::new();
+        match name::parse_name(arg.text, &state.origin, &mut origin) {
+            Ok(()) => state.origin = origin,
+            Err(message) => self.error(place_of(path, arg), message),
+        }
+    }
+
+    fn include_directive(&mut self, tokens: &[Token<'_>], path: &Path, state: &FileState) {
+        let Some(file) = tokens.get(1) else {
+            return self.error(place_of(path, &tokens[0]), "$INCLUDE needs a file name");
+        };
+        if let Some(extra) = tokens.get(3) {
+            let message = "$INCLUDE takes a file and an origin at most";
+            return self.error(place_of(path, extra), message);
+        }
+        let mut origin = state.origin.clone();
+        if let Some(arg) = tokens.get(2) {
+            origin.clear();
+            if let Err(message) = name::parse_name(arg.text, &state.origin, &mut origin) {
+                return self.error(place_of(path, arg), message);
+            }
+        }
+        let mut unescaped = Vec::new();
+        if let Err(message) = encoding::unescape_text(file.text, &mut unescaped) {
+            return self.error(place_of(path, file), message);
+        }
+        let relative = PathBuf::from(String::from_utf8_lossy(&unescaped).into_owned());
+        let target = match path.parent() {
+            Some(dir) if relative.is_relative() => dir.join(relative),
+            _ => relative,
+        };
+        self.include(&target, origin, Some(place_of(path, file)));
+    }
+
+    fn generate_directive(&mut self, tokens: &[Token<'_>], path: &Path, state: &mut FileState) {
+        let first = tokens[0];
+        let lines = match generate::expand(tokens) {
+            Ok(lines) => lines,
+            Err((i, message)) => {
+                return self.error(place_of(path, &tokens[i.min(tokens.len() - 1)]), message);
+            }
+        };
+        // Each generated line is read as an entry at the $GENERATE's place.
+        for line in lines {
+            let mut lexer = Lexer::new(&line);
+            let mut generated = Vec::new();
+            match lexer.next_entry(&mut generated) {
+                Ok(true) => {
+                    for token in &mut generated {
+                        token.line = first.line;
+                        token.column = first.column;
+                    }
+                    self.entry(&generated, path, state);
+                }
+                Ok(false) => {}
+                Err(e) => self.error(place_of(path, &first), e.message),
+            }
+            if self.full() {
+                return;
+            }
+        }
+    }
+}
+
+fn place_of<'p>(file: &'p Path, token: &Token<'_>) -> Place<'p> {
+    Place {
+        file,
+        line: token.line,
+        column: token.column,
+    }
+}
+
+/// What comes before a record's rdata.
+struct RecordHeader {
+    ttl: Option<u32>,
+    class: Option<u16>,
+    rtype: u16,
+    /// The index of the first rdata token.
+    rdata_at: usize,
+}
+
+/// `[TTL] [class] type` at the start of `rest`, the first two in either order (RFC 1035
+/// section 5.1), and where the rdata starts; else the token at fault and why.
+fn record_header<'a>(
+    rest: &[Token<'a>],
+    first: &Token<'a>,
+) -> Result<RecordHeader, (Token<'a>, String)> {
+    let mut ttl = None;
+    let mut class = None;
+    for (index, token) in rest.iter().enumerate() {
+        if ttl.is_none() && token.text.first().is_some_and(u8::is_ascii_digit) {
+            ttl = Some(encoding::parse_ttl(token.text).map_err(|e| (*token, e.to_string()))?);
+            continue;
+        }
+        if class.is_none()
+            && let Some(parsed) = types::parse_class(token.text)
+        {
+            class = Some(parsed.map_err(|e| (*token, e.to_string()))?);
+            continue;
+        }
+        return match types::parse_type(token.text) {
+            Some(Ok(rtype)) => Ok(RecordHeader {
+                ttl,
+                class,
+                rtype,
+                rdata_at: index + 1,
+            }),
+            Some(Err(e)) => Err((*token, e.to_string())),
+            None => Err((*token, format!("unknown type {}", types::lossy(token.text)))),
+        };
+    }
+    let last = rest.last().unwrap_or(first);
+    Err((*last, "missing type: the entry ends before it".to_string()))
 }
 
 /// The origin a file declares before its first record with a `$ORIGIN` line (absolute

@@ -8,9 +8,30 @@ pub const MAX_NAME: usize = 255;
 /// Longest label.
 pub const MAX_LABEL: usize = 63;
 
+/// What is wrong with a domain name or an escape in presentation form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NameError {
+    #[error("empty domain name")]
+    Empty,
+    #[error("domain name {0} is longer than 255 octets")]
+    TooLong(String),
+    #[error("empty label in domain name {0}")]
+    EmptyLabel(String),
+    #[error("label longer than 63 octets in domain name {0}")]
+    LabelTooLong(String),
+    #[error("a backslash at the end of a field")]
+    TrailingBackslash,
+    /// The escape as written (at most `\DDD`).
+    #[error("\\DDD escape needs three decimal digits: {0}")]
+    ShortDecimalEscape(String),
+    #[error("\\DDD escape over 255: \\{0}")]
+    DecimalEscapeOver255(u32),
+}
+
 /// Appends the wire form of `text` to `out`: relative names get `origin` (wire form) appended,
 /// `@` is the origin itself.
-pub fn parse_name(text: &[u8], origin: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+pub fn parse_name(text: &[u8], origin: &[u8], out: &mut Vec<u8>) -> Result<(), NameError> {
     let start = out.len();
     if text == b"@" {
         out.extend_from_slice(origin);
@@ -21,7 +42,7 @@ pub fn parse_name(text: &[u8], origin: &[u8], out: &mut Vec<u8>) -> Result<(), S
         return Ok(());
     }
     if text.is_empty() {
-        return Err("empty domain name".into());
+        return Err(NameError::Empty);
     }
     let mut label_start = out.len();
     out.push(0);
@@ -60,27 +81,24 @@ pub fn parse_name(text: &[u8], origin: &[u8], out: &mut Vec<u8>) -> Result<(), S
     }
     if out.len() - start > MAX_NAME {
         out.truncate(start);
-        return Err(format!(
-            "domain name {} is longer than 255 octets",
-            String::from_utf8_lossy(text)
+        return Err(NameError::TooLong(
+            String::from_utf8_lossy(text).into_owned(),
         ));
     }
     Ok(())
 }
 
 /// Writes the length octet of the label that starts at `label_start`.
-fn close_label(out: &mut [u8], label_start: usize, text: &[u8]) -> Result<(), String> {
+fn close_label(out: &mut [u8], label_start: usize, text: &[u8]) -> Result<(), NameError> {
     let len = out.len() - label_start - 1;
     if len == 0 {
-        return Err(format!(
-            "empty label in domain name {}",
-            String::from_utf8_lossy(text)
+        return Err(NameError::EmptyLabel(
+            String::from_utf8_lossy(text).into_owned(),
         ));
     }
     if len > MAX_LABEL {
-        return Err(format!(
-            "label longer than 63 octets in domain name {}",
-            String::from_utf8_lossy(text)
+        return Err(NameError::LabelTooLong(
+            String::from_utf8_lossy(text).into_owned(),
         ));
     }
     out[label_start] = len as u8;
@@ -89,22 +107,19 @@ fn close_label(out: &mut [u8], label_start: usize, text: &[u8]) -> Result<(), St
 
 /// Decodes the escape at the start of `text` (which begins with `\`): `\DDD` is a decimal octet
 /// value (RFC 1035 section 5.1), `\X` is X itself. Returns the octet and the bytes used.
-pub fn unescape(text: &[u8]) -> Result<(u8, usize), String> {
+pub fn unescape(text: &[u8]) -> Result<(u8, usize), NameError> {
     match text.get(1) {
-        None => Err("a backslash at the end of a field".into()),
+        None => Err(NameError::TrailingBackslash),
         Some(d) if d.is_ascii_digit() => {
             let digits = text.get(1..4).filter(|d| d.iter().all(u8::is_ascii_digit));
             let Some(digits) = digits else {
-                return Err(format!(
-                    "\\DDD escape needs three decimal digits: {}",
-                    String::from_utf8_lossy(&text[..text.len().min(4)])
-                ));
+                let written = String::from_utf8_lossy(&text[..text.len().min(4)]);
+                return Err(NameError::ShortDecimalEscape(written.into_owned()));
             };
             let value = digits
                 .iter()
                 .fold(0u32, |v, d| v * 10 + u32::from(d - b'0'));
-            let byte =
-                u8::try_from(value).map_err(|_| format!("\\DDD escape over 255: \\{value}"))?;
+            let byte = u8::try_from(value).map_err(|_| NameError::DecimalEscapeOver255(value))?;
             Ok((byte, 4))
         }
         Some(&byte) => Ok((byte, 2)),

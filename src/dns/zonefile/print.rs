@@ -76,130 +76,137 @@ fn text(bytes: &[u8]) -> String {
 fn fields(list: &[Field], wire: &[u8]) -> Option<String> {
     let mut parts: Vec<String> = Vec::new();
     let mut pos = 0;
-    for field in list {
+    for &field in list {
         let rest = wire.get(pos..)?;
-        let (part, used) = match field {
-            Field::Name => {
-                let len = wire_len(rest)?;
-                (name_text(&rest[..len]), len)
-            }
-            Field::U8 | Field::Algorithm => (rest.first()?.to_string(), 1),
-            Field::U16 | Field::CertType => (
-                u16::from_be_bytes([*rest.first()?, *rest.get(1)?]).to_string(),
-                2,
-            ),
-            Field::Type => (
-                types::type_name(u16::from_be_bytes([*rest.first()?, *rest.get(1)?])),
-                2,
-            ),
-            Field::U32 | Field::Period | Field::Time => {
-                let bytes: [u8; 4] = rest.get(..4)?.try_into().ok()?;
-                (u32::from_be_bytes(bytes).to_string(), 4)
-            }
-            Field::Ipv4 => {
-                let bytes: [u8; 4] = rest.get(..4)?.try_into().ok()?;
-                (Ipv4Addr::from(bytes).to_string(), 4)
-            }
-            Field::Ipv6 => {
-                let bytes: [u8; 16] = rest.get(..16)?.try_into().ok()?;
-                (Ipv6Addr::from(bytes).to_string(), 16)
-            }
-            Field::Text | Field::OptionalText => {
-                if rest.is_empty() && *field == Field::OptionalText {
-                    continue;
-                }
-                let len = usize::from(*rest.first()?);
-                (text(rest.get(1..1 + len)?), 1 + len)
-            }
-            Field::Texts => {
-                let mut strings = Vec::new();
-                let mut at = 0;
-                while at < rest.len() {
-                    let len = usize::from(rest[at]);
-                    strings.push(text(rest.get(at + 1..at + 1 + len)?));
-                    at += 1 + len;
-                }
-                if strings.is_empty() {
-                    return None;
-                }
-                (strings.join(" "), rest.len())
-            }
-            Field::HexRest if !rest.is_empty() => (hex(rest), rest.len()),
-            Field::Base64Rest if !rest.is_empty() => (base64(rest), rest.len()),
-            Field::Base64Rest => ("-".to_string(), 0),
-            Field::Salt => {
-                let len = usize::from(*rest.first()?);
-                let salt = rest.get(1..1 + len)?;
-                (
-                    if salt.is_empty() {
-                        "-".to_string()
-                    } else {
-                        hex(salt)
-                    },
-                    1 + len,
-                )
-            }
-            Field::Base32Next => {
-                let len = usize::from(*rest.first()?);
-                let hash = rest.get(1..1 + len).filter(|h| !h.is_empty())?;
-                (base32hex(hash), 1 + len)
-            }
-            Field::TypeBitmap => (bitmap(rest)?, rest.len()),
-            Field::NxtBitmap => {
-                // Only the form the reader writes: no trailing zero octets, types below 128.
-                if rest.last() == Some(&0) || rest.len() > 16 {
-                    return None;
-                }
-                let mut names = Vec::new();
-                for (i, &byte) in rest.iter().enumerate() {
-                    for bit in 0..8 {
-                        if byte & (0x80 >> bit) != 0 {
-                            let name = types::type_name((i * 8 + bit) as u16);
-                            // A meta type (OPT) cannot be written in the bitmap's text: the
-                            // generic form carries it.
-                            types::parse_type(name.as_bytes())?.ok()?;
-                            names.push(name);
-                        }
-                    }
-                }
-                (names.join(" "), rest.len())
-            }
-            Field::Eui48 | Field::Eui64 => {
-                let n = if *field == Field::Eui48 { 6 } else { 8 };
-                let octets = rest.get(..n)?;
-                (
-                    octets
-                        .iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect::<Vec<_>>()
-                        .join("-"),
-                    n,
-                )
-            }
-            Field::Ilnp64 => {
-                let octets = rest.get(..8)?;
-                let groups: Vec<String> = octets
-                    .chunks(2)
-                    .map(|c| format!("{:02x}{:02x}", c[0], c[1]))
-                    .collect();
-                (groups.join(":"), 8)
-            }
-            Field::RawText => (text(rest), rest.len()),
-            Field::CaaTag => {
-                let len = usize::from(*rest.first()?);
-                let tag = rest.get(1..1 + len)?;
-                let plain = |b: &u8| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_';
-                if tag.is_empty() || !tag.iter().all(plain) {
-                    return None;
-                }
-                (String::from_utf8_lossy(tag).into_owned(), 1 + len)
-            }
-            Field::HexRest => return None,
-        };
+        if rest.is_empty() && field == Field::OptionalText {
+            continue;
+        }
+        let (part, used) = field_text(field, rest)?;
         parts.push(part);
         pos += used;
     }
     (pos == wire.len()).then(|| parts.join(" "))
+}
+
+/// The text of the field at the start of `rest` and the octets it used; None when the wire
+/// form is not one the reader writes.
+fn field_text(field: Field, rest: &[u8]) -> Option<(String, usize)> {
+    Some(match field {
+        Field::Name => {
+            let len = wire_len(rest)?;
+            (name_text(&rest[..len]), len)
+        }
+        Field::U8 | Field::Algorithm => (rest.first()?.to_string(), 1),
+        Field::U16 | Field::CertType => (u16_at(rest)?.to_string(), 2),
+        Field::Type => (types::type_name(u16_at(rest)?), 2),
+        Field::U32 | Field::Period | Field::Time => {
+            let bytes: [u8; 4] = rest.get(..4)?.try_into().ok()?;
+            (u32::from_be_bytes(bytes).to_string(), 4)
+        }
+        Field::Ipv4 => {
+            let bytes: [u8; 4] = rest.get(..4)?.try_into().ok()?;
+            (Ipv4Addr::from(bytes).to_string(), 4)
+        }
+        Field::Ipv6 => {
+            let bytes: [u8; 16] = rest.get(..16)?.try_into().ok()?;
+            (Ipv6Addr::from(bytes).to_string(), 16)
+        }
+        Field::Text | Field::OptionalText => {
+            let len = usize::from(*rest.first()?);
+            (text(rest.get(1..1 + len)?), 1 + len)
+        }
+        Field::Texts => (texts(rest)?, rest.len()),
+        Field::HexRest if !rest.is_empty() => (hex(rest), rest.len()),
+        Field::HexRest => return None,
+        Field::Base64Rest if !rest.is_empty() => (base64(rest), rest.len()),
+        Field::Base64Rest => ("-".to_string(), 0),
+        Field::Salt => salt(rest)?,
+        Field::Base32Next => {
+            let len = usize::from(*rest.first()?);
+            let hash = rest.get(1..1 + len).filter(|h| !h.is_empty())?;
+            (base32hex(hash), 1 + len)
+        }
+        Field::TypeBitmap => (bitmap(rest)?, rest.len()),
+        Field::NxtBitmap => (nxt_bitmap(rest)?, rest.len()),
+        Field::Eui48 => (eui(rest.get(..6)?), 6),
+        Field::Eui64 => (eui(rest.get(..8)?), 8),
+        Field::Ilnp64 => (ilnp64(rest.get(..8)?), 8),
+        Field::RawText => (text(rest), rest.len()),
+        Field::CaaTag => caa_tag(rest)?,
+    })
+}
+
+fn u16_at(rest: &[u8]) -> Option<u16> {
+    Some(u16::from_be_bytes([*rest.first()?, *rest.get(1)?]))
+}
+
+/// Character-strings filling all of `rest`, at least one.
+fn texts(rest: &[u8]) -> Option<String> {
+    let mut strings = Vec::new();
+    let mut at = 0;
+    while at < rest.len() {
+        let len = usize::from(rest[at]);
+        strings.push(text(rest.get(at + 1..at + 1 + len)?));
+        at += 1 + len;
+    }
+    (!strings.is_empty()).then(|| strings.join(" "))
+}
+
+fn salt(rest: &[u8]) -> Option<(String, usize)> {
+    let len = usize::from(*rest.first()?);
+    let salt = rest.get(1..1 + len)?;
+    let text = if salt.is_empty() {
+        "-".to_string()
+    } else {
+        hex(salt)
+    };
+    Some((text, 1 + len))
+}
+
+fn nxt_bitmap(rest: &[u8]) -> Option<String> {
+    // Only the form the reader writes: no trailing zero octets, types below 128.
+    if rest.last() == Some(&0) || rest.len() > 16 {
+        return None;
+    }
+    let mut names = Vec::new();
+    for (i, &byte) in rest.iter().enumerate() {
+        for bit in 0..8 {
+            if byte & (0x80 >> bit) != 0 {
+                let name = types::type_name((i * 8 + bit) as u16);
+                // A meta type (OPT) cannot be written in the bitmap's text: the
+                // generic form carries it.
+                types::parse_type(name.as_bytes())?.ok()?;
+                names.push(name);
+            }
+        }
+    }
+    Some(names.join(" "))
+}
+
+fn eui(octets: &[u8]) -> String {
+    octets
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+fn ilnp64(octets: &[u8]) -> String {
+    let groups: Vec<String> = octets
+        .chunks(2)
+        .map(|c| format!("{:02x}{:02x}", c[0], c[1]))
+        .collect();
+    groups.join(":")
+}
+
+fn caa_tag(rest: &[u8]) -> Option<(String, usize)> {
+    let len = usize::from(*rest.first()?);
+    let tag = rest.get(1..1 + len)?;
+    let plain = |b: &u8| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_';
+    if tag.is_empty() || !tag.iter().all(plain) {
+        return None;
+    }
+    Some((String::from_utf8_lossy(tag).into_owned(), 1 + len))
 }
 
 fn base32hex(bytes: &[u8]) -> String {

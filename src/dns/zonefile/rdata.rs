@@ -65,10 +65,10 @@ impl<'t, 'a> Fields<'t, 'a> {
     }
 
     /// An error about the token just taken.
-    pub fn error(&self, message: impl Into<String>) -> FieldError {
+    pub fn error(&self, message: impl ToString) -> FieldError {
         FieldError {
             at: self.next.saturating_sub(1),
-            message: message.into(),
+            message: message.to_string(),
         }
     }
 
@@ -149,9 +149,9 @@ fn generic(code: u16, fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<
     let start = out.len();
     let rest = fields.rest();
     for token in rest {
-        decode_hex(token.text, out).map_err(|message| FieldError {
+        decode_hex(token.text, out).map_err(|e| FieldError {
             at: fields.tokens.len() - rest.len(),
-            message,
+            message: e.to_string(),
         })?;
     }
     let found = out.len() - start;
@@ -219,225 +219,266 @@ fn texts_len(wire: &[u8]) -> Option<usize> {
     (pos == wire.len() && pos > 0).then_some(pos)
 }
 
+/// Reads one field of a record's rdata; one small function per kind of field, below.
 fn parse_field(
     field: Field,
     fields: &mut Fields<'_, '_>,
     out: &mut Vec<u8>,
 ) -> Result<(), FieldError> {
     match field {
-        Field::Name => {
-            let token = fields.take("domain name")?;
-            parse_name(token.text, fields.origin, out).map_err(|m| fields.error(m))
-        }
+        Field::Name => name(fields, out),
         Field::U8 => number(fields, "8-bit number", u64::from(u8::MAX)).map(|n| out.push(n as u8)),
         Field::U16 => number(fields, "16-bit number", u64::from(u16::MAX))
             .map(|n| out.extend_from_slice(&(n as u16).to_be_bytes())),
         Field::U32 => number(fields, "32-bit number", u64::from(u32::MAX))
             .map(|n| out.extend_from_slice(&(n as u32).to_be_bytes())),
-        Field::Period => {
-            let token = fields.take("time value")?;
-            let value = parse_ttl(token.text).map_err(|m| fields.error(m))?;
-            out.extend_from_slice(&value.to_be_bytes());
-            Ok(())
-        }
-        Field::Ipv4 => {
-            let token = fields.take("IPv4 address")?;
-            let addr = parse_ipv4(token.text)
-                .ok_or_else(|| fields.error(format!("bad IPv4 address {}", lossy(token.text))))?;
-            out.extend_from_slice(&addr.octets());
-            Ok(())
-        }
-        Field::Ipv6 => {
-            let token = fields.take("IPv6 address")?;
-            let addr = parse_ipv6(token.text)
-                .ok_or_else(|| fields.error(format!("bad IPv6 address {}", lossy(token.text))))?;
-            out.extend_from_slice(&addr.octets());
-            Ok(())
-        }
-        Field::Text => {
-            let token = fields.take("character-string")?;
-            push_text(token.text, out).map_err(|m| fields.error(m))
-        }
+        Field::Period => period(fields, out),
+        Field::Ipv4 => ipv4(fields, out),
+        Field::Ipv6 => ipv6(fields, out),
+        Field::Text => text(fields, out),
         Field::OptionalText => match fields.peek() {
-            Some(token) => {
-                fields.take("character-string")?;
-                push_text(token.text, out).map_err(|m| fields.error(m))
-            }
+            Some(_) => text(fields, out),
             None => Ok(()),
         },
-        Field::Texts => {
-            fields.take("character-string")?;
-            fields.next -= 1;
-            while let Some(token) = fields.peek() {
-                fields.take("character-string")?;
-                push_texts(token.text, out).map_err(|m| fields.error(m))?;
-            }
-            Ok(())
-        }
-        Field::NxtBitmap => {
-            let first = fields.next;
-            let rest = fields.rest();
-            let mut bits = [0u8; 16];
-            let mut used = 0;
-            for (i, token) in rest.iter().enumerate() {
-                let code = match types::parse_type(token.text) {
-                    Some(Ok(code)) if code < 128 => usize::from(code),
-                    _ => {
-                        return Err(FieldError {
-                            at: first + i,
-                            message: format!(
-                                "bad NXT type {}: types 1 to 127 only",
-                                lossy(token.text)
-                            ),
-                        });
-                    }
-                };
-                bits[code / 8] |= 0x80 >> (code % 8);
-                used = used.max(code / 8 + 1);
-            }
-            out.extend_from_slice(&bits[..used]);
-            Ok(())
-        }
-        Field::HexRest => {
-            let first = fields.next;
-            let rest = fields.rest();
-            if rest.is_empty() {
-                return Err(fields.missing("hexadecimal data"));
-            }
-            // Blanks may split it anywhere, even inside an octet (NSD joins the pieces).
-            let joined: Vec<u8> = rest.iter().flat_map(|t| t.text.iter().copied()).collect();
-            decode_hex(&joined, out).map_err(|message| FieldError { at: first, message })
-        }
-        Field::Base64Rest => {
-            let first = fields.next;
-            let rest = fields.rest();
-            if rest.is_empty() {
-                return Err(fields.missing("base64 data"));
-            }
-            decode_base64(rest, out).map_err(|message| FieldError { at: first, message })
-        }
-        Field::Salt => {
-            let token = fields.take("salt")?;
-            if token.text == b"-" {
-                out.push(0);
-                return Ok(());
-            }
-            let at = out.len();
-            out.push(0);
-            decode_hex(token.text, out).map_err(|m| fields.error(m))?;
-            let len = u8::try_from(out.len() - at - 1)
-                .map_err(|_| fields.error("salt longer than 255 octets"))?;
-            out[at] = len;
-            Ok(())
-        }
-        Field::Base32Next => {
-            let token = fields.take("next hashed owner name")?;
-            let at = out.len();
-            out.push(0);
-            decode_base32hex(token.text, out).map_err(|m| fields.error(m))?;
-            let len = u8::try_from(out.len() - at - 1)
-                .map_err(|_| fields.error("hashed owner name longer than 255 octets"))?;
-            out[at] = len;
-            Ok(())
-        }
-        Field::TypeBitmap => {
-            let first = fields.next;
-            let rest = fields.rest();
-            let mut codes = Vec::with_capacity(rest.len());
-            for (i, token) in rest.iter().enumerate() {
-                match types::parse_type(token.text) {
-                    Some(Ok(code)) => codes.push(code),
-                    // Meta types may not be in a bitmap either, but NSD and Knot take their
-                    // numbers; an unknown word is an error.
-                    Some(Err(_)) => codes.push(meta_code(token.text)),
-                    None => {
-                        return Err(FieldError {
-                            at: first + i,
-                            message: format!(
-                                "unknown type {} in the type bitmap",
-                                lossy(token.text)
-                            ),
-                        });
-                    }
-                }
-            }
-            push_bitmap(&mut codes, out);
-            Ok(())
-        }
-        Field::Type => {
-            let token = fields.take("type covered")?;
-            let code = match types::parse_type(token.text) {
-                Some(Ok(code)) => code,
-                Some(Err(_)) => meta_code(token.text),
-                None => return Err(fields.error(format!("unknown type {}", lossy(token.text)))),
-            };
-            out.extend_from_slice(&code.to_be_bytes());
-            Ok(())
-        }
-        Field::Time => {
-            let token = fields.take("signature time")?;
-            let time = parse_time(token.text).ok_or_else(|| {
-                fields.error(format!(
-                    "bad time {}: YYYYMMDDHHmmSS or seconds since 1970",
-                    lossy(token.text)
-                ))
-            })?;
-            out.extend_from_slice(&time.to_be_bytes());
-            Ok(())
-        }
-        Field::Algorithm => {
-            let token = fields.take("algorithm")?;
-            let value = mnemonic(token.text, ALGORITHMS, u64::from(u8::MAX))
-                .ok_or_else(|| fields.error(format!("bad algorithm {}", lossy(token.text))))?;
-            out.push(value as u8);
-            Ok(())
-        }
-        Field::CertType => {
-            let token = fields.take("certificate type")?;
-            let value = mnemonic(token.text, CERT_TYPES, u64::from(u16::MAX)).ok_or_else(|| {
-                fields.error(format!("bad certificate type {}", lossy(token.text)))
-            })?;
-            out.extend_from_slice(&(value as u16).to_be_bytes());
-            Ok(())
-        }
+        Field::Texts => texts(fields, out),
+        Field::NxtBitmap => nxt_bitmap(fields, out),
+        Field::HexRest => hex_rest(fields, out),
+        Field::Base64Rest => base64_rest(fields, out),
+        Field::Salt => salt(fields, out),
+        Field::Base32Next => base32_next(fields, out),
+        Field::TypeBitmap => type_bitmap(fields, out),
+        Field::Type => type_covered(fields, out),
+        Field::Time => time(fields, out),
+        Field::Algorithm => algorithm(fields, out),
+        Field::CertType => cert_type(fields, out),
         Field::Eui48 => eui(fields, 6, out),
         Field::Eui64 => eui(fields, 8, out),
-        Field::Ilnp64 => {
-            let token = fields.take("locator")?;
-            let groups: Vec<&[u8]> = token.text.split(|&b| b == b':').collect();
-            let valid = groups.len() == 4
-                && groups
-                    .iter()
-                    .all(|g| (1..=4).contains(&g.len()) && g.iter().all(u8::is_ascii_hexdigit));
-            if !valid {
-                return Err(fields.error(format!(
-                    "bad locator {}: want xxxx:xxxx:xxxx:xxxx",
-                    lossy(token.text)
-                )));
-            }
-            for group in groups {
-                let value = group
-                    .iter()
-                    .fold(0u16, |v, &d| v << 4 | u16::from(hex_value(d).unwrap_or(0)));
-                out.extend_from_slice(&value.to_be_bytes());
-            }
-            Ok(())
-        }
+        Field::Ilnp64 => ilnp64(fields, out),
         Field::RawText => {
             let token = fields.take("text")?;
             unescape_text(token.text, out).map_err(|m| fields.error(m))
         }
-        Field::CaaTag => {
-            let token = fields.take("property tag")?;
-            // RFC 8659 says letters and digits; Knot takes any word, and so do we.
-            if token.text.is_empty() || token.text.len() > 255 || token.quoted {
-                return Err(fields.error(format!("bad CAA tag {}", lossy(token.text))));
+        Field::CaaTag => caa_tag(fields, out),
+    }
+}
+
+// Numbers, addresses and names.
+
+fn name(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
+    let token = fields.take("domain name")?;
+    parse_name(token.text, fields.origin, out).map_err(|m| fields.error(m))
+}
+
+fn period(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
+    let token = fields.take("time value")?;
+    let value = parse_ttl(token.text).map_err(|m| fields.error(m))?;
+    out.extend_from_slice(&value.to_be_bytes());
+    Ok(())
+}
+
+fn ipv4(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
+    let token = fields.take("IPv4 address")?;
+    let addr = parse_ipv4(token.text)
+        .ok_or_else(|| fields.error(format!("bad IPv4 address {}", lossy(token.text))))?;
+    out.extend_from_slice(&addr.octets());
+    Ok(())
+}
+
+fn ipv6(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
+    let token = fields.take("IPv6 address")?;
+    let addr = parse_ipv6(token.text)
+        .ok_or_else(|| fields.error(format!("bad IPv6 address {}", lossy(token.text))))?;
+    out.extend_from_slice(&addr.octets());
+    Ok(())
+}
+
+fn time(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
+    let token = fields.take("signature time")?;
+    let time = parse_time(token.text).ok_or_else(|| {
+        fields.error(format!(
+            "bad time {}: YYYYMMDDHHmmSS or seconds since 1970",
+            lossy(token.text)
+        ))
+    })?;
+    out.extend_from_slice(&time.to_be_bytes());
+    Ok(())
+}
+
+fn algorithm(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
+    let token = fields.take("algorithm")?;
+    let value = mnemonic(token.text, ALGORITHMS, u64::from(u8::MAX))
+        .ok_or_else(|| fields.error(format!("bad algorithm {}", lossy(token.text))))?;
+    out.push(value as u8);
+    Ok(())
+}
+
+fn cert_type(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
+    let token = fields.take("certificate type")?;
+    let value = mnemonic(token.text, CERT_TYPES, u64::from(u16::MAX))
+        .ok_or_else(|| fields.error(format!("bad certificate type {}", lossy(token.text))))?;
+    out.extend_from_slice(&(value as u16).to_be_bytes());
+    Ok(())
+}
+
+fn ilnp64(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
+    let token = fields.take("locator")?;
+    let groups: Vec<&[u8]> = token.text.split(|&b| b == b':').collect();
+    let valid = groups.len() == 4
+        && groups
+            .iter()
+            .all(|g| (1..=4).contains(&g.len()) && g.iter().all(u8::is_ascii_hexdigit));
+    if !valid {
+        return Err(fields.error(format!(
+            "bad locator {}: want xxxx:xxxx:xxxx:xxxx",
+            lossy(token.text)
+        )));
+    }
+    for group in groups {
+        let value = group
+            .iter()
+            .fold(0u16, |v, &d| v << 4 | u16::from(hex_value(d).unwrap_or(0)));
+        out.extend_from_slice(&value.to_be_bytes());
+    }
+    Ok(())
+}
+
+// Character-strings.
+
+fn text(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
+    let token = fields.take("character-string")?;
+    push_text(token.text, out).map_err(|m| fields.error(m))
+}
+
+fn texts(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
+    fields.take("character-string")?;
+    fields.next -= 1;
+    while let Some(token) = fields.peek() {
+        fields.take("character-string")?;
+        push_texts(token.text, out).map_err(|m| fields.error(m))?;
+    }
+    Ok(())
+}
+
+fn caa_tag(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
+    let token = fields.take("property tag")?;
+    // RFC 8659 says letters and digits; Knot takes any word, and so do we.
+    if token.text.is_empty() || token.text.len() > 255 || token.quoted {
+        return Err(fields.error(format!("bad CAA tag {}", lossy(token.text))));
+    }
+    out.push(token.text.len() as u8);
+    out.extend_from_slice(token.text);
+    Ok(())
+}
+
+// Binary data: hex, base64, base32.
+
+fn hex_rest(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
+    let first = fields.next;
+    let rest = fields.rest();
+    if rest.is_empty() {
+        return Err(fields.missing("hexadecimal data"));
+    }
+    // Blanks may split it anywhere, even inside an octet (NSD joins the pieces).
+    let joined: Vec<u8> = rest.iter().flat_map(|t| t.text.iter().copied()).collect();
+    decode_hex(&joined, out).map_err(|e| FieldError {
+        at: first,
+        message: e.to_string(),
+    })
+}
+
+fn base64_rest(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
+    let first = fields.next;
+    let rest = fields.rest();
+    if rest.is_empty() {
+        return Err(fields.missing("base64 data"));
+    }
+    decode_base64(rest, out).map_err(|e| FieldError {
+        at: first,
+        message: e.to_string(),
+    })
+}
+
+fn salt(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
+    let token = fields.take("salt")?;
+    if token.text == b"-" {
+        out.push(0);
+        return Ok(());
+    }
+    let at = out.len();
+    out.push(0);
+    decode_hex(token.text, out).map_err(|m| fields.error(m))?;
+    let len = u8::try_from(out.len() - at - 1)
+        .map_err(|_| fields.error("salt longer than 255 octets"))?;
+    out[at] = len;
+    Ok(())
+}
+
+fn base32_next(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
+    let token = fields.take("next hashed owner name")?;
+    let at = out.len();
+    out.push(0);
+    decode_base32hex(token.text, out).map_err(|m| fields.error(m))?;
+    let len = u8::try_from(out.len() - at - 1)
+        .map_err(|_| fields.error("hashed owner name longer than 255 octets"))?;
+    out[at] = len;
+    Ok(())
+}
+
+// Types: one covered, or a bitmap of them.
+
+fn type_covered(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
+    let token = fields.take("type covered")?;
+    let code = match types::parse_type(token.text) {
+        Some(Ok(code)) => code,
+        Some(Err(_)) => meta_code(token.text),
+        None => return Err(fields.error(format!("unknown type {}", lossy(token.text)))),
+    };
+    out.extend_from_slice(&code.to_be_bytes());
+    Ok(())
+}
+
+fn type_bitmap(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
+    let first = fields.next;
+    let rest = fields.rest();
+    let mut codes = Vec::with_capacity(rest.len());
+    for (i, token) in rest.iter().enumerate() {
+        match types::parse_type(token.text) {
+            Some(Ok(code)) => codes.push(code),
+            // Meta types may not be in a bitmap either, but NSD and Knot take their
+            // numbers; an unknown word is an error.
+            Some(Err(_)) => codes.push(meta_code(token.text)),
+            None => {
+                return Err(FieldError {
+                    at: first + i,
+                    message: format!("unknown type {} in the type bitmap", lossy(token.text)),
+                });
             }
-            out.push(token.text.len() as u8);
-            out.extend_from_slice(token.text);
-            Ok(())
         }
     }
+    push_bitmap(&mut codes, out);
+    Ok(())
+}
+
+fn nxt_bitmap(fields: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
+    let first = fields.next;
+    let rest = fields.rest();
+    let mut bits = [0u8; 16];
+    let mut used = 0;
+    for (i, token) in rest.iter().enumerate() {
+        let code = match types::parse_type(token.text) {
+            Some(Ok(code)) if code < 128 => usize::from(code),
+            _ => {
+                return Err(FieldError {
+                    at: first + i,
+                    message: format!("bad NXT type {}: types 1 to 127 only", lossy(token.text)),
+                });
+            }
+        };
+        bits[code / 8] |= 0x80 >> (code % 8);
+        used = used.max(code / 8 + 1);
+    }
+    out.extend_from_slice(&bits[..used]);
+    Ok(())
 }
 
 /// The number of a meta type's mnemonic (they are valid in bitmaps and RRSIG type covered).

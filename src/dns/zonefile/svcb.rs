@@ -113,59 +113,28 @@ fn key_number(text: &[u8]) -> Option<u16> {
 /// The wire value of one parameter from its decoded presentation value.
 fn param_value(key: u16, has_value: bool, value: &[u8]) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
-    let need_value = || {
-        if has_value && !value.is_empty() {
-            Ok(())
+    if matches!(key, 2 | 8) {
+        // no-default-alpn and ohttp are flags.
+        return if has_value {
+            Err("takes no value".into())
         } else {
-            Err("needs a value".to_string())
-        }
-    };
+            Ok(out)
+        };
+    }
+    // The other keys up to dohpath (7) need a value; unknown keys may have an empty one.
+    if key <= 7 && (!has_value || value.is_empty()) {
+        return Err("needs a value".to_string());
+    }
     match key {
-        0 => {
-            need_value()?;
-            let mut keys = Vec::new();
-            for item in value.split(|&b| b == b',') {
-                let key = key_number(item)
-                    .ok_or_else(|| format!("unknown key {} in mandatory", lossy(item)))?;
-                if key == 0 {
-                    return Err("mandatory may not list itself".into());
-                }
-                if keys.contains(&key) {
-                    return Err(format!("{} listed twice", lossy(item)));
-                }
-                keys.push(key);
-            }
-            keys.sort_unstable();
-            for key in keys {
-                out.extend_from_slice(&key.to_be_bytes());
-            }
-        }
-        1 => {
-            need_value()?;
-            for item in value_list(value)? {
-                let len =
-                    u8::try_from(item.len()).map_err(|_| "ALPN id over 255 octets".to_string())?;
-                if len == 0 {
-                    return Err("empty ALPN id".into());
-                }
-                out.push(len);
-                out.extend_from_slice(&item);
-            }
-        }
-        2 | 8 => {
-            if has_value {
-                return Err("takes no value".into());
-            }
-        }
+        0 => mandatory(value, &mut out)?,
+        1 => alpn(value, &mut out)?,
         3 => {
-            need_value()?;
             let port = parse_decimal(value)
                 .and_then(|n| u16::try_from(n).ok())
                 .ok_or("bad port")?;
             out.extend_from_slice(&port.to_be_bytes());
         }
         4 => {
-            need_value()?;
             for item in value.split(|&b| b == b',') {
                 let addr =
                     parse_ipv4(item).ok_or_else(|| format!("bad IPv4 address {}", lossy(item)))?;
@@ -173,13 +142,11 @@ fn param_value(key: u16, has_value: bool, value: &[u8]) -> Result<Vec<u8>, Strin
             }
         }
         5 => {
-            need_value()?;
             base64::engine::general_purpose::STANDARD
                 .decode_vec(value, &mut out)
                 .map_err(|e| format!("bad base64: {e}"))?;
         }
         6 => {
-            need_value()?;
             for item in value.split(|&b| b == b',') {
                 let addr =
                     parse_ipv6(item).ok_or_else(|| format!("bad IPv6 address {}", lossy(item)))?;
@@ -187,13 +154,46 @@ fn param_value(key: u16, has_value: bool, value: &[u8]) -> Result<Vec<u8>, Strin
             }
         }
         7 => {
-            need_value()?;
             std::str::from_utf8(value).map_err(|_| "dohpath must be UTF-8".to_string())?;
             out.extend_from_slice(value);
         }
         _ => out.extend_from_slice(value),
     }
     Ok(out)
+}
+
+/// `mandatory`: the keys, sorted, each once, not itself.
+fn mandatory(value: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+    let mut keys = Vec::new();
+    for item in value.split(|&b| b == b',') {
+        let key =
+            key_number(item).ok_or_else(|| format!("unknown key {} in mandatory", lossy(item)))?;
+        if key == 0 {
+            return Err("mandatory may not list itself".into());
+        }
+        if keys.contains(&key) {
+            return Err(format!("{} listed twice", lossy(item)));
+        }
+        keys.push(key);
+    }
+    keys.sort_unstable();
+    for key in keys {
+        out.extend_from_slice(&key.to_be_bytes());
+    }
+    Ok(())
+}
+
+/// `alpn`: length-prefixed protocol ids.
+fn alpn(value: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+    for item in value_list(value)? {
+        let len = u8::try_from(item.len()).map_err(|_| "ALPN id over 255 octets".to_string())?;
+        if len == 0 {
+            return Err("empty ALPN id".into());
+        }
+        out.push(len);
+        out.extend_from_slice(&item);
+    }
+    Ok(())
 }
 
 /// Items of a comma-separated value-list, `\,` and `\\` unescaped (RFC 9460 appendix A.1).

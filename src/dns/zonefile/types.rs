@@ -188,8 +188,20 @@ pub fn by_code(code: u16) -> Option<&'static TypeInfo> {
     TYPES.iter().find(|t| t.code == code)
 }
 
+/// What is wrong with a type or class field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TypeError {
+    #[error("bad type number {0}")]
+    BadTypeNumber(String),
+    #[error("{0} is a meta type, not zone data")]
+    MetaType(&'static str),
+    #[error("bad class number {0}")]
+    BadClassNumber(String),
+}
+
 /// A type mnemonic (any case) or `TYPEnnn`; Err for meta types, None for an unknown word.
-pub fn parse_type(text: &[u8]) -> Option<Result<u16, String>> {
+pub fn parse_type(text: &[u8]) -> Option<Result<u16, TypeError>> {
     let code = if let Some(info) = TYPES
         .iter()
         .find(|t| t.name.as_bytes().eq_ignore_ascii_case(text))
@@ -204,11 +216,11 @@ pub fn parse_type(text: &[u8]) -> Option<Result<u16, String>> {
         let digits = strip_prefix_ignore_case(text, b"TYPE")?;
         match parse_decimal(digits).and_then(|n| u16::try_from(n).ok()) {
             Some(code) => code,
-            None => return Some(Err(format!("bad type number {}", lossy(text)))),
+            None => return Some(Err(TypeError::BadTypeNumber(lossy(text).into_owned()))),
         }
     };
     if let Some((_, name)) = META_TYPES.iter().find(|(c, _)| *c == code) {
-        return Some(Err(format!("{name} is a meta type, not zone data")));
+        return Some(Err(TypeError::MetaType(name)));
     }
     Some(Ok(code))
 }
@@ -225,7 +237,7 @@ pub fn type_name(code: u16) -> String {
 }
 
 /// A class mnemonic or `CLASSnnn`; None for a word that is not a class.
-pub fn parse_class(text: &[u8]) -> Option<Result<u16, String>> {
+pub fn parse_class(text: &[u8]) -> Option<Result<u16, TypeError>> {
     for (code, name) in [(1u16, "IN"), (3, "CH"), (4, "HS"), (2, "CS")] {
         if name.as_bytes().eq_ignore_ascii_case(text) {
             return Some(Ok(code));
@@ -235,7 +247,7 @@ pub fn parse_class(text: &[u8]) -> Option<Result<u16, String>> {
     Some(
         parse_decimal(digits)
             .and_then(|n| u16::try_from(n).ok())
-            .ok_or_else(|| format!("bad class number {}", lossy(text))),
+            .ok_or_else(|| TypeError::BadClassNumber(lossy(text).into_owned())),
     )
 }
 

@@ -29,6 +29,7 @@
 //! - [`metrics`]: the Prometheus registry and the metric handles each module keeps.
 //! - [`reload`]: builds what a reload swaps in (zones, policies, GeoIP data, certificates) and
 //!   swaps it all or nothing, for SIGHUP and `POST /admin/reload`.
+//! - `node_pool`: where `dns` meets `cluster`: the cluster as the `NodePool` DNS steering asks.
 //! - [`app`]: builds the node from a config (load, bind, build, spawn), owns listeners and
 //!   shutdown.
 #![forbid(unsafe_code)]

@@ -260,14 +260,7 @@ fn serve(args: &ConfigArgs) -> ExitCode {
             Err(e) => return fail(e),
         };
         // Machine-readable lines on stdout (tests and scripts read the real ports from them).
-        let listeners = node.dns_udp.iter().map(|a| ("dns-udp", a));
-        let listeners = listeners.chain(node.dns_tcp.iter().map(|a| ("dns-tcp", a)));
-        let listeners = listeners.chain(node.httpdns.iter().map(|a| ("httpdns", a)));
-        let listeners = listeners.chain(node.httpdns_tls.iter().map(|a| ("httpdns-tls", a)));
-        let listeners = listeners.chain(node.http.iter().map(|a| ("http", a)));
-        let listeners = listeners.chain(node.https.iter().map(|a| ("https", a)));
-        let listeners = listeners.chain(node.admin.iter().map(|a| ("admin", a)));
-        for (kind, addr) in listeners.chain(node.admin_tls.iter().map(|a| ("admin-tls", a))) {
+        for (kind, addr) in node.listening.all() {
             announce(&format!("listening {kind} {addr}"));
             tracing::info!(%kind, %addr, "listening");
         }

@@ -33,16 +33,39 @@ pub(super) struct HttpBound {
     pub https: Vec<TcpListener>,
 }
 
-/// The addresses the listeners were bound to (port 0 resolved), as `Node` reports them.
-pub(super) struct Addresses {
+/// The addresses a node's listeners were bound to (port 0 resolved).
+pub struct Listening {
     pub dns_udp: Vec<SocketAddr>,
     pub dns_tcp: Vec<SocketAddr>,
     pub httpdns: Vec<SocketAddr>,
     pub httpdns_tls: Vec<SocketAddr>,
+    /// The caching proxy's listeners.
     pub http: Vec<SocketAddr>,
     pub https: Vec<SocketAddr>,
     pub admin: Option<SocketAddr>,
+    /// The admin API over TLS (`admin.tls_listen`).
     pub admin_tls: Option<SocketAddr>,
+}
+
+impl Listening {
+    /// Every address with the name of its kind (`dns-udp`, `httpdns-tls`, `admin`, ...), in
+    /// the order `serve` announces them.
+    pub fn all(&self) -> impl Iterator<Item = (&'static str, SocketAddr)> + '_ {
+        fn many<'a>(
+            kind: &'static str,
+            addrs: &'a [SocketAddr],
+        ) -> impl Iterator<Item = (&'static str, SocketAddr)> + 'a {
+            addrs.iter().map(move |a| (kind, *a))
+        }
+        many("dns-udp", &self.dns_udp)
+            .chain(many("dns-tcp", &self.dns_tcp))
+            .chain(many("httpdns", &self.httpdns))
+            .chain(many("httpdns-tls", &self.httpdns_tls))
+            .chain(many("http", &self.http))
+            .chain(many("https", &self.https))
+            .chain(self.admin.map(|a| ("admin", a)))
+            .chain(self.admin_tls.map(|a| ("admin-tls", a)))
+    }
 }
 
 impl Bound {
@@ -72,7 +95,7 @@ impl Bound {
         self.http.admin.1.is_some()
     }
 
-    pub(super) fn addresses(&self) -> Addresses {
+    pub(super) fn addresses(&self) -> Listening {
         let local = |ls: &[TcpListener]| {
             ls.iter()
                 .filter_map(|l| l.local_addr().ok())
@@ -80,7 +103,7 @@ impl Bound {
         };
         let one = |l: &Option<TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());
         let http = &self.http;
-        Addresses {
+        Listening {
             dns_udp: self.dns.udp_addrs(),
             dns_tcp: self.dns.tcp_addrs(),
             httpdns: local(&http.httpdns),

@@ -3,7 +3,6 @@
 //! recursion, the DNS handler) and spawn (one task per listener and per background loop).
 //! Owns shutdown (one CancellationToken, one JoinSet); reload is `crate::reload`'s.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +29,8 @@ use crate::tls::{TlsError, TlsSetup};
 
 mod listeners;
 
+pub use listeners::Listening;
+
 use listeners::{Bound, HttpListeners};
 
 /// How long shutdown waits for background tasks (fills, recursive answers, preload jobs)
@@ -38,16 +39,8 @@ const BACKGROUND_GRACE: Duration = Duration::from_secs(5);
 
 /// A running node.
 pub struct Node {
-    pub dns_udp: Vec<SocketAddr>,
-    pub dns_tcp: Vec<SocketAddr>,
-    pub httpdns: Vec<SocketAddr>,
-    pub httpdns_tls: Vec<SocketAddr>,
-    /// The caching proxy's listeners.
-    pub http: Vec<SocketAddr>,
-    pub https: Vec<SocketAddr>,
-    pub admin: Option<SocketAddr>,
-    /// The admin API over TLS (`admin.tls_listen`).
-    pub admin_tls: Option<SocketAddr>,
+    /// Where its listeners are.
+    pub listening: Listening,
     /// The generated certificate's PEM file, when TLS listeners use a self-signed one.
     pub self_signed_cert: Option<std::path::PathBuf>,
     /// The private directory it is in, removed at shutdown.
@@ -126,14 +119,7 @@ impl Node {
         spawn_background(&shared, &services, &shutdown, &mut tasks);
         let tls = services.tls;
         Node {
-            dns_udp: addresses.dns_udp,
-            dns_tcp: addresses.dns_tcp,
-            httpdns: addresses.httpdns,
-            httpdns_tls: addresses.httpdns_tls,
-            http: addresses.http,
-            https: addresses.https,
-            admin: addresses.admin,
-            admin_tls: addresses.admin_tls,
+            listening: addresses,
             self_signed_cert: tls.as_ref().and_then(|t| t.self_signed_cert.clone()),
             scratch: tls.and_then(|t| t.scratch),
             reloader: services.reloader,

@@ -136,14 +136,7 @@ impl Proxy {
                     .meta_with(&headers, SystemTime::now(), self.heuristic_max)
                     .age;
                 let outcome = ProxyOutcome::Revalidated { collapsed };
-                Joining::Answer(self.serve(
-                    &Method::GET,
-                    &stored,
-                    headers,
-                    age,
-                    &ask.headers,
-                    outcome,
-                ))
+                Joining::Answer(self.serve_get(&stored, headers, age, &ask.headers, outcome))
             }
             Phase::Streaming(head) => {
                 if !leader {
@@ -193,14 +186,7 @@ impl Proxy {
             return match reader.finished().await {
                 Some(stored) => {
                     let headers = stored.headers();
-                    self.serve(
-                        &Method::GET,
-                        &stored,
-                        headers,
-                        meta.age,
-                        &ask.headers,
-                        outcome,
-                    )
+                    self.serve_get(&stored, headers, meta.age, &ask.headers, outcome)
                 }
                 None => self.error(StatusCode::BAD_GATEWAY, "the origin's body failed"),
             };
@@ -246,14 +232,7 @@ impl Proxy {
                 None
             };
             if let Some(outcome) = outcome {
-                return self.serve(
-                    &Method::GET,
-                    &stored,
-                    headers,
-                    meta.age,
-                    &ask.headers,
-                    outcome,
-                );
+                return self.serve_get(&stored, headers, meta.age, &ask.headers, outcome);
             }
         }
         self.upstream_error(error)

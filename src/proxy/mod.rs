@@ -342,19 +342,24 @@ impl Proxy {
             Reuse::StaleAccepted => ProxyOutcome::MaxStale,
             _ => return None,
         };
-        let response = self.serve(
-            &Method::GET,
-            &stored,
-            headers,
-            meta.age,
-            &ask.headers,
-            outcome,
-        );
+        let response = self.serve_get(&stored, headers, meta.age, &ask.headers, outcome);
         Some((response, outcome))
     }
 
     /// A response from a stored object, whose fields `headers` are (`HttpObject::headers`, so no
     /// `Content-Length`: the body's own is sent): Age, conditional 304s, and single byte ranges.
+    /// `serve` for a GET: how fills and stale answers reply from a stored object.
+    fn serve_get(
+        &self,
+        stored: &HttpObject,
+        headers: HeaderMap,
+        age: Duration,
+        req_headers: &HeaderMap,
+        outcome: ProxyOutcome,
+    ) -> Response<Body> {
+        self.serve(&Method::GET, stored, headers, age, req_headers, outcome)
+    }
+
     fn serve(
         &self,
         method: &Method,

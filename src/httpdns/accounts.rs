@@ -112,9 +112,32 @@ impl HttpDns {
         let signature = params
             .get("s")
             .ok_or_else(|| ApiError::forbidden("InvalidSignature", "s (signature) is required"))?;
+        self.check_time(time_key, time, matches!(what, Signed::Nonce))?;
+        let expected = match what {
+            Signed::Host(host) => hex::encode(&Md5::digest(format!("{host}-{secret}-{time}"))),
+            Signed::Nonce => {
+                let nonce = params.get("n").ok_or_else(|| {
+                    ApiError::forbidden("InvalidSignature", "n (nonce) is required")
+                })?;
+                hex::encode(&Md5::digest(format!("{nonce}-{secret}-{time}")))
+            }
+            Signed::V2 => match &account.v2_mac {
+                Some(key) => v2_signature(key, params),
+                None => String::new(),
+            },
+        };
+        if !same_hex(&expected, signature) {
+            return Err(ApiError::forbidden("InvalidSignature", "s does not match"));
+        }
+        Ok(())
+    }
+
+    /// A signature's time (`time_key`): an expiry (v1, v2) must not have passed, a signing
+    /// time (scheduling's `t`) must be at most the allowed lifetime old; neither may be more
+    /// than that lifetime ahead.
+    fn check_time(&self, time_key: &str, time: u64, is_signing_time: bool) -> Result<(), ApiError> {
         let now = now();
         let lifetime = self.max_signature_lifetime;
-        let is_signing_time = matches!(what, Signed::Nonce);
         if !is_signing_time && time < now {
             return Err(ApiError::forbidden(
                 "SignatureExpired",
@@ -132,22 +155,6 @@ impl HttpDns {
                 "InvalidTimestamp",
                 format!("{time_key}={time} is more than {lifetime} s ahead"),
             ));
-        }
-        let expected = match what {
-            Signed::Host(host) => hex::encode(&Md5::digest(format!("{host}-{secret}-{time}"))),
-            Signed::Nonce => {
-                let nonce = params.get("n").ok_or_else(|| {
-                    ApiError::forbidden("InvalidSignature", "n (nonce) is required")
-                })?;
-                hex::encode(&Md5::digest(format!("{nonce}-{secret}-{time}")))
-            }
-            Signed::V2 => match &account.v2_mac {
-                Some(key) => v2_signature(key, params),
-                None => String::new(),
-            },
-        };
-        if !same_hex(&expected, signature) {
-            return Err(ApiError::forbidden("InvalidSignature", "s does not match"));
         }
         Ok(())
     }

@@ -22,7 +22,7 @@ use super::accounts::Signed;
 use super::alibaba_cipher::Mode;
 use super::api::Families;
 use super::question::ClientIps;
-use super::render::{self, FamilyAnswer};
+use super::render::{self, FamilyAnswer, HostAnswer};
 use super::{ApiError, ApiRequest, HttpDns};
 use crate::http_server::Body;
 
@@ -99,21 +99,7 @@ impl HttpDns {
             self.verify(account, Signed::V2, params)?;
         }
         self.spend(account)?;
-        let mode = Mode::parse(params.get("m")).ok_or_else(|| {
-            let message = format!(
-                "m={:?}: 0 (plain), 1 (AES-CBC) or 2 (AES-GCM)",
-                params.get("m")
-            );
-            ApiError::bad_request("UnsupportedMode", message)
-        })?;
-        let key = match (mode, &account.aes_key) {
-            (Mode::Plain, _) => None,
-            (_, Some(key)) => Some(key.as_slice()),
-            (_, None) => {
-                let message = "this account has no aes_key for the encrypted modes";
-                return Err(ApiError::bad_request("UnsupportedMode", message));
-            }
-        };
+        let (mode, key) = mode_and_key(params.get("m"), account.aes_key.as_deref())?;
         let encrypted = match key {
             None => None,
             Some(key) => Some(decrypt_parameters(mode, key, params.get("enc"))?),
@@ -129,46 +115,72 @@ impl HttpDns {
         for name in &names {
             hosts.push(self.lookup_host(name, families, &ips, req.client).await?);
         }
-        let answers = hosts
-            .iter()
-            .map(|host| V2Answer {
-                dn: &host.host,
-                v4: host.v4.as_ref().map(V2Family::new),
-                v6: host.v6.as_ref().map(V2Family::new),
-            })
-            .collect();
         let data = V2Data {
             cip: ips.reported(req.client).to_string(),
-            answers,
-        };
-        let body = match key {
-            None => serde_json::to_vec(&V2Response {
-                code: "success",
-                mode: 0,
-                data,
-            }),
-            Some(key) => {
-                let plain = serde_json::to_vec(&data).unwrap_or_default();
-                let sealed = mode.encrypt_base64(key, &plain).ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "InternalError",
-                        "the answer could not be encrypted",
-                    )
-                })?;
-                serde_json::to_vec(&V2Sealed {
-                    code: "success",
-                    mode: mode.number(),
-                    data: sealed,
-                })
-            }
+            answers: hosts.iter().map(V2Answer::new).collect(),
         };
         Ok(render::bytes(
             StatusCode::OK,
             "application/json",
-            body.unwrap_or_default(),
+            v2_body(data, mode, key)?,
         ))
     }
+}
+
+impl<'a> V2Answer<'a> {
+    fn new(host: &'a HostAnswer) -> Self {
+        V2Answer {
+            dn: &host.host,
+            v4: host.v4.as_ref().map(V2Family::new),
+            v6: host.v6.as_ref().map(V2Family::new),
+        }
+    }
+}
+
+/// The mode `m` asks for, and the account's AES key when the mode is an encrypted one.
+fn mode_and_key<'k>(
+    m: Option<&str>,
+    aes_key: Option<&'k [u8]>,
+) -> Result<(Mode, Option<&'k [u8]>), ApiError> {
+    let mode = Mode::parse(m).ok_or_else(|| {
+        let message = format!("m={m:?}: 0 (plain), 1 (AES-CBC) or 2 (AES-GCM)");
+        ApiError::bad_request("UnsupportedMode", message)
+    })?;
+    match (mode, aes_key) {
+        (Mode::Plain, _) => Ok((mode, None)),
+        (_, Some(key)) => Ok((mode, Some(key))),
+        (_, None) => {
+            let message = "this account has no aes_key for the encrypted modes";
+            Err(ApiError::bad_request("UnsupportedMode", message))
+        }
+    }
+}
+
+/// The answer's JSON: `data` as it is in the plain mode, sealed with `key` in the others.
+fn v2_body(data: V2Data<'_>, mode: Mode, key: Option<&[u8]>) -> Result<Vec<u8>, ApiError> {
+    let body = match key {
+        None => serde_json::to_vec(&V2Response {
+            code: "success",
+            mode: 0,
+            data,
+        }),
+        Some(key) => {
+            let plain = serde_json::to_vec(&data).unwrap_or_default();
+            let sealed = mode.encrypt_base64(key, &plain).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalError",
+                    "the answer could not be encrypted",
+                )
+            })?;
+            serde_json::to_vec(&V2Sealed {
+                code: "success",
+                mode: mode.number(),
+                data: sealed,
+            })
+        }
+    };
+    Ok(body.unwrap_or_default())
 }
 
 /// The parameters of an encrypted request, from its `enc`.

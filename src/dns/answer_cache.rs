@@ -327,19 +327,19 @@ impl AnswerCache {
             let entry = shard.get(&query.hash).filter(|e| e.answers(query))?;
             match &entry.kind {
                 Kind::Fixed(stored) => {
-                    self.hit(query.hash, entry);
+                    self.hit(query.hash, entry, query);
                     return Some(send(stored, query, out));
                 }
                 Kind::Located {
                     subnet_client,
                     prefixes,
                 } => {
-                    self.hit(query.hash, entry);
+                    self.hit(query.hash, entry, query);
                     (subnet_client.unwrap_or(source), *prefixes)
                 }
                 Kind::Recursive(aged) => {
                     let class = aged.serve(query, out)?;
-                    self.hit(query.hash, entry);
+                    self.hit(query.hash, entry, query);
                     return Some(class);
                 }
                 Kind::InSubnet { .. } => return None,
@@ -364,7 +364,7 @@ impl AnswerCache {
                 && *stored_subnet == subnet
                 && *stored_epoch == epoch
             {
-                self.hit(hash, entry);
+                self.hit(hash, entry, query);
                 return Some(send(stored, query, out));
             }
         }
@@ -475,11 +475,12 @@ impl AnswerCache {
         }
     }
 
-    /// Reports a hit on `entry`, under `hash`, to the core's policy (`CoreLink::hit`).
+    /// Reports a hit on `entry`, under `hash`, for `query`, to the core's policy
+    /// (`CoreLink::hit`).
     #[inline]
-    fn hit(&self, hash: u64, entry: &Entry) {
+    fn hit(&self, hash: u64, entry: &Entry, query: &Query<'_>) {
         if let Some(core) = &self.core {
-            core.hit(hash, &entry.hits);
+            core.hit(hash, &entry.hits, query.id);
         }
     }
 

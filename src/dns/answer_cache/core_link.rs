@@ -4,7 +4,7 @@
 //! front keeps.
 //!
 //! The hot path never awaits moka: a new entry and its hits (each of the first
-//! [`TOUCH_FIRST`], then one in [`TOUCH_EVERY`]) are sent with `try_send` on a bounded channel to one background
+//! [`TOUCH_FIRST`], then one in [`TOUCH_EVERY`], by the query's ID) are sent with `try_send` on a bounded channel to one background
 //! task per answer cache, which inserts them into the core or records the access
 //! (`Cache::touch`). The core's removal hook then takes out of the front whatever the core
 //! drops, including new entries TinyLFU refused to admit, so what the front holds is what the
@@ -85,11 +85,21 @@ impl CoreLink {
     }
 
     /// Counts a hit on the entry under `hash` (`hits` is its counter), reporting it to the
-    /// core if it is one of the first [`TOUCH_FIRST`] or a [`TOUCH_EVERY`]th.
+    /// core if it is one of the entry's first [`TOUCH_FIRST`], and after those when the
+    /// query's ID (random, RFC 5452) is a multiple of [`TOUCH_EVERY`]: one hit in that many,
+    /// with no state. Past its first hits an entry's counter is only read, so a popular
+    /// answer's cache line is not written by every core on every hit. (Two threads may count
+    /// the same early hit once: it is a sample.)
     #[inline]
-    pub(super) fn hit(&self, hash: u64, hits: &AtomicU32) {
-        let n = hits.fetch_add(1, Ordering::Relaxed);
-        if n < TOUCH_FIRST || n.is_multiple_of(TOUCH_EVERY) {
+    pub(super) fn hit(&self, hash: u64, hits: &AtomicU32, id: [u8; 2]) {
+        let n = hits.load(Ordering::Relaxed);
+        let report = if n < TOUCH_FIRST {
+            hits.store(n + 1, Ordering::Relaxed);
+            true
+        } else {
+            u32::from(u16::from_be_bytes(id)).is_multiple_of(TOUCH_EVERY)
+        };
+        if report {
             let _ = self.ops.try_send(CoreOp::Touch { hash });
         }
     }

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::header::{self};
+use hyper::header;
 use hyper::{HeaderMap, Method, StatusCode};
 
 use crate::cache::{CacheKey, FillTicket, Lookup};

@@ -180,16 +180,25 @@ impl Proxy {
             self.heuristic_max,
         );
         let whole = head.status == StatusCode::OK && head.disposition == Disposition::Store;
+        // The leader's own fields (its cookie) go to it alone.
+        let own = |mut headers: HeaderMap| {
+            if !collapsed {
+                for (name, value) in &head.own_fields {
+                    headers.append(name, value.clone());
+                }
+            }
+            headers
+        };
         if whole && ask.headers.contains_key(header::RANGE) {
             return match reader.finished().await {
                 Some(stored) => {
-                    let headers = stored.headers();
+                    let headers = own(stored.headers());
                     self.serve_get(&stored, headers, meta.age, &ask.headers, outcome)
                 }
                 None => self.error(StatusCode::BAD_GATEWAY, "the origin's body failed"),
             };
         }
-        let mut headers = head.headers.clone();
+        let mut headers = own(head.headers.clone());
         if head.status == StatusCode::OK && policy::not_modified(&ask.headers, &head.headers) {
             headers.remove(header::CONTENT_LENGTH);
             return self.respond(

@@ -56,6 +56,9 @@ pub(super) struct Head {
     pub status: StatusCode,
     /// Hop-by-hop fields (and unshared ones, when stored) removed.
     pub headers: HeaderMap,
+    /// The unshared fields of a stored response (a cookie not marked shared): the leader's
+    /// alone, never a joiner's.
+    pub own_fields: HeaderMap,
     /// The leader's values of the response's `Vary` fields.
     pub vary_key: Option<String>,
     pub disposition: Disposition,
@@ -478,6 +481,7 @@ mod tests {
         Arc::new(Head {
             status: StatusCode::OK,
             headers: HeaderMap::new(),
+            own_fields: HeaderMap::new(),
             vary_key: None,
             disposition,
             request_time: SystemTime::now(),

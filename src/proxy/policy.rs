@@ -28,7 +28,7 @@ mod vary;
 #[cfg(test)]
 mod tests;
 
-use hyper::http::header::{AUTHORIZATION, SET_COOKIE};
+use hyper::http::header::AUTHORIZATION;
 use hyper::http::{HeaderMap, Method, StatusCode};
 
 pub use cache_control::{CDN_CACHE_CONTROL, CacheControl};
@@ -63,7 +63,9 @@ pub enum NotStorable {
     /// The request carried `Authorization` and the response did not opt in (RFC 9111 3.5).
     #[error("request had Authorization")]
     Authorization,
-    /// `Set-Cookie` without `public` or `s-maxage`: a per-user cookie must not reach other users.
+    /// `Set-Cookie` on a host whose rules say never to store such responses
+    /// (`never_store_set_cookie`). Otherwise a response setting a cookie is stored without it
+    /// unless it says it is shared ([`strip_unshared_fields`]).
     #[error("response sets a cookie")]
     SetCookie,
     /// `Vary: *` never matches a later request (RFC 9111 4.1), so storing it only wastes memory.
@@ -193,9 +195,6 @@ pub fn storable(
         && !(cc.must_revalidate || cc.public || cc.s_maxage.is_some())
     {
         return Err(NotStorable::Authorization);
-    }
-    if resp_headers.contains_key(SET_COOKIE) && !set_cookie_shareable(&cc) {
-        return Err(NotStorable::SetCookie);
     }
     if vary::vary_is_star(resp_headers) {
         return Err(NotStorable::VaryStar);

@@ -150,6 +150,17 @@ impl HttpObject {
     }
 }
 
+/// An origin's response head split for the cache: what every client may get, and what only
+/// the client whose request fetched it may.
+pub(super) struct StoredFields {
+    /// Hop-by-hop fields removed, and unshared ones too when the response is stored.
+    pub shared: HeaderMap,
+    /// The unshared fields (a `Set-Cookie` not marked shared, fields named by a qualified
+    /// `private` or `no-cache`) of a stored response, for the fetching client alone.
+    pub own: HeaderMap,
+    pub storable: Result<(), policy::NotStorable>,
+}
+
 /// What the proxy stores of an origin's response, and for how long.
 impl Proxy {
     /// RFC 9111's answer for a GET's response, and then the operator's rules for `host`:
@@ -180,13 +191,18 @@ impl Proxy {
         req_headers: &HeaderMap,
         status: StatusCode,
         mut headers: HeaderMap,
-    ) -> (HeaderMap, Result<(), policy::NotStorable>) {
+    ) -> StoredFields {
         let storable = self.storable(host, req_headers, status, &headers);
         policy::strip_hop_by_hop(&mut headers);
-        if storable.is_ok() {
-            policy::strip_unshared_fields(&mut headers);
+        let own = match storable {
+            Ok(()) => policy::strip_unshared_fields(&mut headers),
+            Err(_) => HeaderMap::new(),
+        };
+        StoredFields {
+            shared: headers,
+            own,
+            storable,
         }
-        (headers, storable)
     }
 
     /// The origin's response as a cache entry; one RFC 9111 forbids storing lives for no time.
@@ -198,8 +214,11 @@ impl Proxy {
         request_time: SystemTime,
         response_time: SystemTime,
     ) -> (Arc<HttpObject>, EntryMeta) {
-        let (headers, storable) =
-            self.stored_fields(host, req_headers, fetched.status, fetched.headers);
+        let StoredFields {
+            shared: headers,
+            storable,
+            ..
+        } = self.stored_fields(host, req_headers, fetched.status, fetched.headers);
         let stored = HttpObject::new(
             storable.err(),
             fetched.status,

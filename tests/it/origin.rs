@@ -335,6 +335,12 @@ async fn respond(req: Request<hyper::body::Incoming>, state: &State) -> Response
             tokio::time::sleep(Duration::from_millis(200)).await;
             ("max-age=60", vec![])
         }
+        "/session" => {
+            // Slow enough for clients to share the fetch; each fetch sets a cookie of its own.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let n = counts.lock().unwrap().get(&path).copied().unwrap_or(0);
+            ("max-age=60", vec![("set-cookie", format!("session={n}"))])
+        }
         _ => {
             return Response::builder()
                 .status(404)

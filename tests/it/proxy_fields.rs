@@ -157,6 +157,32 @@ async fn set_cookie_responses_can_be_kept_out_per_host() {
     assert_eq!(origin.count("/cookie"), 3);
 }
 
+/// A fresh response that sets a cookie, not marked shared, is stored without its cookie (as
+/// Traffic Server and Squid do): the client whose request fetched it gets the cookie, the
+/// clients that shared that fetch and every later hit do not.
+#[tokio::test]
+async fn a_cookie_goes_to_the_fetching_client_alone() {
+    let origin = Origin::start().await;
+    let node = node_for(&origin, "");
+    let one = || get(&node, "/session", &[]);
+    let answers = [one(), one(), one(), one()];
+    let answers = futures_util::future::join_all(answers).await;
+    assert_eq!(origin.count("/session"), 1);
+    let cookies: Vec<_> = answers
+        .iter()
+        .filter_map(|(_, headers, _)| headers.get("set-cookie"))
+        .collect();
+    assert_eq!(cookies, ["session=1"], "{answers:?}");
+    for (status, _, body) in &answers {
+        assert_eq!((*status, body.as_str()), (200, "hello from /session"));
+    }
+    let (_, headers, body) = get(&node, "/session", &[]).await;
+    assert!(cache_status(&headers).contains("hit"), "{headers:?}");
+    assert!(!headers.contains_key("set-cookie"), "{headers:?}");
+    assert_eq!(body, "hello from /session");
+    assert_eq!(origin.count("/session"), 1);
+}
+
 /// HSTS goes on HTTPS answers only, with the host's own value where it has one.
 #[test]
 fn hsts_is_sent_over_https_only() {

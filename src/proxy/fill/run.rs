@@ -15,7 +15,7 @@ use crate::metrics::SourceLabels;
 use crate::proxy::flight::{BodyFill, Disposition, Head, Readers};
 use crate::proxy::keys::variant_key;
 use crate::proxy::policy::{self};
-use crate::proxy::store::HttpObject;
+use crate::proxy::store::{HttpObject, StoredFields};
 use crate::proxy::upstream::{FetchError, Fetched, Opened};
 use crate::proxy::{CLIENT_CONDITIONALS, Proxy, storable_reason};
 
@@ -141,8 +141,11 @@ impl Proxy {
         let (request_time, response_time) = (exchange.request_time, exchange.response_time);
         let (deadline, origin) = (exchange.opened.deadline, exchange.opened.origin);
         let (parts, body) = exchange.opened.response.into_parts();
-        let (headers, storable) =
-            self.stored_fields(&ask.host, &ask.headers, parts.status, parts.headers);
+        let StoredFields {
+            shared: headers,
+            own: own_fields,
+            storable,
+        } = self.stored_fields(&ask.host, &ask.headers, parts.status, parts.headers);
         let declared = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
@@ -157,6 +160,7 @@ impl Proxy {
             status: parts.status,
             vary_key: policy::vary_key(&headers, &ask.headers),
             headers,
+            own_fields,
             disposition,
             request_time,
             response_time,

@@ -3,6 +3,7 @@
 use hyper::http::header::{
     CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, SET_COOKIE,
 };
+use hyper::http::header::Entry;
 use hyper::http::{HeaderMap, HeaderName};
 
 use super::{CacheControl, set_cookie_shareable, split_list};
@@ -63,14 +64,33 @@ fn connection_options(headers: &HeaderMap) -> Vec<HeaderName> {
 /// Remove the fields a shared cache must not store or must not reuse unvalidated: those named
 /// by a qualified `private="..."` (RFC 9111 5.2.2.7: "MUST NOT store the listed header fields")
 /// and a qualified `no-cache="..."` (5.2.2.4: reusable "if the listed header fields are
-/// excluded"). Call it on the headers about to be stored.
-pub fn strip_unshared_fields(headers: &mut HeaderMap) {
+/// excluded"), and `Set-Cookie` unless the response says it is shared (`public`, `s-maxage`):
+/// a cookie set for one client must not reach the others, though the response itself may be
+/// stored and reused (as Traffic Server and Squid do). Call it on the headers about to be
+/// stored; the removed lines are returned, for the one client whose request fetched them.
+pub fn strip_unshared_fields(headers: &mut HeaderMap) -> HeaderMap {
     let cc = CacheControl::parse(headers);
-    for field in cc.private_fields.iter().chain(&cc.no_cache_fields) {
-        if let Ok(name) = HeaderName::from_bytes(field.as_bytes()) {
-            headers.remove(name);
+    let mut names: Vec<HeaderName> = cc
+        .private_fields
+        .iter()
+        .chain(&cc.no_cache_fields)
+        .filter_map(|field| HeaderName::from_bytes(field.as_bytes()).ok())
+        .collect();
+    if headers.contains_key(SET_COOKIE)
+        && !set_cookie_shareable(&CacheControl::for_response(headers).0)
+    {
+        names.push(SET_COOKIE);
+    }
+    let mut removed = HeaderMap::new();
+    for name in names {
+        if let Entry::Occupied(entry) = headers.entry(name) {
+            let (name, values) = entry.remove_entry_mult();
+            for value in values {
+                removed.append(name.clone(), value);
+            }
         }
     }
+    removed
 }
 
 /// Update stored response headers with those of a 304 (RFC 9111 3.2, 4.3.4): each field in the

@@ -90,7 +90,7 @@ fn unshared_fields_are_stripped_before_storing() {
         ("set-cookie", "theme=dark"),
         ("content-type", "text/html"),
     ]);
-    strip_unshared_fields(&mut map);
+    let removed = strip_unshared_fields(&mut map);
     assert_eq!(
         lines(&map),
         owned(&[
@@ -101,6 +101,33 @@ fn unshared_fields_are_stripped_before_storing() {
             ("content-type", "text/html"),
         ])
     );
+    assert_eq!(
+        lines(&removed),
+        owned(&[
+            ("x-user", "alice"),
+            ("set-cookie", "id=1"),
+            ("set-cookie", "theme=dark"),
+        ])
+    );
+}
+
+/// A cookie is shared only when the response says it is (`public`, `s-maxage`, also in
+/// `CDN-Cache-Control`); otherwise it is the fetching client's alone.
+#[test]
+fn a_cookie_is_stored_only_when_the_response_is_shared() {
+    let table = [
+        (("cache-control", "max-age=60"), false),
+        (("cache-control", "max-age=60, private=\"x-other\""), false),
+        (("cache-control", "max-age=60, public"), true),
+        (("cache-control", "s-maxage=60"), true),
+        (("cdn-cache-control", "s-maxage=60"), true),
+    ];
+    for (field, kept) in table {
+        let mut map = headers(&[field, ("set-cookie", "id=1")]);
+        let removed = strip_unshared_fields(&mut map);
+        assert_eq!(map.contains_key("set-cookie"), kept, "{field:?}");
+        assert_eq!(removed.contains_key("set-cookie"), !kept, "{field:?}");
+    }
 }
 
 #[test]

@@ -1,9 +1,9 @@
 //! Which header fields are forwarded, stored and updated (RFC 9110 7.6.1; RFC 9111 3.1, 3.2).
 
+use hyper::http::header::Entry;
 use hyper::http::header::{
     CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, SET_COOKIE,
 };
-use hyper::http::header::Entry;
 use hyper::http::{HeaderMap, HeaderName};
 
 use super::{CacheControl, set_cookie_shareable, split_list};
